@@ -1,0 +1,439 @@
+"""The data dictionary: the single source of truth for every column the package reads.
+
+Validation schemas, the predictor leakage guard (only pre-operative variables can be predictors),
+the synthetic generator, the report's predictor table and the scoring input contract are derived
+from it. A hospital can supply its own dictionary directory with the same layout; nothing in the
+package assumes the built-in one. Code refers to structural columns by *role* (``key``,
+``centre``, ``day``, ...) and never by a literal column name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DType = Literal["float", "int", "category", "bool", "date", "string"]
+_DTYPES: frozenset[str] = frozenset({"float", "int", "category", "bool", "date", "string"})
+PROM_GROUP = "prom"
+
+
+class DictionaryError(ValueError):
+    """The dictionary files themselves are inconsistent."""
+
+
+class UnknownVariableError(KeyError):
+    """A name is not in the dictionary; the message names the closest matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PredictorError(ValueError):
+    """A variable was offered as a predictor but can never be one (leakage guard)."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One column (or, with ``regex``, a family of columns) of an export."""
+
+    name: str
+    table: str
+    dtype: DType
+    description: str = ""
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    categories: tuple[str, ...] | None = None
+    ordered: bool = False
+    preoperative: bool = False
+    predictor: bool = False
+    group: str | None = None
+    role: str | None = None
+    required: bool = True
+    nullable: bool = True
+    source: str | None = None
+    regex: str | None = None
+    derived: bool = False
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        return re.compile(self.regex) if self.regex else None
+
+    def matches(self, column: str) -> bool:
+        """True when ``column`` is this variable (by name, or by pattern for a family)."""
+        return bool(self.pattern.match(column)) if self.pattern else column == self.name
+
+
+@dataclass(frozen=True)
+class Table:
+    """One export (clinical, proms, imaging, radiomics, ...), as the dictionary describes it."""
+
+    name: str
+    description: str
+    layout: Literal["wide", "long"]
+    unique_key: bool
+    variables: tuple[Variable, ...]
+    patterns: tuple[Variable, ...] = ()
+    unique_together: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> Variable:
+        for var in self.variables:
+            if var.name == name:
+                return var
+        raise UnknownVariableError(_unknown_message(name, [v.name for v in self.variables], f"table {self.name!r}"))
+
+    @property
+    def names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    @property
+    def required(self) -> list[str]:
+        return [v.name for v in self.variables if v.required]
+
+    def column(self, role: str) -> str:
+        """Column name that plays ``role`` in this table (e.g. ``key``, ``day``)."""
+        for var in self.variables:
+            if var.role == role:
+                return var.name
+        raise DictionaryError(f"table {self.name!r} has no column with role {role!r}")
+
+    def has_role(self, role: str) -> bool:
+        return any(v.role == role for v in self.variables)
+
+    def match(self, column: str) -> Variable | None:
+        """The variable or pattern family that describes ``column``, if any."""
+        for var in self.variables:
+            if var.name == column:
+                return var
+        for pat in self.patterns:
+            if pat.matches(column):
+                return pat
+        return None
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A scored outcome instrument (JOA, mJOA, NDI, pain NRS, EQ-5D)."""
+
+    code: str
+    label: str
+    range: tuple[float, float]
+    higher_is_better: bool
+    unit: str
+    items: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    item_scoring: Literal["sum", "value_set"] = "sum"
+    source: str = ""
+
+    @property
+    def maximum(self) -> float:
+        return self.range[1]
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    code: str
+    day: int
+    preoperative: bool
+
+
+@dataclass(frozen=True)
+class DataDictionary:
+    """A loaded data dictionary: tables of variables, instruments and time points.
+
+    Load the built-in one with ``DataDictionary.load()`` or a hospital's own with
+    ``DataDictionary.load("path/to/dictionary_dir")``.
+    """
+
+    name: str
+    version: str
+    tables: Mapping[str, Table]
+    instruments: Mapping[str, Instrument]
+    timepoints: Mapping[str, Timepoint]
+    missing_codes: tuple[str, ...]
+    true_values: tuple[str, ...]
+    false_values: tuple[str, ...]
+    date_format: str
+    directory: Path
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> DataDictionary:
+        """Read ``variables.yaml`` and ``instruments.yaml`` from a directory (default: built-in)."""
+        directory = Path(path) if path is not None else builtin_dictionary_dir()
+        if directory.is_file():
+            directory = directory.parent
+        variables_file = directory / "variables.yaml"
+        if not variables_file.exists():
+            raise DictionaryError(f"no variables.yaml in dictionary directory {directory}")
+        doc = _read_yaml(variables_file)
+        instruments_doc = _read_yaml(directory / "instruments.yaml") if (directory / "instruments.yaml").exists() else {}
+        instruments = {
+            code: Instrument(
+                code=code,
+                label=spec.get("label", code),
+                range=_pair(spec["range"], f"instrument {code} range"),
+                higher_is_better=bool(spec["higher_is_better"]),
+                unit=spec.get("unit", ""),
+                items={k: _pair(v, f"instrument {code} item {k}") for k, v in (spec.get("items") or {}).items()},
+                item_scoring=spec.get("item_scoring", "sum"),
+                source=spec.get("source", ""),
+            )
+            for code, spec in (instruments_doc.get("instruments") or {}).items()
+        }
+        timepoints = {
+            code: Timepoint(code=code, day=int(spec["day"]), preoperative=bool(spec["preoperative"]))
+            for code, spec in (instruments_doc.get("timepoints") or {}).items()
+        }
+        lists = {"instruments": tuple(instruments), "timepoints": tuple(timepoints)}
+        tables = {
+            tname: _parse_table(tname, tspec, lists) for tname, tspec in (doc.get("tables") or {}).items()
+        }
+        defaults = doc.get("defaults") or {}
+        dictionary = cls(
+            name=str(doc.get("name", directory.name)),
+            version=str(doc.get("version", "unversioned")),
+            tables=tables,
+            instruments=instruments,
+            timepoints=timepoints,
+            missing_codes=tuple(str(c) for c in defaults.get("missing_codes", ["", "NA"])),
+            true_values=tuple(str(c) for c in defaults.get("true_values", ["1", "true", "yes"])),
+            false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
+            date_format=str(defaults.get("date_format", "%Y-%m-%d")),
+            directory=directory,
+        )
+        dictionary._check()
+        return dictionary
+
+    def _check(self) -> None:
+        keys = {t.column("key") for t in self.tables.values()}
+        if len(keys) != 1:
+            raise DictionaryError(f"every table must share one patient key column with role 'key'; found {sorted(keys)}")
+        if self.patient_table.layout != "wide" or not self.patient_table.unique_key:
+            raise DictionaryError("the table holding role 'centre' must be wide with a unique key")
+
+    @property
+    def key(self) -> str:
+        """Name of the patient key column (role ``key``)."""
+        return next(iter(self.tables.values())).column("key")
+
+    @property
+    def patient_table(self) -> Table:
+        """The one-row-per-patient table that defines the cohort (the one with role ``centre``)."""
+        for table in self.tables.values():
+            if table.has_role("centre"):
+                return table
+        raise DictionaryError("no table has a column with role 'centre'")
+
+    def column(self, role: str) -> str:
+        """Column with ``role`` in the patient table (``centre``, ``surgery_date``, ``approach``...)."""
+        return self.patient_table.column(role)
+
+    def table(self, name: str) -> Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise UnknownVariableError(_unknown_message(name, list(self.tables), "the dictionary's tables")) from None
+
+    @cached_property
+    def prom_variables(self) -> tuple[Variable, ...]:
+        """Wide PROM columns ``<instrument>_<timepoint>`` that the cohort builds from the long table."""
+        return tuple(
+            Variable(
+                name=prom_column(inst.code, tp.code),
+                table="proms",
+                dtype="float",
+                description=f"{inst.label} at {tp.code}",
+                unit=inst.unit,
+                range=inst.range,
+                preoperative=tp.preoperative,
+                predictor=tp.preoperative,
+                group=PROM_GROUP,
+                source=inst.source,
+                derived=True,
+            )
+            for inst in self.instruments.values()
+            for tp in self.timepoints.values()
+        )
+
+    @cached_property
+    def wide_variables(self) -> tuple[Variable, ...]:
+        """Every named column of the assembled one-row-per-patient cohort (patterns excluded)."""
+        seen: dict[str, Variable] = {}
+        for table in self.tables.values():
+            if table.layout == "wide":
+                for var in table.variables:
+                    seen.setdefault(var.name, var)
+        for var in self.prom_variables:
+            seen.setdefault(var.name, var)
+        return tuple(seen.values())
+
+    @property
+    def patterns(self) -> tuple[Variable, ...]:
+        return tuple(p for t in self.tables.values() if t.layout == "wide" for p in t.patterns)
+
+    def variable(self, name: str) -> Variable:
+        """The variable called ``name`` in any table, a derived PROM column, or a pattern family member."""
+        for var in self.wide_variables:
+            if var.name == name:
+                return var
+        for table in self.tables.values():
+            for var in table.variables:
+                if var.name == name:
+                    return var
+        for pat in self.patterns:
+            if pat.matches(name):
+                return pat
+        names = [v.name for v in self.wide_variables] + [v.name for t in self.tables.values() for v in t.variables]
+        raise UnknownVariableError(_unknown_message(name, names, "the data dictionary"))
+
+    @property
+    def groups(self) -> list[str]:
+        groups = {v.group for v in self.wide_variables if v.group} | {p.group for p in self.patterns if p.group}
+        return sorted(groups)
+
+    def resolve_predictors(
+        self,
+        groups: Iterable[str] = (),
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        available: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Predictor columns for a pipeline, with the leakage guard applied.
+
+        ``groups`` name predictor groups (clinical, prom, landmark, radiomics); ``include`` adds
+        single variables; ``exclude`` removes. Pattern families (radiomics) are expanded against
+        ``available`` columns. Any variable that is not known before surgery, or is bookkeeping
+        (key, centre, dates), raises :class:`PredictorError` naming the variable and the rule.
+        """
+        known_groups = self.groups
+        selected: list[str] = []
+        for group in groups:
+            if group not in known_groups:
+                raise UnknownVariableError(_unknown_message(group, known_groups, "the predictor groups"))
+            selected += [v.name for v in self.wide_variables if v.group == group and v.predictor]
+            for pat in self.patterns:
+                if pat.group == group and available is not None:
+                    selected += [c for c in available if pat.matches(c)]
+        for name in include:
+            var = self.variable(name)
+            if not var.preoperative:
+                raise PredictorError(
+                    f"{name!r} (table {var.table!r}) is recorded after surgery and can never be a predictor "
+                    "(rule: only variables marked preoperative: true in the data dictionary; leakage guard)"
+                )
+            if not var.predictor:
+                raise PredictorError(
+                    f"{name!r} (table {var.table!r}, role {var.role!r}) is a bookkeeping column, not a predictor "
+                    "(rule: predictor: false in the data dictionary)"
+                )
+            selected.append(name)
+        excluded = set(exclude)
+        for name in excluded:
+            self.variable(name)
+        return list(dict.fromkeys(c for c in selected if c not in excluded))
+
+
+def prom_column(instrument: str, timepoint: str) -> str:
+    """Wide cohort column of one instrument at one time point (e.g. ``ndi_12m``)."""
+    return f"{instrument}_{timepoint}"
+
+
+def builtin_dictionary_dir() -> Path:
+    """Directory of the built-in dictionary: bundled in the wheel, or the source tree's copy."""
+    return _bundled("data_dictionary")
+
+
+def builtin_pipelines_dir() -> Path:
+    """Directory of the shipped pipeline configurations."""
+    return _bundled("pipelines")
+
+
+def _bundled(name: str) -> Path:
+    wheel_copy = Path(str(resources.files("spineoutcome"))) / "_bundled" / name
+    if wheel_copy.is_dir():
+        return wheel_copy
+    source_copy = Path(__file__).resolve().parents[2] / name
+    if source_copy.is_dir():
+        return source_copy
+    raise DictionaryError(f"built-in {name} not found (looked in {wheel_copy} and {source_copy})")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if not isinstance(doc, dict):
+        raise DictionaryError(f"{path}: expected a mapping at the top level")
+    return doc
+
+
+def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
+    if len(value) != 2 or value[0] > value[1]:
+        raise DictionaryError(f"{what}: expected [min, max], got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Variable:
+    name = spec.get("name")
+    dtype = spec.get("dtype")
+    if not name or dtype not in _DTYPES:
+        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}")
+    categories = spec.get("categories")
+    if "categories_from" in spec:
+        categories = lists.get(spec["categories_from"])
+        if not categories:
+            raise DictionaryError(f"{table}.{name}: categories_from {spec['categories_from']!r} is empty")
+    if dtype == "category" and not categories:
+        raise DictionaryError(f"{table}.{name}: a category variable needs categories")
+    preoperative = bool(spec.get("preoperative", False))
+    return Variable(
+        name=str(name),
+        table=table,
+        dtype=dtype,
+        description=str(spec.get("description", "")),
+        unit=spec.get("unit"),
+        range=_pair(spec["range"], f"{table}.{name} range") if "range" in spec else None,
+        categories=tuple(str(c) for c in categories) if categories else None,
+        ordered=bool(spec.get("ordered", False)),
+        preoperative=preoperative,
+        predictor=bool(spec.get("predictor", preoperative)),
+        group=spec.get("group"),
+        role=spec.get("role"),
+        required=bool(spec.get("required", True)),
+        nullable=bool(spec.get("nullable", True)),
+        source=spec.get("source"),
+        regex=spec.get("regex"),
+    )
+
+
+def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Table:
+    layout = spec.get("layout")
+    if layout not in ("wide", "long"):
+        raise DictionaryError(f"table {name!r}: layout must be 'wide' or 'long'")
+    variables = tuple(_parse_variable(name, v, lists) for v in spec.get("variables") or [])
+    patterns = tuple(_parse_variable(name, v, lists) for v in spec.get("patterns") or [])
+    if any(p.regex is None for p in patterns):
+        raise DictionaryError(f"table {name!r}: every pattern needs a regex")
+    table = Table(
+        name=name,
+        description=str(spec.get("description", "")).strip(),
+        layout=layout,
+        unique_key=bool(spec.get("unique_key", layout == "wide")),
+        variables=variables,
+        patterns=patterns,
+        unique_together=tuple(spec.get("unique_together") or ()),
+    )
+    for col in table.unique_together:
+        table[col]
+    return table
+
+
+def _unknown_message(name: str, candidates: Sequence[str], where: str) -> str:
+    close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"{name!r} is not in {where}{hint}"
