@@ -1,0 +1,65 @@
+"""Load every export of a data directory, validated, keyed by dictionary table name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from spineoutcome.data.sources import ExportReadError, find_export, read_column_map, read_export
+from spineoutcome.data.validate import ValidationReport, validate_export
+from spineoutcome.dictionary import DataDictionary
+
+
+@dataclass(frozen=True)
+class LoadedTables:
+    """Validated tables of one data directory, and the validation report of each."""
+
+    tables: Mapping[str, pd.DataFrame]
+    reports: Mapping[str, ValidationReport]
+    missing_tables: tuple[str, ...]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tables
+
+    def summary(self) -> dict[str, object]:
+        """Per-table counts (no row-level data)."""
+        return {"tables": {n: r.summary() for n, r in self.reports.items()}, "missing_tables": list(self.missing_tables)}
+
+
+def load_tables(
+    data_dir: str | Path,
+    dictionary: DataDictionary | None = None,
+    *,
+    column_map: str | Path | Mapping[str, Mapping[str, str]] | None = None,
+    decimal: str = ".",
+    encoding: str | None = None,
+    tables: list[str] | None = None,
+) -> LoadedTables:
+    """Read and validate ``<table>.csv|.tsv|.xlsx|.parquet`` for each dictionary table found in ``data_dir``.
+
+    The patient table (role ``centre``) must be present; other tables are optional and listed in
+    ``missing_tables`` when absent. Invalid rows are kept out of ``tables`` and listed in the
+    reports' rejects.
+    """
+    dictionary = dictionary or DataDictionary.load()
+    mapping = read_column_map(column_map) if isinstance(column_map, (str, Path)) else (column_map or {})
+    reports: dict[str, ValidationReport] = {}
+    missing: list[str] = []
+    for name in tables or list(dictionary.tables):
+        path = find_export(data_dir, name)
+        if path is None:
+            missing.append(name)
+            continue
+        raw = read_export(path, column_map=mapping.get(name), decimal=decimal, encoding=encoding)
+        reports[name] = validate_export(raw, name, dictionary)
+    patient_table = dictionary.patient_table.name
+    if patient_table in missing:
+        raise ExportReadError(f"{data_dir}: no export for the patient table {patient_table!r} "
+                              f"(expected {patient_table}.csv, .tsv, .xlsx or .parquet)")
+    return LoadedTables({n: r.clean for n, r in reports.items()}, reports, tuple(missing))

@@ -1,0 +1,318 @@
+"""Validation of an export against the data dictionary: every problem at once, no row lost.
+
+Two passes. Parsing turns text into the dictionary's dtypes and records every value that cannot
+be parsed (not a number, not a whole number, not yes/no, not a date in the declared format).
+Then a pandera schema generated from the dictionary checks, lazily, ranges, categories, required
+values and key uniqueness. Each problem becomes one reject record (line, patient key, column,
+value, rule, reason); a row with any problem is rejected whole, so rows in = clean + rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from spineoutcome.data.sources import RawExport
+from spineoutcome.dictionary import DataDictionary, Table, Variable
+
+REJECT_COLUMNS = ("source", "line", "column", "value", "rule", "reason")
+
+RULES: dict[str, str] = {
+    "missing_column": "a required column is missing from the export; the file is refused",
+    "missing_value": "a value is required here",
+    "not_a_number": "not a number",
+    "not_a_whole_number": "not a whole number",
+    "not_a_boolean": "not a yes/no value",
+    "not_a_date": "not a date in the dictionary's format",
+    "unknown_category": "not one of the allowed categories",
+    "out_of_range": "outside the allowed range",
+    "duplicate_key": "patient key appears on more than one row",
+    "duplicate_record": "the same record appears on more than one row",
+    "unknown_item": "not an item of this instrument",
+    "instrument_range": "outside the range of this instrument or item",
+}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Outcome of validating one export: typed clean rows, rejects, and the counts that tie them."""
+
+    table: str
+    source: str
+    clean: pd.DataFrame
+    clean_lines: np.ndarray
+    rejects: pd.DataFrame
+    rows_in: int
+    notes: tuple[str, ...] = ()
+    fatal: tuple[str, ...] = ()
+    key: str = field(default="")
+
+    @property
+    def rows_clean(self) -> int:
+        return len(self.clean)
+
+    @property
+    def rows_rejected(self) -> int:
+        return int(self.rejects["line"].nunique()) if len(self.rejects) else 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal and self.rows_rejected == 0
+
+    def problems_by_rule(self) -> dict[str, int]:
+        """Number of problems per rule (counts only: safe to log)."""
+        if not len(self.rejects):
+            return {}
+        return {str(k): int(v) for k, v in self.rejects["rule"].value_counts().sort_index().items()}
+
+    def summary(self) -> dict[str, object]:
+        """Counts for logs, MLflow and the participant flow; never row-level values."""
+        return {
+            "table": self.table,
+            "rows_in": self.rows_in,
+            "rows_clean": self.rows_clean,
+            "rows_rejected": self.rows_rejected,
+            "problems_by_rule": self.problems_by_rule(),
+            "fatal": list(self.fatal),
+            "notes": list(self.notes),
+        }
+
+    def messages(self, limit: int | None = None) -> list[str]:
+        """Human-readable problem lines: file, line, column, value and rule (patient keys masked)."""
+        rows = self.rejects if limit is None else self.rejects.head(limit)
+        out = []
+        for rec in rows.itertuples(index=False):
+            value = "<patient key>" if rec.column == self.key else repr(rec.value)
+            out.append(f"{rec.source}, line {rec.line}, column {rec.column!r}: value {value} - {rec.reason} "
+                       f"(rule: {rec.rule})")
+        return out
+
+
+def build_schema(table: Table, dictionary: DataDictionary, columns: list[str] | None = None) -> pa.DataFrameSchema:
+    """The pandera schema of a parsed table: ranges, categories, required values, uniqueness.
+
+    Dtypes are enforced by parsing beforehand (which names unparseable values), so the schema
+    checks values only. ``columns`` adds pattern-family columns present in the export.
+    """
+    cols: dict[str, pa.Column] = {}
+    for var in table.variables:
+        cols[var.name] = _column_schema(var, unique=table.unique_key and var.role == "key", required=var.required)
+    for col in columns or []:
+        if col not in cols:
+            var = table.match(col)
+            if var is not None:
+                cols[col] = _column_schema(var, unique=False, required=False)
+    unique = list(table.unique_together) or None
+    return pa.DataFrameSchema(cols, unique=unique, report_duplicates="all", name=table.name)
+
+
+def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictionary) -> ValidationReport:
+    """Validate one export read by :func:`~spineoutcome.data.sources.read_export`."""
+    table = dictionary.table(table) if isinstance(table, str) else table
+    frame = raw.frame
+    key = dictionary.key
+    lines = np.asarray(raw.lines)
+    notes = _column_notes(frame.columns, table, dictionary)
+    missing = [c for c in table.required if c not in frame.columns]
+    if missing:
+        reason = f"required column(s) {', '.join(repr(c) for c in missing)} missing from the export"
+        rejects = pd.DataFrame({
+            "source": raw.source, "line": lines, key: frame[key].to_numpy() if key in frame else "",
+            "column": missing[0], "value": "", "rule": "missing_column", "reason": reason,
+        })
+        return ValidationReport(table.name, raw.source, frame.iloc[0:0], lines[:0], _order(rejects, key),
+                                len(frame), tuple(notes), (f"{raw.source}: {reason}",), key)
+
+    known = [c for c in frame.columns if table.match(c) is not None]
+    parsed, problems = _parse(frame[known], table, dictionary, decimal=frame.attrs.get("decimal", "."))
+    problems += _schema_problems(parsed, table, dictionary, already=problems)
+    if table.has_role("instrument"):
+        problems += _instrument_problems(parsed, table, dictionary)
+
+    positions = np.concatenate([p[0] for p in problems]) if problems else np.array([], dtype=int)
+    bad = np.zeros(len(frame), dtype=bool)
+    bad[positions] = True
+    rejects = _reject_records(problems, frame, lines, raw.source, key)
+    clean = _as_categories(parsed.loc[~bad].reset_index(drop=True), table)
+    return ValidationReport(table.name, raw.source, clean, lines[~bad], rejects, len(frame), tuple(notes), (), key)
+
+
+Problem = tuple[np.ndarray, str, str, str]
+
+
+def _column_schema(var: Variable, *, unique: bool, required: bool) -> pa.Column:
+    checks: list[pa.Check] = []
+    if var.range is not None and var.dtype in ("float", "int"):
+        checks.append(pa.Check.in_range(var.range[0], var.range[1]))
+    if var.categories is not None:
+        checks.append(pa.Check.isin(list(var.categories)))
+    return pa.Column(None, checks=checks, nullable=var.nullable, unique=unique, required=required)
+
+
+def _as_categories(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    for col in frame.columns:
+        var = table.match(col)
+        if var is not None and var.dtype == "category":
+            frame[col] = pd.Categorical(frame[col], categories=list(var.categories or ()), ordered=var.ordered)
+    return frame
+
+
+def _column_notes(columns: pd.Index, table: Table, dictionary: DataDictionary) -> list[str]:
+    notes = []
+    for col in columns:
+        if table.match(col) is not None:
+            continue
+        try:
+            var = dictionary.variable(col)
+        except KeyError:
+            notes.append(f"column {col!r} is not in the data dictionary for table {table.name!r}; it is ignored")
+            continue
+        if not var.preoperative:
+            notes.append(f"column {col!r} is a post-operative variable (table {var.table!r}); it is ignored here "
+                         "and can never be a predictor (leakage guard)")
+        else:
+            notes.append(f"column {col!r} belongs to table {var.table!r}, not {table.name!r}; it is ignored")
+    return notes
+
+
+def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
+    missing_codes = set(dictionary.missing_codes)
+    truthy = {v.lower() for v in dictionary.true_values}
+    falsy = {v.lower() for v in dictionary.false_values}
+    out: dict[str, pd.Series] = {}
+    problems: list[Problem] = []
+    for col in frame.columns:
+        var = table.match(col)
+        assert var is not None
+        text = frame[col].astype(str).str.strip()
+        is_missing = text.isin(missing_codes).to_numpy()
+        values = text.where(~is_missing)
+        if var.dtype in ("float", "int"):
+            numeric_text = values.str.replace(decimal, ".", regex=False) if decimal != "." else values
+            numbers = pd.to_numeric(numeric_text, errors="coerce")
+            unparsed = numbers.isna().to_numpy() & ~is_missing
+            problems.append((np.flatnonzero(unparsed), col, "not_a_number", RULES["not_a_number"]))
+            if var.dtype == "int":
+                fractional = (numbers.notna() & (numbers != np.round(numbers))).to_numpy()
+                problems.append((np.flatnonzero(fractional), col, "not_a_whole_number", RULES["not_a_whole_number"]))
+                out[col] = numbers.where(~fractional).round().astype("Int64")
+            else:
+                out[col] = numbers.astype("float64")
+        elif var.dtype == "bool":
+            lowered = values.str.lower()
+            result = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+            result[lowered.isin(truthy)] = True
+            result[lowered.isin(falsy)] = False
+            unparsed = result.isna().to_numpy() & ~is_missing
+            problems.append((np.flatnonzero(unparsed), col, "not_a_boolean",
+                             f"not a yes/no value (accepted: {', '.join(sorted(truthy | falsy))})"))
+            out[col] = result
+        elif var.dtype == "date":
+            dates = pd.to_datetime(values, format=dictionary.date_format, errors="coerce")
+            unparsed = dates.isna().to_numpy() & ~is_missing
+            problems.append((np.flatnonzero(unparsed), col, "not_a_date",
+                             f"not a date in the format {dictionary.date_format}"))
+            out[col] = dates
+        elif var.dtype == "category":
+            canonical = {c.lower(): c for c in var.categories or ()}
+            out[col] = values.map(lambda v: canonical.get(v.lower(), v) if isinstance(v, str) else v)
+        else:
+            out[col] = values.astype(object)
+    return pd.DataFrame(out, index=frame.index), [p for p in problems if len(p[0])]
+
+
+def _schema_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDictionary,
+                     already: list[Problem]) -> list[Problem]:
+    schema = build_schema(table, dictionary, list(parsed.columns))
+    checked = parsed.reset_index(drop=True)
+    try:
+        schema.validate(checked, lazy=True)
+        return []
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    flagged = {(col, int(i)) for positions, col, _, _ in already for i in positions}
+    merged: dict[tuple[str, str], tuple[set[int], str]] = {}
+    for (check, column), group in cases.groupby(["check", "column"], dropna=False, sort=False):
+        positions = pd.to_numeric(group["index"], errors="coerce").dropna().astype(int).unique()
+        rule, reason = _rule_for(str(check), str(column), table)
+        if rule == "duplicate_record":
+            column = ", ".join(table.unique_together)
+        elif rule == "missing_value":
+            positions = np.array([i for i in positions if (column, int(i)) not in flagged], dtype=int)
+        merged.setdefault((rule, str(column)), (set(), reason))[0].update(int(i) for i in positions)
+    return [(np.array(sorted(pos), dtype=int), column, rule, reason)
+            for (rule, column), (pos, reason) in merged.items() if pos]
+
+
+def _rule_for(check: str, column: str, table: Table) -> tuple[str, str]:
+    if check.startswith("in_range"):
+        var = table.match(column)
+        lo, hi = var.range if var is not None and var.range else (None, None)
+        return "out_of_range", f"outside the allowed range [{_num(lo)}, {_num(hi)}]"
+    if check.startswith("isin"):
+        var = table.match(column)
+        allowed = ", ".join(var.categories or ()) if var is not None else ""
+        return "unknown_category", f"not one of the allowed categories ({allowed})"
+    if check == "not_nullable":
+        return "missing_value", RULES["missing_value"]
+    if check == "field_uniqueness":
+        return "duplicate_key", "patient key appears on more than one row; every copy is rejected"
+    if check == "multiple_fields_uniqueness":
+        return "duplicate_record", f"the same ({', '.join(table.unique_together)}) appears on more than one row"
+    return check, check
+
+
+def _instrument_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDictionary) -> list[Problem]:
+    """PROM values must lie in their instrument's (or item's) range; items must exist."""
+    inst_col, value_col = table.column("instrument"), table.column("value")
+    item_col = table.column("item") if table.has_role("item") else None
+    ranges = []
+    for code, inst in dictionary.instruments.items():
+        ranges.append((code, "", inst.range[0], inst.range[1]))
+        ranges += [(code, item, lo, hi) for item, (lo, hi) in inst.items.items()]
+    lookup = pd.DataFrame(ranges, columns=["_inst", "_item", "_lo", "_hi"])
+    items = parsed[item_col].fillna("") if item_col and item_col in parsed else pd.Series("", index=parsed.index)
+    probe = pd.DataFrame({"_inst": parsed[inst_col].astype(object).to_numpy(), "_item": items.to_numpy(),
+                          "_v": parsed[value_col].to_numpy(dtype=float, na_value=np.nan)})
+    merged = probe.merge(lookup, how="left", on=["_inst", "_item"])
+    known_instrument = probe["_inst"].isin(list(dictionary.instruments)).to_numpy()
+    unknown_item = (merged["_lo"].isna().to_numpy() & known_instrument)
+    outside = ((merged["_v"] < merged["_lo"]) | (merged["_v"] > merged["_hi"])).to_numpy()
+    problems: list[Problem] = []
+    if item_col:
+        problems.append((np.flatnonzero(unknown_item), item_col, "unknown_item",
+                         "not an item of this instrument (see instruments.yaml)"))
+    problems.append((np.flatnonzero(outside), value_col, "instrument_range",
+                     "outside the range of this instrument or item (see instruments.yaml)"))
+    return [p for p in problems if len(p[0])]
+
+
+def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str, key: str) -> pd.DataFrame:
+    if not problems:
+        return pd.DataFrame(columns=["source", "line", key, "column", "value", "rule", "reason"])
+    keys = frame[key].to_numpy() if key in frame else np.full(len(frame), "")
+    parts = []
+    for positions, column, rule, reason in problems:
+        values = frame[column].to_numpy()[positions] if column in frame else np.full(len(positions), "")
+        parts.append(pd.DataFrame({"source": source, "line": lines[positions], key: keys[positions],
+                                   "column": column, "value": values, "rule": rule, "reason": reason}))
+    return _order(pd.concat(parts, ignore_index=True), key)
+
+
+def _order(rejects: pd.DataFrame, key: str) -> pd.DataFrame:
+    cols = ["source", "line", key, "column", "value", "rule", "reason"]
+    return rejects[cols].sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else (f"{x:g}")
+
+
+def validate_tables(raws: Mapping[str, RawExport], dictionary: DataDictionary) -> dict[str, ValidationReport]:
+    """Validate several exports, keyed by dictionary table name."""
+    return {name: validate_export(raw, name, dictionary) for name, raw in raws.items()}
