@@ -20,6 +20,7 @@ from spineoutcome import __version__
 from spineoutcome.data import ExportReadError, load_tables, read_column_map, read_export, validate_export
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
+from spineoutcome.outcomes import cli as outcomes_cli
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 console = Console(stderr=True)
 
 DictionaryOption = Annotated[

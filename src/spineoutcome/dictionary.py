@@ -87,7 +87,7 @@ class Table:
         for var in self.variables:
             if var.name == name:
                 return var
-        raise UnknownVariableError(_unknown_message(name, [v.name for v in self.variables], f"table {self.name!r}"))
+        raise UnknownVariableError(unknown_name_message(name, [v.name for v in self.variables], f"table {self.name!r}"))
 
     @property
     def names(self) -> list[str]:
@@ -238,7 +238,7 @@ class DataDictionary:
         try:
             return self.tables[name]
         except KeyError:
-            raise UnknownVariableError(_unknown_message(name, list(self.tables), "the dictionary's tables")) from None
+            raise UnknownVariableError(unknown_name_message(name, list(self.tables), "the dictionary's tables")) from None
 
     @cached_property
     def prom_variables(self) -> tuple[Variable, ...]:
@@ -290,7 +290,7 @@ class DataDictionary:
             if pat.matches(name):
                 return pat
         names = [v.name for v in self.wide_variables] + [v.name for t in self.tables.values() for v in t.variables]
-        raise UnknownVariableError(_unknown_message(name, names, "the data dictionary"))
+        raise UnknownVariableError(unknown_name_message(name, names, "the data dictionary"))
 
     @property
     def groups(self) -> list[str]:
@@ -315,7 +315,7 @@ class DataDictionary:
         selected: list[str] = []
         for group in groups:
             if group not in known_groups:
-                raise UnknownVariableError(_unknown_message(group, known_groups, "the predictor groups"))
+                raise UnknownVariableError(unknown_name_message(group, known_groups, "the predictor groups"))
             selected += [v.name for v in self.wide_variables if v.group == group and v.predictor]
             for pat in self.patterns:
                 if pat.group == group and available is not None:
@@ -433,7 +433,7 @@ def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[s
     return table
 
 
-def _unknown_message(name: str, candidates: Sequence[str], where: str) -> str:
+def unknown_name_message(name: str, candidates: Sequence[str], where: str) -> str:
     close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"{name!r} is not in {where}{hint}"

@@ -1,0 +1,147 @@
+"""Pipeline configuration: one YAML file per prediction task, validated before anything runs.
+
+A pipeline names its outcome definition, eligibility, predictors (dictionary names or groups),
+model families, tuning budget, validation scheme, decision thresholds and subgroups. Every name is
+checked against the data dictionary and the outcome registry, and a misspelt one is reported with
+its closest match.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
+
+Family = Literal["logistic", "elastic_net", "xgboost", "lightgbm", "random_forest"]
+SurvivalFamily = Literal["weibull_aft", "xgboost_aft"]
+
+
+class ConfigError(ValueError):
+    """A pipeline file is invalid; the message names the file, the field and the rule."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PredictorSpec(_Strict):
+    groups: list[str] = Field(default_factory=list, description="Predictor groups: clinical, prom, landmark, radiomics.")
+    include: list[str] = Field(default_factory=list, description="Single dictionary variables to add.")
+    exclude: list[str] = Field(default_factory=list, description="Variables to leave out.")
+
+
+class TuningSpec(_Strict):
+    n_trials: int = Field(20, ge=0, le=10_000, description="Optuna trials per family and outer fold.")
+    inner_folds: int = Field(3, ge=2, le=10)
+    metric: Literal["neg_log_loss", "roc_auc", "neg_brier_score"] = "neg_log_loss"
+    storage: str | None = Field(None, description="Optuna storage URL (SQLite file, PostgreSQL); None = in memory.")
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class BootstrapSpec(_Strict):
+    replicates: int = Field(200, ge=10, le=5000)
+    mode: Literal["full", "fixed_hyperparameters"] = Field(
+        "fixed_hyperparameters",
+        description="full: every replicate re-runs tuning (Harrell's procedure in full); fixed_hyperparameters: "
+        "tuning once on all data, every replicate refits preprocessing and model with those hyperparameters "
+        "(cheaper; does not count tuning optimism).",
+    )
+
+
+class ValidationSpec(_Strict):
+    folds: int = Field(5, ge=2, le=20)
+    repeats: int = Field(1, ge=1, le=50)
+    bootstrap: BootstrapSpec | None = Field(default_factory=BootstrapSpec)
+    internal_external: bool = Field(True, description="Internal-external cross-validation by centre.")
+    min_centre_events: int = Field(5, ge=1, description="Centres with fewer events are pooled out of IECV test folds.")
+    temporal_split: str | None = Field(None, description="ISO date: develop before, validate from this surgery date.")
+
+
+class SubgroupSpec(_Strict):
+    variables: list[str] = Field(default_factory=list)
+    age_bands: list[float] = Field(default_factory=lambda: [65.0, 75.0], description="Cut points for age groups.")
+    min_events: int = Field(10, ge=1, description="Below this, a subgroup result is 'too few events to estimate'.")
+
+
+class PipelineConfig(_Strict):
+    """One experiment: an outcome, predictors, model families and how they are validated."""
+
+    name: str
+    description: str = ""
+    outcome: str
+    eligibility: dict[str, list[str] | list[float]] = Field(
+        default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers.")
+    predictors: PredictorSpec
+    families: list[Family] = Field(default_factory=lambda: ["logistic", "xgboost", "lightgbm"])
+    survival_families: list[SurvivalFamily] = Field(default_factory=list)
+    horizon_days: int | None = Field(None, gt=0)
+    imputation: Literal["simple", "iterative"] = "simple"
+    spline_knots: int | None = Field(4, ge=3, le=7)
+    class_weight: Literal["balanced"] | None = None
+    tuning: TuningSpec = Field(default_factory=TuningSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.2])
+    subgroups: SubgroupSpec = Field(default_factory=SubgroupSpec)
+    seed: int = 2026
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_unit_interval(cls, value: list[float]) -> list[float]:
+        if any(not 0 < t < 1 for t in value):
+            raise ValueError("decision thresholds must lie strictly between 0 and 1")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _families_present(self) -> PipelineConfig:
+        if not self.families and not self.survival_families:
+            raise ValueError("name at least one model family")
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """The configuration flattened to dotted keys (for MLflow params)."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            else:
+                out[prefix] = ",".join(map(str, value)) if isinstance(value, list) else value
+
+        walk("", self.model_dump())
+        return out
+
+
+def load_pipeline(path: str | Path, dictionary: DataDictionary | None = None,
+                  outcomes: list[str] | None = None) -> PipelineConfig:
+    """Read and validate a pipeline YAML against the schema, the dictionary and the outcome registry."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot be read as YAML ({exc})") from None
+    try:
+        config = PipelineConfig.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    check_names(config, dictionary or DataDictionary.load(), outcomes, source=str(path))
+    return config
+
+
+def check_names(config: PipelineConfig, dictionary: DataDictionary, outcomes: list[str] | None,
+                source: str = "pipeline") -> None:
+    """Every variable, group and outcome the pipeline names exists (closest match suggested)."""
+    try:
+        dictionary.resolve_predictors(config.predictors.groups, config.predictors.include, config.predictors.exclude)
+        for name in [*config.eligibility, *config.subgroups.variables]:
+            if name != "age_group":
+                dictionary.variable(name)
+    except (UnknownVariableError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if outcomes is not None and config.outcome not in outcomes:
+        raise ConfigError(f"{source}: outcome {unknown_name_message(config.outcome, outcomes, 'the outcome registry')}")

@@ -1,0 +1,201 @@
+"""Named outcome definitions (``outcomes.yaml``) and the one entry point that derives them.
+
+The modelling layer asks for an outcome by name (``derive_outcome("c5_palsy", tables, dd)``) and
+gets :class:`~spineoutcome.outcomes.labels.OutcomeLabels`; it never needs to know how an outcome
+is made. A definition may also be given inline as a dict with the same fields as a YAML entry
+plus ``name``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from spineoutcome.dictionary import DataDictionary, UnknownVariableError, builtin_dictionary_dir, unknown_name_message
+from spineoutcome.outcomes.events import (
+    c5_palsy_labels,
+    complication_labels,
+    progression_intervals,
+    progression_labels,
+)
+from spineoutcome.outcomes.labels import (
+    REASON,
+    DayWindow,
+    OutcomeLabels,
+    assign_reason,
+    empty_reasons,
+    patient_keys,
+    table_or_empty,
+    table_with_role,
+)
+from spineoutcome.outcomes.mcid import MCIDDefinition, MCIDRegistry, mcid_labels
+from spineoutcome.outcomes.proms import score_totals
+
+OUTCOMES_FILE = "outcomes.yaml"
+COMMON_FIELDS = frozenset({"name", "kind", "description", "population", "source", "version"})
+KIND_FIELDS: Mapping[str, frozenset[str]] = {
+    "c5_palsy": frozenset({"window_days", "muscles", "min_drop"}),
+    "complication": frozenset({"window_days", "types", "min_grade"}),
+    "progression": frozenset({"horizon_day", "tolerance_days", "min_growth_mm", "measures"}),
+    "progression_time": frozenset({"min_growth_mm", "measures"}),
+    "mcid": frozenset({"mcid", "max_missing_items"}),
+}
+
+
+def load_outcome_definitions(source: str | Path | DataDictionary | None = None) -> dict[str, dict[str, Any]]:
+    """All named outcomes of ``outcomes.yaml`` (from a file, a directory, a dictionary's directory
+    or the built-in dictionary), each with its ``name`` and the file's ``version`` filled in."""
+    path = _outcomes_path(source)
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    version = str(doc.get("version", "unversioned"))
+    return {
+        name: {"name": name, "version": version, **spec}
+        for name, spec in (doc.get("outcomes") or {}).items()
+    }
+
+
+def _outcomes_path(source: str | Path | DataDictionary | None) -> Path:
+    if isinstance(source, DataDictionary):
+        own = source.directory / OUTCOMES_FILE
+        return own if own.exists() else builtin_dictionary_dir() / OUTCOMES_FILE
+    if source is None:
+        return builtin_dictionary_dir() / OUTCOMES_FILE
+    path = Path(source)
+    return path / OUTCOMES_FILE if path.is_dir() else path
+
+
+def resolve_definition(
+    name_or_definition: str | Mapping[str, Any],
+    dictionary: DataDictionary,
+    registry: MCIDRegistry | None = None,
+) -> dict[str, Any]:
+    """The checked definition of an outcome, with an MCID reference replaced by its full definition."""
+    if isinstance(name_or_definition, str):
+        known = load_outcome_definitions(dictionary)
+        if name_or_definition not in known:
+            raise UnknownVariableError(unknown_name_message(name_or_definition, list(known), "the outcome definitions"))
+        definition = copy.deepcopy(known[name_or_definition])
+    else:
+        definition = copy.deepcopy(dict(name_or_definition))
+    name, kind = definition.get("name"), definition.get("kind")
+    if not name or kind not in KIND_FIELDS:
+        raise ValueError(f"an outcome definition needs a name and a kind in {sorted(KIND_FIELDS)}; "
+                         f"got {name!r}, {kind!r}")
+    unknown = set(definition) - COMMON_FIELDS - KIND_FIELDS[kind]
+    if unknown:
+        raise ValueError(f"outcome {name!r} ({kind}): unknown field(s) {sorted(unknown)}")
+    for variable in (definition.get("population") or {}):
+        dictionary.patient_table[variable]
+    if kind == "mcid":
+        reference = definition.get("mcid")
+        if isinstance(reference, str):
+            mcid = (registry or MCIDRegistry.load(dictionary))[reference]
+        elif isinstance(reference, Mapping):
+            mcid = MCIDDefinition.from_dict(str(reference.get("name", name)),
+                                            {k: v for k, v in reference.items() if k != "name"})
+        else:
+            raise ValueError(f"outcome {name!r}: 'mcid' must name a definition in mcid.yaml or give one inline")
+        definition["mcid"] = {"name": mcid.name, **mcid.to_dict()}
+    return definition
+
+
+def derive_outcome(
+    name_or_definition: str | Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+    dictionary: DataDictionary,
+    *,
+    value_set: pd.DataFrame | str | Path | None = None,
+    registry: MCIDRegistry | None = None,
+) -> OutcomeLabels:
+    """Labels of a named (or inline) outcome for every patient of the patient table.
+
+    ``tables`` maps dictionary table names to validated exports; a follow-up table that is absent
+    means no records for anyone. Patients outside the definition's ``population`` and those
+    without adequate follow-up are excluded with a reason, so ``counts()["considered"]`` equals
+    the number of patients. ``value_set`` scores EQ-5D items when an MCID outcome needs them.
+    """
+    definition = resolve_definition(name_or_definition, dictionary, registry)
+    considered = patient_keys(tables, dictionary)
+    outside = _outside_population(definition, tables, dictionary, considered)
+    eligible = considered[outside.isna().to_numpy()]
+    result = _RULES[definition["kind"]](definition, tables, dictionary, eligible, value_set)
+    population_exclusions = pd.DataFrame({dictionary.key: outside.dropna().index.to_numpy(),
+                                          REASON: outside.dropna().to_numpy()})
+    exclusions = pd.concat([population_exclusions, result.exclusions], ignore_index=True)
+    return OutcomeLabels(
+        name=definition["name"],
+        kind=result.kind,
+        labels=result.labels,
+        exclusions=exclusions,
+        definition={**definition, **result.definition, "dictionary_version": dictionary.version},
+    )
+
+
+def _outside_population(
+    definition: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dictionary: DataDictionary, considered: pd.Index
+) -> pd.Series:
+    reasons = empty_reasons(considered)
+    patients = tables[dictionary.patient_table.name].set_index(dictionary.key)
+    for variable, allowed in (definition.get("population") or {}).items():
+        allowed = [str(v) for v in allowed]
+        values = patients[variable].reindex(considered)
+        inside = values.notna() & values.astype(str).isin(allowed)
+        assign_reason(reasons, ~inside, f"outside population: {variable} not in [{', '.join(allowed)}]")
+    return reasons
+
+
+def _c5_palsy(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+              patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    kwargs = _kwargs(d, {"muscles": tuple, "min_drop": int})
+    return c5_palsy_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
+
+
+def _complication(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+                  patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    kwargs = _kwargs(d, {"types": lambda v: None if v is None else tuple(v), "min_grade": lambda v: v})
+    return complication_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
+
+
+def _progression(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+                 patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    kwargs = _kwargs(d, {"horizon_day": int, "tolerance_days": int, "min_growth_mm": float, "measures": tuple})
+    return progression_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
+
+
+def _progression_time(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+                      patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    kwargs = _kwargs(d, {"min_growth_mm": float, "measures": tuple})
+    return progression_intervals(tables, dd, name=d["name"], patients=patients, **kwargs)
+
+
+def _mcid(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+          patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    mcid = MCIDDefinition.from_dict(d["mcid"]["name"], {k: v for k, v in d["mcid"].items() if k != "name"})
+    table = table_with_role(dd, "instrument")
+    proms = table_or_empty(tables, table)
+    proms = proms[proms[table.column("instrument")].astype(str) == mcid.instrument]
+    prorate = {mcid.instrument: int(d.get("max_missing_items") or 0)}
+    totals = score_totals(proms, dd, value_set=value_set, prorate=prorate)
+    return mcid_labels(mcid, totals, dd, patients=patients, name=d["name"])
+
+
+def _kwargs(definition: Mapping[str, Any], converters: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    kwargs = {k: convert(definition[k]) for k, convert in converters.items() if k in definition}
+    if "window_days" in definition:
+        kwargs["window"] = DayWindow.parse(definition["window_days"])
+    return kwargs
+
+
+_RULES: Mapping[str, Callable[..., OutcomeLabels]] = {
+    "c5_palsy": _c5_palsy,
+    "complication": _complication,
+    "progression": _progression,
+    "progression_time": _progression_time,
+    "mcid": _mcid,
+}
