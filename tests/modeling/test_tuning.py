@@ -1,0 +1,108 @@
+"""Tuning is a meta-estimator: it only ever sees the rows it is fit on, and it is reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from spineoutcome.modeling import TunedClassifier, disclosure, tuning
+from spineoutcome.modeling.search_spaces import FloatRange, IntRange
+
+from .conftest import PREDICTORS, make_cohort
+
+SHALLOW_TREES = {"max_depth": IntRange(2, 6), "learning_rate": FloatRange(0.01, 0.3, log=True)}
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[pd.DataFrame, np.ndarray]:
+    return make_cohort(240, seed=5)
+
+
+def test_nested_cv_never_shows_outer_test_rows_to_fit(dictionary, small, monkeypatch) -> None:
+    X, y = small
+    seen: list[set[str]] = []
+    build = tuning.make_pipeline
+
+    def spying_pipeline(*args, **kwargs) -> Pipeline:
+        def record(frame: pd.DataFrame) -> pd.DataFrame:
+            seen.append(set(frame["patient_id"]))
+            return frame
+
+        pipeline = build(*args, **kwargs)
+        return Pipeline([("spy", FunctionTransformer(record)), *pipeline.steps])
+
+    monkeypatch.setattr(tuning, "make_pipeline", spying_pipeline)
+    tuned = TunedClassifier("elastic_net", dictionary, PREDICTORS, n_trials=3, inner_cv=3)
+    for train, test in StratifiedKFold(3, shuffle=True, random_state=0).split(X, y):
+        seen.clear()
+        model = clone(tuned).fit(X.iloc[train], y[train])
+        outer_train, outer_test = set(X["patient_id"].iloc[train]), set(X["patient_id"].iloc[test])
+        assert len(seen) > 3 and all(rows <= outer_train for rows in seen)
+        seen.clear()
+        model.predict_proba(X.iloc[test])
+        assert seen == [outer_test]
+
+
+def test_same_seed_same_best_params_in_memory_and_sqlite(dictionary, small, tmp_path) -> None:
+    X, y = small
+    kwargs = {"n_trials": 6, "inner_cv": 3, "random_state": 3}
+    memory = TunedClassifier("elastic_net", dictionary, PREDICTORS, **kwargs).fit(X, y)
+    again = TunedClassifier("elastic_net", dictionary, PREDICTORS, **kwargs).fit(X, y)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    sqlite = TunedClassifier("elastic_net", dictionary, PREDICTORS, storage=storage, **kwargs).fit(X, y)
+    assert memory.best_params_ == again.best_params_ == sqlite.best_params_
+    assert memory.best_score_ == sqlite.best_score_
+    np.testing.assert_array_equal(memory.predict_proba(X), sqlite.predict_proba(X))
+    assert sqlite.study_summary_["storage"] == storage
+
+
+def test_sqlite_study_resumes_instead_of_rerunning(dictionary, small, tmp_path) -> None:
+    X, y = small
+    storage = f"sqlite:///{tmp_path / 'resume.db'}"
+    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=3, inner_cv=2, storage=storage,
+                            study_name="c5", search_space=SHALLOW_TREES, preprocess={"imputation": "iterative"})
+    first = clone(tuned).fit(X, y).study_summary_
+    second = clone(tuned).fit(X, y).study_summary_
+    assert first["study_name"] == second["study_name"] and first["study_name"].startswith("c5-")
+    assert second["n_trials"] == 3 and second["best_params"] == first["best_params"]
+    other_rows = clone(tuned).fit(X.iloc[:200], y[:200]).study_summary_
+    assert other_rows["study_name"] != first["study_name"]
+
+
+def test_summary_is_json_and_counts_trials(dictionary, small) -> None:
+    X, y = small
+    tuned = TunedClassifier("elastic_net", dictionary, PREDICTORS, n_trials=8, inner_cv=3, metric="roc_auc",
+                            search_space={"C": FloatRange(1e-3, 1e2, log=True)}).fit(X, y)
+    summary = json.loads(json.dumps(tuned.study_summary_, allow_nan=False))
+    assert summary["n_trials"] == 8 == summary["n_complete"] + summary["n_pruned"]
+    assert summary["metric"] == "roc_auc" and set(summary["best_params"]) == {"C"}
+    assert summary["best_value"] == pytest.approx(tuned.best_score_)
+    assert tuned.best_estimator_.get_params()["model__C"] == tuned.best_params_["C"]
+    assert disclosure(tuned)["tuning"] == tuned.study_summary_
+
+
+def test_logistic_has_nothing_to_tune(dictionary, small) -> None:
+    X, y = small
+    tuned = TunedClassifier("logistic", dictionary, PREDICTORS, n_trials=20).fit(X, y)
+    assert tuned.best_params_ == {} and tuned.study_summary_["n_trials"] == 0
+    plain = tuning.make_pipeline("logistic", dictionary, PREDICTORS).fit(X, y)
+    np.testing.assert_array_equal(tuned.predict_proba(X), plain.predict_proba(X))
+    np.testing.assert_array_equal(tuned.classes_, [0, 1])
+
+
+def test_sklearn_conventions(dictionary) -> None:
+    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=5)
+    twin = clone(tuned).set_params(n_trials=2, metric="roc_auc")
+    assert twin.get_params()["n_trials"] == 2 and tuned.n_trials == 5
+    assert not hasattr(twin, "best_estimator_")
+    with pytest.raises(ValueError, match="metric"):
+        TunedClassifier("xgboost", dictionary, PREDICTORS, metric="accuracy").fit(*make_cohort(60, seed=1))
+    with pytest.raises(ValueError, match="unknown model family"):
+        TunedClassifier("svm", dictionary, PREDICTORS).fit(*make_cohort(60, seed=1))
