@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from spineoutcome import __version__
@@ -98,6 +99,97 @@ def validate(
         raise typer.Exit(EXIT_FILE_ERROR)
     if any(r.rows_rejected for r in reports.values()):
         raise typer.Exit(EXIT_REJECTS)
+
+
+@app.command()
+def synth(
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of patients.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives identical files.")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the exports.")] = Path("synthetic"),
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    tables: Annotated[list[str] | None, typer.Option("--table", help="Write only these tables (repeatable).")] = None,
+    dictionary: DictionaryOption = None,
+) -> None:
+    """Generate a realistic synthetic multi-centre cohort: the same exports a hospital would send.
+
+    Writes clinical, PROM, imaging, radiomics, landmark and follow-up exports, plus truth.csv with
+    each patient's true outcome probabilities (for benchmarks only; the pipeline never reads it).
+    """
+    from spineoutcome.data.synth import generate_cohort
+
+    dd = _dictionary(dictionary)
+    with _progress() as bar:
+        task = bar.add_task("Generating patients", total=n)
+        summary = generate_cohort(out, n=n, seed=seed, dictionary=dd, fmt=fmt, tables=tables,
+                                  progress=lambda done, total: bar.update(task, completed=done))
+    table = RichTable(title=f"Synthetic cohort: {n} patients, seed {seed}")
+    for col in ("file", "rows"):
+        table.add_column(col)
+    for name, path in summary.files.items():
+        table.add_row(str(path), str(summary.rows.get(name, "")))
+    console.print(table)
+    prevalence = ", ".join(f"{k} {v:.1%}" for k, v in summary.prevalence.items())
+    console.print(f"Outcome prevalence among patients with adequate follow-up: {prevalence}")
+
+
+@app.command()
+def train(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline file, e.g. pipelines/c5_palsy.yaml.")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of exports (clinical.csv, proms.csv, ...).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
+    optuna_storage: Annotated[str | None, typer.Option("--optuna-storage", help="Optuna storage URL (SQLite file or PostgreSQL).")] = None,
+    dictionary: DictionaryOption = None,
+) -> None:
+    """Run one experiment: every model family under the same honest validation, one Evidence record.
+
+    Tuning is nested inside each development fold; results are written to OUT/<pipeline>-<run>/evidence.json.
+    """
+    from spineoutcome.api import load_cohort, run_pipeline
+    from spineoutcome.config import ConfigError
+
+    dd = _dictionary(dictionary)
+    try:
+        cohort = load_cohort(data, dd)
+        with _progress() as bar:
+            task = bar.add_task(f"Training {pipeline.stem}", total=None)
+            result = run_pipeline(pipeline, cohort, optuna_storage=optuna_storage,
+                                  progress=lambda msg: bar.update(task, advance=1, description=msg))
+    except (ExportReadError, ConfigError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    evidence = result.evidence
+    run_dir = out / f"{evidence.task['name']}-{evidence.run_id[:8]}"
+    path = evidence.save(run_dir)
+    _print_summary(evidence.to_dict())
+    console.print(f"Evidence written to {path}")
+
+
+def _print_summary(evidence: dict) -> None:
+    data = evidence["data"]
+    console.print(f"{evidence['task']['name']}: {data['n']} patients, {data['events']} events "
+                  f"({data['prevalence']:.1%}), {data['centres']} centres")
+    table = RichTable(title="Internal validation (cross-validated; tuning nested)")
+    for col in ("family", "AUC (95% CI)", "calibration slope", "calibration intercept", "ICI", "optimism-corrected AUC"):
+        table.add_column(col)
+    for family, record in evidence["families"].items():
+        cv = record["cross_validation"]
+        if "discrimination" not in cv:
+            table.add_row(family, f"Harrell's C {cv['harrell_c']:.2f}", "", "", "", "")
+            continue
+        auc = cv["discrimination"]["auc"]
+        cal = cv["calibration"]
+        corrected = record["optimism"]["corrected"]["auc"] if record["optimism"] else None
+        table.add_row(family + (" (best)" if family == evidence["best_family"] else ""),
+                      f"{auc['value']:.2f} ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})",
+                      f"{cal['slope']['value']:.2f}", f"{cal['citl']['value']:.2f}",
+                      f"{cv['calibration_curve']['ici']['value']:.3f}",
+                      f"{corrected:.2f}" if corrected is not None else "-")
+    console.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
 
 
 def _print_reports(reports: dict[str, ValidationReport], show: int) -> None:

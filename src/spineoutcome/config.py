@@ -20,6 +20,10 @@ Family = Literal["logistic", "elastic_net", "xgboost", "lightgbm", "random_fores
 SurvivalFamily = Literal["weibull_aft", "xgboost_aft"]
 
 
+AGE_GROUP = "age_group"
+"""Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
+
+
 class ConfigError(ValueError):
     """A pipeline file is invalid; the message names the file, the field and the rule."""
 
@@ -139,7 +143,7 @@ def check_names(config: PipelineConfig, dictionary: DataDictionary, outcomes: li
     try:
         dictionary.resolve_predictors(config.predictors.groups, config.predictors.include, config.predictors.exclude)
         for name in [*config.eligibility, *config.subgroups.variables]:
-            if name != "age_group":
+            if name != AGE_GROUP:
                 dictionary.variable(name)
     except (UnknownVariableError, ValueError) as exc:
         raise ConfigError(f"{source}: {exc}") from None

@@ -234,6 +234,10 @@ class DataDictionary:
         """Column with ``role`` in the patient table (``centre``, ``surgery_date``, ``approach``...)."""
         return self.patient_table.column(role)
 
+    def table_with_role(self, role: str) -> str | None:
+        """Name of the first table that has a column with ``role`` (e.g. ``instrument``: the PROM table)."""
+        return next((t.name for t in self.tables.values() if t.has_role(role)), None)
+
     def table(self, name: str) -> Table:
         try:
             return self.tables[name]

@@ -67,6 +67,7 @@ class Cohort:
     wide: pd.DataFrame
     tables: Mapping[str, pd.DataFrame]
     audit: JoinAudit
+    validation_flow: list = field(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -1,0 +1,253 @@
+"""Run one pipeline: every model family on the same splits, evaluated, compared and explained.
+
+Order of work for each family (all families share the cross-validation folds, bootstrap
+replicates and centre folds):
+1. cross-validation with tuning nested inside each development fold -> out-of-fold predictions,
+   evaluated with the full metric set (bootstrap CIs), and subgroup results;
+2. the final model: tuned and fit on all analysed patients; apparent performance;
+3. Harrell's bootstrap optimism correction;
+4. internal-external cross-validation by centre, with random-effects pooling across centres;
+5. temporal validation when a split date is configured;
+6. paired comparison with logistic regression on the same out-of-fold predictions;
+7. SHAP summary and model specification of the final model.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from spineoutcome.config import PipelineConfig
+from spineoutcome.data.cohort import Cohort
+from spineoutcome.evaluation import (
+    Bootstrap,
+    centre_heterogeneity,
+    delong_test,
+    development_adequacy,
+    development_sample_size,
+    evaluate_predictions,
+    subgroup_metrics,
+)
+from spineoutcome.evaluation.calibration import loess_errors_weighted
+from spineoutcome.evaluation.decision_curve import net_benefit_weighted
+from spineoutcome.evaluation.results import to_jsonable
+from spineoutcome.evidence import Evidence, FamilyEvidence
+from spineoutcome.experiment.specification import specification
+from spineoutcome.experiment.task import FlowStep, TaskData, prepare_task
+from spineoutcome.experiment.validation import bootstrap_optimism, out_of_fold, point_metrics, predict_positive
+from spineoutcome.explain import summarise_shap
+from spineoutcome.modeling import TunedClassifier, build_preprocessor, make_pipeline
+from spineoutcome.modeling.resampling import Split, centre_splits, cv_splits, temporal_split
+
+REFERENCE_FAMILY = "logistic"
+ANTICIPATED_C = 0.75
+SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
+Progress = Callable[[str], None]
+
+
+class ExperimentResult:
+    """The Evidence of a run and the fitted final models (for the model bundle and scoring)."""
+
+    def __init__(self, evidence: Evidence, models: dict[str, BaseEstimator], task: TaskData) -> None:
+        self.evidence = evidence
+        self.models = models
+        self.task = task
+
+    @property
+    def best_model(self) -> BaseEstimator:
+        return self.models[self.evidence.best_family]
+
+
+def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: list[FlowStep] | None = None,
+                   progress: Progress | None = None, optuna_storage: str | None = None) -> ExperimentResult:
+    """Run ``config`` on ``cohort`` and return its Evidence and final models."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    task = prepare_task(config, cohort, validation_flow=validation_flow)
+    if task.labels.kind != "binary":
+        from spineoutcome.experiment.survival import run_survival_experiment
+
+        return run_survival_experiment(config, cohort, task, progress=progress, started=started)
+    timings["prepare"] = time.perf_counter() - started
+    storage = optuna_storage or config.tuning.storage
+    X, y = task.X, task.y
+    splits = cv_splits(y, config.validation.folds, config.validation.repeats, config.seed)
+    iecv, pooled_out = (centre_splits(task.centres, y, config.validation.min_centre_events)
+                        if config.validation.internal_external else ([], []))
+    boot_splits = _bootstrap_splits(y, config) if config.validation.bootstrap else []
+    temporal = temporal_split(task.surgery_dates, config.validation.temporal_split) \
+        if config.validation.temporal_split else None
+
+    families: dict[str, FamilyEvidence] = {}
+    models: dict[str, BaseEstimator] = {}
+    oof_first: dict[str, np.ndarray] = {}
+    for family in config.families:
+        t0 = time.perf_counter()
+        estimator = _estimator(family, config, cohort, task, storage)
+        say = (lambda msg, f=family: progress(f"{f}: {msg}")) if progress else None
+        oof, fitted = out_of_fold(estimator, X, y, splits, progress=say)
+        oof_first[family] = oof[0]
+        cv_eval = evaluate_predictions(y, oof[0], thresholds=config.thresholds, n_boot=200, seed=config.seed)
+        final = clone(estimator).fit(X, y)
+        models[family] = final
+        optimism = None
+        if boot_splits:
+            mode = config.validation.bootstrap.mode
+            optimism = bootstrap_optimism(_refit_factory(family, config, cohort, task, final, mode, storage), X, y,
+                                          predict_positive(final, X), boot_splits, mode=mode, progress=say)
+        iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
+        temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
+        subgroups = subgroup_metrics(y, oof[0], task.groups, thresholds=config.thresholds,
+                                     min_events=config.subgroups.min_events, min_non_events=config.subgroups.min_events,
+                                     boot=Bootstrap.draw(y, n_boot=200, seed=config.seed), intersections=False)
+        families[family] = FamilyEvidence(
+            family=family,
+            cross_validation=cv_eval.to_dict(),
+            cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
+            optimism=optimism.to_dict() if optimism else None,
+            internal_external=iecv_record,
+            temporal=temporal_record,
+            comparison_to_logistic=None,
+            subgroups=to_jsonable(subgroups.to_frame()),
+            shap=summarise_shap(final.best_estimator_, X, seed=config.seed).to_dict(),
+            specification=specification(final, X, y, cohort.dictionary),
+            tuning=[m.study_summary_ for m in [*fitted, final]],
+            seconds=time.perf_counter() - t0,
+        )
+        timings[f"family {family}"] = families[family].seconds
+    if REFERENCE_FAMILY in oof_first:
+        for family, record in list(families.items()):
+            if family != REFERENCE_FAMILY:
+                comparison = _compare(y, oof_first[family], oof_first[REFERENCE_FAMILY], config)
+                families[family] = replace(record, comparison_to_logistic=comparison)
+    best = min(families, key=lambda f: families[f].cross_validation["overall"]["log_loss"]["value"])
+    timings["total"] = time.perf_counter() - started
+    evidence = Evidence(
+        run_id=uuid.uuid4().hex,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        pipeline=config.model_dump(mode="json"),
+        task={"name": config.name, "description": config.description, "outcome": config.outcome,
+              "kind": task.labels.kind, "outcome_definition": task.labels.definition},
+        data=_data_record(task, cohort),
+        flow=[to_jsonable(step) for step in task.flow],
+        sample_size=_sample_size(task, config, cohort),
+        missing_data=_missing(task),
+        families=families,
+        best_family=best,
+        selection_rule=SELECTION_RULE,
+        timings=timings,
+    )
+    return ExperimentResult(evidence, models, task)
+
+
+def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None) -> TunedClassifier:
+    return TunedClassifier(
+        family, cohort.dictionary, task.predictors, n_trials=config.tuning.n_trials,
+        inner_cv=config.tuning.inner_folds, metric=config.tuning.metric, storage=storage,
+        study_name=f"{config.name}-{family}", random_state=config.seed, timeout=config.tuning.timeout_s,
+        class_weight=config.class_weight, preprocess=_preprocess_options(family, config),
+    )
+
+
+def _preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {"imputation": config.imputation}
+    if family == REFERENCE_FAMILY:
+        options["spline_knots"] = config.spline_knots
+    return options
+
+
+def _refit_factory(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, final: TunedClassifier,
+                   mode: str, storage: str | None) -> Callable[[], BaseEstimator]:
+    """A fresh estimator per bootstrap replicate: re-tuned in ``full`` mode, else the final hyperparameters."""
+    if mode == "full":
+        return lambda: _estimator(family, config, cohort, task, storage)
+    params = dict(final.best_params_)
+    return lambda: make_pipeline(family, cohort.dictionary, task.predictors, params, class_weight=config.class_weight,
+                                 random_state=config.seed, preprocess=_preprocess_options(family, config))
+
+
+def _bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:
+    """Bootstrap samples from the evaluation library's engine (stratified, seeded); test = everyone."""
+    spec = config.validation.bootstrap
+    boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=config.seed + 1)
+    everyone = np.arange(len(y))
+    return [Split("bootstrap", f"replicate {b + 1}", np.repeat(everyone, counts.astype(int)), everyone)
+            for b, counts in enumerate(boot.weights)]
+
+
+def _internal_external(estimator: BaseEstimator, X, y: np.ndarray, task: TaskData, splits: list[Split],
+                       pooled_out: list[str], say: Progress | None) -> dict[str, Any]:
+    oof, _ = out_of_fold(estimator, X, y, splits, progress=say)
+    tested = ~np.isnan(oof[0])
+    het = centre_heterogeneity(y[tested], oof[0][tested], task.centres[tested], min_events=1, min_non_events=1)
+    return {"heterogeneity": het.to_dict(), "centres_not_tested": pooled_out,
+            "pooled_predictions": {k: float(v[0]) for k, v in point_metrics(y[tested], oof[0][tested]).items()},
+            "n_tested": int(tested.sum())}
+
+
+def _temporal(estimator: BaseEstimator, X, y: np.ndarray, split: Split, config: PipelineConfig) -> dict[str, Any]:
+    model = clone(estimator).fit(X.iloc[split.train], y[split.train])
+    p = predict_positive(model, X.iloc[split.test])
+    return {"split": split.label, "n_development": len(split.train), "n_validation": len(split.test),
+            "evaluation": evaluate_predictions(y[split.test], p, thresholds=config.thresholds, n_boot=200,
+                                               seed=config.seed).to_dict()}
+
+
+def _compare(y: np.ndarray, p_model: np.ndarray, p_reference: np.ndarray, config: PipelineConfig) -> dict[str, Any]:
+    """Paired model-minus-logistic differences on the same patients: DeLong for AUC, bootstrap for ICI and NB."""
+    boot = Bootstrap.draw(y, n_boot=500, seed=config.seed + 2)
+    weights = np.vstack([np.ones((1, len(y))), boot.weights])
+    thresholds = np.asarray(config.thresholds, dtype=float)
+    ici = loess_errors_weighted(y, p_model, weights, n_bins=100)["ici"] - \
+        loess_errors_weighted(y, p_reference, weights, n_bins=100)["ici"]
+    nb = net_benefit_weighted(y, p_model, weights, thresholds)["nb_model"] - \
+        net_benefit_weighted(y, p_reference, weights, thresholds)["nb_model"]
+    return {
+        "auc_delong": delong_test(y, p_model, p_reference).to_dict(),
+        "ici_difference": boot.estimate(ici[0], ici[1:]).to_dict(),
+        "net_benefit_difference": [{"threshold": float(t), **boot.estimate(nb[0, i], nb[1:, i]).to_dict()}
+                                   for i, t in enumerate(thresholds)],
+    }
+
+
+def _data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
+    dd = cohort.dictionary
+    return {
+        "digest": task.digest(),
+        "n": task.n,
+        "events": task.events,
+        "prevalence": task.events / task.n,
+        "centres": int(len(np.unique(task.centres))),
+        "predictors": [{"name": p, "table": dd.variable(p).table, "group": dd.variable(p).group,
+                        "unit": dd.variable(p).unit, "description": dd.variable(p).description} for p in task.predictors],
+        "dropped_predictors": task.dropped_predictors,
+        "dictionary": {"name": dd.name, "version": dd.version},
+        "join_audit": cohort.audit.to_dict()["tables"],
+    }
+
+
+def _sample_size(task: TaskData, config: PipelineConfig, cohort: Cohort) -> dict[str, Any]:
+    """Riley criteria for the candidate parameters of the reference (logistic) design."""
+    pre = build_preprocessor(cohort.dictionary, task.predictors, imputation="simple",
+                             spline_knots=config.spline_knots, drop_first=True).fit(task.X, task.y)
+    n_parameters = len(pre.get_feature_names_out())
+    prevalence = task.events / task.n
+    required = development_sample_size(n_parameters=n_parameters, prevalence=prevalence, c_statistic=ANTICIPATED_C)
+    adequacy = development_adequacy(task.n, n_parameters=n_parameters, prevalence=prevalence,
+                                    r2_cox_snell=required.to_dict()["r2_cox_snell"])
+    return {"anticipated_c_statistic": ANTICIPATED_C, "n_parameters": n_parameters,
+            "required": required.to_dict(), "available": adequacy.to_dict()}
+
+
+def _missing(task: TaskData) -> list[dict[str, Any]]:
+    missing = task.X.isna().sum()
+    return [{"variable": c, "n_missing": int(n), "fraction": float(n / task.n)} for c, n in missing.items()]
+
+

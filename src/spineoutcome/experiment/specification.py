@@ -1,0 +1,76 @@
+"""The final model's specification (TRIPOD+AI item 12f / 22): what was fit, in reportable form.
+
+For logistic regression: the intercept and every design coefficient with Wald CIs (statsmodels
+maximum likelihood on the model's own design), and per predictor an odds ratio with a delta-method
+CI in the style of Harrell's ``summary.rms``: interquartile-range change for continuous predictors
+(through their spline terms, so non-linearity is respected), each level against the reference for
+categorical ones, yes against no for binary ones, other predictors at the reference profile.
+For penalised and tree models: the estimator, hyperparameters and tuning record (``disclosure``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from spineoutcome.dictionary import DataDictionary
+from spineoutcome.evaluation.results import to_jsonable
+from spineoutcome.explain import reference_profile
+from spineoutcome.modeling import disclosure
+
+
+def specification(model: Any, X: pd.DataFrame, y: np.ndarray, dictionary: DataDictionary) -> dict[str, Any]:
+    """Disclosure of any fitted model; coefficients and odds ratios for an unpenalised logistic model."""
+    record = disclosure(model)
+    pipeline: Pipeline = getattr(model, "best_estimator_", model)
+    estimator = pipeline.named_steps["model"]
+    if isinstance(estimator, LogisticRegression) and record.get("family") == "logistic":
+        record["coefficients"], record["odds_ratios"] = _logistic_tables(pipeline, X, y, dictionary)
+    return to_jsonable(record)
+
+
+def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
+                     dictionary: DataDictionary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pre = pipeline.named_steps["preprocess"]
+    design = pd.DataFrame(pre.transform(X), columns=pre.get_feature_names_out())
+    fit = sm.Logit(np.asarray(y, dtype=float), sm.add_constant(design.to_numpy(), has_constant="add")).fit(
+        disp=0, method="newton", maxiter=200)
+    beta, cov = np.asarray(fit.params), np.asarray(fit.cov_params())
+    z = stats.norm.ppf(0.975)
+    names = ["(intercept)", *design.columns]
+    se = np.sqrt(np.diag(cov))
+    coefficients = [{"term": n, "estimate": float(b), "se": float(s), "ci_low": float(b - z * s),
+                     "ci_high": float(b + z * s)} for n, b, s in zip(names, beta, se, strict=True)]
+    profile = reference_profile(X)
+    rows = []
+    for var in X.columns:
+        for label, low, high in _contrasts(X[var], dictionary.variable(var).dtype):
+            a, b = profile.copy(), profile.copy()
+            a[var] = pd.array([low], dtype=X[var].dtype)
+            b[var] = pd.array([high], dtype=X[var].dtype)
+            diff = np.concatenate([[0.0], pre.transform(b).to_numpy(dtype=float)[0] - pre.transform(a).to_numpy(dtype=float)[0]])
+            log_or, log_se = float(diff @ beta), float(np.sqrt(diff @ cov @ diff))
+            rows.append({"variable": var, "contrast": label, "odds_ratio": float(np.exp(log_or)),
+                         "ci_low": float(np.exp(log_or - z * log_se)), "ci_high": float(np.exp(log_or + z * log_se))})
+    return coefficients, rows
+
+
+def _contrasts(series: pd.Series, dtype: str) -> list[tuple[str, Any, Any]]:
+    if dtype in ("float", "int"):
+        q1, q3 = series.astype("float64").quantile([0.25, 0.75])
+        if dtype == "int":
+            q1, q3 = round(q1), round(q3)
+        return [(f"{q3:g} vs {q1:g} (interquartile range)", q1, q3)] if q3 > q1 else []
+    if dtype == "bool":
+        return [("yes vs no", False, True)]
+    levels = list(series.cat.categories) if isinstance(series.dtype, pd.CategoricalDtype) else sorted(series.dropna().unique())
+    present = [lv for lv in levels if (series == lv).any()]
+    if len(present) < 2:
+        return []
+    return [(f"{lv} vs {present[0]}", present[0], lv) for lv in present[1:]]

@@ -1,0 +1,145 @@
+"""From a cohort and a pipeline to the analysis data set: labels, eligibility, predictors, flow.
+
+Every patient of the cohort is accounted for: not eligible (by rule), excluded by the outcome
+definition (by reason, e.g. inadequate follow-up), or analysed. These counts are the TRIPOD+AI
+participant flow (item 20a).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from spineoutcome.config import AGE_GROUP, PipelineConfig
+from spineoutcome.data.cohort import Cohort
+from spineoutcome.dictionary import DataDictionary
+from spineoutcome.outcomes import OutcomeLabels, derive_outcome
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One box of the participant flow: how many patients, and why some left."""
+
+    label: str
+    n: int
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The analysis data set of one pipeline: predictors, outcome and grouping columns."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    predictors: list[str]
+    groups: pd.DataFrame
+    centres: np.ndarray
+    surgery_dates: pd.Series
+    labels: OutcomeLabels
+    flow: list[FlowStep]
+    dropped_predictors: dict[str, str]
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def events(self) -> int:
+        return int(self.y.sum())
+
+    def digest(self) -> str:
+        """SHA-256 of the analysed data (predictors and outcome): identifies the data, reveals nothing."""
+        hashed = pd.util.hash_pandas_object(self.X.reset_index(drop=True), index=True).to_numpy()
+        h = hashlib.sha256(hashed.tobytes())
+        h.update(np.asarray(self.y, dtype=np.int8).tobytes())
+        h.update(",".join(self.X.columns).encode())
+        return h.hexdigest()
+
+
+def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: list[FlowStep] | None = None) -> TaskData:
+    """Labels, eligibility and predictors of ``config`` on ``cohort`` with a complete flow."""
+    dd = cohort.dictionary
+    wide = cohort.wide
+    flow = list(validation_flow or [])
+    flow.append(FlowStep("patients in the assembled cohort", len(wide)))
+
+    eligible = pd.Series(True, index=wide.index)
+    not_eligible: dict[str, int] = {}
+    for variable, rule in config.eligibility.items():
+        values = wide[variable]
+        if dd.variable(variable).dtype in ("float", "int"):
+            lo, hi = float(rule[0]), float(rule[1])
+            ok = values.astype("float64").between(lo, hi)
+            reason = f"{variable} outside [{lo:g}, {hi:g}] or missing"
+        else:
+            ok = values.astype(object).isin([str(v) for v in rule])
+            reason = f"{variable} not in {list(rule)}"
+        newly = int((eligible & ~ok).sum())
+        if newly:
+            not_eligible[reason] = newly
+        eligible &= ok.fillna(False).astype(bool)
+    flow.append(FlowStep("eligible", int(eligible.sum()), not_eligible))
+
+    tables = dict(cohort.tables)
+    patient_table = dd.patient_table.name
+    tables[patient_table] = tables[patient_table][tables[patient_table][dd.key].isin(wide.index[eligible])]
+    labels = derive_outcome(config.outcome, tables, dd)
+    if labels.kind != "binary" and not config.survival_families:
+        raise ValueError(f"outcome {config.outcome!r} is time-to-event; name survival_families in the pipeline")
+    counts = labels.counts()
+    flow.append(FlowStep("analysed (outcome known)", int(counts["labelled"]), dict(counts["excluded"])))
+
+    keys = labels.labels.index
+    available = list(wide.columns)
+    predictors = dd.resolve_predictors(config.predictors.groups, config.predictors.include,
+                                       config.predictors.exclude, available=available)
+    dropped: dict[str, str] = {}
+    for name in predictors:
+        if name not in wide.columns:
+            dropped[name] = "not in the exports"
+        elif wide.loc[keys, name].isna().all():
+            dropped[name] = "missing for every analysed patient"
+    predictors = [p for p in predictors if p not in dropped]
+    if not predictors:
+        raise ValueError(f"pipeline {config.name!r}: none of its predictors is available in the data")
+
+    X = wide.loc[keys, predictors]
+    y = labels.labels if labels.kind == "binary" else labels.labels["event"]
+    centre = dd.column("centre")
+    groups = _subgroup_columns(config, wide.loc[keys], dd)
+    return TaskData(
+        X=X,
+        y=np.asarray(y, dtype=int),
+        predictors=predictors,
+        groups=groups,
+        centres=wide.loc[keys, centre].astype(str).to_numpy(),
+        surgery_dates=wide.loc[keys, dd.column("surgery_date")],
+        labels=labels,
+        flow=flow,
+        dropped_predictors=dropped,
+    )
+
+
+def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary) -> pd.DataFrame:
+    """Grouping columns for subgroup analysis; ``age_group`` is cut at the configured bands."""
+    out: dict[str, pd.Series] = {}
+    for name in config.subgroups.variables:
+        if name == AGE_GROUP:
+            age = rows[dd.column("age")]
+            bands = [-np.inf, *config.subgroups.age_bands, np.inf]
+            labels = _band_labels(config.subgroups.age_bands)
+            out[name] = pd.cut(age.astype("float64"), bands, right=False, labels=labels).astype(object)
+        else:
+            values = rows[name]
+            if dd.variable(name).dtype in ("float", "int"):
+                values = pd.qcut(values.astype("float64"), 3, duplicates="drop").astype(str)
+            out[name] = values.astype(object).where(values.notna(), "(missing)")
+    return pd.DataFrame(out, index=rows.index)
+
+
+def _band_labels(cuts: list[float]) -> list[str]:
+    edges = [f"{c:g}" for c in cuts]
+    return [f"<{edges[0]}", *[f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)], f">={edges[-1]}"]
