@@ -52,6 +52,7 @@ class Evidence(JsonResult):
     task: dict[str, Any]
     data: dict[str, Any]
     flow: list[dict[str, Any]]
+    baseline: dict[str, Any]
     sample_size: dict[str, Any]
     missing_data: list[dict[str, Any]]
     families: dict[str, FamilyEvidence]

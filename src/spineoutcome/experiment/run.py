@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import roc_curve
 from sklearn.base import BaseEstimator, clone
 
 from spineoutcome.config import PipelineConfig
@@ -39,6 +40,7 @@ from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evidence import Evidence, FamilyEvidence
+from spineoutcome.experiment.baseline import baseline_columns, baseline_table
 from spineoutcome.experiment.specification import specification
 from spineoutcome.experiment.task import FlowStep, TaskData, prepare_task
 from spineoutcome.experiment.validation import bootstrap_optimism, out_of_fold, point_metrics, predict_positive
@@ -109,7 +111,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
                                      boot=Bootstrap.draw(y, n_boot=200, seed=config.seed), intersections=False)
         families[family] = FamilyEvidence(
             family=family,
-            cross_validation=cv_eval.to_dict(),
+            cross_validation={**cv_eval.to_dict(), "roc": roc_points(y, oof[0])},
             cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
             optimism=optimism.to_dict() if optimism else None,
             internal_external=iecv_record,
@@ -137,6 +139,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
               "kind": task.labels.kind, "outcome_definition": task.labels.definition},
         data=_data_record(task, cohort),
         flow=[to_jsonable(step) for step in task.flow],
+        baseline=_baseline(task, cohort, config),
         sample_size=_sample_size(task, config, cohort),
         missing_data=_missing(task),
         families=families,
@@ -231,6 +234,18 @@ def _data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
         "dictionary": {"name": dd.name, "version": dd.version},
         "join_audit": cohort.audit.to_dict()["tables"],
     }
+
+
+def _baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
+    masks = baseline_columns(task.y, task.centres, config.outcome)
+    return {name: baseline_table(task.X, columns, cohort.dictionary) for name, columns in masks.items()}
+
+
+def roc_points(y: np.ndarray, p: np.ndarray, grid: int = 101) -> dict[str, list[float]]:
+    """ROC curve as sensitivity at an even grid of 1 - specificity (an aggregate, no patient points)."""
+    fpr, tpr, _ = roc_curve(y, p)
+    x = np.linspace(0.0, 1.0, grid)
+    return {"false_positive_rate": x.tolist(), "true_positive_rate": np.interp(x, fpr, tpr).tolist()}
 
 
 def _sample_size(task: TaskData, config: PipelineConfig, cohort: Cohort) -> dict[str, Any]:

@@ -10,6 +10,7 @@ For penalised and tree models: the estimator, hyperparameters and tuning record 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,24 @@ def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
                      dictionary: DataDictionary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     pre = pipeline.named_steps["preprocess"]
     design = pd.DataFrame(pre.transform(X), columns=pre.get_feature_names_out())
-    fit = sm.Logit(np.asarray(y, dtype=float), sm.add_constant(design.to_numpy(), has_constant="add")).fit(
-        disp=0, method="newton", maxiter=200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = sm.Logit(np.asarray(y, dtype=float), sm.add_constant(design.to_numpy(), has_constant="add")).fit(
+            disp=0, method="newton", maxiter=200)
     beta, cov = np.asarray(fit.params), np.asarray(fit.cov_params())
     z = stats.norm.ppf(0.975)
     names = ["(intercept)", *design.columns]
-    se = np.sqrt(np.diag(cov))
-    coefficients = [{"term": n, "estimate": float(b), "se": float(s), "ci_low": float(b - z * s),
-                     "ci_high": float(b + z * s)} for n, b, s in zip(names, beta, se, strict=True)]
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(cov))
+    if caught or not np.all(np.isfinite(se)):
+        fit_warning = "the maximum-likelihood fit is unstable (separation or collinearity); intervals are unreliable"
+        coefficients_note = [{"term": "(warning)", "estimate": None, "se": None, "ci_low": None, "ci_high": None,
+                              "note": fit_warning}]
+    else:
+        coefficients_note = []
+    coefficients = coefficients_note + [
+        {"term": n, "estimate": float(b), "se": float(s), "ci_low": float(b - z * s), "ci_high": float(b + z * s)}
+        for n, b, s in zip(names, beta, se, strict=True)]
     profile = reference_profile(X)
     rows = []
     for var in X.columns:
@@ -55,7 +66,8 @@ def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
             a[var] = pd.array([low], dtype=X[var].dtype)
             b[var] = pd.array([high], dtype=X[var].dtype)
             diff = np.concatenate([[0.0], pre.transform(b).to_numpy(dtype=float)[0] - pre.transform(a).to_numpy(dtype=float)[0]])
-            log_or, log_se = float(diff @ beta), float(np.sqrt(diff @ cov @ diff))
+            with np.errstate(invalid="ignore"):
+                log_or, log_se = float(diff @ beta), float(np.sqrt(diff @ cov @ diff))
             rows.append({"variable": var, "contrast": label, "odds_ratio": float(np.exp(log_or)),
                          "ci_low": float(np.exp(log_or - z * log_se)), "ci_high": float(np.exp(log_or + z * log_se))})
     return coefficients, rows

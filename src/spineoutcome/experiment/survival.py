@@ -51,7 +51,7 @@ def survival_model(family: str, task: TaskData, cohort: Cohort, config: Pipeline
 def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskData, *,
                             progress: Callable[[str], None] | None, started: float) -> Any:
     """Cross-validated comparison of the configured survival families (see module docstring)."""
-    from spineoutcome.experiment.run import ExperimentResult, _data_record, _missing
+    from spineoutcome.experiment.run import ExperimentResult, _baseline, _data_record, _missing
 
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")
@@ -93,7 +93,8 @@ def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskDa
         pipeline=config.model_dump(mode="json"),
         task={"name": config.name, "description": config.description, "outcome": config.outcome,
               "kind": task.labels.kind, "outcome_definition": task.labels.definition},
-        data=_data_record(task, cohort), flow=[to_jsonable(s) for s in task.flow], sample_size={},
+        data=_data_record(task, cohort), flow=[to_jsonable(s) for s in task.flow],
+        baseline=_baseline(task, cohort, config), sample_size={},
         missing_data=_missing(task), families=families, best_family=best, selection_rule=SELECTION_RULE,
         timings=timings,
     )
