@@ -47,7 +47,7 @@ class TuningSpec(_Strict):
 
 
 class BootstrapSpec(_Strict):
-    replicates: int = Field(200, ge=10, le=5000)
+    replicates: int = Field(200, ge=2, le=5000)
     mode: Literal["full", "fixed_hyperparameters"] = Field(
         "fixed_hyperparameters",
         description="full: every replicate re-runs tuning (Harrell's procedure in full); fixed_hyperparameters: "
@@ -84,6 +84,8 @@ class PipelineConfig(_Strict):
     survival_families: list[SurvivalFamily] = Field(default_factory=list)
     horizon_days: int | None = Field(None, gt=0)
     imputation: Literal["simple", "iterative"] = "simple"
+    radiomics_selection: Literal["none", "lasso", "rad_score"] = Field(
+        "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess).")
     spline_knots: int | None = Field(4, ge=3, le=7)
     class_weight: Literal["balanced"] | None = None
     tuning: TuningSpec = Field(default_factory=TuningSpec)

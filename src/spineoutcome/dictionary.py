@@ -23,6 +23,7 @@ import yaml
 DType = Literal["float", "int", "category", "bool", "date", "string"]
 _DTYPES: frozenset[str] = frozenset({"float", "int", "category", "bool", "date", "string"})
 PROM_GROUP = "prom"
+RADIOMICS_GROUP = "radiomics"
 
 
 class DictionaryError(ValueError):

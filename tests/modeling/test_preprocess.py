@@ -94,7 +94,7 @@ def test_iterative_imputation_is_seeded_and_keeps_indicators(dictionary, cohort)
     assert "missingindicator_bmi" in first.columns
 
 
-def test_radiomics_selector_is_an_extension_point(dictionary) -> None:
+def test_radiomics_selection_by_transformer_or_by_name(dictionary) -> None:
     rng = np.random.default_rng(4)
     n = 200
     names = ["original_glcm_Contrast", "original_firstorder_Mean", "wavelet-LH_glszm_ZoneEntropy"]
@@ -103,8 +103,14 @@ def test_radiomics_selector_is_an_extension_point(dictionary) -> None:
     pre = build_preprocessor(dictionary, [*names, "age"], radiomics=SelectKBest(f_classif, k=1)).fit(X, y)
     assert pre.get_feature_names_out().tolist() == ["age", "original_firstorder_Mean"]
     assert feature_sources(pre)["original_firstorder_Mean"] == "original_firstorder_Mean"
-    with pytest.raises(ValueError, match="not available by name"):
-        build_preprocessor(dictionary, names, radiomics={"selection": "lasso"})
+    noise = pd.DataFrame(rng.normal(size=(n, 20)), columns=[f"original_firstorder_Noise{i:02d}" for i in range(20)])
+    wide = pd.concat([X, noise], axis=1)
+    y_noisy = (X["original_firstorder_Mean"] + rng.normal(size=n) > 0).astype(int)
+    lasso = build_preprocessor(dictionary, [*wide.columns], radiomics={"selection": "lasso"}).fit(wide, y_noisy)
+    kept = [c for c in lasso.get_feature_names_out() if c != "age"]
+    assert "original_firstorder_Mean" in kept and len(kept) < 10
+    with pytest.raises(ValueError, match="'none', 'lasso' or 'rad_score'"):
+        build_preprocessor(dictionary, names, radiomics={"selection": "ridge"})
 
 
 def test_leakage_guard_applies_again(dictionary) -> None:

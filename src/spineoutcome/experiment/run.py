@@ -160,7 +160,7 @@ def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskDa
 
 
 def _preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
-    options: dict[str, Any] = {"imputation": config.imputation}
+    options: dict[str, Any] = {"imputation": config.imputation, "radiomics": {"selection": config.radiomics_selection}}
     if family == REFERENCE_FAMILY:
         options["spline_knots"] = config.spline_knots
     return options

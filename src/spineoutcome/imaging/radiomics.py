@@ -34,12 +34,13 @@ from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary
+
 RADIOMICS_FEATURE_PATTERN = re.compile(
-    r"^(?P<image_type>original|wavelet\d*-[LH]{2,3}|log-sigma-\d+(?:-\d+)?-mm-3D|square|squareroot|logarithm"
-    r"|exponential|gradient|lbp-2D|lbp-3D-(?:m\d+|k))"
-    r"_(?P<feature_class>firstorder|shape|shape2D|glcm|glrlm|glszm|gldm|ngtdm)"
-    r"_(?P<feature>[A-Za-z0-9]+)$"
+    next(p.regex for p in DataDictionary.load().patterns if p.group == RADIOMICS_GROUP)
 )
+"""PyRadiomics feature names, from the built-in dictionary's radiomics pattern (named groups
+image_type, feature_class, feature)."""
 DIAGNOSTICS_PREFIX = "diagnostics_"
 PYRADIOMICS_PARAMS = "pyradiomics_params.yaml"
 RAD_SCORE = "rad_score"

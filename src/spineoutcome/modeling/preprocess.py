@@ -46,12 +46,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ..dictionary import DataDictionary
+from ..dictionary import RADIOMICS_GROUP, DataDictionary
 from .splines import RestrictedCubicSpline
 
 Imputation = Literal["simple", "iterative"]
 CategoricalMissing = Literal["most_frequent", "level"]
-RADIOMICS_GROUP = "radiomics"
 MISSING_LEVEL = "missing"
 _INDICATOR = "^missingindicator_"
 _NOT_INDICATOR = "^(?!missingindicator_)"
@@ -227,7 +226,7 @@ def build_preprocessor(
     return Preprocessor(
         **kinds, categorical=categorical, imputation=imputation, spline_knots=spline_knots, scale=scale,
         drop_first=drop_first, categorical_missing=categorical_missing,
-        radiomics_selector=_radiomics_selector(radiomics), random_state=random_state,
+        radiomics_selector=_radiomics_selector(radiomics, random_state), random_state=random_state,
     )
 
 
@@ -245,16 +244,26 @@ def feature_sources(fitted: Preprocessor | Pipeline) -> dict[str, str]:
     return dict(fitted.feature_sources_)
 
 
-def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None) -> TransformerMixin | None:
+def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
+                        random_state: int | None) -> TransformerMixin | None:
+    """The radiomics selection step: a given transformer, or one named by ``{"selection": ...}``.
+
+    ``lasso``: near-zero-variance filter -> correlation de-duplication (|r| > 0.9) -> LASSO selection
+    (penalty by inner CV, one-standard-error rule for a sparse set); ``rad_score``: the same filters -> one rad-score column (the LASSO linear
+    predictor). All of it is fit on the training rows only (see :mod:`spineoutcome.imaging.radiomics`).
+    """
     if radiomics is None or hasattr(radiomics, "fit"):
         return radiomics
     selection = radiomics.get("selection", "none")
     if selection == "none":
         return None
-    raise ValueError(
-        f"radiomics selection {selection!r} is not available by name; pass the selection transformer "
-        "itself as radiomics=... (e.g. a Pipeline of spineoutcome.imaging's filters)"
-    )
+    from spineoutcome.imaging import CorrelationFilter, LassoSelector, NearZeroVarianceFilter, RadScore
+
+    final = {"lasso": LassoSelector, "rad_score": RadScore}.get(selection)
+    if final is None:
+        raise ValueError(f"radiomics selection must be 'none', 'lasso' or 'rad_score', got {selection!r}")
+    return Pipeline([("near_zero_variance", NearZeroVarianceFilter()), ("correlation", CorrelationFilter()),
+                     (selection, final(rule="1se", random_state=random_state))])
 
 
 def _simple(strategy: str, *, indicator: bool) -> SimpleImputer:
