@@ -1,0 +1,670 @@
+"""Assemble the report's document model (blocks.py) from an Evidence record, and draw its figures.
+
+One function per report section; each appends blocks and records the section ids it created, so
+the TRIPOD+AI checklist can only point at sections that exist. Binary and time-to-event Evidence
+share the participant, predictor, missing-data, limitation and reproducibility sections; their
+methods and results sections differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import blocks as B
+from . import figures as F
+from . import numbers as fmt
+from . import tables as T
+from .checklist import checklist_rows, checklist_source
+from .limitations import derive_limitations
+
+FLEXIBLE = ("elastic_net", "xgboost", "lightgbm", "random_forest", "xgboost_aft")
+
+
+class Document:
+    """Blocks, the ids of the sections present, and the figures directory."""
+
+    def __init__(self, evidence: dict[str, Any], figures_dir: Path, figure_prefix: str = "figures") -> None:
+        self.ev = evidence
+        self.blocks: list[dict[str, Any]] = []
+        self.present: set[str] = set()
+        self.figures_dir = figures_dir
+        self.figure_prefix = figure_prefix
+        self.figures: list[Path] = []
+
+    def add(self, *blocks: dict[str, Any] | None) -> None:
+        for block in blocks:
+            if block is None:
+                continue
+            if block.get("t") == "h" and block.get("id"):
+                self.present.add(block["id"])
+            self.blocks.append(block)
+
+    def figure(self, path: Path | None, caption: str, id: str, width: str = "100%") -> None:
+        if path is None:
+            return
+        self.figures.append(path)
+        self.add(B.figure(f"{self.figure_prefix}/{path.name}", caption, id=id, width=width))
+
+    def fig_path(self, name: str) -> Path:
+        return self.figures_dir / f"{name}.svg"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _families(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f: ev["families"][f] for f in T.ordered_families(ev)}
+
+
+def _is_binary(ev: dict[str, Any]) -> bool:
+    return ev.get("task", {}).get("kind", "binary") == "binary"
+
+
+def outcome_name(ev: dict[str, Any]) -> str:
+    return ev.get("task", {}).get("outcome", "outcome").replace("_", " ")
+
+
+def title_of(ev: dict[str, Any]) -> str:
+    """Item 1: the outcome and target population (the task description) and the study type."""
+    task = ev.get("task", {})
+    subject = (task.get("description") or "").strip().rstrip(".").split(", ")[0]
+    if not subject:
+        subject = task.get("outcome", "outcome").replace("_", " ")
+        subject = subject[:1].upper() + subject[1:] + " after cervical spine surgery"
+    return f"{subject}: development and internal validation of prediction models"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def _lower_first(text: str) -> str:
+    """"Risk of C5 palsy" -> "risk of C5 palsy" (acronyms such as "OPLL" keep their case)."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _cv_auc(ev: dict[str, Any], family: str) -> dict[str, Any] | None:
+    return ((ev["families"][family]["cross_validation"].get("discrimination") or {}).get("auc"))
+
+
+# ---------------------------------------------------------------- meta (title page)
+
+
+def meta(ev: dict[str, Any]) -> dict[str, Any]:
+    data, task = ev.get("data", {}), ev.get("task", {})
+    best = ev.get("best_family")
+    facts = [
+        ("Outcome", task.get("description") or outcome_name(ev)),
+        ("Study type", "Development of prediction models with internal validation "
+                       + ("(cross-validation with nested tuning, bootstrap optimism correction, internal-external "
+                          "validation by centre)" if any(r.get("internal_external") for r in ev["families"].values())
+                          else "(cross-validation)")),
+        ("Patients analysed", f"{fmt.integer(data.get('n'))} from {fmt.integer(data.get('centres'))} centres"),
+        ("Outcome events", fmt.count_percent(data.get("events"), share=data.get("prevalence"))),
+        ("Models compared", ", ".join(F.family_name(f) for f in T.ordered_families(ev))),
+        ("Selected model", f"{F.family_name(best)} ({ev.get('selection_rule', '')})"),
+        ("Run", f"{ev.get('run_id', '')[:12]} · {ev.get('created', '')}"),
+        ("Data digest (SHA-256)", data.get("digest", "")[:32] + "…"),
+        ("Data dictionary", f"{(data.get('dictionary') or {}).get('version', '–')}"),
+        ("Software", f"spineoutcome {ev.get('environment', {}).get('spineoutcome', '–')} · Evidence schema "
+                     f"{ev.get('schema_version', '–')}"),
+    ]
+    key: list[tuple[str, str]] = []
+    if _is_binary(ev):
+        for family in T.ordered_families(ev):
+            cv = ev["families"][family]["cross_validation"]
+            cal = cv.get("calibration") or {}
+            key.append((F.family_name(family) + (" (selected)" if family == best else ""),
+                        f"AUC {fmt.est(_cv_auc(ev, family), 'auc')}; calibration slope "
+                        f"{fmt.point(cal.get('slope'), 'slope')}; O:E {fmt.point(cal.get('oe_ratio'), 'oe')}; "
+                        f"ICI {fmt.point((cv.get('calibration_curve') or {}).get('ici'), 'ici')}"))
+    else:
+        for family in T.ordered_families(ev):
+            cv = ev["families"][family]["cross_validation"]
+            key.append((F.family_name(family) + (" (selected)" if family == best else ""),
+                        f"Harrell's C {fmt.num(cv.get('harrell_c'), 'c')} at {fmt.days(cv.get('horizon_days'))}"))
+    return {"title": title_of(ev), "subtitle": "TRIPOD+AI report generated from the run's Evidence record",
+            "facts": [list(f) for f in facts], "key_results": [list(k) for k in key], "run_id": ev.get("run_id", ""),
+            "created": ev.get("created", ""), "short_title": f"{outcome_name(ev)} · run {ev.get('run_id', '')[:8]}"}
+
+
+# ---------------------------------------------------------------- sections
+
+
+def summary(doc: Document) -> None:
+    ev = doc.ev
+    data = ev.get("data", {})
+    best = ev.get("best_family")
+    doc.add(B.h(1, "Key results", "summary"))
+    runs: list[Any] = [f"{fmt.integer(data.get('n'))} patients from {fmt.integer(data.get('centres'))} centres were "
+                       f"analysed; {fmt.count_percent(data.get('events'), share=data.get('prevalence'))} had the outcome "
+                       f"({outcome_name(ev)}). "]
+    if _is_binary(ev):
+        lr = "logistic" if "logistic" in ev["families"] else None
+        runs.append(f"The selected model ({F.family_name(best)}, {ev.get('selection_rule', '')}) had a cross-validated "
+                    f"AUC of {fmt.est(_cv_auc(ev, best), 'auc')}")
+        if lr and lr != best:
+            runs.append(f"; logistic regression {fmt.est(_cv_auc(ev, lr), 'auc')}")
+            comp = (ev["families"][best].get("comparison_to_logistic") or {}).get("auc_delong") or {}
+            if comp.get("difference"):
+                runs.append(f" (paired difference {fmt.est(comp['difference'], 'auc')}, {fmt.p_value(comp.get('p_value'))})")
+        cal = ev["families"][best]["cross_validation"].get("calibration") or {}
+        runs.append(f". Its calibration slope was {fmt.est(cal.get('slope'), 'slope')} and O:E ratio "
+                    f"{fmt.est(cal.get('oe_ratio'), 'oe')}. ")
+    else:
+        c = ev["families"][best]["cross_validation"]
+        runs.append(f"The selected model ({F.family_name(best)}) had a cross-validated Harrell's C of "
+                    f"{fmt.num(c.get('harrell_c'), 'c')} (horizon {fmt.days(c.get('horizon_days'))}). ")
+    runs.append("Limitations that follow from the data are listed in ")
+    runs.append(B.ref("sec-limitations"))
+    runs.append(".")
+    doc.add(B.p(*runs))
+
+
+def overview(doc: Document) -> None:
+    ev = doc.ev
+    task, pipe = ev.get("task", {}), ev.get("pipeline", {})
+    doc.add(B.h(1, "Study overview", "sec-overview"))
+    flexible = [F.family_name(f) for f in T.ordered_families(ev) if f not in ("logistic", "weibull_aft")]
+    reference = "logistic regression" if _is_binary(ev) else "a Weibull accelerated failure time model"
+    doc.add(B.p(B.b("Objective. "), f"To develop and internally validate models that predict {_lower_first(task.get('description', '').rstrip('.')) or outcome_name(ev)}, "
+                f"using only information available before surgery, and to compare {reference} with "
+                f"{_join(flexible) or 'no other family'} under the same resampling, the same folds and the same "
+                "performance measures (TRIPOD+AI item 4)."))
+    elig = pipe.get("eligibility") or {}
+    population = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in elig.items()) or \
+        "all patients of the cohort with a known outcome"
+    doc.add(B.p(B.b("Target population and intended use. "), f"Adults undergoing cervical spine surgery for OPLL or "
+                f"degenerative cervical myelopathy (eligibility: {population}). The model gives a pre-operative "
+                "probability to inform counselling and surgical planning; it is not a decision rule. Intended users "
+                "and the place in the care pathway are for the authors to state (item 3b, ", B.ref("fill-3b"), ")."))
+    doc.add(B.h(2, "Outcome", "sec-outcome"))
+    doc.add(B.p(f"{(task.get('outcome_definition') or {}).get('description', '')}"))
+    doc.add(T.outcome_definition(task.get("outcome_definition") or {"name": task.get("outcome", "")}))
+    doc.add(B.h(2, "Data sources", "sec-data"))
+    data = ev.get("data", {})
+    doc.add(B.p(f"Four kinds of export (clinical variables, patient-reported outcome measures, imaging landmarks, "
+                f"radiomics) and follow-up tables were read and validated against the data dictionary "
+                f"({(data.get('dictionary') or {}).get('name', '')}, version "
+                f"{(data.get('dictionary') or {}).get('version', '–')}): every value was checked for type, unit range "
+                f"and allowed categories, and rejected values were reported with their line number. Patients come "
+                f"from {fmt.integer(data.get('centres'))} centres. The analysed data set is identified by its SHA-256 "
+                "digest (", B.ref("sec-repro"), ")."))
+    doc.add(T.join_audit(data.get("join_audit") or []))
+
+
+def participants(doc: Document) -> None:
+    ev = doc.ev
+    data = ev.get("data", {})
+    doc.add(B.h(1, "Participants"))
+    doc.add(B.h(2, "Participant flow", "sec-flow"))
+    elig = (ev.get("pipeline") or {}).get("eligibility") or {}
+    doc.add(B.p("Every patient of the exports is accounted for: excluded by an eligibility rule, excluded by the "
+                "outcome definition (with the reason), or analysed. Eligibility: "
+                + ("; ".join(f"{k} in {', '.join(map(str, v))}" for k, v in elig.items()) if elig
+                   else "no restriction beyond the outcome definition") + "."))
+    steps = [{"label": s["label"][:1].upper() + s["label"][1:], "n": fmt.integer(s["n"]),
+              "excluded": [[reason, fmt.integer(count)] for reason, count in (s.get("excluded") or {}).items()]}
+             for s in ev.get("flow", [])]
+    n, events = data.get("n"), data.get("events")
+    if _is_binary(ev):
+        final = [{"label": f"With {outcome_name(ev)}", "n": fmt.count_percent(events, n)},
+                 {"label": f"Without {outcome_name(ev)}", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
+    else:
+        final = [{"label": "Progression observed", "n": fmt.count_percent(events, n)},
+                 {"label": "Censored (no progression seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
+    doc.add(B.flow(steps, final))
+    doc.add(B.h(2, "Baseline characteristics", "sec-baseline"))
+    base = ev.get("baseline")
+    if not base:
+        doc.add(B.callout("missing", "Baseline characteristics are not available in this Evidence (no ",
+                          B.m("baseline"), " record). TRIPOD+AI item 20b needs them: overall, by outcome and by centre."))
+        return
+    if base.get("by_outcome"):
+        doc.add(T.baseline(base["by_outcome"], "Baseline characteristics overall and by outcome: median (IQR) for "
+                           "continuous and n (%) for categorical predictors.", "tab-baseline-outcome",
+                           column_label=lambda s: s.replace("_", " ")))
+    if base.get("by_centre"):
+        extra = _events_by_centre(ev, base["by_centre"]["columns"])
+        doc.add(T.baseline(base["by_centre"], "Baseline characteristics by centre (TRIPOD+AI 20b): the case-mix that "
+                           "internal-external validation tests the models across.", "tab-baseline-centre",
+                           extra_rows=extra, column_label=lambda s: s.replace("centre ", "")))
+
+
+def _events_by_centre(ev: dict[str, Any], columns: list[dict[str, Any]]) -> list[list[Any]]:
+    best = ev.get("best_family")
+    rows = (ev["families"].get(best) or {}).get("subgroups") or []
+    counts = {r["group"]: (r["n"], r["n_events"]) for r in rows if r["grouping"] == "centre" and r["metric"] == "auc"}
+    if not counts:
+        return []
+    cells = []
+    for c in columns:
+        name = c["label"].replace("centre ", "")
+        if name in counts:
+            cells.append(fmt.count_percent(counts[name][1], counts[name][0]))
+        elif c["label"] in ("all patients", "overall"):
+            cells.append(fmt.count_percent(ev["data"].get("events"), ev["data"].get("n")))
+        else:
+            cells.append(fmt.MISSING)
+    return [[B.cell(f"{outcome_name(ev)}, n (%)", b=True), *cells]]
+
+
+def predictors(doc: Document) -> None:
+    ev = doc.ev
+    spec = (ev.get("pipeline") or {}).get("predictors") or {}
+    doc.add(B.h(1, "Predictors", "sec-predictors"))
+    parts = []
+    if spec.get("groups"):
+        parts.append(f"the predictor groups {', '.join(spec['groups'])} of the dictionary")
+    if spec.get("include"):
+        parts.append(f"{len(spec['include'])} named predictors")
+    text = " plus ".join(parts) or "the dictionary's predictors"
+    doc.add(B.p("Candidate predictors were fixed in the pipeline file before the analysis (", text,
+                (f"; excluded: {', '.join(spec['exclude'])}" if spec.get("exclude") else ""),
+                "), following the published risk factors; no data-driven pre-selection was done outside the "
+                "resampling loop. The dictionary's leakage guard admits only variables marked as known before "
+                "surgery. How each predictor was measured, and by whom, is for the authors (",
+                B.ref("fill-9b"), ")."))
+    doc.add(T.predictors(ev))
+    dropped = (ev.get("data") or {}).get("dropped_predictors") or {}
+    if dropped:
+        doc.add(B.callout("warn", "Not used: " + "; ".join(f"{k} ({v})" for k, v in dropped.items()) + "."))
+
+
+def sample_size(doc: Document) -> None:
+    ev = doc.ev
+    ss = ev.get("sample_size") or {}
+    doc.add(B.h(1, "Sample size", "sec-samplesize"))
+    if not ss.get("required"):
+        doc.add(B.callout("missing", "No sample-size assessment is available in this Evidence"
+                          + (" (Riley's criteria are implemented for binary outcomes only)." if not _is_binary(ev) else ".")))
+        return
+    avail, req = ss.get("available", {}), ss["required"]
+    verdict = "meets" if avail.get("meets_criteria") else "does not meet"
+    doc.add(B.p("The sample size was given by the available cohort; its adequacy was checked against Riley's criteria "
+                f"for {fmt.integer(ss.get('n_parameters'))} candidate parameters of the logistic design (spline terms, "
+                f"dummy levels and indicators counted), an outcome proportion of {fmt.percent(req.get('prevalence'))} and "
+                f"an anticipated C-statistic of {fmt.num(ss.get('anticipated_c_statistic'), 'c')}. The data ",
+                B.b(verdict), f" the criteria: {fmt.integer(avail.get('n'))} patients and {fmt.integer(avail.get('events'))} "
+                f"events ({fmt.num(avail.get('epp'), 'epp')} per parameter) against {fmt.integer(req.get('n'))} patients "
+                f"and {fmt.integer(req.get('events'))} events required; expected shrinkage "
+                f"{fmt.num(avail.get('expected_shrinkage'), 'shrinkage')}."))
+    doc.add(T.sample_size(ss))
+
+
+def missing_data(doc: Document) -> None:
+    ev = doc.ev
+    doc.add(B.h(1, "Missing data", "sec-missing"))
+    fams = _families(ev)
+    pre = next(((r.get("specification") or {}).get("preprocessing") for r in fams.values()
+                if (r.get("specification") or {}).get("preprocessing")), None)
+    imputation = (ev.get("pipeline") or {}).get("imputation", "simple")
+    doc.add(B.p("No patient was excluded for a missing predictor. Missing values were imputed by "
+                f"{T.IMPUTATION.get(imputation, imputation)}; the imputation was fitted inside every training fold and "
+                "bootstrap sample (never on test data) and is part of the final model object, so the same values "
+                "are imputed at deployment. The scoring command rejects a row with an implausible or out-of-range "
+                "value with its reason rather than imputing it (item 27a)."))
+    if pre:
+        doc.add(B.p(B.i("Preprocessing as fitted: "), T.preprocessing_text(pre)))
+    doc.add(T.missing(ev))
+
+
+def methods(doc: Document) -> None:
+    ev = doc.ev
+    pipe = ev.get("pipeline") or {}
+    val = pipe.get("validation") or {}
+    tun = pipe.get("tuning") or {}
+    fams = _families(ev)
+    binary = _is_binary(ev)
+    doc.add(B.h(1, "Analysis methods", "sec-methods"))
+    doc.add(B.h(2, "Use of the data and internal validation"))
+    items: list[Any] = []
+    items.append([f"Stratified {val.get('folds', '–')}-fold cross-validation"
+                  + (f", repeated {val.get('repeats')} times" if (val.get("repeats") or 1) > 1 else "")
+                  + ": every model family is developed on the same development folds and predicts the same held-out "
+                  "patients; everything that learns from data (imputation, scaling, splines, tuning) is inside the "
+                  "folds" + (f", with Optuna tuning ({tun.get('n_trials')} trials, {tun.get('inner_folds')}-fold inner "
+                             f"cross-validation, {tun.get('metric')}) nested in each development fold" if tun.get("n_trials") and binary else "")
+                  + ". The pooled out-of-fold predictions give the cross-validated performance."])
+    if binary:
+        items.append(["The final model of each family is tuned and fitted on all analysed patients; its apparent "
+                      "performance is on the same data."])
+    boot = val.get("bootstrap") or {}
+    if boot:
+        mode = {"fixed_hyperparameters": "with the final hyperparameters fixed (tuning optimism not counted)",
+                "full": "repeating the tuning in every replicate"}.get(boot.get("mode"), boot.get("mode"))
+        items.append([f"Harrell's bootstrap optimism correction: {boot.get('replicates')} stratified bootstrap "
+                      f"samples, {mode}."])
+    if val.get("internal_external"):
+        items.append([f"Internal-external cross-validation by centre (Steyerberg & Harrell 2016): each centre with at "
+                      f"least {val.get('min_centre_events')} events is held out in turn; centres with fewer events "
+                      "stay in development only. Centre results are pooled by random-effects meta-analysis (REML) "
+                      "with a 95 % prediction interval for a new centre (Riley et al. 2011) (item 12d)."])
+    if val.get("temporal_split"):
+        items.append([f"Temporal validation: development before and validation from {val['temporal_split']}."])
+    doc.add(B.bullets(*items))
+    doc.add(B.h(2, "Models and predictor handling"))
+    doc.add(B.p("Logistic regression is the reference: unpenalised maximum likelihood with restricted cubic splines "
+                "for continuous predictors, so non-linear effects are allowed without being searched for. The "
+                "flexible learners see the same predictors without splines or scaling. Model selection rule: "
+                f"{ev.get('selection_rule', '–')}." if binary else
+                f"Survival families fitted to interval-censored times (interval midpoints). Selection rule: "
+                f"{ev.get('selection_rule', '–')}."))
+    doc.add(T.models(ev))
+    if binary:
+        doc.add(B.h(2, "Performance measures"))
+        doc.add(B.bullets(
+            ["Discrimination: AUC (c-statistic) with bootstrap 95 % CI (DeLong SE alongside); ROC curves."],
+            ["Calibration hierarchy (Van Calster et al. 2016): calibration in the large (CITL) and O:E ratio, "
+             "calibration slope, flexible (loess) calibration curve with ICI, E50 and E90 (Austin & Steyerberg 2019)."],
+            ["Overall: Brier score, scaled Brier score, log-loss, Nagelkerke R²."],
+            ["Clinical utility: decision curve analysis, net benefit against treat-all and treat-none "
+             "(Vickers & Elkin 2006)."],
+            ["Comparison with logistic regression: paired DeLong test of the AUC difference and paired bootstrap "
+             "differences in ICI and net benefit, on the same patients."],
+            [f"Fairness and subgroups (item 14): every measure by {', '.join((pipe.get('subgroups') or {}).get('variables') or [])} "
+             f"with the difference from the overall value; groups with fewer than "
+             f"{(pipe.get('subgroups') or {}).get('min_events', '–')} events (or non-events) are reported as too small "
+             "to judge rather than estimated."],
+        ))
+    else:
+        doc.add(B.h(2, "Performance measures"))
+        doc.add(B.bullets(["Discrimination: Harrell's C of the cross-validated risk at the horizon."],
+                          ["Calibration at the horizon: mean predicted risk against the Kaplan-Meier risk per fifth of "
+                           "predicted risk."],
+                          ["Kaplan-Meier curves by tertile of predicted risk."]))
+    doc.add(B.h(2, "Hyperparameter tuning", "sec-tuning"))
+    tuning = T.tuning(ev)
+    doc.add(tuning if tuning else B.callout("info", "No hyperparameter tuning in this run."))
+    doc.add(B.h(2, "Class imbalance", "sec-imbalance"))
+    weighted = {f: (r.get("specification") or {}) for f, r in fams.items() if (r.get("specification") or {}).get("class_weight")}
+    if weighted:
+        doc.add(B.callout("warn", "Class weights were used (TRIPOD+AI item 13): " + "; ".join(
+            f"{F.family_name(f)}: {s.get('imbalance_handling', s.get('class_weight'))}" for f, s in weighted.items())
+            + ". Weighted models over-predict risk unless recalibrated; the calibration results show the consequence."))
+    else:
+        handling = next(((r.get("specification") or {}).get("resampling_of_training_data") for r in fams.values()
+                         if (r.get("specification") or {}).get("resampling_of_training_data")), None)
+        doc.add(B.p("No class-imbalance method was used: no class weights and no resampling of the training data"
+                    + (f" ({handling.removeprefix('none (').rstrip(')')})" if handling and handling.startswith("none (") else "")
+                    + ". Oversampling and weighting distort predicted risks (calibration), so models were fitted to the "
+                      "data as they are and evaluated with measures that do not depend on balance (item 13)."))
+    doc.add(B.h(2, "Model output", "sec-output"))
+    thresholds = pipe.get("thresholds") or []
+    if not binary:
+        doc.add(B.p("Each model outputs the probability of progression by the horizon and a predicted time "
+                    "distribution. No classification thresholds are used in this analysis (item 15)."))
+    doc.add(B.p("Each model outputs a probability of the outcome. "
+                + (f"Classification is reported only to describe performance at prespecified thresholds "
+                   f"({', '.join(fmt.threshold(t) for t in thresholds)}), chosen before the analysis as clinically "
+                   "plausible levels of risk at which a surgeon might change the approach or the counselling; the "
+                   "decision curves cover the whole range (item 15)." if thresholds else "")) if binary else None)
+    doc.add(B.h(2, "Patients and events in each analysis", "sec-analysed"))
+    doc.add(T.analysed(ev))
+
+
+def performance(doc: Document) -> None:
+    ev = doc.ev
+    fams = _families(ev)
+    best = ev.get("best_family")
+    thresholds = (ev.get("pipeline") or {}).get("thresholds") or []
+    doc.add(B.h(1, "Model performance", "sec-performance"))
+    doc.add(B.p("All results are for out-of-fold (cross-validated) predictions unless stated otherwise; intervals are "
+                "95 % confidence intervals."))
+    doc.add(T.discrimination(ev))
+    doc.add(B.h(2, "Discrimination: ROC curves", "sec-roc"))
+    roc = F.roc_curves(fams, doc.fig_path("roc"))
+    if roc is None:
+        doc.add(B.callout("missing", "ROC points are not available in this Evidence (", B.m("cross_validation.roc"), ")."))
+    doc.figure(roc, "Cross-validated ROC curves; markers show sensitivity and 1 − specificity at the prespecified "
+               "thresholds.", "fig-roc", width="88%")
+    doc.add(T.classification(ev))
+    doc.add(B.h(2, "Calibration", "sec-calibration"))
+    doc.figure(F.calibration_curves(fams, doc.fig_path("calibration")),
+               "Flexible calibration curves (loess) of the cross-validated predictions with 95 % bootstrap bands; the "
+               "dashed diagonal is perfect calibration. Axes span the range of predicted risks.", "fig-calibration")
+    doc.add(T.calibration(ev))
+    doc.add(B.h(2, "Clinical utility: decision curves", "sec-dca"))
+    doc.figure(F.decision_curves(fams, thresholds, best, doc.fig_path("decision")),
+               "Decision curves: net benefit of using each model to decide, against treating all and treating none. "
+               "Dotted lines mark the prespecified thresholds.", "fig-dca")
+    doc.add(T.net_benefit(ev, thresholds))
+    doc.add(B.h(2, "Comparison with logistic regression", "sec-comparison"))
+    comp = T.comparison(ev, thresholds)
+    if comp:
+        doc.add(comp)
+        doc.add(B.p(*_comparison_sentence(ev)))
+    else:
+        doc.add(B.callout("info", "No paired comparison: logistic regression was not among the families or was the only one."))
+    doc.add(B.h(2, "Subgroups and fairness", "sec-subgroups"))
+    shown = [f for f in (best, "logistic") if f in fams and fams[f].get("subgroups")]
+    shown = list(dict.fromkeys(shown))
+    if not shown:
+        doc.add(B.callout("missing", "Subgroup results are not available in this Evidence."))
+    else:
+        doc.figure(F.subgroup_forest({f: fams[f]["subgroups"] for f in shown}, doc.fig_path("subgroups")),
+                   "Discrimination and calibration by subgroup (" + " and ".join(F.family_name(f) for f in shown)
+                   + "); dashed lines: the overall AUC and perfect calibration. Intervals are clipped to the panel.",
+                   "fig-subgroups")
+        for f in shown:
+            doc.add(T.subgroups(fams[f]["subgroups"], f))
+    centres(doc)
+    temporal = [(f, r["temporal"]) for f, r in fams.items() if r.get("temporal")]
+    if temporal:
+        doc.add(B.h(2, "Temporal validation", "sec-temporal"))
+        rows = []
+        for f, tmp in temporal:
+            e = tmp.get("evaluation") or {}
+            cal = e.get("calibration") or {}
+            rows.append([F.family_name(f), fmt.est((e.get("discrimination") or {}).get("auc"), "auc"),
+                         fmt.est(cal.get("slope"), "slope"), fmt.est(cal.get("oe_ratio"), "oe")])
+        doc.add(B.table(["Model", "AUC", "Calibration slope", "O:E ratio"], rows, widths=["3cm", "1fr", "1fr", "1fr"],
+                        caption=f"Temporal validation ({temporal[0][1].get('split')}).", id="tab-temporal"))
+
+
+def _comparison_sentence(ev: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for family in T.ordered_families(ev):
+        comp = (ev["families"][family].get("comparison_to_logistic") or {}).get("auc_delong") or {}
+        diff = comp.get("difference") or {}
+        if diff.get("value") is None:
+            continue
+        excludes = diff.get("ci_low") is not None and (diff["ci_low"] > 0 or diff["ci_high"] < 0)
+        out.append(f"{F.family_name(family)} vs logistic regression: AUC difference {fmt.est(diff, 'auc')}"
+                   + (" — the interval excludes no difference. " if excludes else " — compatible with no difference. "))
+    return out
+
+
+def centres(doc: Document) -> None:
+    ev = doc.ev
+    fams = _families(ev)
+    if not any(r.get("internal_external") for r in fams.values()):
+        return
+    best = ev.get("best_family")
+    doc.add(B.h(2, "Heterogeneity across centres (internal-external validation)", "sec-centres"))
+    untested = sorted({c for r in fams.values() for c in ((r.get("internal_external") or {}).get("centres_not_tested") or [])})
+    iecv_any = next(r["internal_external"] for r in fams.values() if r.get("internal_external"))
+    doc.add(B.p(f"{fmt.integer(iecv_any.get('n_tested'))} patients in held-out centres were predicted by models "
+                "developed without their centre. "
+                + (f"Not tested (fewer events than required, kept in development only): {', '.join(untested)}." if untested else "")))
+    doc.add(T.heterogeneity(ev))
+    for f in dict.fromkeys([best, "logistic"]):
+        if f in fams and fams[f].get("internal_external"):
+            doc.figure(F.centre_forest(fams[f]["internal_external"]["heterogeneity"], f, doc.fig_path(f"centres_{f}")),
+                       f"{F.family_name(f)}: performance in each held-out centre (95 % CI), random-effects pooled "
+                       "estimate (diamond) and 95 % prediction interval for a new centre (bar).", f"fig-centres-{f}")
+
+
+def final_model(doc: Document) -> None:
+    ev = doc.ev
+    fams = _families(ev)
+    best = ev.get("best_family")
+    doc.add(B.h(1, "The final model", "sec-model"))
+    spec = fams[best].get("specification") or {}
+    doc.add(B.p(f"The selected model is {F.family_name(best)} (", B.m(spec.get("estimator", "")), "), fitted on all "
+                f"{fmt.integer(ev.get('data', {}).get('n'))} analysed patients. The complete model — preprocessing "
+                "(imputation values, scaling, spline knots) and estimator in one scikit-learn pipeline — is logged with "
+                "the run as an MLflow model with its input contract, so predictions for new patients are made by that "
+                "object (items 12g, 22). Restrictions to access or reuse: ", B.ref("fill-22"), "."))
+    if spec.get("preprocessing"):
+        doc.add(B.p(B.i("Predictor handling: "), T.preprocessing_text(spec["preprocessing"])))
+    if best not in ("logistic",):
+        doc.add(B.h(2, f"{F.family_name(best)}: hyperparameters"))
+        doc.add(T.hyperparameters(spec))
+    lr = fams.get("logistic")
+    if lr and (lr.get("specification") or {}).get("odds_ratios"):
+        lspec = lr["specification"]
+        doc.add(B.h(2, "Logistic regression" + (" (selected model)" if best == "logistic" else " (reference model)")))
+        doc.add(T.odds_ratios(lspec))
+        doc.figure(F.odds_ratio_forest(lspec["odds_ratios"], doc.fig_path("odds_ratios")),
+                   "Adjusted odds ratios with 95 % CIs (log scale).", "fig-odds", width="80%")
+        doc.add(T.coefficients(lspec))
+    for f, r in fams.items():
+        if f not in (best, "logistic") and r.get("specification"):
+            s = r["specification"]
+            doc.add(B.p(B.b(F.family_name(f) + ": "), f"{s.get('estimator', '')}; "
+                        + T._params_text(s.get("hyperparameters") or s.get("parameters") or {}, keep=10) + "."))
+
+
+def explanations(doc: Document) -> None:
+    ev = doc.ev
+    fams = _families(ev)
+    best = ev.get("best_family")
+    shaps = {f: fams[f].get("shap") for f in dict.fromkeys([best, "logistic"]) if f in fams and fams[f].get("shap")}
+    doc.add(B.h(1, "Explanations (SHAP)", "sec-shap"))
+    if not shaps:
+        doc.add(B.callout("missing", "SHAP summaries are not available in this Evidence."))
+        return
+    doc.add(B.p("SHAP values split each prediction into additive contributions of the predictors (exact TreeSHAP for "
+                "tree ensembles, linear SHAP for logistic regression; one-hot levels, spline terms and missing "
+                "indicators summed back to their predictor). They describe the model, not causal effects."))
+    doc.figure(F.shap_importance(shaps, doc.fig_path("shap_importance")),
+               "Global importance: mean absolute SHAP value per predictor.", "fig-shap-importance")
+    s = shaps.get(best)
+    if s:
+        doc.figure(F.shap_binned(s, best, doc.fig_path("shap_binned")),
+                   f"{F.family_name(best)}: binned SHAP summary. For each predictor, the SHAP values of the patients "
+                   "in each fifth of its value (Q1 lowest) or category: box 25th–75th centile, line median, whiskers "
+                   "5th–95th centile. Values above zero raise the predicted risk.", "fig-shap-binned")
+        ex = s.get("example") or {}
+        if ex.get("contributions"):
+            doc.add(B.h(2, "Worked example"))
+            doc.add(B.p(f"The example explains a {ex.get('description', 'constructed profile')}; it is not a real "
+                        f"patient. Predicted risk {fmt.percent(ex.get('probability'))}. Each bar is one predictor's "
+                        "contribution on the log-odds scale, from the average prediction to this profile's."))
+            doc.figure(F.shap_waterfall(ex, s.get("units", "log-odds"), doc.fig_path("shap_example")),
+                       f"{F.family_name(best)}: worked example (waterfall of SHAP contributions).", "fig-shap-example",
+                       width="85%")
+
+
+def survival_results(doc: Document) -> None:
+    ev = doc.ev
+    fams = _families(ev)
+    best = ev.get("best_family")
+    doc.add(B.h(1, "Model performance", "sec-performance"))
+    rows = []
+    for f, r in fams.items():
+        cv = r["cross_validation"]
+        cal = cv.get("calibration_at_horizon") or []
+        mean_pred = sum(c["predicted"] * c["n"] for c in cal) / max(sum(c["n"] for c in cal), 1) if cal else None
+        mean_obs = sum(c["observed"] * c["n"] for c in cal) / max(sum(c["n"] for c in cal), 1) if cal else None
+        rows.append([T.model_label(f, best), fmt.num(cv.get("harrell_c"), "c"), fmt.days(cv.get("horizon_days")),
+                     fmt.percent(mean_pred), fmt.percent(mean_obs)])
+    doc.add(B.table(["Model", "Harrell's C", "Horizon", "Mean predicted risk", "Mean observed risk (KM, by fifths)"],
+                    rows, widths=["3cm", "1.6cm", "1fr", "1fr", "1fr"], id="tab-harrell",
+                    caption="Discrimination (Harrell's C, cross-validated risk at the horizon) and mean calibration. "
+                            "The Evidence holds no interval for Harrell's C."))
+    doc.add(B.h(2, "Calibration at the horizon", "sec-calibration"))
+    doc.figure(F.calibration_at_horizon(fams, doc.fig_path("calibration_horizon")),
+               "Mean predicted risk against the Kaplan-Meier observed risk at the horizon, by fifth of predicted risk.",
+               "fig-cal-horizon", width="62%")
+    cal_rows = []
+    for f, r in fams.items():
+        for c in r["cross_validation"].get("calibration_at_horizon") or []:
+            cal_rows.append([F.family_name(f) if c["group"] == 1 else "", fmt.integer(c["group"]), fmt.integer(c["n"]),
+                             fmt.percent(c["predicted"]), fmt.percent(c["observed"])])
+    doc.add(B.table(["Model", "Fifth of predicted risk", "n", "Mean predicted", "Observed (KM)"], cal_rows,
+                    widths=["3cm", "1fr", "1fr", "1fr", "1fr"], id="tab-cal-horizon", size=7.5,
+                    caption="Calibration at the horizon by fifth of predicted risk (1 = lowest)."))
+    doc.add(B.h(2, "Kaplan-Meier curves by predicted risk group", "sec-km"))
+    for f, r in fams.items():
+        km = r["cross_validation"].get("km_by_risk_group") or []
+        doc.figure(F.km_by_risk_group(km, r["cross_validation"].get("horizon_days"), f, doc.fig_path(f"km_{f}")),
+                   f"{F.family_name(f)}: Kaplan-Meier progression-free proportion by tertile of cross-validated "
+                   "predicted risk, with 95 % pointwise bands.", f"fig-km-{f}", width="80%")
+    doc.add(B.h(1, "The final model", "sec-model"))
+    rows = []
+    for f, r in fams.items():
+        s = r.get("specification") or {}
+        rows.append([T.model_label(f, best), B.cell(s.get("estimator", "–"), m=True),
+                     T._params_text(s.get("parameters") or s.get("hyperparameters") or {}, keep=12)])
+    doc.add(B.table(["Model", "Estimator", "Parameters"], rows, widths=["3cm", "3.6cm", "1fr"], align=["l", "l", "l"],
+                    id="tab-survival-spec", caption="Final survival models, fitted on all analysed patients. The "
+                    "fitted objects are logged with the run (item 22). Coefficients are not in this Evidence."))
+
+
+def limitations(doc: Document) -> list[dict[str, Any]]:
+    found = derive_limitations(doc.ev)
+    doc.add(B.h(1, "Limitations", "sec-limitations"))
+    doc.add(B.p("Limitations that follow from the Evidence itself (item 26); limitations not visible in the data "
+                "(selection, measurement, representativeness) are for the authors (", B.ref("fill-26"), ")."))
+    doc.add(B.bullets(*[[item["text"]] for item in found]) if found else B.p("None detected."))
+    return found
+
+
+def reproducibility(doc: Document) -> None:
+    ev = doc.ev
+    doc.add(B.h(1, "Reproducibility", "sec-repro"))
+    data = ev.get("data", {})
+    doc.add(B.keyvals([("Run id", ev.get("run_id", "")), ("Created", ev.get("created", "")),
+                       ("Data digest (SHA-256)", data.get("digest", "")),
+                       ("Data dictionary", f"{(data.get('dictionary') or {}).get('name', '')} "
+                                           f"{(data.get('dictionary') or {}).get('version', '')}"),
+                       ("Evidence schema", ev.get("schema_version", "")),
+                       ("Run time", f"{fmt.num((ev.get('timings') or {}).get('total'), digits=0)} s")],
+                      caption="Identification of the run: the same pipeline file, data (digest) and software "
+                              "reproduce every number in this report.", id="tab-run"))
+    doc.add(T.environment(ev.get("environment") or {}))
+    doc.add(B.keyvals(T.flat_config(ev.get("pipeline") or {}), caption="The pipeline configuration (pre-specified "
+                      "analysis plan) as run.", id="tab-config", widths=("5.2cm", "1fr"), size=7.5))
+    doc.add(B.p("Availability of the analysis code and of the model: ", B.ref("fill-18f"), "."))
+
+
+def author_fields(doc: Document, rows: list[dict[str, Any]]) -> None:
+    doc.add(B.h(1, "Information to be supplied by the authors", "sec-authors"))
+    doc.add(B.p("The Evidence cannot contain these items. Each field names its TRIPOD+AI item; the checklist "
+                "points here."))
+    for row in rows:
+        if row.get("authors"):
+            doc.add(B.fillin(row["id"], row["topic"], row["authors"], lines=2 if row["id"] not in ("3a", "25", "26") else 4))
+
+
+def build(evidence: dict[str, Any], figures_dir: Path, figure_prefix: str = "figures") -> dict[str, Any]:
+    """The complete document model of the report (see module docstring)."""
+    doc = Document(evidence, figures_dir, figure_prefix)
+    summary(doc)
+    overview(doc)
+    participants(doc)
+    predictors(doc)
+    sample_size(doc)
+    missing_data(doc)
+    methods(doc)
+    if _is_binary(evidence):
+        performance(doc)
+        final_model(doc)
+        explanations(doc)
+    else:
+        survival_results(doc)
+    found = limitations(doc)
+    reproducibility(doc)
+    doc.present |= {"title"}
+    rows = checklist_rows(evidence, doc.present)
+    author_fields(doc, rows)
+    doc.add(B.pagebreak())
+    doc.add(B.h(1, "TRIPOD+AI checklist", "sec-checklist"))
+    doc.add(B.checklist(rows, checklist_source()))
+    return {"meta": meta(evidence), "blocks": doc.blocks, "figures": [str(p) for p in doc.figures],
+            "limitations": found, "checklist": rows}

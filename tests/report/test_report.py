@@ -1,0 +1,115 @@
+"""The TRIPOD+AI report rendered from a real (tiny) run: pages, checklist, numbers, layout."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spineoutcome.report import item_ids
+from spineoutcome.report import numbers as fmt
+from spineoutcome.report.document import build
+
+from .conftest import Rendered, tool
+
+pytestmark = pytest.mark.slow
+MARGIN_PT = 2 * 72 / 2.54  # 2 cm page margins
+
+
+def normalise(text: str) -> str:
+    """Whitespace as single spaces; invisible break opportunities removed."""
+    text = text.replace("\u200b", "").replace("\u2060", "").replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text)
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run([tool("pdfinfo"), str(pdf)], check=True, capture_output=True, text=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
+
+
+def checklist_ids(layout: str) -> list[str]:
+    part = layout[layout.rindex("TRIPOD+AI checklist\n"):]
+    return re.findall(r"(?m)^\s{0,3}(\d{1,2}[a-g]?)\s{2,}\S", part)
+
+
+def test_pages_render_to_png(binary_report: Rendered, tmp_path: Path) -> None:
+    n = pages(binary_report.pdf)
+    assert n >= 18
+    subprocess.run([tool("pdftoppm"), "-r", "50", "-png", str(binary_report.pdf), str(tmp_path / "p")],
+                   check=True, capture_output=True)
+    images = sorted(tmp_path.glob("p-*.png"))
+    assert len(images) == n
+    for image in images:
+        pixels = np.asarray(Image.open(image).convert("L"))
+        assert (pixels < 128).mean() > 0.002, f"{image.name} looks blank"
+
+
+def test_every_tripod_item_is_in_the_checklist(binary_report: Rendered) -> None:
+    assert len(item_ids()) == 52
+    assert checklist_ids(binary_report.layout) == item_ids()
+    part = normalise(binary_report.text[binary_report.text.rindex("TRIPOD+AI checklist"):])
+    assert "AUTHORS’ INPUT" in part or "AUTHORS' INPUT" in part
+    assert "(not in this report)" not in part
+
+
+def test_numbers_in_the_pdf_are_the_evidence_numbers(binary_report: Rendered) -> None:
+    ev = binary_report.evidence
+    text = normalise(binary_report.text)
+    data, best = ev["data"], ev["best_family"]
+    auc = ev["families"][best]["cross_validation"]["discrimination"]["auc"]
+    formatted = fmt.est(auc, "auc")
+    assert re.fullmatch(r"−?\d\.\d\d \(95 % CI −?\d\.\d\d to −?\d\.\d\d\)", formatted)
+    assert f"cross-validated AUC of {formatted}" in text
+    assert f"Patients analysed {fmt.integer(data['n'])} from {fmt.integer(data['centres'])} centres" in text
+    assert f"n = {fmt.integer(data['n'])}" in text
+    assert f"{fmt.count_percent(data['events'], share=data['prevalence'])} had the outcome" in text
+    lr = ev["families"]["logistic"]
+    slope = lr["cross_validation"]["calibration"]["slope"]
+    assert fmt.est(slope, "slope") in text
+    first_or = lr["specification"]["odds_ratios"][0]
+    assert fmt.estimate(first_or["odds_ratio"], first_or["ci_low"], first_or["ci_high"], "or") in text
+    ss = ev["sample_size"]
+    assert f"{fmt.num(ss['available']['epp'], 'epp')} per parameter" in text
+
+
+def test_figures_are_written(binary_report: Rendered) -> None:
+    names = {p.stem for p in binary_report.figures.glob("*.svg")}
+    assert {"roc", "calibration", "decision", "subgroups", "shap_importance", "shap_binned", "shap_example",
+            "odds_ratios"} <= names
+    assert (binary_report.figures / "report.json").is_file()
+
+
+def test_no_text_runs_into_the_margins(binary_report: Rendered, tmp_path: Path) -> None:
+    """Overflowing table cells or labels would put words outside the 2 cm margins."""
+    html = tmp_path / "bbox.html"
+    subprocess.run([tool("pdftotext"), "-bbox", str(binary_report.pdf), str(html)], check=True, capture_output=True)
+    doc = html.read_text(encoding="utf-8")
+    problems = []
+    for k, (width, body) in enumerate(re.findall(r'<page width="([\d.]+)" height="[\d.]+">(.*?)</page>', doc, re.DOTALL), 1):
+        right = float(width) - MARGIN_PT + 2.0
+        for x0, x1, word in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', body):
+            if float(x1) > right or float(x0) < MARGIN_PT - 2.0:
+                problems.append(f"page {k}: {word!r} at x {float(x0):.0f}-{float(x1):.0f}")
+    assert not problems, problems[:10]
+
+
+def test_survival_report(survival_report: Rendered) -> None:
+    ev = survival_report.evidence
+    text = normalise(survival_report.text)
+    assert pages(survival_report.pdf) >= 10
+    assert checklist_ids(survival_report.layout) == item_ids()
+    best = ev["best_family"]
+    assert f"Harrell's C {fmt.num(ev['families'][best]['cross_validation']['harrell_c'], 'c')}" in text
+    assert "Kaplan-Meier" in text
+    assert {"calibration_horizon", f"km_{best}"} <= {p.stem for p in survival_report.figures.glob("*.svg")}
+
+
+def test_missing_baseline_is_announced(binary_evidence: dict, tmp_path: Path) -> None:
+    evidence = {k: v for k, v in binary_evidence.items() if k != "baseline"}
+    model = build(evidence, tmp_path)
+    callouts = [b for b in model["blocks"] if b["t"] == "callout" and b["kind"] == "missing"]
+    assert any("Baseline characteristics are not available" in str(b["runs"]) for b in callouts)
