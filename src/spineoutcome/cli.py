@@ -138,6 +138,7 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Folder of exports (clinical.csv, proms.csv, ...).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
     optuna_storage: Annotated[str | None, typer.Option("--optuna-storage", help="Optuna storage URL (SQLite file or PostgreSQL).")] = None,
+    report_pdf: Annotated[bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")] = True,
     dictionary: DictionaryOption = None,
 ) -> None:
     """Run one experiment: every model family under the same honest validation, one Evidence record.
@@ -162,6 +163,32 @@ def train(
     path = evidence.save(run_dir)
     _print_summary(evidence.to_dict())
     console.print(f"Evidence written to {path}")
+    if report_pdf:
+        _render(run_dir)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory (with evidence.json) or an evidence.json file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="PDF path (default: RUN/report.pdf).")] = None,
+) -> None:
+    """Render the TRIPOD+AI report PDF and the model card JSON of a run, from its Evidence only."""
+    _render(run, out)
+
+
+def _render(run: Path, out: Path | None = None) -> None:
+    from spineoutcome.report import ReportError, render_report, write_model_card
+
+    run_dir = run if run.is_dir() else run.parent
+    try:
+        with _progress() as bar:
+            bar.add_task("Rendering the TRIPOD+AI report", total=None)
+            pdf = render_report(run, out or run_dir / "report.pdf", figures_dir=run_dir / "figures")
+            card = write_model_card(run, run_dir / "model_card.json")
+    except (ReportError, FileNotFoundError) as exc:
+        console.print(f"[red]Cannot render the report:[/red] {exc}")
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    console.print(f"Report written to {pdf}; model card to {card}")
 
 
 def _print_summary(evidence: dict) -> None:
