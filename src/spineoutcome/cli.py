@@ -35,6 +35,9 @@ app = typer.Typer(
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 console = Console(stderr=True)
 
+TrackingOption = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")]
 DictionaryOption = Annotated[
     Path | None,
     typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
@@ -139,6 +142,8 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
     optuna_storage: Annotated[str | None, typer.Option("--optuna-storage", help="Optuna storage URL (SQLite file or PostgreSQL).")] = None,
     report_pdf: Annotated[bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")] = True,
+    mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")] = True,
+    tracking_uri: TrackingOption = None,
     dictionary: DictionaryOption = None,
 ) -> None:
     """Run one experiment: every model family under the same honest validation, one Evidence record.
@@ -165,6 +170,41 @@ def train(
     console.print(f"Evidence written to {path}")
     if report_pdf:
         _render(run_dir)
+    if mlflow_tracking:
+        from spineoutcome.tracking import log_run
+
+        with _progress() as bar:
+            bar.add_task("Logging to MLflow (runs, metrics, model bundle)", total=None)
+            run_id = log_run(result, tracking_uri=tracking_uri, artifacts_dir=run_dir)
+        console.print(f"MLflow run {run_id}")
+
+
+@app.command()
+def demo(
+    n: Annotated[int, typer.Option("--n", min=200, help="Patients in the synthetic cohort.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the run directories.")] = Path("demo"),
+    reports_dir: Annotated[Path, typer.Option("--reports", help="Folder for the report PDFs.")] = Path("reports"),
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Pipelines trained in parallel.")] = 2,
+    mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the runs to MLflow.")] = True,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """The whole job on a synthetic cohort: every pipeline trained, logged to MLflow and reported."""
+    from spineoutcome.demo import run_demo
+
+    with _progress() as bar:
+        task = bar.add_task("Demo", total=None)
+        summary = run_demo(out, n=n, seed=seed, reports_dir=reports_dir, workers=workers, tracking_uri=tracking_uri,
+                           log_to_mlflow=mlflow_tracking, progress=lambda msg: bar.update(task, description=msg))
+    table = RichTable(title=f"Demo finished in {summary.seconds / 60:.1f} min")
+    for col in ("pipeline", "minutes", "selected model", "report", "MLflow run"):
+        table.add_column(col)
+    for run in summary.runs:
+        table.add_row(run.pipeline, f"{run.seconds / 60:.1f}", run.best_family, str(run.report), run.mlflow_run_id or "-")
+    console.print(table)
+    console.print(f"Synthetic exports: {summary.data_dir}/   Evidence and figures: {out}/runs/")
+    if mlflow_tracking:
+        console.print("Browse the runs: mlflow ui --backend-store-uri " + (tracking_uri or "sqlite:///mlruns.db"))
 
 
 @app.command()

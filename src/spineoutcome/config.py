@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import re
+
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +24,14 @@ SurvivalFamily = Literal["weibull_aft", "xgboost_aft"]
 
 AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@/\s]+@")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,83 @@
+"""Build a :class:`.ModelBundle` from an experiment's result: the selected family, ready to deploy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from spineoutcome import __version__
+from spineoutcome.bundle.contract import InputContract
+from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
+from spineoutcome.bundle.summary import TrainingSummary
+from spineoutcome.evaluation import Bootstrap
+from spineoutcome.experiment import ExperimentResult
+
+ENSEMBLE_SIZE = 30
+# The run uses seed, seed + 1 (optimism bootstrap) and seed + 2 (paired comparison).
+ENSEMBLE_SEED_OFFSET = 3
+BUNDLE_FORMAT = "spineoutcome-bundle/1"
+SHAP_METHODS = {
+    "logistic": "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)",
+    "elastic_net": "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)",
+    "xgboost": "exact TreeSHAP, XGBoost native contributions",
+    "lightgbm": "exact TreeSHAP, LightGBM native contributions",
+    "random_forest": "exact TreeSHAP, shap.TreeExplainer",
+}
+
+
+def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE) -> ModelBundle:
+    """The bundle of ``result``'s selected (best) family, with a bootstrap ensemble of ``ensemble_size`` refits.
+
+    The input contract is derived from the data dictionary the experiment ran with.
+    """
+    evidence, task = result.evidence, result.task
+    if evidence.task["kind"] != "binary":
+        raise ValueError(f"a model bundle predicts probabilities of a binary outcome; {evidence.task['name']!r} "
+                         f"is {evidence.task['kind']!r}")
+    family = evidence.best_family
+    tuned = result.best_model
+    pipeline: Pipeline = tuned.best_estimator_
+    contract = InputContract.from_dictionary(tuned.dictionary, task.predictors)
+    design = pipeline.named_steps["preprocess"].transform(task.X)
+    seed = evidence.pipeline["seed"] + ENSEMBLE_SEED_OFFSET
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "task": evidence.task["name"],
+        "description": evidence.task["description"],
+        "outcome": evidence.task["outcome"],
+        "outcome_definition": {k: evidence.task["outcome_definition"].get(k)
+                               for k in ("name", "version", "description")},
+        "output": {"column": "probability",
+                   "meaning": f"calibrated probability of the outcome {evidence.task['outcome']!r}"},
+        "family": family,
+        "estimator": type(pipeline.named_steps["model"]).__name__,
+        "selection_rule": evidence.selection_rule,
+        "evidence_run_id": evidence.run_id,
+        "data": {"digest": evidence.data["digest"], "n": task.n, "events": task.events},
+        "dictionary": contract.dictionary,
+        "spineoutcome_version": __version__,
+        "uncertainty": {"method": "bootstrap ensemble: the selected pipeline refit with its tuned hyperparameters "
+                                  "on outcome-stratified bootstrap samples; band = percentiles of the refits' "
+                                  "calibrated predictions",
+                        "replicates": ensemble_size, "seed": seed, "percentiles": list(BAND_PERCENTILES)},
+        "explanation": {"function": "spineoutcome.explain.shap_contributions", "method": SHAP_METHODS[family],
+                        "units": (evidence.families[family].shap or {}).get("units"),
+                        "background_design_mean": {str(c): float(v) for c, v in design.mean().items()}},
+    }
+    return ModelBundle(
+        manifest=manifest,
+        contract=contract,
+        summary=TrainingSummary.from_training(task.X, contract, design),
+        calibration=Calibration(),
+        pipeline=pipeline,
+        ensemble=bootstrap_ensemble(pipeline, task.X, task.y, ensemble_size, seed),
+    )
+
+
+def bootstrap_ensemble(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, size: int, seed: int) -> list[Pipeline]:
+    """``size`` refits of ``pipeline`` (same hyperparameters) on outcome-stratified bootstrap samples."""
+    rows = np.arange(len(y))
+    samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed).weights]
+    return [clone(pipeline).fit(X.iloc[sample], y[sample]) for sample in samples]

@@ -1,0 +1,102 @@
+"""Promotion gates: the minimum a run's selected model must show before it becomes ``@champion``.
+
+A registered model version is always kept (it is evidence of what was tried); the ``champion``
+alias, which scoring resolves by default, moves only to a version that passes every gate on its
+cross-validated (out-of-fold, tuning nested) predictions:
+
+- calibration slope within ``calibration_slope`` (default [0.8, 1.2]): risks neither too extreme
+  nor too modest (Van Calster et al., J Clin Epidemiol 2016);
+- integrated calibration index <= ``max_ici`` (default 0.05; Austin & Steyerberg, Stat Med 2019);
+- net benefit at the decision threshold > max(treat all, treat none = 0): the model is useful for
+  the decision it is meant for (Vickers & Elkin, Med Decis Making 2006). The threshold is the
+  first configured one unless ``threshold`` names another configured threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spineoutcome.evaluation.results import JsonResult
+from spineoutcome.evidence import Evidence
+
+
+@dataclass(frozen=True)
+class Gates(JsonResult):
+    """Thresholds of the promotion gates (see module docstring)."""
+
+    calibration_slope: tuple[float, float] = (0.8, 1.2)
+    max_ici: float = 0.05
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class GateCheck(JsonResult):
+    """One gate: the measured value, the rule it had to meet, and whether it did."""
+
+    name: str
+    value: float | None
+    rule: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GateDecision(JsonResult):
+    """All gates for the selected family of a run; ``passed`` only when every check passed."""
+
+    family: str
+    gates: Gates
+    checks: list[GateCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def summary(self) -> str:
+        failed = [f"{c.name} {_show(c.value)} (rule: {c.rule})" for c in self.checks if not c.passed]
+        return "passed every gate" if not failed else "failed: " + "; ".join(failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "passed": self.passed, "summary": self.summary()}
+
+
+def net_benefit_at(cross_validation: dict[str, Any], threshold: float) -> tuple[float, float]:
+    """Net benefit of the model and of treating everyone at a configured threshold t.
+
+    From the classification counts at t: NB = TP/n - FP/n * t/(1 - t); treat all:
+    prevalence - (1 - prevalence) * t/(1 - t). These are the decision curve's values at t.
+    """
+    rows = cross_validation["classification"]["rows"]
+    row = next((r for r in rows if np.isclose(r["threshold"], threshold)), None)
+    if row is None:
+        configured = ", ".join(f"{r['threshold']:g}" for r in rows)
+        raise ValueError(f"threshold {threshold:g} is not a configured decision threshold ({configured})")
+    n = row["tp"] + row["fp"] + row["tn"] + row["fn"]
+    odds = threshold / (1.0 - threshold)
+    prevalence = (row["tp"] + row["fn"]) / n
+    return (row["tp"] - row["fp"] * odds) / n, prevalence - (1.0 - prevalence) * odds
+
+
+def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
+    """Apply ``gates`` (default :class:`Gates`) to the selected family's cross-validated results."""
+    gates = gates or Gates()
+    family = evidence.best_family
+    cv = evidence.families[family].cross_validation
+    slope = cv["calibration"]["slope"]["value"]
+    ici = cv["calibration_curve"]["ici"]["value"]
+    threshold = gates.threshold if gates.threshold is not None else evidence.pipeline["thresholds"][0]
+    nb_model, nb_all = net_benefit_at(cv, threshold)
+    lo, hi = gates.calibration_slope
+    return GateDecision(family, gates, [
+        GateCheck("calibration_slope", slope, f"within [{lo:g}, {hi:g}]", slope is not None and lo <= slope <= hi),
+        GateCheck("ici", ici, f"<= {gates.max_ici:g}", ici is not None and ici <= gates.max_ici),
+        GateCheck(f"net_benefit_t{threshold:g}", nb_model,
+                  f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
+                  nb_model > max(nb_all, 0.0)),
+    ])
+
+
+def _show(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3g}"

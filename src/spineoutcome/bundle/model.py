@@ -1,0 +1,145 @@
+"""A self-describing model bundle: fitted pipeline, input contract, calibration, uncertainty, novelty.
+
+Directory layout (every file but the two pickles is JSON, readable without Python)::
+
+    bundle.json            manifest: task, outcome definition, family, data digest, versions, and
+                           how uncertainty and explanations are computed
+    contract.json          the input contract (see :mod:`.contract`)
+    training_summary.json  training aggregates for extrapolation and novelty flags (:mod:`.summary`)
+    calibration.json       recalibration of the model's risks: identity, or an update for a new centre
+    pipeline.joblib        the selected family's final fitted Pipeline(preprocess, model)
+    ensemble.joblib        bootstrap refits of that pipeline, for the uncertainty band
+
+Predictions are calibrated probabilities: p = expit(a + b * logit(p_model)), with a = 0 and b = 1
+(identity) until the bundle is recalibrated for a new centre or period.
+
+Uncertainty band: the selected pipeline, with its tuned hyperparameters, was refit on bootstrap
+samples of the training data (seeded, outcome-stratified); the 95 % band of a patient is the
+2.5th-97.5th percentile of those refits' calibrated predictions. It reflects the sampling
+variability of model fitting (not of tuning, and not patient-level outcome noise).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.pipeline import Pipeline
+
+from spineoutcome.bundle.contract import InputContract
+from spineoutcome.bundle.summary import TrainingSummary
+from spineoutcome.modeling import LogisticRecalibration
+
+BAND_PERCENTILES = (2.5, 97.5)
+FILES = {"manifest": "bundle.json", "contract": "contract.json", "summary": "training_summary.json",
+         "calibration": "calibration.json", "pipeline": "pipeline.joblib", "ensemble": "ensemble.joblib"}
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """p = expit(intercept + slope * logit(p_model)); identity unless fitted on a new centre's outcomes."""
+
+    method: Literal["identity", "intercept", "logistic"] = "identity"
+    intercept: float = 0.0
+    slope: float = 1.0
+    n: int | None = None
+    events: int | None = None
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+        return expit(self.intercept + self.slope * logit(p))
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A fitted model with everything needed to score, flag and explain new patients (module docstring)."""
+
+    manifest: dict[str, Any]
+    contract: InputContract
+    summary: TrainingSummary
+    calibration: Calibration
+    pipeline: Pipeline
+    ensemble: list[Pipeline]
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for key, doc in (("manifest", self.manifest), ("contract", self.contract.to_dict()),
+                         ("summary", self.summary.to_dict()), ("calibration", asdict(self.calibration))):
+            (directory / FILES[key]).write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
+        joblib.dump(self.pipeline, directory / FILES["pipeline"])
+        joblib.dump(self.ensemble, directory / FILES["ensemble"])
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        directory = Path(directory)
+
+        def read(key: str) -> dict[str, Any]:
+            return json.loads((directory / FILES[key]).read_text(encoding="utf-8"))
+
+        return cls(manifest=read("manifest"), contract=InputContract.from_dict(read("contract")),
+                   summary=TrainingSummary.from_dict(read("summary")), calibration=Calibration(**read("calibration")),
+                   pipeline=joblib.load(directory / FILES["pipeline"]),
+                   ensemble=joblib.load(directory / FILES["ensemble"]))
+
+    def predict(self, frame: pd.DataFrame, *, band: bool = False, flags: bool = False) -> pd.DataFrame:
+        """One output row per input row, same index: ``probability`` (calibrated) and ``problem``.
+
+        A row whose values break the contract gets no probability and says why in ``problem``
+        ('' when the row was scored). ``band`` adds ``band_low``/``band_high`` (95 % bootstrap
+        band); ``flags`` adds ``extrapolated`` (predictors outside the training data),
+        ``mahalanobis`` and ``out_of_distribution`` (distance above the training 99th percentile).
+        """
+        parsed = self.contract.parse(frame)
+        ok = parsed.valid.to_numpy()
+        rows = parsed.frame[ok]
+        out = pd.DataFrame({"probability": np.nan}, index=frame.index)
+        if ok.any():
+            out.loc[ok, "probability"] = self.probabilities(rows)
+        if band:
+            out["band_low"], out["band_high"] = np.nan, np.nan
+            if ok.any():
+                low, high = self.band(rows)
+                out.loc[ok, "band_low"], out.loc[ok, "band_high"] = low, high
+        if flags:
+            out["extrapolated"], out["mahalanobis"], out["out_of_distribution"] = "", np.nan, False
+            if ok.any():
+                distance = self.summary.novelty.distance(self.pipeline.named_steps["preprocess"].transform(rows))
+                out.loc[ok, "extrapolated"] = self.summary.extrapolated(rows).to_numpy()
+                out.loc[ok, "mahalanobis"] = distance
+                out.loc[ok, "out_of_distribution"] = distance > self.summary.novelty.threshold
+        out["problem"] = parsed.problems
+        return out
+
+    def probabilities(self, typed: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities for rows already in the training dtypes (see :meth:`.InputContract.parse`)."""
+        return self.calibration.apply(self.pipeline.predict_proba(typed)[:, 1])
+
+    def band(self, typed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The 2.5th and 97.5th percentiles of the bootstrap refits' calibrated probabilities."""
+        draws = np.vstack([self.calibration.apply(m.predict_proba(typed)[:, 1]) for m in self.ensemble])
+        low, high = np.percentile(draws, BAND_PERCENTILES, axis=0)
+        return low, high
+
+    def recalibrated(self, frame: pd.DataFrame, y: np.ndarray,
+                     method: Literal["intercept", "logistic"] = "logistic") -> ModelBundle:
+        """The bundle updated for a new centre: a recalibration fitted on that centre's rows and outcomes.
+
+        The update is fitted to the original model's risks (not to an earlier update), by
+        :class:`~spineoutcome.modeling.LogisticRecalibration`; the ranking of patients (AUC)
+        does not change. Rows that break the contract are refused.
+        """
+        parsed = self.contract.parse(frame)
+        if not parsed.valid.all():
+            raise ValueError(f"{int((~parsed.valid).sum())} row(s) break the input contract; fix or drop them first")
+        y = np.asarray(y, dtype=int)
+        fitted = LogisticRecalibration(method).fit(self.pipeline.predict_proba(parsed.frame)[:, 1], y)
+        return replace(self, calibration=Calibration(method, fitted.intercept_, fitted.slope_, len(y), int(y.sum())))
