@@ -21,7 +21,6 @@ from spineoutcome.imaging.landmarks import (
     validate_keypoints,
 )
 from spineoutcome.imaging.radiomics import (
-    RADIOMICS_FEATURE_PATTERN,
     CorrelationFilter,
     ICCFilter,
     LassoSelector,
@@ -34,11 +33,12 @@ from spineoutcome.imaging.radiomics import (
     intraclass_correlation,
     parse_feature_name,
     pyradiomics_params_path,
+    radiomics_feature_pattern,
 )
 from spineoutcome.imaging.synthesis import synthesize_keypoints
 
 __all__ = [
-    "RADIOMICS_FEATURE_PATTERN",
+    "radiomics_feature_pattern",
     "CatalogueError",
     "CorrelationFilter",
     "ICCFilter",

@@ -15,6 +15,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -36,11 +37,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary
 
-RADIOMICS_FEATURE_PATTERN = re.compile(
-    next(p.regex for p in DataDictionary.load().patterns if p.group == RADIOMICS_GROUP)
-)
-"""PyRadiomics feature names, from the built-in dictionary's radiomics pattern (named groups
-image_type, feature_class, feature)."""
+
+@cache
+def radiomics_feature_pattern() -> re.Pattern[str]:
+    """PyRadiomics feature names: the built-in dictionary's radiomics pattern, with named groups
+    ``image_type``, ``feature_class`` and ``feature`` (read on first use, not at import)."""
+    return re.compile(next(p.regex for p in DataDictionary.load().patterns if p.group == RADIOMICS_GROUP))
+
+
 DIAGNOSTICS_PREFIX = "diagnostics_"
 PYRADIOMICS_PARAMS = "pyradiomics_params.yaml"
 RAD_SCORE = "rad_score"
@@ -57,7 +61,7 @@ class RadiomicsFeatureName(NamedTuple):
 
 def parse_feature_name(name: str) -> RadiomicsFeatureName:
     """Split ``wavelet-LLH_glrlm_RunEntropy`` into image type, feature class and feature."""
-    match = RADIOMICS_FEATURE_PATTERN.match(name)
+    match = radiomics_feature_pattern().match(name)
     if match is None:
         raise ValueError(f"{name!r} is not a PyRadiomics feature name (<image type>_<feature class>_<feature>)")
     return RadiomicsFeatureName(**match.groupdict())
@@ -91,7 +95,7 @@ def intake_radiomics(table: pd.DataFrame, key: str) -> RadiomicsIntake:
         name = str(column)
         if name.startswith(DIAGNOSTICS_PREFIX):
             dropped.append((name, "PyRadiomics diagnostics column, not a feature"))
-        elif RADIOMICS_FEATURE_PATTERN.match(name):
+        elif radiomics_feature_pattern().match(name):
             feature_columns.append(column)
         else:
             dropped.append((name, "not a PyRadiomics feature name (<image type>_<feature class>_<feature>)"))
