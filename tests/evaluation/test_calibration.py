@@ -18,9 +18,9 @@ from spineoutcome.evaluation._loess import loess_fit
 from spineoutcome.evaluation.calibration import (
     calibration_errors,
     loess_errors_weighted,
-    rcs_basis,
     weighted_quantiles,
 )
+from spineoutcome.modeling.splines import rcs_basis
 
 from .conftest import simulate
 

@@ -32,8 +32,10 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import expit
 
-from ._logistic import fit_logistic
+from spineoutcome.modeling.splines import KNOT_QUANTILES, rcs_basis
+
 from ._loess import loess_fit
+from ._logistic import fit_logistic
 from ._validation import (
     InsufficientDataError,
     check_level,
@@ -50,15 +52,7 @@ MAX_EVAL_POINTS = 500
 """With more distinct predictions than this, a curve is evaluated at this many quantiles of p
 and linearly interpolated to each patient (exact otherwise)."""
 
-RCS_KNOT_QUANTILES = {
-    3: (0.10, 0.50, 0.90),
-    4: (0.05, 0.35, 0.65, 0.95),
-    5: (0.05, 0.275, 0.50, 0.725, 0.95),
-    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
-    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
-}
-"""Default knot locations (quantiles of logit p) from Harrell, Regression Modeling Strategies,
-2nd ed., Table 2.3."""
+RCS_KNOT_QUANTILES = KNOT_QUANTILES
 
 
 @dataclass(frozen=True)
@@ -344,25 +338,6 @@ def rcs_knots(x: np.ndarray, knots: int) -> np.ndarray:
             f"too few distinct predictions for a {knots}-knot restricted cubic spline"
         )
     return values
-
-
-def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """Restricted cubic spline basis (linear in the tails), Harrell's parametrisation with the
-    (t_K - t_1)^2 normalisation: columns x and, for j = 1..K-2,
-    (x - t_j)+^3 - (x - t_{K-1})+^3 (t_K - t_j)/(t_K - t_{K-1})
-    + (x - t_K)+^3 (t_{K-1} - t_j)/(t_K - t_{K-1})."""
-    t = knots
-    k = t.size
-    scale = (t[-1] - t[0]) ** 2
-    cols = [x]
-    for j in range(k - 2):
-        term = (
-            np.maximum(x - t[j], 0) ** 3
-            - np.maximum(x - t[k - 2], 0) ** 3 * (t[k - 1] - t[j]) / (t[k - 1] - t[k - 2])
-            + np.maximum(x - t[k - 1], 0) ** 3 * (t[k - 2] - t[j]) / (t[k - 1] - t[k - 2])
-        )
-        cols.append(term / scale)
-    return np.column_stack(cols)
 
 
 def _rcs_design(p: np.ndarray, knots: np.ndarray) -> np.ndarray:
