@@ -249,7 +249,8 @@ def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
     """The radiomics selection step: a given transformer, or one named by ``{"selection": ...}``.
 
     ``lasso``: near-zero-variance filter -> correlation de-duplication (|r| > 0.9) -> LASSO selection
-    (penalty by inner CV, one-standard-error rule for a sparse set); ``rad_score``: the same filters -> one rad-score column (the LASSO linear
+    (penalty by 3-fold inner CV over 10 values, one-standard-error rule for a sparse set: it runs in every
+    fit of nested tuning, so it is kept cheap); ``rad_score``: the same filters -> one rad-score column (the LASSO linear
     predictor). All of it is fit on the training rows only (see :mod:`spineoutcome.imaging.radiomics`).
     """
     if radiomics is None or hasattr(radiomics, "fit"):
@@ -263,7 +264,7 @@ def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
     if final is None:
         raise ValueError(f"radiomics selection must be 'none', 'lasso' or 'rad_score', got {selection!r}")
     return Pipeline([("near_zero_variance", NearZeroVarianceFilter()), ("correlation", CorrelationFilter()),
-                     (selection, final(rule="1se", random_state=random_state))])
+                     (selection, final(rule="1se", n_cs=10, cv=3, random_state=random_state))])
 
 
 def _simple(strategy: str, *, indicator: bool) -> SimpleImputer:
