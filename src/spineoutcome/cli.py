@@ -241,7 +241,7 @@ def _print_summary(evidence: dict) -> None:
     for family, record in evidence["families"].items():
         cv = record["cross_validation"]
         if "discrimination" not in cv:
-            table.add_row(family, f"Harrell's C {cv['harrell_c']:.2f}", "", "", "", "")
+            table.add_row(family, f"Harrell's C {cv['harrell_c']['value']:.2f}", "", "", "", "")
             continue
         auc = cv["discrimination"]["auc"]
         cal = cv["calibration"]

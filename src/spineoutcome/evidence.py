@@ -18,7 +18,11 @@ from typing import Any
 from spineoutcome import __version__
 from spineoutcome.evaluation.results import JsonResult, to_jsonable
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+"""1.1: survival ``harrell_c`` is an estimate with a bootstrap interval (was a number); added
+``data.accrual``, predictor coding and timing in ``data.predictors``, outcome and follow-up rows in
+``baseline``, ``cross_validation.prediction_distribution``, SHAP fifth edges, ``km_at_risk`` and the
+survival models' preprocessing and Weibull coefficients."""
 EVIDENCE_FILE = "evidence.json"
 _PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "shap", "optuna",
              "statsmodels", "lifelines", "pandera", "mlflow")

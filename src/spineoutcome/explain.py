@@ -20,6 +20,7 @@ predictor), not a real patient, so no row-level data leaves the run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,14 +59,23 @@ class ShapSummary(JsonResult):
     units: str
     base_value: float
     importance: list[dict[str, float | str]]
-    binned: dict[str, list[dict[str, float]]]
+    binned: dict[str, list[dict[str, float | int | str | None]]]
     example: dict[str, object]
     additivity_max_error: float
     n_explained: int
 
 
-def shap_contributions(pipeline: Pipeline, X: pd.DataFrame) -> Contributions:
-    """Per-patient SHAP values of a fitted ``Pipeline([("preprocess", ...), ("model", ...)])``."""
+def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
+                       background_mean: Mapping[str, float] | pd.Series | None = None) -> Contributions:
+    """Per-patient SHAP values of a fitted ``Pipeline([("preprocess", ...), ("model", ...)])``.
+
+    ``background_mean``: for linear models, the design mean the contributions are centred on
+    (design column -> mean; a model bundle stores the training design's as
+    ``manifest["explanation"]["background_design_mean"]``). Default: the mean of ``X``'s own
+    design, which makes a patient's values depend on the batch; scoring single patients needs
+    the training mean. Tree models' native TreeSHAP (path-dependent, on the training covers)
+    does not depend on the batch and ignores it.
+    """
     pre, model = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
     design = pre.transform(X)
     design = design if isinstance(design, pd.DataFrame) else pd.DataFrame(design, columns=pre.get_feature_names_out())
@@ -81,7 +91,14 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame) -> Contributions:
         output = model.predict(design, raw_score=True)
     elif isinstance(model, LogisticRegression):
         beta = model.coef_.ravel()
-        centre = matrix.mean(axis=0)
+        if background_mean is None:
+            centre = matrix.mean(axis=0)
+        else:
+            background = pd.Series(background_mean, dtype=np.float64)
+            absent = [c for c in columns if c not in background.index]
+            if absent:
+                raise ValueError(f"background_mean lacks design column(s) {absent}")
+            centre = background[columns].to_numpy(dtype=np.float64)
         phi = (matrix - centre) * beta
         base = float(model.intercept_[0] + centre @ beta)
         output, units = model.decision_function(design), "log-odds"
@@ -142,20 +159,38 @@ def summarise_shap(pipeline: Pipeline, X: pd.DataFrame, *, max_rows: int = 2000,
     )
 
 
-def _binned(values: pd.Series, shap_values: pd.Series) -> list[dict[str, float]]:
-    """SHAP quantiles by fifths of the variable (or by level); missing values form their own bin."""
+def _binned(values: pd.Series, shap_values: pd.Series) -> list[dict[str, float | int | str | None]]:
+    """SHAP quantiles by fifths of the variable (or by level); missing values form their own bin.
+
+    A fifth also carries its value range: ``low`` and ``high`` are the 20 %-step centiles of the
+    variable (3 significant digits); the lowest fifth has no ``low`` and the highest no ``high``
+    (open-ended), so no patient's minimum or maximum value is disclosed.
+    """
     frame = pd.DataFrame({"v": values.to_numpy(), "s": shap_values.to_numpy()})
+    edges: dict[str, tuple[float | None, float | None]] = {}
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) and values.nunique() > 5:
         numeric = frame["v"].astype("float64")
         frame["bin"] = pd.qcut(numeric.rank(method="first"), 5, labels=False).astype("float64")
         frame["label"] = frame["bin"].map(lambda b: f"fifth {int(b) + 1}" if pd.notna(b) else "missing")
+        edges = _fifth_edges(numeric)
     else:
         frame["label"] = frame["v"].astype(object).where(frame["v"].notna(), "missing").astype(str)
     out = []
     for label, group in frame.groupby("label", sort=True):
         qs = np.quantile(group["s"], _QUANTILES)
-        out.append({"bin": str(label), "n": int(len(group)), **{f"q{int(q * 100):02d}": float(v) for q, v in zip(_QUANTILES, qs, strict=True)}})
+        record = {"bin": str(label), "n": len(group),
+                  **{f"q{int(q * 100):02d}": float(v) for q, v in zip(_QUANTILES, qs, strict=True)}}
+        if label in edges:
+            record["low"], record["high"] = edges[label]
+        out.append(record)
     return out
+
+
+def _fifth_edges(numeric: pd.Series) -> dict[str, tuple[float | None, float | None]]:
+    """``{"fifth k": (low, high)}`` from the 20th, 40th, 60th and 80th centiles, rounded to 3 significant digits."""
+    cuts = [float(f"{c:.3g}") for c in np.nanquantile(numeric, [0.2, 0.4, 0.6, 0.8])]
+    bounds = [None, *cuts, None]
+    return {f"fifth {k + 1}": (bounds[k], bounds[k + 1]) for k in range(5)}
 
 
 def _display(value: object) -> str | float | None:

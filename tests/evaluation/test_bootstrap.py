@@ -11,7 +11,11 @@ import statsmodels.api as sm
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from spineoutcome.evaluation import Bootstrap, overall_performance, percentile_interval
-from spineoutcome.evaluation.calibration import citl_weighted, oe_weighted, slope_weighted
+from spineoutcome.evaluation.calibration import (
+    citl_weighted,
+    oe_weighted,
+    slope_weighted,
+)
 from spineoutcome.evaluation.discrimination import auc_weighted
 from spineoutcome.evaluation.overall import overall_weighted
 

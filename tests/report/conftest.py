@@ -4,6 +4,7 @@ Evidence schema (no committed JSON fixture to go stale)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -63,6 +64,17 @@ def tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} (poppler-utils) is required: apt-get install -y poppler-utils")
     return path
+
+
+def normalise(text: str) -> str:
+    """Whitespace as single spaces; invisible break opportunities removed."""
+    text = text.replace("\u200b", "").replace("\u2060", "").replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text)
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run([tool("pdfinfo"), str(pdf)], check=True, capture_output=True, text=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
 
 
 def pdf_text(pdf: Path, layout: bool = False) -> str:

@@ -14,21 +14,10 @@ from spineoutcome.report import item_ids
 from spineoutcome.report import numbers as fmt
 from spineoutcome.report.document import build
 
-from .conftest import Rendered, tool
+from .conftest import Rendered, normalise, pages, tool
 
 pytestmark = pytest.mark.slow
 MARGIN_PT = 2 * 72 / 2.54  # 2 cm page margins
-
-
-def normalise(text: str) -> str:
-    """Whitespace as single spaces; invisible break opportunities removed."""
-    text = text.replace("\u200b", "").replace("\u2060", "").replace("\u00ad", "")
-    return re.sub(r"\s+", " ", text)
-
-
-def pages(pdf: Path) -> int:
-    info = subprocess.run([tool("pdfinfo"), str(pdf)], check=True, capture_output=True, text=True).stdout
-    return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
 
 
 def checklist_ids(layout: str) -> list[str]:
@@ -103,8 +92,10 @@ def test_survival_report(survival_report: Rendered) -> None:
     assert pages(survival_report.pdf) >= 10
     assert checklist_ids(survival_report.layout) == item_ids()
     best = ev["best_family"]
-    assert f"Harrell's C {fmt.num(ev['families'][best]['cross_validation']['harrell_c'], 'c')}" in text
+    assert f"Harrell's C {fmt.est(ev['families'][best]['cross_validation']['harrell_c'], 'c')}" in text
     assert "Kaplan-Meier" in text
+    assert "Number at risk" in text
+    assert "Weibull accelerated failure time model fitted on all analysed patients" in text
     assert {"calibration_horizon", f"km_{best}"} <= {p.stem for p in survival_report.figures.glob("*.svg")}
 
 
@@ -113,3 +104,29 @@ def test_missing_baseline_is_announced(binary_evidence: dict, tmp_path: Path) ->
     model = build(evidence, tmp_path)
     callouts = [b for b in model["blocks"] if b["t"] == "callout" and b["kind"] == "missing"]
     assert any("Baseline characteristics are not available" in str(b["runs"]) for b in callouts)
+
+
+def test_key_dates_follow_up_and_events_are_reported(binary_report: Rendered) -> None:
+    """Item 20b: key dates overall and by centre, follow-up time, and events per centre."""
+    ev = binary_report.evidence
+    text = normalise(binary_report.text)
+    accrual = ev["data"]["accrual"]
+    assert f"All centres {fmt.integer(ev['data']['n'])} {fmt.month(accrual['first_surgery'])} " \
+           f"{fmt.month(accrual['last_surgery'])} {fmt.month(accrual['end_of_follow_up'])}" in text
+    by_centre = ev["baseline"]["by_centre"]
+    outcome = next(r for r in by_centre["rows"] if r["kind"] == "outcome")
+    events = [fmt.count_percent(c["count"], share=c["percent"] / 100) for c in outcome["cells"]]
+    assert "C5 palsy, n (%) " + " ".join(events) in text
+    assert "Follow-up, days, median (IQR)" in text
+
+
+def test_predictor_table_gives_type_coding_and_timing(binary_report: Rendered) -> None:
+    text = normalise(binary_report.text)
+    assert "categorical: female, male" in text
+    assert "continuous, years; 18 to 100" in text
+    assert "pre-operative (baseline PROM)" in text
+
+
+def test_calibration_figure_shows_the_distribution_of_predicted_risks(binary_report: Rendered) -> None:
+    svg = (binary_report.figures / "calibration.svg").read_text(encoding="utf-8")
+    assert "Predicted risks: with the outcome (up)" in svg

@@ -1,8 +1,10 @@
 """Baseline characteristics of the analysed patients, overall, by outcome and by centre (TRIPOD+AI 20b).
 
-Aggregates only: for a continuous predictor the median, quartiles and number missing; for a
-categorical or binary one the count and percentage of each level. Cells are computed the same
-way for every column of the table, so the report can lay them out without recomputing anything.
+Aggregates only: for a continuous predictor the median, quartiles, mean, SD and number missing;
+for a categorical or binary one the count and percentage of each level; for every column the
+number with the outcome and the follow-up time (median and quartiles, in days). Cells are
+computed the same way for every column of the table, so the report can lay them out without
+recomputing anything.
 """
 
 from __future__ import annotations
@@ -12,57 +14,79 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spineoutcome.dictionary import DataDictionary
+from spineoutcome.dictionary import DataDictionary, Variable
 
 MISSING_LABEL = "(missing)"
+ALL_PATIENTS = "all patients"
+FOLLOW_UP = "follow-up"
 
 
-def baseline_table(X: pd.DataFrame, columns: dict[str, np.ndarray], dictionary: DataDictionary) -> dict[str, Any]:
-    """Characteristics of every predictor in each column (a column is a boolean row mask).
+def baseline_table(X: pd.DataFrame, columns: dict[str, np.ndarray], dictionary: DataDictionary, *,
+                   outcome: str, y: np.ndarray, followup_days: pd.Series) -> dict[str, Any]:
+    """Characteristics of every predictor, the outcome and follow-up in each column (a boolean row mask).
 
-    Returns ``{"columns": [{"label", "n"}], "rows": [{"variable", "unit", "kind", "level", "cells": [...]}]}``
-    where a continuous cell is ``{"median", "q1", "q3", "missing"}`` and a level cell ``{"count", "percent"}``.
+    Returns ``{"columns": [{"label", "n"}], "rows": [{"variable", "unit", "dtype", "kind", "level", "cells"}]}``.
+    The first row (kind ``outcome``) counts patients with ``outcome`` (cells ``{"count", "percent"}``); the
+    second (kind ``followup``) summarises days of follow-up (``{"median", "q1", "q3"}``); then a continuous
+    predictor has one row with cells ``{"median", "q1", "q3", "mean", "sd", "missing"}`` and a categorical
+    or binary one a row per level with cells ``{"count", "percent"}``.
     """
-    labels = list(columns)
-    rows: list[dict[str, Any]] = []
+    masks = list(columns.values())
+    events = pd.Series(np.asarray(y) == 1)
+    days = followup_days.astype("float64")
+    rows: list[dict[str, Any]] = [
+        {"variable": outcome, "unit": None, "dtype": "bool", "kind": "outcome", "level": None,
+         "cells": [_level(events[mask], True) for mask in masks]},
+        {"variable": FOLLOW_UP, "unit": "days", "dtype": "float", "kind": "followup", "level": None,
+         "cells": [_quartiles(days[mask]) for mask in masks]},
+    ]
     for var in X.columns:
-        spec = dictionary.variable(var)
-        series = X[var]
-        if spec.dtype in ("float", "int") and spec.group != "radiomics":
-            values = series.astype("float64")
-            rows.append({"variable": var, "unit": spec.unit, "kind": "continuous", "level": None,
-                         "cells": [_continuous(values[mask]) for mask in columns.values()]})
-        elif spec.dtype in ("category", "bool"):
-            text = series.astype(object).where(series.notna(), MISSING_LABEL).astype(str)
-            levels = [str(c) for c in (spec.categories or ("True", "False"))] + [MISSING_LABEL]
-            for level in levels:
-                if (text == level).any():
-                    rows.append({"variable": var, "unit": spec.unit, "kind": "level", "level": _level_name(level, spec.dtype),
-                                 "cells": [_level(text[mask], level) for mask in columns.values()]})
-    return {"columns": [{"label": k, "n": int(m.sum())} for k, m in zip(labels, columns.values(), strict=True)],
-            "rows": rows}
+        rows.extend(_predictor_rows(X[var], dictionary.variable(var), masks))
+    return {"columns": [{"label": k, "n": int(m.sum())} for k, m in columns.items()], "rows": rows}
 
 
 def baseline_columns(y: np.ndarray, centres: np.ndarray, outcome_label: str) -> dict[str, dict[str, np.ndarray]]:
-    """Column masks: overall and by outcome; and one per centre."""
+    """Column masks: all patients and by outcome; all patients and one per centre."""
     y = np.asarray(y)
-    by_outcome = {"all patients": np.ones(len(y), dtype=bool), f"{outcome_label}: no": y == 0,
-                  f"{outcome_label}: yes": y == 1}
-    by_centre = {f"centre {c}": centres == c for c in sorted(np.unique(centres))}
+    everyone = np.ones(len(y), dtype=bool)
+    by_outcome = {ALL_PATIENTS: everyone, f"{outcome_label}: no": y == 0, f"{outcome_label}: yes": y == 1}
+    by_centre = {ALL_PATIENTS: everyone, **{f"centre {c}": centres == c for c in sorted(np.unique(centres))}}
     return {"by_outcome": by_outcome, "by_centre": by_centre}
+
+
+def _predictor_rows(series: pd.Series, spec: Variable, masks: list[np.ndarray]) -> list[dict[str, Any]]:
+    """One row for a continuous predictor, one per level present for a categorical or binary one."""
+    head = {"variable": series.name, "unit": spec.unit, "dtype": spec.dtype}
+    if spec.dtype in ("float", "int") and spec.group != "radiomics":
+        values = series.astype("float64")
+        return [{**head, "kind": "continuous", "level": None, "cells": [_continuous(values[mask]) for mask in masks]}]
+    if spec.dtype not in ("category", "bool"):
+        return []
+    text = series.astype(object).where(series.notna(), MISSING_LABEL).astype(str)
+    levels = [str(c) for c in (spec.categories or ("True", "False"))] + [MISSING_LABEL]
+    return [{**head, "kind": "level", "level": _level_name(level, spec.dtype),
+             "cells": [_level(text[mask], level) for mask in masks]}
+            for level in levels if (text == level).any()]
+
+
+def _quartiles(values: pd.Series) -> dict[str, float | None]:
+    present = values.dropna()
+    if present.empty:
+        return {"median": None, "q1": None, "q3": None}
+    q1, median, q3 = np.quantile(present, [0.25, 0.5, 0.75])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
 
 
 def _continuous(values: pd.Series) -> dict[str, float | int | None]:
     present = values.dropna()
-    if present.empty:
-        return {"median": None, "q1": None, "q3": None, "missing": int(values.isna().sum())}
-    q1, median, q3 = np.quantile(present, [0.25, 0.5, 0.75])
-    return {"median": float(median), "q1": float(q1), "q3": float(q3), "missing": int(values.isna().sum())}
+    sd = float(present.std(ddof=1)) if len(present) > 1 else None
+    return {**_quartiles(values), "mean": float(present.mean()) if len(present) else None, "sd": sd,
+            "missing": int(values.isna().sum())}
 
 
-def _level(text: pd.Series, level: str) -> dict[str, float | int]:
-    count = int((text == level).sum())
-    return {"count": count, "percent": 100.0 * count / len(text) if len(text) else 0.0}
+def _level(values: pd.Series, level: Any) -> dict[str, float | int]:
+    count = int((values == level).sum())
+    return {"count": count, "percent": 100.0 * count / len(values) if len(values) else 0.0}
 
 
 def _level_name(level: str, dtype: str) -> str:

@@ -14,6 +14,7 @@ replicates and centre folds):
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import replace
@@ -22,11 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_curve
 from sklearn.base import BaseEstimator, clone
 
-from spineoutcome.config import PipelineConfig
+from spineoutcome.config import AGE_GROUP, PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
+from spineoutcome.dictionary import PROM_GROUP, DataDictionary, Variable
 from spineoutcome.evaluation import (
     Bootstrap,
     centre_heterogeneity,
@@ -40,15 +43,22 @@ from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evidence import Evidence, FamilyEvidence
-from spineoutcome.experiment.baseline import baseline_columns, baseline_table
+from spineoutcome.experiment.baseline import MISSING_LABEL, baseline_columns, baseline_table
 from spineoutcome.experiment.specification import specification
-from spineoutcome.experiment.task import FlowStep, TaskData, prepare_task
-from spineoutcome.experiment.validation import bootstrap_optimism, out_of_fold, point_metrics, predict_positive
+from spineoutcome.experiment.task import FlowStep, TaskData, age_band_labels, prepare_task
+from spineoutcome.experiment.validation import (
+    bootstrap_optimism,
+    out_of_fold,
+    point_metrics,
+    predict_positive,
+    prediction_distribution,
+)
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import TunedClassifier, build_preprocessor, make_pipeline
 from spineoutcome.modeling.resampling import Split, centre_splits, cv_splits, temporal_split
 
 REFERENCE_FAMILY = "logistic"
+PRE_OPERATIVE = "pre-operative"
 ANTICIPATED_C = 0.75
 SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
 Progress = Callable[[str], None]
@@ -106,18 +116,16 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
                                           predict_positive(final, X), boot_splits, mode=mode, progress=say)
         iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
         temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
-        subgroups = subgroup_metrics(y, oof[0], task.groups, thresholds=config.thresholds,
-                                     min_events=config.subgroups.min_events, min_non_events=config.subgroups.min_events,
-                                     boot=Bootstrap.draw(y, n_boot=200, seed=config.seed), intersections=False)
         families[family] = FamilyEvidence(
             family=family,
-            cross_validation={**cv_eval.to_dict(), "roc": roc_points(y, oof[0])},
+            cross_validation={**cv_eval.to_dict(), "roc": roc_points(y, oof[0]),
+                              "prediction_distribution": prediction_distribution(y, oof[0])},
             cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
             optimism=optimism.to_dict() if optimism else None,
             internal_external=iecv_record,
             temporal=temporal_record,
             comparison_to_logistic=None,
-            subgroups=to_jsonable(subgroups.to_frame()),
+            subgroups=_subgroups(y, oof[0], task, config, cohort.dictionary),
             shap=summarise_shap(final.best_estimator_, X, seed=config.seed).to_dict(),
             specification=specification(final, X, y, cohort.dictionary),
             tuning=[m.study_summary_ for m in [*fitted, final]],
@@ -134,7 +142,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
     evidence = Evidence(
         run_id=uuid.uuid4().hex,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        pipeline=config.model_dump(mode="json"),
+        pipeline=json.loads(mask_secrets(json.dumps(config.model_dump(mode="json")))),
         task={"name": config.name, "description": config.description, "outcome": config.outcome,
               "kind": task.labels.kind, "outcome_definition": task.labels.definition},
         data=_data_record(task, cohort),
@@ -228,17 +236,100 @@ def _data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
         "events": task.events,
         "prevalence": task.events / task.n,
         "centres": int(len(np.unique(task.centres))),
-        "predictors": [{"name": p, "table": dd.variable(p).table, "group": dd.variable(p).group,
-                        "unit": dd.variable(p).unit, "description": dd.variable(p).description} for p in task.predictors],
+        "accrual": accrual(task),
+        "predictors": [_predictor_record(dd.variable(p), p) for p in task.predictors],
         "dropped_predictors": task.dropped_predictors,
         "dictionary": {"name": dd.name, "version": dd.version},
         "join_audit": cohort.audit.to_dict()["tables"],
     }
 
 
+def _predictor_record(var: Variable, name: str) -> dict[str, Any]:
+    """What the report's predictor table states about one predictor, from the dictionary (item 7a)."""
+    record = {"name": name, "table": var.table, "group": var.group, "unit": var.unit, "description": var.description,
+              "dtype": var.dtype, "timing": PRE_OPERATIVE + (" (baseline PROM)" if var.group == PROM_GROUP else ""),
+              "source": var.source}
+    if var.categories:
+        record["categories"] = list(var.categories)
+    elif var.range:
+        record["range"] = list(var.range)
+    return record
+
+
+def accrual(task: TaskData) -> dict[str, Any]:
+    """First and last surgery and end of follow-up, overall and per centre, to the month (TRIPOD+AI 5b).
+
+    Month resolution with counts per centre keeps these aggregates: no patient's date can be recovered.
+    """
+    frame = pd.DataFrame({"centre": task.centres, "surgery": pd.to_datetime(task.surgery_dates).to_numpy(),
+                          "days": task.followup_days.to_numpy()})
+    frame["end"] = frame["surgery"] + pd.to_timedelta(frame["days"], unit="D")
+    by_centre = [{"centre": str(c), "n": len(rows), **_accrual_months(rows)}
+                 for c, rows in frame.groupby("centre", sort=True)]
+    return {**_accrual_months(frame), "by_centre": by_centre}
+
+
+def _accrual_months(rows: pd.DataFrame) -> dict[str, str | None]:
+    def month(value: Any) -> str | None:
+        return None if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m")
+
+    return {"first_surgery": month(rows["surgery"].min()), "last_surgery": month(rows["surgery"].max()),
+            "end_of_follow_up": month(rows["end"].max())}
+
+
 def _baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
     masks = baseline_columns(task.y, task.centres, config.outcome)
-    return {name: baseline_table(task.X, columns, cohort.dictionary) for name, columns in masks.items()}
+    return {name: baseline_table(task.X, columns, cohort.dictionary, outcome=config.outcome, y=task.y,
+                                 followup_days=task.followup_days)
+            for name, columns in masks.items()}
+
+
+def _subgroups(y: np.ndarray, p: np.ndarray, task: TaskData, config: PipelineConfig,
+               dd: DataDictionary) -> list[dict[str, Any]]:
+    """Subgroup metrics of the out-of-fold predictions, levels in natural order; none without subgroup variables."""
+    if task.groups.columns.empty:
+        return []
+    result = subgroup_metrics(y, p, task.groups, thresholds=config.thresholds, min_events=config.subgroups.min_events,
+                              min_non_events=config.subgroups.min_events,
+                              boot=Bootstrap.draw(y, n_boot=200, seed=config.seed), intersections=False)
+    return to_jsonable(natural_order(result.to_frame(), subgroup_levels(config, dd, task.groups)))
+
+
+def subgroup_levels(config: PipelineConfig, dd: DataDictionary, groups: pd.DataFrame) -> dict[str, list[str]]:
+    """The natural order of each subgrouping's levels: age bands youngest first, categories in dictionary
+    order, tertiles of a numeric variable by their lower edge, other labels sorted; missing last."""
+    order: dict[str, list[str]] = {}
+    for name in groups.columns:
+        present = sorted(str(v) for v in groups[name].unique())
+        if name == AGE_GROUP:
+            levels = age_band_labels(config.subgroups.age_bands)
+        elif dd.variable(name).categories:
+            levels = [str(c) for c in dd.variable(name).categories]
+        elif dd.variable(name).dtype == "bool":
+            levels = ["False", "True"]
+        elif dd.variable(name).dtype in ("float", "int"):
+            levels = sorted((v for v in present if v != MISSING_LABEL), key=_lower_edge)
+        else:
+            levels = [v for v in present if v != MISSING_LABEL]
+        order[name] = [*levels, *[v for v in present if v not in levels and v != MISSING_LABEL], MISSING_LABEL]
+    return order
+
+
+def natural_order(rows: pd.DataFrame, levels: dict[str, list[str]]) -> pd.DataFrame:
+    """Subgroup rows with each grouping's levels in ``levels`` order; groupings and metrics keep their order."""
+    groupings = list(dict.fromkeys(rows["grouping"]))
+
+    def rank(grouping: str, group: Any) -> tuple[int, int]:
+        known = levels.get(grouping, [])
+        return groupings.index(grouping), known.index(str(group)) if str(group) in known else -1
+
+    keys = [rank(g, v) for g, v in zip(rows["grouping"], rows["group"], strict=True)]
+    return rows.iloc[sorted(range(len(rows)), key=keys.__getitem__)].reset_index(drop=True)
+
+
+def _lower_edge(label: str) -> float:
+    """The lower bound of a tertile label such as ``(55.9, 65.2]``."""
+    return float(label.strip("([").split(",")[0])
 
 
 def roc_points(y: np.ndarray, p: np.ndarray, grid: int = 101) -> dict[str, list[float]]:

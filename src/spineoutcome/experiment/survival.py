@@ -1,14 +1,17 @@
 """Time-to-event pipelines: interval-censored OPLL progression, Weibull AFT against XGBoost AFT.
 
 Every family is developed and tested on the same event-stratified folds. Reported per family:
-Harrell's C on out-of-fold risks; calibration at the horizon (mean predicted risk against the
-Kaplan-Meier risk by fifth of predicted risk, Royston & Altman 2013 style); Kaplan-Meier curves by
-tertile of predicted risk; and the final model fit on all patients. Event and censoring times use
-the interval midpoint / last progression-free visit (see ``modeling.survival.point_times``).
+Harrell's C on out-of-fold risks with a bootstrap percentile interval; calibration at the horizon
+(mean predicted risk against the Kaplan-Meier risk by fifth of predicted risk, Royston & Altman
+2013 style); Kaplan-Meier curves by tertile of predicted risk with numbers at risk; and the final
+model fit on all patients (its preprocessing and, for the Weibull AFT model, its coefficients).
+Event and censoring times use the interval midpoint / last progression-free visit (see
+``modeling.survival.point_times``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -20,8 +23,9 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from sklearn.base import BaseEstimator, clone
 
-from spineoutcome.config import PipelineConfig
+from spineoutcome.config import PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
+from spineoutcome.evaluation import Bootstrap
 from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evidence import Evidence, FamilyEvidence
 from spineoutcome.experiment.task import TaskData
@@ -33,10 +37,16 @@ from spineoutcome.modeling import (
     kaplan_meier_by_risk_group,
     point_times,
 )
+from spineoutcome.modeling._json import json_safe
 from spineoutcome.modeling.resampling import cv_splits
 
 SELECTION_RULE = "highest cross-validated Harrell's C among the survival families"
 _CALIBRATION_GROUPS = 5
+_RISK_GROUPS = 3
+AT_RISK_DAYS = (0, 365, 730, 1095, 1460)
+"""Times (days after surgery) of the numbers at risk under the Kaplan-Meier curves."""
+HARRELL_C_REPLICATES = 200
+_PREDICTOR_LISTS = ("continuous", "binary", "categorical", "radiomics")
 
 
 def survival_model(family: str, task: TaskData, cohort: Cohort, config: PipelineConfig) -> BaseEstimator:
@@ -73,24 +83,22 @@ def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskDa
         families[family] = FamilyEvidence(
             family=family,
             cross_validation={
-                "harrell_c": harrell_c(labels, risk),
+                "harrell_c": harrell_c_estimate(labels, risk, seed=config.seed),
                 "horizon_days": config.horizon_days,
                 "calibration_at_horizon": calibration_at_horizon(labels, risk, config.horizon_days),
-                "km_by_risk_group": to_jsonable(kaplan_meier_by_risk_group(labels, risk, n_groups=3)),
+                "km_by_risk_group": to_jsonable(kaplan_meier_by_risk_group(labels, risk, n_groups=_RISK_GROUPS)),
+                "km_at_risk": km_at_risk(labels, risk),
             },
             cv_repeats=[], optimism=None, internal_external=None, temporal=None, comparison_to_logistic=None,
-            subgroups=[], shap=None,
-            specification={"family": family, "estimator": type(model).__name__,
-                           "parameters": to_jsonable({k: v for k, v in model.get_params(deep=False).items()
-                                                      if k != "preprocessor"})},
+            subgroups=[], shap=None, specification=survival_specification(family, models[family]),
             tuning=[], seconds=time.perf_counter() - t0,
         )
         timings[f"family {family}"] = families[family].seconds
-    best = max(families, key=lambda f: families[f].cross_validation["harrell_c"])
+    best = max(families, key=lambda f: families[f].cross_validation["harrell_c"]["value"])
     timings["total"] = time.perf_counter() - started
     evidence = Evidence(
         run_id=uuid.uuid4().hex, created=datetime.now(UTC).isoformat(timespec="seconds"),
-        pipeline=config.model_dump(mode="json"),
+        pipeline=json.loads(mask_secrets(json.dumps(config.model_dump(mode="json")))),
         task={"name": config.name, "description": config.description, "outcome": config.outcome,
               "kind": task.labels.kind, "outcome_definition": task.labels.definition},
         data=_data_record(task, cohort), flow=[to_jsonable(s) for s in task.flow],
@@ -114,3 +122,47 @@ def calibration_at_horizon(labels: pd.DataFrame, risk: np.ndarray, horizon: floa
         rows.append({"group": int(g) + 1, "n": int(members.sum()), "predicted": float(risk[members].mean()),
                      "observed": observed})
     return rows
+
+
+def harrell_c_estimate(labels: pd.DataFrame, risk: np.ndarray, *, seed: int,
+                       n_boot: int = HARRELL_C_REPLICATES) -> dict[str, Any]:
+    """Harrell's C with a percentile interval from ``n_boot`` event-stratified bootstrap samples of the
+    out-of-fold risks (the models are not refit: the interval is for the C of these predictions)."""
+    event = labels["event"].to_numpy(dtype=int)
+    boot = Bootstrap.draw(event, n_boot=n_boot, seed=seed)
+    replicates = []
+    for counts in boot.weights.astype(int):
+        rows = np.repeat(np.arange(len(event)), counts)
+        replicates.append(harrell_c(labels.iloc[rows], risk[rows]))
+    return boot.estimate(harrell_c(labels, risk), np.asarray(replicates)).to_dict()
+
+
+def km_at_risk(labels: pd.DataFrame, risk: np.ndarray, n_groups: int = _RISK_GROUPS) -> list[dict[str, int]]:
+    """Numbers at risk (point time >= t) at ``AT_RISK_DAYS`` in the groups of ``kaplan_meier_by_risk_group``."""
+    times = point_times(labels)
+    groups = pd.qcut(np.asarray(risk, dtype=float), n_groups, labels=False, duplicates="drop") + 1
+    return [{"group": int(g), "time": t, "n_at_risk": int(((groups == g) & (times >= t)).sum())}
+            for g in np.unique(groups) for t in AT_RISK_DAYS]
+
+
+def survival_specification(family: str, model: BaseEstimator) -> dict[str, Any]:
+    """The final model: estimator, parameters, fitted preprocessing and, for the Weibull AFT model, its
+    coefficients with Wald 95 % CIs (lifelines' summary of the fit on all analysed patients)."""
+    record: dict[str, Any] = {
+        "family": family, "estimator": type(model).__name__,
+        "parameters": to_jsonable({k: v for k, v in model.get_params(deep=False).items() if k != "preprocessor"}),
+        "preprocessing": json_safe({k: v for k, v in model.preprocessor.get_params(deep=False).items()
+                                    if k not in _PREDICTOR_LISTS}),
+    }
+    if isinstance(model, WeibullAFTModel):
+        record["coefficients"] = weibull_coefficients(model)
+    return record
+
+
+def weibull_coefficients(model: WeibullAFTModel) -> list[dict[str, Any]]:
+    """``[{parameter, covariate, coef, se, ci_low, ci_high}]`` on the log scale (lambda_: log-time, rho_: log-shape)."""
+    summary = model.fitter_.summary
+    return to_jsonable([{"parameter": str(param), "covariate": str(covariate), "coef": float(row["coef"]),
+                         "se": float(row["se(coef)"]), "ci_low": float(row["coef lower 95%"]),
+                         "ci_high": float(row["coef upper 95%"])}
+                        for (param, covariate), row in summary.iterrows()])

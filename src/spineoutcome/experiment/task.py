@@ -16,6 +16,7 @@ import pandas as pd
 from spineoutcome.config import AGE_GROUP, PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import DataDictionary
+from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.outcomes import OutcomeLabels, derive_outcome
 
 
@@ -30,7 +31,11 @@ class FlowStep:
 
 @dataclass(frozen=True)
 class TaskData:
-    """The analysis data set of one pipeline: predictors, outcome and grouping columns."""
+    """The analysis data set of one pipeline: predictors, outcome and grouping columns.
+
+    ``surgery_dates`` and ``followup_days`` (days from surgery to the last follow-up contact) are not
+    predictors: they describe accrual and follow-up for the report (TRIPOD+AI 20b) and temporal splits.
+    """
 
     X: pd.DataFrame
     y: np.ndarray
@@ -38,6 +43,7 @@ class TaskData:
     groups: pd.DataFrame
     centres: np.ndarray
     surgery_dates: pd.Series
+    followup_days: pd.Series
     labels: OutcomeLabels
     flow: list[FlowStep]
     dropped_predictors: dict[str, str]
@@ -117,6 +123,7 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
         groups=groups,
         centres=wide.loc[keys, centre].astype(str).to_numpy(),
         surgery_dates=wide.loc[keys, dd.column("surgery_date")],
+        followup_days=wide.loc[keys, dd.column("last_followup")].astype("float64"),
         labels=labels,
         flow=flow,
         dropped_predictors=dropped,
@@ -130,16 +137,17 @@ def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictio
         if name == AGE_GROUP:
             age = rows[dd.column("age")]
             bands = [-np.inf, *config.subgroups.age_bands, np.inf]
-            labels = _band_labels(config.subgroups.age_bands)
+            labels = age_band_labels(config.subgroups.age_bands)
             out[name] = pd.cut(age.astype("float64"), bands, right=False, labels=labels).astype(object)
         else:
             values = rows[name]
             if dd.variable(name).dtype in ("float", "int"):
                 values = pd.qcut(values.astype("float64"), 3, duplicates="drop").astype(str)
-            out[name] = values.astype(object).where(values.notna(), "(missing)")
+            out[name] = values.astype(object).where(values.notna(), MISSING_LABEL)
     return pd.DataFrame(out, index=rows.index)
 
 
-def _band_labels(cuts: list[float]) -> list[str]:
+def age_band_labels(cuts: list[float]) -> list[str]:
+    """Labels of the age groups cut at ``cuts``, youngest first: ``["<65", "65-75", ">=75"]``."""
     edges = [f"{c:g}" for c in cuts]
     return [f"<{edges[0]}", *[f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)], f">={edges[-1]}"]

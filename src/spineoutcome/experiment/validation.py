@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from spineoutcome.evaluation.results import JsonResult
 from spineoutcome.modeling.resampling import Split
 
 OPTIMISM_METRICS = ("auc", "calibration_slope", "calibration_intercept", "brier", "ici")
+MIN_CELL = 5
+"""Smallest count a histogram cell may disclose (statistical disclosure control: no cell of 1-4)."""
+HISTOGRAM_STEP = 0.01
 Progress = Callable[[str], None]
 
 
@@ -121,3 +125,44 @@ def bootstrap_optimism(
                 for k in OPTIMISM_METRICS}
     corrected = {k: apparent[k] - optimism[k] for k in OPTIMISM_METRICS}
     return OptimismCorrection(apparent, optimism, corrected, len(samples), failed, mode)
+
+
+def prediction_distribution(y: np.ndarray, p: np.ndarray, *, step: float = HISTOGRAM_STEP,
+                            min_cell: int = MIN_CELL) -> dict[str, Any]:
+    """Histogram of predicted risks by outcome, for the spike histogram under a calibration curve.
+
+    Bins of width ``step`` on [0, 1] are merged from the left until every cell (the events and the
+    non-events of a bin) holds at least ``min_cell`` patients, so that no small count is disclosed;
+    a remainder joins the last bin. With too few events for two bins, one bin is left, whose counts
+    are the totals the Evidence reports anyway. The 1st, 50th and 99th centiles let the report trim
+    its risk axis. Returns ``{"edges", "events", "non_events", "q01", "q50", "q99"}``.
+    """
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    n_bins = round(1.0 / step)
+    fine = np.clip(np.floor(p * n_bins).astype(int), 0, n_bins - 1)
+    events = np.bincount(fine[y == 1], minlength=n_bins)
+    non_events = np.bincount(fine[y == 0], minlength=n_bins)
+    edges, counts = _merge_small_bins(events, non_events, min_cell)
+    q01, q50, q99 = np.quantile(p, [0.01, 0.5, 0.99])
+    return {"edges": [round(e / n_bins, 6) for e in edges], "events": [e for e, _ in counts],
+            "non_events": [ne for _, ne in counts], "q01": round(float(q01), 4), "q50": round(float(q50), 4),
+            "q99": round(float(q99), 4)}
+
+
+def _merge_small_bins(events: np.ndarray, non_events: np.ndarray,
+                      min_cell: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Greedy left-to-right merge of fine bins; edges are fine-bin indices (0 .. len(events))."""
+    edges, counts = [0], []
+    pending = np.zeros(2, dtype=int)
+    for i, cell in enumerate(zip(events, non_events, strict=True)):
+        pending += cell
+        if pending.min() >= min_cell:
+            edges.append(i + 1)
+            counts.append((int(pending[0]), int(pending[1])))
+            pending[:] = 0
+    if not counts:
+        return [0, len(events)], [(int(pending[0]), int(pending[1]))]
+    counts[-1] = (counts[-1][0] + int(pending[0]), counts[-1][1] + int(pending[1]))
+    edges[-1] = len(events)
+    return edges, counts

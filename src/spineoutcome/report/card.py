@@ -91,7 +91,7 @@ def _binary_metrics(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _survival_metrics(rec: dict[str, Any]) -> dict[str, Any]:
     cv = rec.get("cross_validation") or {}
-    return {"cross_validated": {"harrell_c": cv.get("harrell_c"), "horizon_days": cv.get("horizon_days"),
+    return {"cross_validated": {"harrell_c": _estimate(cv.get("harrell_c")), "horizon_days": cv.get("horizon_days"),
                                 "calibration_at_horizon": cv.get("calibration_at_horizon") or []}}
 
 
@@ -153,8 +153,9 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
             "n": data.get("n"), "events": data.get("events"), "prevalence": data.get("prevalence"),
             "centres": data.get("centres"),
             "flow": [{"label": s["label"], "n": s["n"], "excluded": s.get("excluded") or {}} for s in ev.get("flow", [])],
-            "predictors": [{k: p.get(k) for k in ("name", "description", "unit", "group", "table")}
+            "predictors": [{k: p.get(k) for k in ("name", "description", "unit", "dtype", "group", "table", "timing")}
                            for p in data.get("predictors", [])],
+            "accrual": data.get("accrual"),
             "dropped_predictors": data.get("dropped_predictors") or {},
             "missing_data": [{"variable": m["variable"], "fraction": m.get("fraction")} for m in ev.get("missing_data", [])],
             "missing_data_handling": pipe.get("imputation"),

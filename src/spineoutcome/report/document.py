@@ -40,8 +40,12 @@ class Document:
                 self.present.add(block["id"])
             self.blocks.append(block)
 
-    def figure(self, path: Path | None, caption: str, id: str, width: str = "100%") -> None:
+    def figure(self, path: Path | None, caption: str, id: str, width: str = "100%", *,
+               missing: str | None = None) -> None:
+        """Add a drawn figure; a figure that could not be drawn is announced with ``missing``, if given."""
         if path is None:
+            if missing:
+                self.add(B.callout("missing", f"{missing}: {fmt.NOT_ESTIMABLE} from this Evidence."))
             return
         self.figures.append(path)
         self.add(B.figure(f"{self.figure_prefix}/{path.name}", caption, id=id, width=width))
@@ -125,7 +129,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
         for family in T.ordered_families(ev):
             cv = ev["families"][family]["cross_validation"]
             key.append((F.family_name(family) + (" (selected)" if family == best else ""),
-                        f"Harrell's C {fmt.num(cv.get('harrell_c'), 'c')} at {fmt.days(cv.get('horizon_days'))}"))
+                        f"Harrell's C {fmt.est(cv.get('harrell_c'), 'c')} at {fmt.days(cv.get('horizon_days'))}"))
     return {"title": title_of(ev), "subtitle": "TRIPOD+AI report generated from the run's Evidence record",
             "facts": [list(f) for f in facts], "key_results": [list(k) for k in key], "run_id": ev.get("run_id", ""),
             "created": ev.get("created", ""), "short_title": f"{outcome_name(ev)} · run {ev.get('run_id', '')[:8]}"}
@@ -157,7 +161,7 @@ def summary(doc: Document) -> None:
     else:
         c = ev["families"][best]["cross_validation"]
         runs.append(f"The selected model ({F.family_name(best)}) had a cross-validated Harrell's C of "
-                    f"{fmt.num(c.get('harrell_c'), 'c')} (horizon {fmt.days(c.get('horizon_days'))}). ")
+                    f"{fmt.est(c.get('harrell_c'), 'c')} (horizon {fmt.days(c.get('horizon_days'))}). ")
     runs.append("Limitations that follow from the data are listed in ")
     runs.append(B.ref("sec-limitations"))
     runs.append(".")
@@ -217,6 +221,9 @@ def participants(doc: Document) -> None:
         final = [{"label": "Progression observed", "n": fmt.count_percent(events, n)},
                  {"label": "Censored (no progression seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
     doc.add(B.flow(steps, final))
+    if data.get("accrual"):
+        doc.add(B.h(2, "Key dates", "sec-dates"))
+        doc.add(T.accrual(data["accrual"]))
     doc.add(B.h(2, "Baseline characteristics", "sec-baseline"))
     base = ev.get("baseline")
     if not base:
@@ -224,32 +231,14 @@ def participants(doc: Document) -> None:
                           B.m("baseline"), " record). TRIPOD+AI item 20b needs them: overall, by outcome and by centre."))
         return
     if base.get("by_outcome"):
-        doc.add(T.baseline(base["by_outcome"], "Baseline characteristics overall and by outcome: median (IQR) for "
-                           "continuous and n (%) for categorical predictors.", "tab-baseline-outcome",
-                           column_label=lambda s: s.replace("_", " ")))
+        doc.add(T.baseline(base["by_outcome"], "Baseline characteristics overall and by outcome: median (IQR) and "
+                           "mean (SD) for continuous and n (%) for categorical predictors; follow-up is the time "
+                           "from surgery to the last contact.", "tab-baseline-outcome",
+                           column_label=lambda s: s.replace("_", " "), show_mean=True, outcome_row=False))
     if base.get("by_centre"):
-        extra = _events_by_centre(ev, base["by_centre"]["columns"])
-        doc.add(T.baseline(base["by_centre"], "Baseline characteristics by centre (TRIPOD+AI 20b): the case-mix that "
-                           "internal-external validation tests the models across.", "tab-baseline-centre",
-                           extra_rows=extra, column_label=lambda s: s.replace("centre ", "")))
-
-
-def _events_by_centre(ev: dict[str, Any], columns: list[dict[str, Any]]) -> list[list[Any]]:
-    best = ev.get("best_family")
-    rows = (ev["families"].get(best) or {}).get("subgroups") or []
-    counts = {r["group"]: (r["n"], r["n_events"]) for r in rows if r["grouping"] == "centre" and r["metric"] == "auc"}
-    if not counts:
-        return []
-    cells = []
-    for c in columns:
-        name = c["label"].replace("centre ", "")
-        if name in counts:
-            cells.append(fmt.count_percent(counts[name][1], counts[name][0]))
-        elif c["label"] in ("all patients", "overall"):
-            cells.append(fmt.count_percent(ev["data"].get("events"), ev["data"].get("n")))
-        else:
-            cells.append(fmt.MISSING)
-    return [[B.cell(f"{outcome_name(ev)}, n (%)", b=True), *cells]]
+        doc.add(T.baseline(base["by_centre"], "Baseline characteristics by centre (TRIPOD+AI 20b): outcome events, "
+                           "follow-up and the case-mix that internal-external validation tests the models across.",
+                           "tab-baseline-centre", column_label=lambda s: s.replace("centre ", "")))
 
 
 def predictors(doc: Document) -> None:
@@ -424,13 +413,17 @@ def performance(doc: Document) -> None:
     doc.add(T.classification(ev))
     doc.add(B.h(2, "Calibration", "sec-calibration"))
     doc.figure(F.calibration_curves(fams, doc.fig_path("calibration")),
-               "Flexible calibration curves (loess) of the cross-validated predictions with 95 % bootstrap bands; the "
-               "dashed diagonal is perfect calibration. Axes span the range of predicted risks.", "fig-calibration")
+               "Flexible calibration curves (loess) of the cross-validated predictions with 95 % bootstrap bands "
+               "(clipped to 0–100 %); the dashed diagonal is perfect calibration. Under each curve, the distribution "
+               "of predicted risks of "
+               "patients with the outcome (up) and without it (down), each scaled to its own maximum; bins with "
+               "fewer than 5 patients in either group are merged with their neighbours. Each risk axis ends near "
+               "the 99th centile of that model's predicted risks.", "fig-calibration", missing="Calibration curves")
     doc.add(T.calibration(ev))
     doc.add(B.h(2, "Clinical utility: decision curves", "sec-dca"))
     doc.figure(F.decision_curves(fams, thresholds, best, doc.fig_path("decision")),
                "Decision curves: net benefit of using each model to decide, against treating all and treating none. "
-               "Dotted lines mark the prespecified thresholds.", "fig-dca")
+               "Dotted lines mark the prespecified thresholds.", "fig-dca", missing="Decision curves")
     doc.add(T.net_benefit(ev, thresholds))
     doc.add(B.h(2, "Comparison with logistic regression", "sec-comparison"))
     comp = T.comparison(ev, thresholds)
@@ -447,8 +440,9 @@ def performance(doc: Document) -> None:
     else:
         doc.figure(F.subgroup_forest({f: fams[f]["subgroups"] for f in shown}, doc.fig_path("subgroups")),
                    "Discrimination and calibration by subgroup (" + " and ".join(F.family_name(f) for f in shown)
-                   + "); dashed lines: the overall AUC and perfect calibration. Intervals are clipped to the panel.",
-                   "fig-subgroups")
+                   + "); dashed lines: the overall AUC and perfect calibration. Intervals are clipped to the panel "
+                   "and an arrowhead marks an estimate beyond it; n.e.: not estimable.", "fig-subgroups",
+                   missing="Subgroup forest plot")
         for f in shown:
             doc.add(T.subgroups(fams[f]["subgroups"], f))
     centres(doc)
@@ -470,11 +464,16 @@ def _comparison_sentence(ev: dict[str, Any]) -> list[Any]:
     for family in T.ordered_families(ev):
         comp = (ev["families"][family].get("comparison_to_logistic") or {}).get("auc_delong") or {}
         diff = comp.get("difference") or {}
-        if diff.get("value") is None:
+        if not fmt.finite(diff.get("value")):
             continue
-        excludes = diff.get("ci_low") is not None and (diff["ci_low"] > 0 or diff["ci_high"] < 0)
-        out.append(f"{F.family_name(family)} vs logistic regression: AUC difference {fmt.est(diff, 'auc')}"
-                   + (" — the interval excludes no difference. " if excludes else " — compatible with no difference. "))
+        low, high = diff.get("ci_low"), diff.get("ci_high")
+        if not (fmt.finite(low) and fmt.finite(high)):
+            verdict = f" — its interval was {fmt.NOT_ESTIMABLE}. "
+        elif low > 0 or high < 0:
+            verdict = " — the interval excludes no difference. "
+        else:
+            verdict = " — compatible with no difference. "
+        out.append(f"{F.family_name(family)} vs logistic regression: AUC difference {fmt.est(diff, 'auc')}{verdict}")
     return out
 
 
@@ -495,7 +494,9 @@ def centres(doc: Document) -> None:
         if f in fams and fams[f].get("internal_external"):
             doc.figure(F.centre_forest(fams[f]["internal_external"]["heterogeneity"], f, doc.fig_path(f"centres_{f}")),
                        f"{F.family_name(f)}: performance in each held-out centre (95 % CI), random-effects pooled "
-                       "estimate (diamond) and 95 % prediction interval for a new centre (bar).", f"fig-centres-{f}")
+                       "estimate (diamond) and 95 % prediction interval for a new centre (bar); an arrowhead marks an "
+                       "estimate beyond the panel.", f"fig-centres-{f}",
+                       missing=f"{F.family_name(f)}: centre forest plot")
 
 
 def final_model(doc: Document) -> None:
@@ -518,9 +519,13 @@ def final_model(doc: Document) -> None:
     if lr and (lr.get("specification") or {}).get("odds_ratios"):
         lspec = lr["specification"]
         doc.add(B.h(2, "Logistic regression" + (" (selected model)" if best == "logistic" else " (reference model)")))
+        for note in dict.fromkeys(c["note"] for c in lspec.get("coefficients") or [] if c.get("note")):
+            doc.add(B.callout("warn", f"{note[:1].upper()}{note[1:]}: the odds ratios, coefficients and their intervals "
+                              "below are not interpretable."))
         doc.add(T.odds_ratios(lspec))
         doc.figure(F.odds_ratio_forest(lspec["odds_ratios"], doc.fig_path("odds_ratios")),
-                   "Adjusted odds ratios with 95 % CIs (log scale).", "fig-odds", width="80%")
+                   "Adjusted odds ratios with 95 % CIs (log scale); an arrowhead marks an estimate or bound beyond "
+                   "the axis.", "fig-odds", width="80%", missing="Odds-ratio forest plot")
         doc.add(T.coefficients(lspec))
     for f, r in fams.items():
         if f not in (best, "logistic") and r.get("specification"):
@@ -542,13 +547,16 @@ def explanations(doc: Document) -> None:
                 "tree ensembles, linear SHAP for logistic regression; one-hot levels, spline terms and missing "
                 "indicators summed back to their predictor). They describe the model, not causal effects."))
     doc.figure(F.shap_importance(shaps, doc.fig_path("shap_importance")),
-               "Global importance: mean absolute SHAP value per predictor.", "fig-shap-importance")
+               "Global importance: mean absolute SHAP value per predictor.", "fig-shap-importance",
+               missing="SHAP importance")
     s = shaps.get(best)
     if s:
         doc.figure(F.shap_binned(s, best, doc.fig_path("shap_binned")),
                    f"{F.family_name(best)}: binned SHAP summary. For each predictor, the SHAP values of the patients "
-                   "in each fifth of its value (Q1 lowest) or category: box 25th–75th centile, line median, whiskers "
-                   "5th–95th centile. Values above zero raise the predicted risk.", "fig-shap-binned")
+                   "in each fifth of its value (Q1 lowest; grey numbers: the cut points between fifths) or "
+                   "category: box 25th–75th centile, line median, whiskers 5th–95th centile. Values above zero "
+                   "raise the predicted "
+                   "risk.", "fig-shap-binned", missing="Binned SHAP summary")
         ex = s.get("example") or {}
         if ex.get("contributions"):
             doc.add(B.h(2, "Worked example"))
@@ -557,7 +565,15 @@ def explanations(doc: Document) -> None:
                         "contribution on the log-odds scale, from the average prediction to this profile's."))
             doc.figure(F.shap_waterfall(ex, s.get("units", "log-odds"), doc.fig_path("shap_example")),
                        f"{F.family_name(best)}: worked example (waterfall of SHAP contributions).", "fig-shap-example",
-                       width="85%")
+                       width="85%", missing="Worked example")
+
+
+def _weighted_mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    """Mean of ``key`` over calibration fifths weighted by their n (fifths without both numbers left out)."""
+    pairs = [(r.get(key), r.get("n")) for r in rows]
+    pairs = [(v, n) for v, n in pairs if fmt.finite(v) and fmt.finite(n) and n > 0]
+    total = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / total if total else None
 
 
 def survival_results(doc: Document) -> None:
@@ -569,41 +585,53 @@ def survival_results(doc: Document) -> None:
     for f, r in fams.items():
         cv = r["cross_validation"]
         cal = cv.get("calibration_at_horizon") or []
-        mean_pred = sum(c["predicted"] * c["n"] for c in cal) / max(sum(c["n"] for c in cal), 1) if cal else None
-        mean_obs = sum(c["observed"] * c["n"] for c in cal) / max(sum(c["n"] for c in cal), 1) if cal else None
-        rows.append([T.model_label(f, best), fmt.num(cv.get("harrell_c"), "c"), fmt.days(cv.get("horizon_days")),
-                     fmt.percent(mean_pred), fmt.percent(mean_obs)])
-    doc.add(B.table(["Model", "Harrell's C", "Horizon", "Mean predicted risk", "Mean observed risk (KM, by fifths)"],
-                    rows, widths=["3cm", "1.6cm", "1fr", "1fr", "1fr"], id="tab-harrell",
-                    caption="Discrimination (Harrell's C, cross-validated risk at the horizon) and mean calibration. "
-                            "The Evidence holds no interval for Harrell's C."))
+        rows.append([T.model_label(f, best), fmt.est(cv.get("harrell_c"), "c"), fmt.days(cv.get("horizon_days")),
+                     fmt.percent(_weighted_mean(cal, "predicted")), fmt.percent(_weighted_mean(cal, "observed"))])
+    doc.add(B.table(["Model", "Harrell's C (95 % CI)", "Horizon", "Mean predicted risk",
+                     "Mean observed risk (KM, by fifths)"],
+                    rows, widths=["3cm", "3.6cm", "1fr", "1fr", "1fr"], id="tab-harrell",
+                    caption="Discrimination (Harrell's C of the cross-validated risk at the horizon, with a bootstrap "
+                            "percentile 95 % CI from resampling the patients' out-of-fold risks) and mean calibration."))
     doc.add(B.h(2, "Calibration at the horizon", "sec-calibration"))
     doc.figure(F.calibration_at_horizon(fams, doc.fig_path("calibration_horizon")),
                "Mean predicted risk against the Kaplan-Meier observed risk at the horizon, by fifth of predicted risk.",
-               "fig-cal-horizon", width="62%")
+               "fig-cal-horizon", width="62%", missing="Calibration at the horizon")
     cal_rows = []
     for f, r in fams.items():
         for c in r["cross_validation"].get("calibration_at_horizon") or []:
-            cal_rows.append([F.family_name(f) if c["group"] == 1 else "", fmt.integer(c["group"]), fmt.integer(c["n"]),
-                             fmt.percent(c["predicted"]), fmt.percent(c["observed"])])
+            cal_rows.append([F.family_name(f) if c.get("group") == 1 else "", fmt.integer(c.get("group")),
+                             fmt.integer(c.get("n")), fmt.percent(c.get("predicted")), fmt.percent(c.get("observed"))])
     doc.add(B.table(["Model", "Fifth of predicted risk", "n", "Mean predicted", "Observed (KM)"], cal_rows,
                     widths=["3cm", "1fr", "1fr", "1fr", "1fr"], id="tab-cal-horizon", size=7.5,
                     caption="Calibration at the horizon by fifth of predicted risk (1 = lowest)."))
     doc.add(B.h(2, "Kaplan-Meier curves by predicted risk group", "sec-km"))
     for f, r in fams.items():
-        km = r["cross_validation"].get("km_by_risk_group") or []
-        doc.figure(F.km_by_risk_group(km, r["cross_validation"].get("horizon_days"), f, doc.fig_path(f"km_{f}")),
+        cv = r["cross_validation"]
+        doc.figure(F.km_by_risk_group(cv.get("km_by_risk_group") or [], cv.get("horizon_days"), f,
+                                      doc.fig_path(f"km_{f}"), at_risk=cv.get("km_at_risk")),
                    f"{F.family_name(f)}: Kaplan-Meier progression-free proportion by tertile of cross-validated "
-                   "predicted risk, with 95 % pointwise bands.", f"fig-km-{f}", width="80%")
+                   "predicted risk, with 95 % pointwise bands and the numbers at risk.", f"fig-km-{f}", width="80%",
+                   missing=f"{F.family_name(f)}: Kaplan-Meier curves")
+    survival_model(doc)
+
+
+def survival_model(doc: Document) -> None:
+    """The final survival models: estimator, parameters, predictor handling and Weibull coefficients."""
+    fams = _families(doc.ev)
+    best = doc.ev.get("best_family")
     doc.add(B.h(1, "The final model", "sec-model"))
     rows = []
     for f, r in fams.items():
         s = r.get("specification") or {}
         rows.append([T.model_label(f, best), B.cell(s.get("estimator", "–"), m=True),
-                     T._params_text(s.get("parameters") or s.get("hyperparameters") or {}, keep=12)])
-    doc.add(B.table(["Model", "Estimator", "Parameters"], rows, widths=["3cm", "3.6cm", "1fr"], align=["l", "l", "l"],
-                    id="tab-survival-spec", caption="Final survival models, fitted on all analysed patients. The "
-                    "fitted objects are logged with the run (item 22). Coefficients are not in this Evidence."))
+                     T._params_text(s.get("parameters") or s.get("hyperparameters") or {}, keep=12),
+                     T.preprocessing_text(s["preprocessing"]) if s.get("preprocessing") else "–"])
+    doc.add(B.table(["Model", "Estimator", "Parameters", "Predictor handling"], rows,
+                    widths=["2.6cm", "3.2cm", "1fr", "1fr"], align=["l", "l", "l", "l"], size=7.5,
+                    id="tab-survival-spec", caption="Final survival models, fitted on all analysed patients; the "
+                    "fitted objects, preprocessing included, are logged with the run (item 22)."))
+    for f, r in fams.items():
+        doc.add(T.weibull_coefficients({"family": f, **(r.get("specification") or {})}))
 
 
 def limitations(doc: Document) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ Each finding has a stable ``code`` (for the model card and for tests), a sentenc
 - ``dropped_predictors``: pre-specified predictors that could not be used.
 - ``class_weights``: class weights distort predicted risks.
 - ``internal_validation_only``: no temporal or external validation.
-- ``survival_uncertainty``: for time-to-event Evidence, Harrell's C without interval, calibration by fifths only.
+- ``survival_uncertainty``: for time-to-event Evidence, calibration by fifths only, Harrell's C on interval midpoints.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     if best and best != "logistic" and best in families:
         comp = (families[best].get("comparison_to_logistic") or {}).get("auc_delong") or {}
         diff = comp.get("difference") or {}
-        if diff.get("ci_low") is not None and diff["ci_low"] <= 0 <= diff["ci_high"]:
+        if fmt.finite(diff.get("ci_low")) and fmt.finite(diff.get("ci_high")) and diff["ci_low"] <= 0 <= diff["ci_high"]:
             out.append({"code": "no_advantage_over_logistic", "values": {"family": best, "auc_difference": diff},
                         "text": f"The selected model ({family_label(best)}) does not discriminate better than logistic "
                                 f"regression: AUC difference {fmt.est(diff, 'auc')} on the same patients."})
@@ -162,7 +162,7 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
 
     if survival:
         out.append({"code": "survival_uncertainty", "values": {},
-                    "text": "Time-to-event Evidence: Harrell's C is reported without a confidence interval, calibration "
-                            "only by fifths of predicted risk at the horizon, and no sample-size, subgroup, "
+                    "text": "Time-to-event Evidence: calibration is assessed only by fifths of predicted risk at the "
+                            "horizon, Harrell's C is computed on interval midpoints, and no sample-size, subgroup, "
                             "optimism or SHAP analysis is available."})
     return out

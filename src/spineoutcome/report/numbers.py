@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 MINUS = "\u2212"
 MISSING = "–"  # en dash: a value that was not estimable or not recorded
+NOT_ESTIMABLE = "not estimable"
+"""What the report writes where a whole result (a curve, a panel, a subgroup) could not be estimated."""
+LARGE = 1e6
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 DIGITS: dict[str, int] = {
     "auc": 2, "c": 2, "slope": 2, "citl": 2, "intercept": 2, "oe": 2, "or": 2, "coef": 2, "se": 2,
@@ -43,14 +49,21 @@ def kind_of(metric: str) -> str:
     return METRIC_KIND.get(metric.split("@")[0], "default")
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def finite(value: Any) -> bool:
+    """True for a usable number (Python or NumPy): not None, not NaN or infinite, not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
 
 
 def num(value: Any, kind: str = "default", digits: int | None = None) -> str:
-    """A number with the decimals of its kind, a true minus sign, and "–" when missing."""
-    if not _finite(value):
+    """A number with the decimals of its kind, a true minus sign, and "–" when missing.
+
+    A magnitude of a million or more (only a degenerate fit produces one, e.g. an odds ratio under
+    separation) is written ``1.7 × 10⁷`` rather than as a row of digits."""
+    if not finite(value):
         return MISSING
+    if abs(float(value)) >= LARGE:
+        return _scientific(float(value))
     d = DIGITS.get(kind, DIGITS["default"]) if digits is None else digits
     text = f"{float(value):.{d}f}"
     if text.startswith("-"):
@@ -58,9 +71,15 @@ def num(value: Any, kind: str = "default", digits: int | None = None) -> str:
     return text
 
 
+def _scientific(value: float) -> str:
+    mantissa, exponent = f"{value:.1e}".split("e")
+    text = f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
 def integer(value: Any) -> str:
     """A count: no decimals; a thousands separator from 10 000 on (BMJ style)."""
-    if not _finite(value):
+    if not finite(value):
         return MISSING
     n = int(round(float(value)))
     text = f"{abs(n):,}" if abs(n) >= 10_000 else str(abs(n))
@@ -69,30 +88,30 @@ def integer(value: Any) -> str:
 
 def percent(value: Any, digits: int = 1) -> str:
     """A proportion (0-1) as a percentage: ``5.5 %``."""
-    if not _finite(value):
+    if not finite(value):
         return MISSING
     return f"{num(100.0 * float(value), digits=digits)} %"
 
 
 def count_percent(count: Any, total: Any = None, *, share: Any = None) -> str:
     """``44 (5.5 %)`` from a count and its denominator, or from a count and a proportion."""
-    if not _finite(count):
+    if not finite(count):
         return MISSING
-    if share is None and _finite(total) and float(total) > 0:
+    if share is None and finite(total) and float(total) > 0:
         share = float(count) / float(total)
-    return f"{integer(count)} ({percent(share)})" if _finite(share) else integer(count)
+    return f"{integer(count)} ({percent(share)})" if finite(share) else integer(count)
 
 
 def interval(low: Any, high: Any, kind: str = "default") -> str:
     """``0.69 to 0.79``."""
-    if not (_finite(low) and _finite(high)):
+    if not (finite(low) and finite(high)):
         return MISSING
     return f"{num(low, kind)} to {num(high, kind)}"
 
 
 def level_text(level: Any) -> str:
     """``95 %`` from 0.95."""
-    level = 0.95 if not _finite(level) else float(level)
+    level = 0.95 if not finite(level) else float(level)
     return f"{100 * level:g} %"
 
 
@@ -100,7 +119,7 @@ def estimate(value: Any, low: Any = None, high: Any = None, kind: str = "default
              level: Any = 0.95, label: str = "CI") -> str:
     """``0.74 (95 % CI 0.69 to 0.79)``; just ``0.74`` when there is no interval."""
     text = num(value, kind)
-    if text == MISSING or not (_finite(low) and _finite(high)):
+    if text == MISSING or not (finite(low) and finite(high)):
         return text
     return f"{text} ({level_text(level)} {label} {interval(low, high, kind)})"
 
@@ -122,27 +141,46 @@ def point(record: Mapping[str, Any] | float | None, kind: str = "default") -> st
 
 def median_iqr(median: Any, q1: Any, q3: Any, digits: int | None = None) -> str:
     """``63.4 (IQR 56.4 to 71.5)``; integers stay integers when all three are whole numbers."""
-    if not _finite(median):
+    if not finite(median):
         return MISSING
     if digits is None:
-        values = [v for v in (median, q1, q3) if _finite(v)]
+        values = [v for v in (median, q1, q3) if finite(v)]
         digits = 0 if all(float(v).is_integer() for v in values) else DIGITS["median"]
     text = num(median, digits=digits)
-    if _finite(q1) and _finite(q3):
+    if finite(q1) and finite(q3):
         text += f" (IQR {num(q1, digits=digits)} to {num(q3, digits=digits)})"
     return text
 
 
 def mean_sd(mean: Any, sd: Any, digits: int = 1) -> str:
     """``63.4 (SD 9.8)``."""
-    if not _finite(mean):
+    if not finite(mean):
         return MISSING
-    return f"{num(mean, digits=digits)} (SD {num(sd, digits=digits)})" if _finite(sd) else num(mean, digits=digits)
+    return f"{num(mean, digits=digits)} (SD {num(sd, digits=digits)})" if finite(sd) else num(mean, digits=digits)
+
+
+def compact(value: Any, digits: int = 3) -> str:
+    """A value with at most ``digits`` significant digits (``54.9``, ``0.43``, ``1230``): for bin edges."""
+    if not finite(value):
+        return MISSING
+    text = f"{float(value):.{digits}g}"
+    if "e" in text:
+        text = f"{float(value):.0f}"
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+def month(value: Any) -> str:
+    """``Feb 2012`` from the Evidence's ``2012-02``."""
+    try:
+        year, number = str(value).split("-")
+        return f"{_MONTHS[int(number) - 1]} {int(year)}"
+    except (ValueError, IndexError):
+        return MISSING
 
 
 def p_value(p: Any) -> str:
     """``P = 0.89``, ``P = 0.012``, ``P < 0.001``."""
-    if not _finite(p):
+    if not finite(p):
         return MISSING
     p = float(p)
     if p < 0.001:
@@ -152,14 +190,14 @@ def p_value(p: Any) -> str:
 
 def threshold(value: Any) -> str:
     """A risk threshold as a percentage without trailing zeros: ``5 %``, ``12.5 %``."""
-    if not _finite(value):
+    if not finite(value):
         return MISSING
     return f"{100 * float(value):.4g} %"
 
 
 def days(value: Any) -> str:
     """``730 days (24 months)``."""
-    if not _finite(value):
+    if not finite(value):
         return MISSING
     months = float(value) / 30.4375
     return f"{integer(value)} days ({num(months, digits=0)} months)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import blocks as B
@@ -9,6 +10,7 @@ from . import numbers as fmt
 from .figures import family_name
 
 PRE_OPERATIVE = "pre-operative"
+MISSING_NOTE = f"{fmt.MISSING} {fmt.NOT_ESTIMABLE} from these data, or not part of this analysis."
 
 
 def ordered_families(evidence: dict[str, Any]) -> list[str]:
@@ -61,51 +63,100 @@ def outcome_definition(defn: dict[str, Any]) -> dict[str, Any]:
 
 
 def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Item 7a: every predictor with its definition, type and coding, source export and timing."""
     rows = []
     for p in evidence.get("data", {}).get("predictors", []):
-        timing = p.get("timing") or (f"{PRE_OPERATIVE} (baseline)" if p.get("table") == "proms" else PRE_OPERATIVE)
-        rows.append([B.cell(B.breakable(p["name"]), m=True), p.get("description") or "", p.get("unit") or "–",
-                     f"{p.get('group') or '–'} / {p.get('table') or '–'}", timing])
-    return B.table(["Predictor", "Definition", "Unit", "Group / export", "Timing"], rows,
-                   widths=["3.3cm", "1fr", "1.9cm", "2.5cm", "2.1cm"], align=["l", "l", "l", "l", "l"],
-                   caption="Predictors, from the data dictionary (the single source of column names, units and "
-                           "timing). Only variables known before surgery can be predictors.",
+        definition = (p.get("description") or "") + (f" Source: {p['source']}." if p.get("source") else "")
+        rows.append([B.cell(B.breakable(p["name"]), m=True), definition, _coding(p),
+                     f"{p.get('group') or '–'} / {p.get('table') or '–'}", p.get("timing") or PRE_OPERATIVE])
+    return B.table(["Predictor", "Definition", "Type and coding", "Group / export", "Timing"], rows,
+                   widths=["2.9cm", "1fr", "3.3cm", "2.7cm", "2.2cm"], align=["l", "l", "l", "l", "l"], size=7.5,
+                   caption="Predictors, from the data dictionary (the single source of column names, types, units, "
+                           "allowed values and timing). Only variables known before surgery can be predictors.",
                    id="tab-predictors")
+
+
+_DTYPE_NAMES = {"float": "continuous", "int": "integer", "bool": "binary (yes / no)", "category": "categorical"}
+
+
+def _coding(p: dict[str, Any]) -> str:
+    """``continuous, years; 18 to 100`` or ``categorical: female, male`` from a predictor record."""
+    kind = _DTYPE_NAMES.get(p.get("dtype") or "", p.get("dtype") or "")
+    unit = p.get("unit")
+    text = ", ".join(x for x in (kind, unit) if x) or "–"
+    if p.get("categories"):
+        return f"{text}: {', '.join(B.breakable(str(c)) for c in p['categories'])}"
+    value_range = p.get("range") or []
+    if len(value_range) == 2:
+        return f"{text}; {fmt.compact(value_range[0])} to {fmt.compact(value_range[1])}"
+    return text
+
+
+def accrual(acc: dict[str, Any]) -> dict[str, Any]:
+    """Key dates overall and per centre, to the month (TRIPOD+AI items 5b, 20b)."""
+
+    def row(label: Any, record: dict[str, Any], n: Any) -> list[Any]:
+        return [label, fmt.integer(n), fmt.month(record.get("first_surgery")), fmt.month(record.get("last_surgery")),
+                fmt.month(record.get("end_of_follow_up"))]
+
+    centres = acc.get("by_centre") or []
+    total = sum(c.get("n") or 0 for c in centres) if centres else None
+    body = [row(B.cell("All centres", b=True), acc, total)] + [row(c.get("centre", ""), c, c.get("n")) for c in centres]
+    return B.table(["Centre", "Patients", "First surgery", "Last surgery", "End of follow-up"], body,
+                   widths=["1fr", "2cm", "2.6cm", "2.6cm", "3.4cm"], id="tab-accrual",
+                   caption="Key study dates of the analysed patients, overall and by centre: first and last "
+                           "operation and last follow-up contact (to the month, so that no patient's dates can "
+                           "be recovered).")
 
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _baseline_cell(c: dict[str, Any], kind: str, digits: int | None = None) -> str:
-    if kind == "continuous":
-        return fmt.median_iqr(c.get("median"), c.get("q1"), c.get("q3"), digits=digits)
-    if "mean" in c:
-        return fmt.mean_sd(c.get("mean"), c.get("sd"))
+def _baseline_cell(c: dict[str, Any], kind: str, digits: int | None = None, show_mean: bool = False) -> str:
+    if kind in ("continuous", "followup"):
+        text = fmt.median_iqr(c.get("median"), c.get("q1"), c.get("q3"), digits=digits)
+        if show_mean and fmt.finite(c.get("mean")):
+            text += "\n" + fmt.mean_sd(c.get("mean"), c.get("sd"))
+        return text
     pct = c.get("percent")
-    return fmt.count_percent(c.get("count"), share=None if pct is None else pct / 100.0)
+    return fmt.count_percent(c.get("count"), share=pct / 100.0 if fmt.finite(pct) else None)
 
 
-def baseline(table: dict[str, Any], caption: str, id: str, *, extra_rows: list[list[Any]] | None = None,
-             column_label: callable = lambda s: s) -> dict[str, Any]:
-    """Baseline characteristics: continuous as median (IQR), levels as n (%); missing counts shown."""
+def _digits(cells: list[dict[str, Any]]) -> int:
+    """Whole numbers stay whole: 0 decimals when every median and quartile of the row is an integer."""
+    values = [c.get(k) for c in cells for k in ("median", "q1", "q3") if fmt.finite(c.get(k))]
+    return 0 if values and all(float(v).is_integer() for v in values) else fmt.DIGITS["median"]
+
+
+def baseline(table: dict[str, Any], caption: str, id: str, *, column_label: Callable[[str], str] = lambda s: s,
+             show_mean: bool = False, outcome_row: bool = True) -> dict[str, Any]:
+    """Baseline characteristics: the number with the outcome, follow-up in days, continuous predictors as
+    median (IQR) (and mean (SD) with ``show_mean``), levels as n (%); missing counts shown."""
     columns = table["columns"]
     header = ["Characteristic"] + [f"{_capital(column_label(c['label']))}\n(n = {fmt.integer(c['n'])})" for c in columns]
-    body: list[list[Any]] = list(extra_rows or [])
+    body: list[list[Any]] = []
     previous = None
     for row in table["rows"]:
         unit = f", {row['unit']}" if row.get("unit") else ""
-        if row["kind"] == "continuous":
-            values = [c.get(k) for c in row["cells"] for k in ("median", "q1", "q3") if c.get(k) is not None]
-            digits = 0 if values and all(float(v).is_integer() for v in values) else fmt.DIGITS["median"]
-            body.append([B.cell(B.breakable(row["variable"]) + unit + ", median (IQR)")]
-                        + [_baseline_cell(c, "continuous", digits) for c in row["cells"]])
+        name = B.breakable(str(row["variable"]).replace("_", " ") if row["kind"] == "outcome" else row["variable"])
+        if row["kind"] == "outcome":
+            if outcome_row:
+                body.append([B.cell(_capital(name) + ", n (%)", b=True)]
+                            + [_baseline_cell(c, "level") for c in row["cells"]])
+        elif row["kind"] == "followup":
+            body.append([B.cell("Follow-up" + unit + ", median (IQR)", b=True)]
+                        + [_baseline_cell(c, "followup", 0) for c in row["cells"]])
+        elif row["kind"] == "continuous":
+            stats = "median (IQR)" + (" / mean (SD)" if show_mean else "")
+            body.append([B.cell(name + unit + ", " + stats)]
+                        + [_baseline_cell(c, "continuous", _digits(row["cells"]), show_mean) for c in row["cells"]])
             if any((c.get("missing") or 0) > 0 for c in row["cells"]):
                 body.append([B.cell("    missing, n (%)", muted=True)]
                             + [fmt.count_percent(c.get("missing"), col["n"]) for c, col in zip(row["cells"], columns, strict=False)])
         else:
             if row["variable"] != previous:
-                body.append([B.cell(B.breakable(row["variable"]) + unit + ", n (%)", b=True, colspan=len(columns) + 1)])
+                body.append([B.cell(name + unit + ", n (%)", b=True, colspan=len(columns) + 1)])
             body.append([B.cell(f"    {row['level']}")] + [_baseline_cell(c, "level") for c in row["cells"]])
         previous = row["variable"]
     n = len(columns)
@@ -266,7 +317,8 @@ def _by_family(evidence: dict[str, Any], spec: list[tuple[str, Any]], caption: s
     wide = len(fams) >= 4
     return B.table(["Measure", *[model_label(f, best) for f in fams]], rows,
                    widths=["2.6cm" if wide else "4.2cm"] + ["1fr"] * len(fams),
-                   align=["l"] + ["r"] * len(fams), size=min(size, 7.0) if wide else size, caption=caption, id=id)
+                   align=["l"] + ["r"] * len(fams), size=min(size, 7.0) if wide else size, caption=caption, id=id,
+                   note=MISSING_NOTE if any(fmt.MISSING in row[1:] for row in rows) else None)
 
 
 def _opt(rec: dict[str, Any], part: str, key: str) -> Any:
@@ -353,6 +405,16 @@ def classification(evidence: dict[str, Any]) -> dict[str, Any] | None:
                            "95 % CIs). Thresholds describe performance; they are not a recommended decision rule.")
 
 
+def _nearest(grid: list[Any], t: Any) -> int | None:
+    """Index of the grid point closest to threshold ``t`` (points that are not numbers are skipped)."""
+    candidates = [(abs(g - t), k) for k, g in enumerate(grid or []) if fmt.finite(g)]
+    return min(candidates)[1] if candidates and fmt.finite(t) else None
+
+
+def _at(values: list[Any] | None, j: int | None) -> Any:
+    return values[j] if j is not None and values and j < len(values) else None
+
+
 def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, Any] | None:
     rows = []
     first = None
@@ -361,24 +423,20 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
         if not dc:
             continue
         first = first or dc
-        grid = [round(t, 6) for t in dc["thresholds"]]
-        ci = (dc.get("ci") or {}).get("nb_model") or [[None] * len(grid)] * 2
+        ci = (dc.get("ci") or {}).get("nb_model") or [[], []]
         cells = []
         for t in thresholds:
-            j = min(range(len(grid)), key=lambda k: abs(grid[k] - t))
-            cells.append(fmt.estimate(dc["nb_model"][j], ci[0][j], ci[1][j], "nb"))
+            j = _nearest(dc.get("thresholds"), t)
+            cells.append(fmt.estimate(_at(dc.get("nb_model"), j), _at(ci[0], j), _at(ci[1], j), "nb"))
         rows.append([family_name(family), *cells])
     if not rows or first is None:
         return None
-    grid = [round(t, 6) for t in first["thresholds"]]
-    treat_all = []
-    for t in thresholds:
-        j = min(range(len(grid)), key=lambda k: abs(grid[k] - t))
-        treat_all.append(fmt.num(first["nb_all"][j], "nb"))
+    treat_all = [fmt.num(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t)), "nb") for t in thresholds]
     rows.append([B.cell("Treat all", i=True), *treat_all])
     rows.append([B.cell("Treat none", i=True), *[fmt.num(0.0, "nb")] * len(thresholds)])
     return B.table(["Strategy", *[f"Net benefit at {fmt.threshold(t)}" for t in thresholds]], rows,
                    widths=["2.6cm"] + ["1fr"] * len(thresholds), size=7.5, id="tab-netbenefit",
+                   note=MISSING_NOTE if any(fmt.MISSING in r[1:] for r in rows) else None,
                    caption="Net benefit (Vickers & Elkin 2006) at the prespecified thresholds, with bootstrap 95 % CIs: "
                            "net true positives per patient, NB = TP/n − FP/n × pt/(1 − pt).")
 
@@ -393,7 +451,8 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
 
     def nb(t: float):
         return lambda r: fmt.est(next((x for x in comp(r).get("net_benefit_difference") or []
-                                       if abs(x["threshold"] - t) < 1e-9), None), "nb")
+                                       if fmt.finite(x.get("threshold")) and abs(x["threshold"] - t) < 1e-9), None),
+                                 "nb")
 
     rows = [("AUC difference (DeLong)", lambda r: fmt.est((comp(r).get("auc_delong") or {}).get("difference"), "auc")),
             ("P (DeLong test)", lambda r: fmt.p_value((comp(r).get("auc_delong") or {}).get("p_value"))),
@@ -410,18 +469,21 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
 
 
 def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
+    """Discrimination and calibration by subgroup; a group with too few events says so across its row and
+    a measure that could not be computed in an adequate group is "not estimable"."""
     wanted = {"auc": "auc", "oe_ratio": "oe", "slope": "slope"}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        key = (r["grouping"], r["group"])
-        g = groups.setdefault(key, {"n": r["n"], "events": r["n_events"], "status": r["status"]})
-        if r["metric"] in wanted:
-            g[r["metric"]] = fmt.estimate(r["estimate"], r["ci_low"], r["ci_high"], wanted[r["metric"]])
-        if r["status"] != "ok":
-            g["status"] = r["status"]
+        g = groups.setdefault((r["grouping"], r["group"]),
+                              {"n": r.get("n"), "events": r.get("n_events"), "status": "ok"})
+        if r["metric"] in wanted and fmt.finite(r.get("estimate")):
+            g[r["metric"]] = fmt.estimate(r["estimate"], r.get("ci_low"), r.get("ci_high"), wanted[r["metric"]])
+        if r.get("status") == "too_few_events":
+            g["status"] = "too_few_events"
     if not groups:
         return None
     body, previous = [], None
+    not_estimable = B.cell(fmt.NOT_ESTIMABLE, i=True, muted=True)
     for (grouping, group), g in groups.items():
         if grouping != previous and grouping != "overall":
             body.append([B.cell(grouping.replace("_", " "), b=True, colspan=5)])
@@ -431,8 +493,7 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
         if g["status"] == "too_few_events":
             body.append([label, counts, B.cell("too few events to estimate", i=True, muted=True, colspan=3, align="c")])
         else:
-            body.append([label, counts, g.get("auc", fmt.MISSING), g.get("oe_ratio", fmt.MISSING),
-                         g.get("slope", fmt.MISSING)])
+            body.append([label, counts, *[g.get(m, not_estimable) for m in wanted]])
     return B.table(["Subgroup", "n (events)", "AUC", "O:E ratio", "Calibration slope"], body,
                    widths=["2.9cm", "1.7cm", "1fr", "1fr", "1fr"], size=7.4, id=f"tab-subgroups-{family}",
                    caption=f"{family_name(family)}: discrimination and calibration by subgroup (cross-validated "
@@ -546,6 +607,29 @@ def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
                            "standardised continuous predictors and their restricted cubic spline terms, missing "
                            "indicators, one-hot levels). Risk = 1 / (1 + exp(−linear predictor)). The fitted "
                            "preprocessing (medians, scaling, knots) is part of the logged model object.")
+
+
+WEIBULL_PARAMETERS = {"lambda_": "log λ (scale: log time)", "rho_": "log ρ (shape)"}
+
+
+def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The Weibull AFT model on its design scale: log-scale and log-shape coefficients with Wald CIs."""
+    rows = spec.get("coefficients") or []
+    if not rows:
+        return None
+    body, previous = [], None
+    for r in rows:
+        parameter = r.get("parameter")
+        label = WEIBULL_PARAMETERS.get(parameter, str(parameter)) if parameter != previous else ""
+        previous = parameter
+        body.append([label, B.cell(B.breakable(str(r.get("covariate", ""))), m=True), fmt.num(r.get("coef"), "coef"),
+                     fmt.num(r.get("se"), "se"), fmt.interval(r.get("ci_low"), r.get("ci_high"), "coef")])
+    return B.table(["Parameter", "Term (model design)", "Coefficient", "SE", "95 % CI"], body,
+                   widths=["3.4cm", "1fr", "2.2cm", "1.6cm", "3.6cm"], align=["l", "l", "r", "r", "r"], size=7.5,
+                   id=f"tab-coefficients-{spec.get('family', 'survival')}",
+                   caption="Weibull accelerated failure time model fitted on all analysed patients: "
+                           "S(t | x) = exp(−(t / λ(x))^ρ) with log λ(x) = intercept + coefficients × design "
+                           "(positive coefficients: longer time to progression). Wald 95 % CIs (lifelines).")
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
