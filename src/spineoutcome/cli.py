@@ -44,6 +44,11 @@ DictionaryOption = Annotated[
 ]
 
 
+def _error(message: str) -> None:
+    """Print a problem verbatim: messages hold brackets (``list[str]``) that Rich must not read as markup."""
+    console.print(message, style="red", markup=False, highlight=False)
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the package version and exit.")] = False,
@@ -57,7 +62,7 @@ def _dictionary(path: Path | None) -> DataDictionary:
     try:
         return DataDictionary.load(path)
     except DictionaryError as exc:
-        console.print(f"[red]Data dictionary problem:[/red] {exc}")
+        _error(f"Data dictionary problem: {exc}")
         raise typer.Exit(EXIT_FILE_ERROR) from None
 
 
@@ -90,7 +95,7 @@ def validate(
             reports = {name: validate_export(read_export(data, column_map=mapping, decimal=decimal, encoding=encoding),
                                           name, dd)}
     except (ExportReadError, KeyError) as exc:
-        console.print(f"[red]Cannot use the export:[/red] {exc}")
+        _error(f"Cannot use the export: {exc}")
         raise typer.Exit(EXIT_FILE_ERROR) from None
     out.mkdir(parents=True, exist_ok=True)
     for name, report in reports.items():
@@ -161,7 +166,7 @@ def train(
             result = run_pipeline(pipeline, cohort, optuna_storage=optuna_storage,
                                   progress=lambda msg: bar.update(task, advance=1, description=msg))
     except (ExportReadError, ConfigError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        _error(str(exc))
         raise typer.Exit(EXIT_FILE_ERROR) from None
     evidence = result.evidence
     run_dir = out / f"{evidence.task['name']}-{evidence.run_id[:8]}"
@@ -226,7 +231,7 @@ def _render(run: Path, out: Path | None = None) -> None:
             pdf = render_report(run, out or run_dir / "report.pdf", figures_dir=run_dir / "figures")
             card = write_model_card(run, run_dir / "model_card.json")
     except (ReportError, FileNotFoundError) as exc:
-        console.print(f"[red]Cannot render the report:[/red] {exc}")
+        _error(f"Cannot render the report: {exc}")
         raise typer.Exit(EXIT_FILE_ERROR) from None
     console.print(f"Report written to {pdf}; model card to {card}")
 
@@ -269,9 +274,9 @@ def _print_reports(reports: dict[str, ValidationReport], show: int) -> None:
     console.print(summary)
     for report in reports.values():
         for line in report.fatal:
-            console.print(f"[red]{line}[/red]")
+            _error(line)
         for note in report.notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
+            console.print(f"note: {note}", style="yellow", markup=False, highlight=False)
         messages = report.messages(limit=show)
         for message in messages:
             console.print(message, markup=False, highlight=False)

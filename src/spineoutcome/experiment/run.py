@@ -17,15 +17,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_curve
 from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import roc_curve
 
 from spineoutcome.config import AGE_GROUP, PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
@@ -43,9 +43,18 @@ from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evidence import Evidence, FamilyEvidence
-from spineoutcome.experiment.baseline import MISSING_LABEL, baseline_columns, baseline_table
+from spineoutcome.experiment.baseline import (
+    MISSING_LABEL,
+    baseline_columns,
+    baseline_table,
+)
 from spineoutcome.experiment.specification import specification
-from spineoutcome.experiment.task import FlowStep, TaskData, age_band_labels, prepare_task
+from spineoutcome.experiment.task import (
+    FlowStep,
+    TaskData,
+    age_band_labels,
+    prepare_task,
+)
 from spineoutcome.experiment.validation import (
     bootstrap_optimism,
     out_of_fold,
@@ -55,9 +64,16 @@ from spineoutcome.experiment.validation import (
 )
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import TunedClassifier, build_preprocessor, make_pipeline
-from spineoutcome.modeling.resampling import Split, centre_splits, cv_splits, temporal_split
+from spineoutcome.modeling.resampling import (
+    Split,
+    centre_splits,
+    cv_splits,
+    temporal_split,
+)
 
 REFERENCE_FAMILY = "logistic"
+OPTIMISM_METHOD = {"logistic": "harrell", "elastic_net": "harrell"}
+"""Harrell's optimism correction for regression models; .632+ for every other family (trees)."""
 PRE_OPERATIVE = "pre-operative"
 ANTICIPATED_C = 0.75
 SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
@@ -113,7 +129,8 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
         if boot_splits:
             mode = config.validation.bootstrap.mode
             optimism = bootstrap_optimism(_refit_factory(family, config, cohort, task, final, mode, storage), X, y,
-                                          predict_positive(final, X), boot_splits, mode=mode, progress=say)
+                                          predict_positive(final, X), boot_splits, mode=mode,
+                                          method=OPTIMISM_METHOD.get(family, "632plus"), progress=say)
         iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
         temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
         families[family] = FamilyEvidence(

@@ -61,7 +61,12 @@ def survival_model(family: str, task: TaskData, cohort: Cohort, config: Pipeline
 def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskData, *,
                             progress: Callable[[str], None] | None, started: float) -> Any:
     """Cross-validated comparison of the configured survival families (see module docstring)."""
-    from spineoutcome.experiment.run import ExperimentResult, _baseline, _data_record, _missing
+    from spineoutcome.experiment.run import (
+        ExperimentResult,
+        _baseline,
+        _data_record,
+        _missing,
+    )
 
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")

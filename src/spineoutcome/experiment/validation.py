@@ -8,6 +8,8 @@ is tested on.
 - Bootstrap optimism correction (Harrell, Regression Modeling Strategies 2nd ed., 5.3.5; Steyerberg,
   Clinical Prediction Models 2nd ed., 17.3): optimism = mean over replicates of
   perf(model_b, bootstrap sample b) - perf(model_b, original sample); corrected = apparent - optimism.
+  For learners that memorise their training rows (tree ensembles) this understates optimism, so
+  they get Efron & Tibshirani's .632+ estimator from the same replicates' out-of-bag rows.
   Performance on the bootstrap sample is computed as the performance on the original rows weighted
   by how often each row was drawn, which is the same number without copying data.
 - Internal-external cross-validation by centre and temporal validation: predictions for the held-out
@@ -16,6 +18,7 @@ is tested on.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +27,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from spineoutcome.evaluation.calibration import citl_weighted, loess_errors_weighted, slope_weighted
+from spineoutcome.evaluation.calibration import (
+    citl_weighted,
+    loess_errors_weighted,
+    slope_weighted,
+)
 from spineoutcome.evaluation.discrimination import auc_weighted
 from spineoutcome.evaluation.overall import overall_weighted
 from spineoutcome.evaluation.results import JsonResult
@@ -57,11 +64,19 @@ def point_metrics(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = Non
 
 @dataclass(frozen=True)
 class OptimismCorrection(JsonResult):
-    """Apparent, optimism and optimism-corrected value of each metric (Harrell's bootstrap)."""
+    """Apparent, bootstrap-optimism, out-of-bag and corrected value of each metric.
+
+    ``method`` says how ``corrected`` was formed: ``harrell`` (apparent - optimism) for regression
+    models, ``632plus`` for learners that can memorise their training rows (see
+    :func:`bootstrap_optimism`). Both sets of numbers are kept so either can be reported.
+    """
 
     apparent: dict[str, float]
     optimism: dict[str, float]
+    out_of_bag: dict[str, float]
+    harrell: dict[str, float]
     corrected: dict[str, float]
+    method: str
     replicates: int
     replicates_failed: int
     mode: str
@@ -99,15 +114,26 @@ def bootstrap_optimism(
     samples: Sequence[Split],
     *,
     mode: str,
+    method: str = "harrell",
     progress: Progress | None = None,
 ) -> OptimismCorrection:
-    """Harrell's optimism-corrected performance; ``make_estimator`` gives a fresh unfitted estimator.
+    """Bootstrap-corrected performance; ``make_estimator`` gives a fresh unfitted estimator.
 
-    A replicate whose bootstrap sample cannot be fit (e.g. too few events for an inner fold) is
-    counted in ``replicates_failed`` and left out of the mean.
+    Each replicate's model is scored on its bootstrap sample, on the original sample and on the
+    rows it did not see (out of bag). ``harrell``: corrected = apparent - mean(bootstrap - original)
+    (Harrell, RMS 5.3.5), valid for regression models. ``632plus``: Efron & Tibshirani's .632+
+    estimator (JASA 1997;92:548-60), for learners that memorise rows, where scoring on the original
+    sample (63 % of which the model was trained on) understates optimism: with error e = 1 - AUC
+    (or the Brier score), no-information error g (0.5 for AUC; for Brier the mean over all pairs of
+    (y_i - p_j)^2), R = (e_oob - e_app) / (g - e_app) clipped to [0, 1], w = .632 / (1 - .368 R),
+    e = (1 - w) e_app + w e_oob. Calibration slope, intercept and ICI take their out-of-bag means.
+    A replicate whose bootstrap sample cannot be fit is counted in ``replicates_failed``.
     """
+    if method not in ("harrell", "632plus"):
+        raise ValueError(f"method must be 'harrell' or '632plus', got {method!r}")
     apparent = {k: float(v[0]) for k, v in point_metrics(y, p_apparent).items()}
     optimism_rows: list[dict[str, float]] = []
+    oob_rows: list[dict[str, float]] = []
     failed = 0
     for sample in samples:
         try:
@@ -116,15 +142,40 @@ def bootstrap_optimism(
             failed += 1
             continue
         p = predict_positive(model, X)
-        weights = np.vstack([np.bincount(sample.train, minlength=len(y)), np.ones(len(y))])
-        m = point_metrics(y, p, weights)
+        counts = np.bincount(sample.train, minlength=len(y)).astype(float)
+        m = point_metrics(y, p, np.vstack([counts, np.ones(len(y)), (counts == 0).astype(float)]))
         optimism_rows.append({k: float(v[0] - v[1]) for k, v in m.items()})
+        oob_rows.append({k: float(v[2]) for k, v in m.items()})
         if progress:
             progress(f"bootstrap {sample.label}")
-    optimism = {k: float(np.nanmean([r[k] for r in optimism_rows])) if optimism_rows else float("nan")
-                for k in OPTIMISM_METRICS}
-    corrected = {k: apparent[k] - optimism[k] for k in OPTIMISM_METRICS}
-    return OptimismCorrection(apparent, optimism, corrected, len(samples), failed, mode)
+    optimism = _mean_rows(optimism_rows)
+    out_of_bag = _mean_rows(oob_rows)
+    harrell = {k: apparent[k] - optimism[k] for k in OPTIMISM_METRICS}
+    corrected = harrell if method == "harrell" else _632plus(apparent, out_of_bag, y, p_apparent)
+    return OptimismCorrection(apparent, optimism, out_of_bag, harrell, corrected, method, len(samples), failed, mode)
+
+
+def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: float(np.nanmean([r[k] for r in rows])) if rows else float("nan") for k in OPTIMISM_METRICS}
+
+
+def _632plus(apparent: dict[str, float], oob: dict[str, float], y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Efron & Tibshirani's .632+ estimate of AUC and Brier; out-of-bag values for the rest."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    no_information = {"auc": 0.5, "brier": float(y.mean() - 2 * y.mean() * p.mean() + np.mean(p ** 2))}
+
+    def combine(e_app: float, e_oob: float, gamma: float) -> float:
+        e_oob = min(e_oob, gamma) if np.isfinite(e_oob) else e_oob
+        r = (e_oob - e_app) / (gamma - e_app) if e_oob > e_app and gamma > e_app else 0.0
+        w = 0.632 / (1 - 0.368 * float(np.clip(r, 0.0, 1.0)))
+        return (1 - w) * e_app + w * e_oob
+
+    corrected = dict(oob)
+    corrected["auc"] = 1 - combine(1 - apparent["auc"], 1 - oob["auc"], 1 - no_information["auc"])
+    corrected["brier"] = combine(apparent["brier"], oob["brier"], no_information["brier"])
+    return corrected
 
 
 def prediction_distribution(y: np.ndarray, p: np.ndarray, *, step: float = HISTOGRAM_STEP,
