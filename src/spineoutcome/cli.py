@@ -22,6 +22,7 @@ from spineoutcome.data import ExportReadError, load_tables, read_column_map, rea
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.outcomes import cli as outcomes_cli
+from spineoutcome.scoring.command import score
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
+app.command(name="score")(score)
 console = Console(stderr=True)
 
 TrackingOption = Annotated[

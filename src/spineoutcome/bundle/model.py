@@ -21,6 +21,7 @@ variability of model fitting (not of tuning, and not patient-level outcome noise
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,6 +41,25 @@ BAND_PERCENTILES = (2.5, 97.5)
 FILES = {"manifest": "bundle.json", "contract": "contract.json", "summary": "training_summary.json",
          "calibration": "calibration.json", "pipeline": "pipeline.joblib", "ensemble": "ensemble.joblib"}
 _EPS = 1e-12
+DIGEST_KEY = "bundle_sha256"
+"""Name under which :func:`.log_bundle` records :func:`bundle_sha256` (MLflow logged-model tag and MLmodel metadata)."""
+
+
+def bundle_sha256(directory: str | Path) -> str:
+    """SHA-256 of a saved bundle: of the lines ``<sha256 of file>  <relative path>``, one per file, sorted by path.
+
+    Every file of the directory counts, so a changed, added or removed file changes the digest.
+    Recorded when the bundle is logged; scoring recomputes it from the downloaded files.
+    """
+    directory = Path(directory)
+    lines = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        lines.append(f"{digest.hexdigest()}  {path.relative_to(directory).as_posix()}\n")
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ Logged with
   package travels with the model as ``code_paths``, laid out as its wheel installs it (MLflow
   puts it first on ``sys.path`` when loading), and the version that built the bundle is in the
   model metadata and ``bundle.json``;
-- no input example, which would be a patient's row.
+- no input example, which would be a patient's row;
+- the SHA-256 of the saved bundle files (:func:`.bundle_sha256`) as a tag of the logged model (in
+  the tracking store, apart from the artifacts) and in the MLmodel metadata, so a consumer can
+  refuse artifacts that changed after logging.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from packaging.requirements import Requirement
 
 import spineoutcome
 from spineoutcome.bundle.contract import InputContract
-from spineoutcome.bundle.model import ModelBundle
+from spineoutcome.bundle.model import DIGEST_KEY, ModelBundle, bundle_sha256
 from spineoutcome.dictionary import builtin_dictionary_dir, builtin_pipelines_dir
 
 ARTIFACT_KEY = "bundle"
@@ -97,6 +100,7 @@ def log_bundle(bundle: ModelBundle, *, registered_model_name: str | None = None)
         # No input example, deliberately: it would be a patient's row.
         warnings.filterwarnings("ignore", message=".*An input example was not provided")
         directory = bundle.save(Path(tmp) / ARTIFACT_KEY)
+        digest = bundle_sha256(directory)
         package = package_copy(Path(tmp) / "code")
         return mlflow.pyfunc.log_model(
             name=MODEL_NAME,
@@ -107,5 +111,7 @@ def log_bundle(bundle: ModelBundle, *, registered_model_name: str | None = None)
             signature=signature(bundle.contract),
             registered_model_name=registered_model_name,
             metadata={"spineoutcome_version": spineoutcome.__version__, "task": bundle.manifest["task"],
-                      "family": bundle.manifest["family"], "data_digest": bundle.manifest["data"]["digest"]},
+                      "family": bundle.manifest["family"], "data_digest": bundle.manifest["data"]["digest"],
+                      DIGEST_KEY: digest},
+            tags={DIGEST_KEY: digest},
         )

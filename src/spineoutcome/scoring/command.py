@@ -1,0 +1,124 @@
+"""The ``spineoutcome score`` command (registered in :mod:`spineoutcome.cli`).
+
+Exit codes, as for every command: 0 every row scored; 1 some rows rejected (the scores and the
+rejects file are still written); 3 the export or a model could not be used at all (unreadable
+file, a column the model needs is missing, the model's files do not match the digest MLflow
+recorded, no Evidence). Nothing row-level is printed: counts, file names and column names only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+EXIT_REJECTS = 1  # as spineoutcome.cli
+EXIT_FILE_ERROR = 3
+
+console = Console(stderr=True)
+
+
+def score(
+    model: Annotated[list[str], typer.Option(
+        "--model", help="Model to score with: MLflow URI (models:/c5_palsy@champion, models:/c5_palsy/3, "
+                        "runs:/<run>/model) or a local model folder. Repeat for several models (one column group "
+                        "per task).")],
+    input_file: Annotated[Path, typer.Option(
+        "--input", help="The export to score (CSV/TSV/XLSX/Parquet), one row per patient.")],
+    out: Annotated[Path, typer.Option("--out", help="Scores file (CSV).")] = Path("scores.csv"),
+    rejects: Annotated[Path | None, typer.Option(
+        "--rejects", help="Rejects file (default: <out stem>.rejects.csv next to --out).")] = None,
+    sheets: Annotated[Path | None, typer.Option(
+        "--sheets", help="Write a one-page PDF risk sheet per scored patient into this folder "
+                         "(identifiable: written only here, never logged).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain/--no-explain", help="Top-3 drivers of each risk in plain words (SHAP).")] = True,
+    band: Annotated[bool, typer.Option(
+        "--band/--no-band", help="95 % uncertainty band from the bundle's bootstrap refits.")] = True,
+    column_map: Annotated[Path | None, typer.Option(
+        "--column-map", help="YAML mapping export headers to dictionary names ({table: {header: name}}; "
+                             "the tables' mappings are merged).")] = None,
+    decimal: Annotated[str, typer.Option("--decimal", help="Decimal mark of the export: '.' or ','.")] = ".",
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding (default: detected).")] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", help="Field delimiter (default: detected).")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Rows read, scored and written at a time (bounds memory).")] = 50_000,
+    allow_unverified: Annotated[bool, typer.Option(
+        "--allow-unverified", help="Accept a model for which no SHA-256 of its files was recorded.")] = False,
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")] = None,
+    dictionary: Annotated[Path | None, typer.Option(
+        "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
+) -> None:
+    """Score a pre-operative export: calibrated risk, 95 % band, risk group, main drivers and flags per patient.
+
+    Every row is either scored or rejected with its line number, column and reason
+    (rows in = rows scored + rows rejected, printed at the end). Rows with missing predictor values
+    are scored (the model imputes them) and flagged.
+    """
+    from spineoutcome.data import ExportReadError, read_column_map
+    from spineoutcome.dictionary import DataDictionary, DictionaryError
+    from spineoutcome.scoring.export import score_export
+    from spineoutcome.scoring.model import ModelLoadError
+    from spineoutcome.scoring.sheets import SheetError
+
+    try:
+        dd = DataDictionary.load(dictionary)
+        mapping = None
+        if column_map is not None:
+            mapping = {}
+            for table_map in read_column_map(column_map).values():
+                mapping.update(table_map)
+        with _progress() as bar:
+            task = bar.add_task("Scoring", total=None)
+            summary = score_export(
+                model, input_file, out, rejects=rejects, sheets_dir=sheets, column_map=mapping, encoding=encoding,
+                delimiter=delimiter, decimal=decimal, chunk_size=chunk_size, explain=explain, band=band,
+                tracking_uri=tracking_uri, allow_unverified=allow_unverified, dictionary=dd,
+                progress=lambda rows: bar.update(task, completed=rows, description=f"Scoring: {rows:,} rows"))
+    except (ExportReadError, ModelLoadError, DictionaryError, SheetError) as exc:
+        console.print(f"[red]Cannot score:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    _print_summary(summary)
+    summary_path = Path(summary.outputs["scores"]).with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(summary.to_dict(), indent=1), encoding="utf-8")
+    if summary.rows_rejected:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
+    for prefix, model in zip(summary.prefixes, summary.models, strict=True):
+        flags = summary.flagged[prefix]
+        console.print(f"[bold]{prefix}[/bold]: {model['uri']} ({model['family']}); {model['integrity']}",
+                      highlight=False)
+        groups = " | ".join(f"{k}: {v:,}" for k, v in summary.categories[prefix].items())
+        console.print(f"  risk groups: {groups}", highlight=False)
+        console.print(f"  flagged: {flags['missing_predictors']:,} with imputed values, {flags['extrapolated']:,} "
+                      f"outside the training data, {flags['out_of_distribution']:,} unusual combinations",
+                      highlight=False)
+    if summary.problems_by_rule:
+        console.print("Problems by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.problems_by_rule.items())),
+                      highlight=False)
+    if summary.ignored_columns:
+        console.print(f"{summary.ignored_columns} column(s) of the export are not used by the model(s) and were ignored.")
+    console.print(f"Rows in {summary.rows_in:,} = scored {summary.rows_scored:,} + rejected {summary.rows_rejected:,}"
+                  f" ({summary.seconds:.1f} s)", highlight=False)
+    console.print(f"Scores: {summary.outputs['scores']}   Rejects: {summary.outputs['rejects']}", highlight=False)
+    if summary.outputs.get("sheets"):
+        console.print(f"Risk sheets: {summary.outputs['sheets_written']} PDF(s) in {summary.outputs['sheets']}/",
+                      highlight=False)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
