@@ -95,9 +95,14 @@ def load_scoring_model(uri: str | Path, *, tracking_uri: str | None = None,
 def _from_mlflow(uri: str, tracking_uri: str | None, allow_unverified: bool) -> ScoringModel:
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import is_tracking_uri_set
+
+    from spineoutcome.tracking import DEFAULT_TRACKING_URI
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    elif not is_tracking_uri_set():  # as log_run: MLFLOW_TRACKING_URI, else sqlite:///mlruns.db
+        mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
     uri, version = _resolve(uri)
     with tempfile.TemporaryDirectory(prefix="spineoutcome-score-") as tmp, _quiet_downloads():
         try:
