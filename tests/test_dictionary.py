@@ -71,3 +71,11 @@ def test_inconsistent_dictionary_is_refused(tmp_path):
                                              "      - {name: a, dtype: category}\n")
     with pytest.raises(DictionaryError, match="needs categories"):
         DataDictionary.load(tmp_path)
+
+
+def test_unknown_variable_fields_are_refused(tmp_path):
+    (tmp_path / "variables.yaml").write_text(
+        "tables:\n  t:\n    layout: wide\n    variables:\n"
+        "      - {name: a, dtype: float, role: key, description: Grip strength, left}\n")
+    with pytest.raises(DictionaryError, match="unknown field"):
+        DataDictionary.load(tmp_path)

@@ -383,8 +383,16 @@ def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+_VARIABLE_KEYS = frozenset({"name", "dtype", "unit", "range", "categories", "categories_from", "ordered", "description",
+                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex"})
+
+
 def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Variable:
     name = spec.get("name")
+    unknown = sorted(str(k) for k in set(spec) - _VARIABLE_KEYS)
+    if unknown:
+        raise DictionaryError(f"{table}.{name}: unknown field(s) {unknown}; a description with a comma "
+                              "inside {...} must be quoted")
     dtype = spec.get("dtype")
     if not name or dtype not in _DTYPES:
         raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}")
