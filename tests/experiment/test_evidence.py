@@ -45,13 +45,11 @@ def test_evidence_holds_every_family_and_the_selection(reference_run):
 
 
 def test_pipeline_without_subgroups_runs(run):
-    """A pipeline that names no subgroup variables (the schema's default) must run.
+    """Regression test: a pipeline that names no subgroup variables (the schema's default) must run.
 
-    BUG: run_experiment calls ``subgroup_metrics`` with an empty grouping frame, which raises
-    ``ValueError: groups has no columns`` (evaluation/subgroups.py ``_group_columns``), so every
-    pipeline that omits ``subgroups`` (default ``variables: []``) crashes after the first family's
-    cross-validation. Fix in experiment/run.py: skip subgroup analysis when ``task.groups`` has no
-    columns (``subgroups=[]`` in FamilyEvidence).
+    Found by this suite: run_experiment called ``subgroup_metrics`` with an empty grouping frame,
+    which raises ``ValueError: groups has no columns``, so every pipeline that omitted ``subgroups``
+    crashed after its first family's cross-validation.
     """
     spec = {"name": "no_subgroups", "outcome": "complication_any",
             "predictors": {"include": ["age", "sex", "diabetes", "approach"]}, "families": ["logistic"],

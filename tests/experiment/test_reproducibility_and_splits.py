@@ -188,7 +188,7 @@ def test_internal_external_never_trains_on_the_held_out_centre(spied):
 
 
 def test_every_preprocessing_and_tuning_fit_inside_a_model_uses_only_its_training_rows(spied):
-    result, spy = spied
+    _result, spy = spied
     inside = [(rows, context) for rows, context in spy.preprocess_fits if context is not None]
     # every Optuna trial's inner folds and the refit on all development rows, for every tuned model
     tuning = REFERENCE["tuning"]

@@ -29,7 +29,12 @@ from sklearn.metrics import roc_curve
 
 from spineoutcome.config import AGE_GROUP, PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
-from spineoutcome.dictionary import PROM_GROUP, DataDictionary, Variable
+from spineoutcome.dictionary import (
+    PROM_GROUP,
+    RADIOMICS_GROUP,
+    DataDictionary,
+    Variable,
+)
 from spineoutcome.evaluation import (
     Bootstrap,
     centre_heterogeneity,
@@ -130,7 +135,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             mode = config.validation.bootstrap.mode
             optimism = bootstrap_optimism(_refit_factory(family, config, cohort, task, final, mode, storage), X, y,
                                           predict_positive(final, X), boot_splits, mode=mode,
-                                          method=OPTIMISM_METHOD.get(family, "632plus"), progress=say)
+                                          method=_optimism_method(family, config, task, cohort), progress=say)
         iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
         temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
         families[family] = FamilyEvidence(
@@ -173,6 +178,18 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
         timings=timings,
     )
     return ExperimentResult(evidence, models, task)
+
+
+def _optimism_method(family: str, config: PipelineConfig, task: TaskData, cohort: Cohort) -> str:
+    """Harrell's correction for regression models without data-driven selection; .632+ otherwise.
+
+    Radiomics selection tunes its penalty by an inner CV, and on a bootstrap replicate copies of a
+    patient straddle those inner folds, which overstates the replicate's overfitting; out-of-bag
+    rows (.632+) do not have that problem.
+    """
+    selects = config.radiomics_selection != "none" and any(
+        cohort.dictionary.variable(p).group == RADIOMICS_GROUP for p in task.predictors)
+    return "632plus" if selects else OPTIMISM_METHOD.get(family, "632plus")
 
 
 def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None) -> TunedClassifier:
