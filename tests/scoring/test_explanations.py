@@ -143,4 +143,5 @@ def test_sentences_name_the_patients_value(models) -> None:
     shap_values[0, :] = 0
     shap_values[0, contract.names.index("deltoid_mmt_pre_left")] = 1.0
     text = words.sentences(shap_values, typed.distinct.codes, typed.distinct.uniques)[0][0]
-    assert text == "Pre-operative deltoid manual muscle test (deltoid_mmt_pre_left): MRC grade 4 raises the risk"
+    # the dictionary description is unique since the YAML quoting fix, so no variable name is needed
+    assert text == "Pre-operative deltoid manual muscle test, left: MRC grade 4 raises the risk"
