@@ -184,8 +184,10 @@ def _optimism_method(family: str, config: PipelineConfig, task: TaskData, cohort
     """Harrell's correction for regression models without data-driven selection; .632+ otherwise.
 
     Radiomics selection tunes its penalty by an inner CV, and on a bootstrap replicate copies of a
-    patient straddle those inner folds, which overstates the replicate's overfitting; out-of-bag
-    rows (.632+) do not have that problem.
+    patient straddle those inner folds, so the replicate's model is over-selected. Neither estimate
+    is then unbiased (Harrell's over-corrects; .632+ is pulled down through the out-of-bag AUC) and
+    the cross-validated estimate is the one to trust; the real fix is inner folds that see row
+    identity (see the strict xfail in tests/experiment/test_optimism.py).
     """
     selects = config.radiomics_selection != "none" and any(
         cohort.dictionary.variable(p).group == RADIOMICS_GROUP for p in task.predictors)
