@@ -21,6 +21,7 @@ from spineoutcome import __version__
 from spineoutcome.data import ExportReadError, load_tables, read_column_map, read_export, validate_export
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
+from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score
 
@@ -35,6 +36,9 @@ app = typer.Typer(
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 app.command(name="score")(score)
+app.command(name="worker")(distributed_cli.worker)
+app.command(name="optuna-init")(distributed_cli.optuna_init)
+app.command(name="spark-score")(distributed_cli.spark_score)
 console = Console(stderr=True)
 
 TrackingOption = Annotated[

@@ -16,16 +16,25 @@ Storage: in memory by default, or an RDB URL (``sqlite:///optuna.db``, PostgreSQ
 is named ``<study_name or spineoutcome-<family>>-<fingerprint>``, where the fingerprint hashes
 the data and the tuning configuration. Each outer fold therefore gets its own study, a rerun
 resumes its study instead of starting again, and several workers fitting the same estimator
-on the same data share one study, stopping once ``n_trials`` trials have finished.
+on the same data share one study. ``n_trials`` is the study's budget across all workers: a
+worker stops once ``n_trials`` trials of the study are complete or pruned, whoever ran them
+(a trial still running elsewhere at that moment may finish as one more).
+
+Lost workers: on an RDB storage with a heartbeat (by default on server databases such as
+PostgreSQL), every running trial writes a heartbeat; a trial whose heartbeat is older than the
+grace period (its worker was killed or lost its machine) is marked FAIL by the next worker that
+starts a trial, and queued again with the same parameters (up to ``max_retry`` times). Failed
+trials do not count towards the budget, so the study still finishes ``n_trials`` trials.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -45,6 +54,8 @@ from .search_spaces import SEARCH_SPACES, SearchSpace
 from .zoo import ClassWeight, family_spec, make_pipeline
 
 METRICS = ("neg_log_loss", "roc_auc", "neg_brier_score")
+BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+AUTO_HEARTBEAT_SECONDS = 60
 
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
@@ -65,6 +76,14 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     storage : None (in memory) or an Optuna RDB URL.
     study_name : prefix of the study name in ``storage``.
     random_state : seed of the sampler, the inner folds and the models.
+    heartbeat_interval : seconds between heartbeats of a running trial on an RDB storage (module
+        docstring); ``"auto"``: 60 for a server database (PostgreSQL, MySQL), off for SQLite and
+        in memory; None: off.
+    grace_period : seconds without a heartbeat after which a running trial counts as lost;
+        None means twice ``heartbeat_interval``.
+    max_retry : how many times a lost trial is queued again (None: without limit).
+    sampler_seed : seed of the TPE sampler, None meaning ``random_state``. Not part of the study
+        name: workers sharing a study should each get their own, or they propose the same trials.
     pruner : an Optuna pruner; None means ``MedianPruner(n_startup_trials=5, n_warmup_steps=1)``.
     timeout : seconds after which no new trial starts.
     class_weight, preprocess : passed to :func:`.zoo.make_pipeline`.
@@ -97,6 +116,10 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         class_weight: ClassWeight = None,
         preprocess: Mapping[str, Any] | None = None,
         search_space: SearchSpace | None = None,
+        heartbeat_interval: int | Literal["auto"] | None = "auto",
+        grace_period: int | None = None,
+        max_retry: int | None = 3,
+        sampler_seed: int | None = None,
     ) -> None:
         self.family = family
         self.dictionary = dictionary
@@ -112,6 +135,10 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.preprocess = preprocess
         self.search_space = search_space
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.max_retry = max_retry
+        self.sampler_seed = sampler_seed
 
     def fit(self, X: pd.DataFrame, y: Any) -> TunedClassifier:
         y = np.asarray(y)
@@ -121,10 +148,15 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         space = self.search_space if self.search_space is not None else SEARCH_SPACES[self.family]
         start = time.perf_counter()
         if self.n_trials > 0 and space:
-            study = self._optimise(X, y, space)
-            self.best_params_ = dict(study.best_trial.params)
-            self.best_score_ = float(study.best_value)
-            summary = _summary(study, self._storage_label())
+            storage = self._rdb_storage()
+            try:
+                study = self._optimise(X, y, space, storage)
+                self.best_params_ = dict(study.best_trial.params)
+                self.best_score_ = float(study.best_value)
+                summary = _summary(study, self._storage_label())
+            finally:
+                if storage is not None:  # close this fit's connections now, not at garbage collection
+                    storage.engine.dispose()
         else:
             self.best_params_, self.best_score_ = {}, float("nan")
             summary = {"study_name": None, "storage": None, "n_trials": 0, "n_complete": 0, "n_pruned": 0,
@@ -133,7 +165,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self.best_estimator_.classes_
         self.study_summary_ = {
             "family": self.family, "metric": self.metric, "inner_cv": _cv_label(self.inner_cv),
-            "sampler": f"TPESampler(seed={self.random_state})", **summary,
+            "sampler": f"TPESampler(seed={self._sampler_seed()})", **summary,
             "elapsed_seconds": round(time.perf_counter() - start, 3),
         }
         return self
@@ -151,7 +183,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                              class_weight=self.class_weight, random_state=self.random_state,
                              preprocess=self.preprocess)
 
-    def _optimise(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace) -> optuna.Study:
+    def _optimise(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace,
+                  storage: optuna.storages.RDBStorage | None) -> optuna.Study:
         cv = (StratifiedKFold(self.inner_cv, shuffle=True, random_state=self.random_state)
               if isinstance(self.inner_cv, int) else self.inner_cv)
         folds = list(cv.split(X, y))
@@ -170,19 +203,22 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
         with _quiet_optuna():
             study = optuna.create_study(
-                storage=self.storage,
+                storage=storage,
                 study_name=self._study_name(X, y, space),
                 direction="maximize",
-                sampler=optuna.samplers.TPESampler(seed=self.random_state),
+                # constant_liar: parallel workers do not all propose points next to a running trial;
+                # it changes nothing when trials run one after another.
+                sampler=optuna.samplers.TPESampler(seed=self._sampler_seed(), constant_liar=self.storage is not None),
                 pruner=self.pruner if self.pruner is not None else optuna.pruners.MedianPruner(
                     n_startup_trials=5, n_warmup_steps=1),
                 load_if_exists=True,
             )
-            finished = sum(t.state.is_finished() for t in study.trials)
-            if finished < self.n_trials:
+            # The budget counts what every worker finished; failed (lost) trials are not counted.
+            done = len(study.get_trials(deepcopy=False, states=BUDGET_STATES))
+            if done < self.n_trials:
                 study.optimize(
-                    objective, n_trials=self.n_trials - finished, timeout=self.timeout,
-                    callbacks=[MaxTrialsCallback(self.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+                    objective, n_trials=self.n_trials - done, timeout=self.timeout,
+                    callbacks=[MaxTrialsCallback(self.n_trials, states=BUDGET_STATES)],
                 )
         if not any(t.state == TrialState.COMPLETE for t in study.trials):
             raise RuntimeError(f"no {self.family} trial completed in study {study.study_name!r}")
@@ -196,6 +232,25 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                   self.class_weight, sorted((self.preprocess or {}).items()), sorted(space.items()))
         digest.update(repr(config).encode())
         return f"{self.study_name or f'spineoutcome-{self.family}'}-{digest.hexdigest()[:16]}"
+
+    def _sampler_seed(self) -> int:
+        return self.random_state if self.sampler_seed is None else self.sampler_seed
+
+    def _rdb_storage(self) -> optuna.storages.RDBStorage | None:
+        """The RDB storage of ``storage`` (None in memory), with heartbeat and retry of lost trials when on."""
+        if self.storage is None:
+            return None
+        interval = self.heartbeat_interval
+        if interval == "auto":
+            interval = AUTO_HEARTBEAT_SECONDS if make_url(self.storage).get_backend_name() != "sqlite" else None
+        with _quiet_optuna():
+            if interval is None:
+                return optuna.storages.RDBStorage(self.storage)
+            return optuna.storages.RDBStorage(
+                self.storage, heartbeat_interval=int(interval), grace_period=self.grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=self.max_retry),
+            )
 
     def _storage_label(self) -> str:
         if self.storage is None:
@@ -226,6 +281,9 @@ def _quiet_optuna() -> Iterator[None]:
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            # Heartbeats, their retry callback and constant_liar are marked experimental by Optuna.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
     finally:
         optuna.logging.set_verbosity(previous)

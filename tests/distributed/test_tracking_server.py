@@ -1,0 +1,84 @@
+"""A shared MLflow tracking server (PostgreSQL backend store, served artifact root) started by
+``scripts/mlflow_server.sh``, and the package used against it unchanged: log, register, load, predict."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import sqlalchemy
+from mlflow import MlflowClient
+
+from spineoutcome.bundle import Gates
+from spineoutcome.experiment import ExperimentResult
+from spineoutcome.tracking import CHAMPION_ALIAS, log_run
+
+from .conftest import REPO, free_port, quiet_artifact_downloads, raw_export_rows
+
+SCRIPT = REPO / "scripts" / "mlflow_server.sh"
+LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
+TASK = "c5_palsy"
+
+
+@dataclass(frozen=True)
+class Server:
+    uri: str
+    backend: str
+    artifacts: Path
+
+
+@pytest.fixture(scope="module")
+def server(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    backend = new_database("mlflow")
+    artifacts = tmp_path_factory.mktemp("mlartifacts")
+    state = tmp_path_factory.mktemp("mlflow_state")
+    port = str(free_port())
+    common = ["--port", port, "--state-dir", str(state)]
+    started = subprocess.run(["bash", str(SCRIPT), "start", "--backend-store-uri", backend,
+                              "--artifacts-destination", str(artifacts), *common],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert started.returncode == 0, f"{started.stderr}\n{(state / 'server.log').read_text() if (state / 'server.log').exists() else ''}"
+    assert started.stdout.strip() == f"export MLFLOW_TRACKING_URI=http://127.0.0.1:{port}"
+    password = sqlalchemy.engine.make_url(backend).password
+    assert "***@" in started.stderr and f":{password}@" not in started.stderr  # the password is masked
+    try:
+        yield Server(f"http://127.0.0.1:{port}", backend, artifacts)
+    finally:
+        stopped = subprocess.run(["bash", str(SCRIPT), "stop", *common], capture_output=True, text=True, timeout=60, check=False)
+        assert stopped.returncode == 0, stopped.stderr
+
+
+def test_log_register_load_and_predict_through_the_server(server: Server, experiment: ExperimentResult,
+                                                          cohort_dir: Path, restore_tracking_uri) -> None:
+    with quiet_artifact_downloads():
+        run_id = log_run(experiment, tracking_uri=server.uri, gates=LENIENT, ensemble_size=3)
+        assert mlflow.get_tracking_uri() == server.uri
+        client = MlflowClient(server.uri)
+        run = client.get_run(run_id)
+        assert run.data.tags["task"] == TASK and run.data.metrics["data_n"] == experiment.evidence.data["n"]
+        version = client.get_model_version_by_alias(TASK, CHAMPION_ALIAS)
+        assert version.run_id == run_id and version.tags["gates_passed"] == "true"
+
+        model = mlflow.pyfunc.load_model(f"models:/{TASK}@{CHAMPION_ALIAS}")
+    raw = raw_export_rows(experiment, cohort_dir)
+    frame, problems = model.unwrap_python_model().bundle.contract.conform(raw)
+    assert (problems == "").all()
+    predicted = model.predict(frame)
+    expected = experiment.best_model.predict_proba(experiment.task.X)[:, 1]
+    np.testing.assert_allclose(predicted["probability"].to_numpy(), expected, rtol=0, atol=1e-12)
+
+    # Where things landed: runs and the registry in PostgreSQL, artifacts under the server's artifact root.
+    engine = sqlalchemy.create_engine(server.backend)
+    with engine.connect() as connection:
+        runs = connection.execute(sqlalchemy.text("SELECT run_uuid FROM runs")).scalars().all()
+        models = connection.execute(sqlalchemy.text("SELECT name FROM registered_models")).scalars().all()
+    engine.dispose()
+    assert run_id in runs and len(runs) > 1  # parent and nested family/study runs
+    assert models == [TASK]
+    assert list(server.artifacts.rglob("MLmodel")) and list(server.artifacts.rglob("evidence.json"))
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # clients go through the server
