@@ -14,11 +14,24 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table as RichTable
 
 from spineoutcome import __version__
-from spineoutcome.data import ExportReadError, load_tables, read_column_map, read_export, validate_export
+from spineoutcome.data import (
+    ExportReadError,
+    load_tables,
+    read_column_map,
+    read_export,
+    validate_export,
+)
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli

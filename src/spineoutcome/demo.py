@@ -1,8 +1,10 @@
 """The demo: synthesize a cohort, run every pipeline, log each run to MLflow, write the reports.
 
 Pipelines run in worker processes (every model fits on one core, so two workers use a two-core
-machine fully); logging to MLflow and rendering happen afterwards in this process, one run at a
-time, so a SQLite tracking store never sees two writers.
+machine fully), the dearest first (longest-processing-time-first scheduling, Graham, SIAM J Appl
+Math 1969;17:416-29; the cost is the number of model fits the pipeline file implies), so no long
+pipeline starts last. Each finished run is logged to MLflow and rendered in this process while
+the workers go on, one run at a time, so a SQLite tracking store never sees two writers.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spineoutcome.api import load_cohort, run_pipeline
+from spineoutcome.config import load_pipeline
 from spineoutcome.data.synth import generate_cohort
-from spineoutcome.dictionary import builtin_pipelines_dir
+from spineoutcome.dictionary import RADIOMICS_GROUP, builtin_pipelines_dir
 from spineoutcome.experiment import ExperimentResult
+
+SELECTION_COST = 4
+"""Cost of a fit with LASSO radiomics selection in plain fits: per tuned fit, progression_24m took
+4.1 times as long as c5_palsy (benchmarks/RESULTS.md, stage timings, XGBoost cross-validation)."""
 
 
 @dataclass
@@ -49,25 +56,43 @@ def run_demo(out: Path, *, n: int = 2000, seed: int = 7, pipelines: list[Path] |
     data_dir = out / "synthetic"
     say(f"synthesizing {n} patients")
     generate_cohort(data_dir, n=n, seed=seed)
-    pipelines = pipelines or sorted(builtin_pipelines_dir().glob("*.yaml"))
+    pipelines = sorted(pipelines or builtin_pipelines_dir().glob("*.yaml"), key=expected_fits, reverse=True)
     summary = DemoSummary(data_dir=data_dir)
-    results: dict[str, tuple[ExperimentResult, float]] = {}
+    reports_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
         futures = {pool.submit(_train, path, data_dir): path for path in pipelines}
         for future in as_completed(futures):
+            name = futures[future].stem
             result, seconds = future.result()
-            results[futures[future].stem] = (result, seconds)
-            say(f"trained {futures[future].stem} in {seconds / 60:.1f} min")
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    for path in pipelines:
-        result, seconds = results[path.stem]
-        run = _publish(result, seconds, path.stem, out / "runs", reports_dir, tracking_uri, log_to_mlflow)
-        summary.runs.append(run)
-        say(f"reported {path.stem}")
+            say(f"trained {name} in {seconds / 60:.1f} min; reporting")
+            summary.runs.append(_publish(result, seconds, name, out / "runs", reports_dir, tracking_uri, log_to_mlflow))
+    summary.runs.sort(key=lambda run: run.pipeline)
     summary.tracking_uri = tracking_uri
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def expected_fits(pipeline: Path) -> int:
+    """Model fits a pipeline file implies: its scheduling cost (module docstring).
+
+    Per tuned family, trials x inner folds for each outer fit; outer fits are the CV folds, the
+    final model, and as many internal-external folds again when IECV is on (about one per centre);
+    each bootstrap replicate re-tunes (``full``) or refits once. Survival families fit once per
+    fold and for the final model. A fit with in-fold radiomics selection counts
+    ``SELECTION_COST`` times (its selector runs its own inner CV).
+    """
+    config = load_pipeline(pipeline)
+    validation = config.validation
+    outer = validation.folds * validation.repeats + 1 + (validation.folds if validation.internal_external else 0)
+    tuned = config.tuning.n_trials * config.tuning.inner_folds
+    per_family = {family: (tuned if family != "logistic" else 1) for family in config.families}
+    fits = sum(outer * cost for cost in per_family.values())
+    if validation.bootstrap is not None:
+        replicate = (lambda cost: cost) if validation.bootstrap.mode == "full" else (lambda cost: 1)
+        fits += validation.bootstrap.replicates * sum(replicate(cost) for cost in per_family.values())
+    selects = config.radiomics_selection != "none" and RADIOMICS_GROUP in config.predictors.groups
+    return fits * (SELECTION_COST if selects else 1) + outer * len(config.survival_families)
 
 
 def _train(pipeline: Path, data_dir: Path) -> tuple[ExperimentResult, float]:

@@ -106,3 +106,26 @@ def test_sklearn_conventions(dictionary) -> None:
         TunedClassifier("xgboost", dictionary, PREDICTORS, metric="accuracy").fit(*make_cohort(60, seed=1))
     with pytest.raises(ValueError, match="unknown model family"):
         TunedClassifier("svm", dictionary, PREDICTORS).fit(*make_cohort(60, seed=1))
+
+
+def test_inner_folds_keep_bootstrap_copies_of_a_patient_together(dictionary, small, monkeypatch) -> None:
+    """On a bootstrap replicate no patient is in an inner training fold and its test fold at once."""
+    X, y = small
+    replicate = np.random.default_rng(3).integers(0, len(y), len(y))
+    boot_X, boot_y = X.set_index("patient_id", drop=False).iloc[replicate], y[replicate]
+    folds_seen: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    split = tuning.inner_folds
+
+    def spying_folds(*args, **kwargs):
+        folds = split(*args, **kwargs)
+        folds_seen.append(folds)
+        return folds
+
+    monkeypatch.setattr(tuning, "inner_folds", spying_folds)
+    TunedClassifier("elastic_net", dictionary, PREDICTORS, n_trials=2, inner_cv=3).fit(boot_X, boot_y)
+    (folds,) = folds_seen
+    patients = boot_X.index.to_numpy()
+    assert len(folds) == 3
+    for train, test in folds:
+        assert not set(patients[train]) & set(patients[test])
+        assert abs(boot_y[test].mean() - boot_y.mean()) < 0.1  # still stratified

@@ -31,7 +31,6 @@ from spineoutcome.config import AGE_GROUP, PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import (
     PROM_GROUP,
-    RADIOMICS_GROUP,
     DataDictionary,
     Variable,
 )
@@ -135,7 +134,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             mode = config.validation.bootstrap.mode
             optimism = bootstrap_optimism(_refit_factory(family, config, cohort, task, final, mode, storage), X, y,
                                           predict_positive(final, X), boot_splits, mode=mode,
-                                          method=_optimism_method(family, config, task, cohort), progress=say)
+                                          method=_optimism_method(family), progress=say)
         iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
         temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
         families[family] = FamilyEvidence(
@@ -180,18 +179,10 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
     return ExperimentResult(evidence, models, task)
 
 
-def _optimism_method(family: str, config: PipelineConfig, task: TaskData, cohort: Cohort) -> str:
-    """Harrell's correction for regression models without data-driven selection; .632+ otherwise.
-
-    Radiomics selection tunes its penalty by an inner CV, and on a bootstrap replicate copies of a
-    patient straddle those inner folds, so the replicate's model is over-selected. Neither estimate
-    is then unbiased (Harrell's over-corrects; .632+ is pulled down through the out-of-bag AUC) and
-    the cross-validated estimate is the one to trust; the real fix is inner folds that see row
-    identity (see the strict xfail in tests/experiment/test_optimism.py).
-    """
-    selects = config.radiomics_selection != "none" and any(
-        cohort.dictionary.variable(p).group == RADIOMICS_GROUP for p in task.predictors)
-    return "632plus" if selects else OPTIMISM_METHOD.get(family, "632plus")
+def _optimism_method(family: str) -> str:
+    """Harrell's correction for regression models (radiomics selection included: its inner folds
+    keep a bootstrap copy of a patient together, see :mod:`spineoutcome.inner_cv`); .632+ for trees."""
+    return OPTIMISM_METHOD.get(family, "632plus")
 
 
 def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None) -> TunedClassifier:
@@ -271,7 +262,7 @@ def _data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
         "n": task.n,
         "events": task.events,
         "prevalence": task.events / task.n,
-        "centres": int(len(np.unique(task.centres))),
+        "centres": len(np.unique(task.centres)),
         "accrual": accrual(task),
         "predictors": [_predictor_record(dd.variable(p), p) for p in task.predictors],
         "dropped_predictors": task.dropped_predictors,

@@ -27,7 +27,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import SelectorMixin, f_classif, r_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import l1_min_c
@@ -36,6 +35,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary
+from spineoutcome.inner_cv import inner_folds, row_identity
 
 
 @cache
@@ -295,8 +295,9 @@ class LassoSelector(SelectorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray | pd.DataFrame, y: np.ndarray) -> LassoSelector:
+        groups = row_identity(X)
         X, y = validate_data(self, X, y, dtype=np.float64)
-        _fit_lasso(self, X, y)
+        _fit_lasso(self, X, y, groups)
         self.support_ = self.coef_ != 0
         return self
 
@@ -325,8 +326,9 @@ class RadScore(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray | pd.DataFrame, y: np.ndarray) -> RadScore:
+        groups = row_identity(X)
         X, y = validate_data(self, X, y, dtype=np.float64)
-        _fit_lasso(self, X, y)
+        _fit_lasso(self, X, y, groups)
         return self
 
     def transform(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
@@ -349,8 +351,12 @@ def _binary_outcome_tags(tags: Tags) -> Tags:
     return tags
 
 
-def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray) -> None:
-    """Choose C by inner CV, refit on all of X; sets scaler_, coef_, intercept_, C_, Cs_, cv_scores_."""
+def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
+    """Choose C by inner CV, refit on all of X; sets scaler_, coef_, intercept_, C_, Cs_, cv_scores_.
+
+    ``groups``: row identities (:func:`spineoutcome.inner_cv.row_identity`), so that copies of a
+    patient in a bootstrap replicate stay in one inner fold.
+    """
     target = type_of_target(y, input_name="y", raise_unknown=True)
     if target != "binary":
         raise ValueError(f"{type(estimator).__name__} needs a binary outcome, got {target}")
@@ -359,17 +365,17 @@ def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray
     classes, y_codes = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"{type(estimator).__name__} needs both outcome classes, got one class")
-    rarer = int(np.bincount(y_codes).min())
+    distinct = np.ones(len(y_codes), dtype=bool) if groups is None else ~pd.Series(groups).duplicated().to_numpy()
+    rarer = int(np.bincount(y_codes[distinct], minlength=2).min())
     folds = min(estimator.cv, rarer)
     if folds < 2:
-        raise ValueError(f"the rarer outcome class has {rarer} sample(s); the inner cross-validation needs 2")
+        raise ValueError(f"the rarer outcome class has {rarer} distinct sample(s); the inner cross-validation needs 2")
     scaler = StandardScaler().fit(X)
     standardised = scaler.transform(X)
     cs = l1_min_c(standardised, y_codes, loss="log") * np.logspace(0, 3, estimator.n_cs)
     scorer = get_scorer(estimator.scoring)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=estimator.random_state)
     scores = np.empty((folds, len(cs)))
-    for f, (train, test) in enumerate(splitter.split(X, y_codes)):
+    for f, (train, test) in enumerate(inner_folds(X, y_codes, folds, estimator.random_state, groups)):
         for c, penalty in enumerate(cs):
             model = make_pipeline(StandardScaler(), _l1_logistic(penalty, estimator.random_state))
             model.fit(X[train], y_codes[train])

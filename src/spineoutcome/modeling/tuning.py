@@ -43,12 +43,12 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from sqlalchemy.engine import make_url
 
 from ..dictionary import DataDictionary
+from ..inner_cv import inner_folds, row_identity
 from ._json import JsonValue, json_safe
 from .search_spaces import SEARCH_SPACES, SearchSpace
 from .zoo import ClassWeight, family_spec, make_pipeline
@@ -185,9 +185,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     def _optimise(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace,
                   storage: optuna.storages.RDBStorage | None) -> optuna.Study:
-        cv = (StratifiedKFold(self.inner_cv, shuffle=True, random_state=self.random_state)
-              if isinstance(self.inner_cv, int) else self.inner_cv)
-        folds = list(cv.split(X, y))
+        # Copies of a patient (a bootstrap replicate) stay in one inner fold: see spineoutcome.inner_cv.
+        folds = (inner_folds(X, y, self.inner_cv, self.random_state) if isinstance(self.inner_cv, int)
+                 else list(self.inner_cv.split(X, y, row_identity(X))))
         scorer = get_scorer(self.metric)
 
         def objective(trial: optuna.Trial) -> float:
