@@ -87,3 +87,21 @@ def test_summary_is_aggregate_only_and_example_is_a_constructed_profile(data):
     assert summary["example"]["values"]["approach"] == X["approach"].mode().iloc[0]
     p = pipe.predict_proba(profile)[0, 1]
     assert summary["example"]["probability"] == pytest.approx(p, abs=1e-6)
+
+
+def test_recalibrated_log_odds_scale_the_contributions_and_keep_additivity(data):
+    """logit p' = a + b logit p: phi' = b phi, base' = a + b base, output' = a + b margin."""
+    X, y = data
+    pipe = make_pipeline("xgboost", DataDictionary.load(), list(X.columns)).fit(X, y)
+    raw = shap_contributions(pipe, X)
+    scaled = shap_contributions(pipe, X, calibration=(0.3, 0.6))
+    np.testing.assert_allclose(scaled.values.to_numpy(), 0.6 * raw.values.to_numpy(), atol=1e-6)  # float32 SHAP
+    assert scaled.base == pytest.approx(0.3 + 0.6 * raw.base)
+    margin = pipe.named_steps["model"].predict(_design(pipe, X), output_margin=True)
+    np.testing.assert_allclose(scaled.output, 0.3 + 0.6 * margin, atol=1e-5)
+    assert scaled.additivity_error < 1e-4
+    summary = summarise_shap(pipe, X, calibration=(0.3, 0.6))
+    assert summary.example["probability"] == pytest.approx(1 / (1 + np.exp(-summary.example["output"])))
+    forest = make_pipeline("random_forest", DataDictionary.load(), list(X.columns)).fit(X, y)
+    with pytest.raises(ValueError, match="maps log-odds"):
+        shap_contributions(forest, X, calibration=(0.3, 0.6))

@@ -98,6 +98,9 @@ class PipelineConfig(_Strict):
         "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess).")
     spline_knots: int | None = Field(4, ge=3, le=7)
     class_weight: Literal["balanced"] | None = None
+    boosting_calibration: Literal["logistic", "none"] = Field(
+        "logistic", description="XGBoost and LightGBM: logistic recalibration on the tuned model's inner "
+        "out-of-fold risks (modeling.tuning.TunedClassifier), part of every fit and so validated with it.")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.2])

@@ -8,6 +8,10 @@
   the model's design (Lundberg & Lee, NeurIPS 2017), consistent with the coefficients by
   construction.
 
+A model whose log-odds are recalibrated, logit p' = a + b logit p (TunedClassifier's
+``calibration``, a bundle's ``Calibration``), is explained on the recalibrated scale: the map is
+linear in the log-odds, so phi' = b phi and base' = a + b base keep additivity exactly.
+
 Columns that the preprocessor derives from one predictor (one-hot levels, spline terms, missing
 indicators) are summed back to that predictor. Additivity, base + sum(phi) = model output, is
 checked and its largest error reported.
@@ -66,7 +70,8 @@ class ShapSummary(JsonResult):
 
 
 def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
-                       background_mean: Mapping[str, float] | pd.Series | None = None) -> Contributions:
+                       background_mean: Mapping[str, float] | pd.Series | None = None,
+                       calibration: tuple[float, float] | None = None) -> Contributions:
     """Per-patient SHAP values of a fitted ``Pipeline([("preprocess", ...), ("model", ...)])``.
 
     ``background_mean``: for linear models, the design mean the contributions are centred on
@@ -74,7 +79,8 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
     ``manifest["explanation"]["background_design_mean"]``). Default: the mean of ``X``'s own
     design, which makes a patient's values depend on the batch; scoring single patients needs
     the training mean. Tree models' native TreeSHAP (path-dependent, on the training covers)
-    does not depend on the batch and ignores it.
+    does not depend on the batch and ignores it. ``calibration``: (a, b) of a logistic
+    recalibration of the model's log-odds (module docstring); not for probability-scale models.
     """
     pre, model = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
     design = pre.transform(X)
@@ -110,6 +116,11 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
         output, units = model.predict_proba(design)[:, 1], "probability"
     else:
         raise TypeError(f"no SHAP method for a {type(model).__name__} model step")
+    if calibration is not None:
+        if units != "log-odds":
+            raise ValueError(f"a logistic recalibration maps log-odds; this model's SHAP values are in {units}")
+        intercept, slope = calibration
+        phi, base, output = slope * phi, intercept + slope * base, intercept + slope * np.asarray(output)
     sources = feature_sources(pre)
     per_column = pd.DataFrame(phi, columns=columns, index=X.index)
     grouped = per_column.T.groupby([sources[c] for c in columns], sort=False).sum().T
@@ -130,16 +141,18 @@ def reference_profile(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(row, index=pd.Index(["reference profile"]))
 
 
-def summarise_shap(pipeline: Pipeline, X: pd.DataFrame, *, max_rows: int = 2000, seed: int = 0) -> ShapSummary:
-    """Mean |SHAP| ranking, binned beeswarm and a worked reference-profile example."""
+def summarise_shap(pipeline: Pipeline, X: pd.DataFrame, *, max_rows: int = 2000, seed: int = 0,
+                   calibration: tuple[float, float] | None = None) -> ShapSummary:
+    """Mean |SHAP| ranking, binned beeswarm and a worked reference-profile example (``calibration``:
+    see :func:`shap_contributions`)."""
     sample = X if len(X) <= max_rows else X.sample(max_rows, random_state=seed)
-    contrib = shap_contributions(pipeline, sample)
+    contrib = shap_contributions(pipeline, sample, calibration=calibration)
     if contrib.additivity_error > ADDITIVITY_TOLERANCE * max(1.0, float(np.abs(contrib.output).max())):
         raise ArithmeticError(f"SHAP additivity violated (max error {contrib.additivity_error:.2e})")
     order = contrib.values.abs().mean().sort_values(ascending=False)
     binned = {var: _binned(sample[var], contrib.values[var]) for var in order.index if var in sample.columns}
     profile = reference_profile(X)
-    example = shap_contributions(pipeline, profile)
+    example = shap_contributions(pipeline, profile, calibration=calibration)
     logit = example.base + float(example.values.iloc[0].sum())
     return ShapSummary(
         units=contrib.units,

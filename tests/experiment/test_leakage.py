@@ -38,6 +38,9 @@ NOISE = {
     "predictors": {"groups": ["radiomics"]},
     "radiomics_selection": "none",  # every noise column reaches every model
     "families": ["logistic", "xgboost"],
+    # the raw booster, so that it memorises noise (the .632+ test below); recalibrated, its slope on
+    # noise is <= 0 and it predicts the prevalence (tests/modeling/test_tuning.py)
+    "boosting_calibration": "none",
     "tuning": {"n_trials": 2, "inner_folds": 2},
     "validation": {"folds": 3, "repeats": 1, "bootstrap": {"replicates": 10}, "internal_external": False},
     "subgroups": {"variables": ["sex"], "min_events": 10},

@@ -132,8 +132,10 @@ def test_different_seed_gives_different_numbers(reference_run, run):
 
 
 def _validation_models(result, spy: Spy) -> dict[int, frozenset]:
+    """Models developed on part of the patients to predict the rest: not the final models (all
+    patients) and not the bootstrap refits (fixed ``params``; Harrell's method scores them on everyone)."""
     everyone = frozenset(result.task.X.index)
-    return {key: rows for key, (_, rows) in spy.fits.items() if rows != everyone}
+    return {key: rows for key, (model, rows) in spy.fits.items() if rows != everyone and model.params is None}
 
 
 def test_validation_models_never_predict_a_row_they_were_fit_on(spied):
@@ -192,14 +194,14 @@ def test_every_preprocessing_and_tuning_fit_inside_a_model_uses_only_its_trainin
     inside = [(rows, context) for rows, context in spy.preprocess_fits if context is not None]
     # every Optuna trial's inner folds and the refit on all development rows, for every tuned model
     tuning = REFERENCE["tuning"]
-    tuned = sum(model.family != "logistic" for model, _ in spy.fits.values())
-    assert tuned == len(spy.fits) // 2
-    assert len(inside) >= tuned * (tuning["n_trials"] * tuning["inner_folds"] + 1) + (len(spy.fits) - tuned)
+    models = [model for model, _ in spy.fits.values() if model.params is None]
+    refits = [model for model, _ in spy.fits.values() if model.params is not None]  # bootstrap, fixed hyperparameters
+    tuned = sum(model.family != "logistic" for model in models)
+    assert tuned == len(models) // 2
+    assert len(refits) == len(REFERENCE["families"]) * REFERENCE["validation"]["bootstrap"]["replicates"]
+    assert len(inside) >= tuned * (tuning["n_trials"] * tuning["inner_folds"] + 1) + (len(models) - tuned) + len(refits)
     for rows, context in inside:
         assert rows <= context, "an inner (tuning) fit used rows outside its model's training set"
-    # bootstrap refits (fixed hyperparameters) happen outside any TunedClassifier
-    outside = [rows for rows, context in spy.preprocess_fits if context is None]
-    assert len(outside) >= len(REFERENCE["families"]) * REFERENCE["validation"]["bootstrap"]["replicates"]
 
 
 # ----------------------------------------------------------------------------------------------

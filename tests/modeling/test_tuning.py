@@ -129,3 +129,47 @@ def test_inner_folds_keep_bootstrap_copies_of_a_patient_together(dictionary, sma
     for train, test in folds:
         assert not set(patients[train]) & set(patients[test])
         assert abs(boot_y[test].mean() - boot_y.mean()) < 0.1  # still stratified
+
+
+def test_logistic_calibration_is_fitted_on_the_best_parameters_inner_out_of_fold_risks(dictionary, small) -> None:
+    """Reference: the out-of-fold risks recomputed by hand on sklearn's folds, a statsmodels logit fit."""
+    import statsmodels.api as sm
+    from scipy.special import expit, logit
+
+    from spineoutcome.modeling import make_pipeline
+
+    X, y = small
+    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=3, inner_cv=3, random_state=2,
+                            search_space=SHALLOW_TREES, calibration="logistic").fit(X, y)
+    oof = np.empty(len(y))
+    for train, test in StratifiedKFold(3, shuffle=True, random_state=2).split(X, y):
+        model = make_pipeline("xgboost", dictionary, PREDICTORS, tuned.best_params_, random_state=2)
+        oof[test] = model.fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])[:, 1]
+    fit = sm.GLM(y, sm.add_constant(logit(oof)), family=sm.families.Binomial()).fit()
+    a, b = tuned.calibration_params()
+    assert a == pytest.approx(fit.params[0], abs=1e-6) and b == pytest.approx(fit.params[1], abs=1e-6)
+    raw = tuned.best_estimator_.predict_proba(X)[:, 1].astype(np.float64)
+    np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], expit(a + b * logit(raw)), atol=1e-12)
+    assert tuned.study_summary_["calibration"]["slope"] == pytest.approx(b)
+    plain = clone(tuned).set_params(calibration="none").fit(X, y)
+    assert plain.calibration_params() is None
+    np.testing.assert_allclose(plain.predict_proba(X)[:, 1], raw, atol=1e-6)  # XGBoost computes in float32
+
+
+def test_fixed_params_skip_the_search(dictionary, small) -> None:
+    X, y = small
+    params = {"max_depth": 2, "learning_rate": 0.1}
+    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=5, params=params).fit(X, y)
+    assert tuned.best_params_ == params and tuned.study_summary_["n_trials"] == 0
+    assert tuned.best_estimator_.named_steps["model"].get_params()["max_depth"] == 2
+
+
+def test_no_positive_association_out_of_fold_gives_the_prevalence(dictionary) -> None:
+    """Pure noise: the out-of-fold risks do not rank the outcome, so b = 0 and every risk is the prevalence."""
+    X, _ = make_cohort(200, seed=9)
+    y = np.random.default_rng(9).binomial(1, 0.3, 200)  # on 8 of 12 seeds tried the out-of-fold slope was <= 0
+    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 6, "n_estimators": 300},
+                            inner_cv=3, calibration="logistic").fit(X, y)
+    a, b = tuned.calibration_params()
+    assert b == 0.0 and a == pytest.approx(np.log(y.mean() / (1 - y.mean())))
+    np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], y.mean(), atol=1e-12)

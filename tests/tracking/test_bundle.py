@@ -126,7 +126,8 @@ def test_training_summary_holds_aggregates_and_flags_novel_patients(bundle: Mode
 def test_band_brackets_the_ensemble_and_is_percentile_based(bundle: ModelBundle, experiment: Experiment) -> None:
     X = experiment.result.task.X.head(50)
     out = bundle.predict(X, band=True)
-    draws = np.vstack([m.predict_proba(X)[:, 1] for m in bundle.ensemble])
+    draws = np.vstack([bundle.development_calibration(i).apply(m.predict_proba(X)[:, 1])
+                       for i, m in enumerate(bundle.ensemble)])  # calibration.json is the identity at build
     np.testing.assert_allclose(out["band_low"], np.percentile(draws, 2.5, axis=0), atol=1e-12)
     np.testing.assert_allclose(out["band_high"], np.percentile(draws, 97.5, axis=0), atol=1e-12)
     assert len(bundle.ensemble) == ENSEMBLE_SIZE == bundle.manifest["uncertainty"]["replicates"]
@@ -142,6 +143,23 @@ def test_recalibration_updates_risks_but_not_their_ranking(bundle: ModelBundle, 
     assert after.mean() == pytest.approx(shifted.mean(), abs=0.01)
     assert (np.argsort(after, kind="stable") == np.argsort(before, kind="stable")).all()
 
+
+def test_recalibration_is_fitted_on_the_risks_as_developed(bundle: ModelBundle, experiment: Experiment) -> None:
+    """Two steps, each logit p' = a + b logit p: the development calibration, then the new centre's update,
+    whose reference is a statsmodels logit of the outcomes on the developed log-odds."""
+    import statsmodels.api as sm
+    from scipy.special import expit, logit
+
+    X, y = experiment.result.task.X, experiment.result.task.y
+    developed = replace(bundle, manifest={**bundle.manifest, "development_calibration":
+                                          {"method": "logistic", "intercept": 0.2, "slope": 0.7}})
+    updated = developed.recalibrated(X, y, method="logistic")
+    lp = 0.2 + 0.7 * logit(bundle.pipeline.predict_proba(X)[:, 1].astype(np.float64))
+    fit = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+    assert updated.calibration.intercept == pytest.approx(fit.params[0], abs=1e-5)
+    assert updated.calibration.slope == pytest.approx(fit.params[1], abs=1e-5)
+    expected = expit(fit.params[0] + fit.params[1] * lp)
+    np.testing.assert_allclose(updated.predict(X)["probability"].to_numpy(), expected, atol=1e-5)
 
 def test_save_and_load_round_trip(bundle: ModelBundle, experiment: Experiment, tmp_path: Path) -> None:
     recalibrated = replace(bundle, calibration=replace(bundle.calibration, method="logistic", intercept=0.3, slope=0.8))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -13,6 +15,7 @@ from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.modeling import TunedClassifier
 
 ENSEMBLE_SIZE = 30
 # The run uses seed, seed + 1 (optimism bootstrap) and seed + 2 (paired comparison).
@@ -60,24 +63,39 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         "spineoutcome_version": __version__,
         "uncertainty": {"method": "bootstrap ensemble: the selected pipeline refit with its tuned hyperparameters "
                                   "on outcome-stratified bootstrap samples; band = percentiles of the refits' "
-                                  "calibrated predictions",
+                                  "predictions through the bundle's calibration",
                         "replicates": ensemble_size, "seed": seed, "percentiles": list(BAND_PERCENTILES)},
         "explanation": {"function": "spineoutcome.explain.shap_contributions", "method": SHAP_METHODS[family],
                         "units": (evidence.families[family].shap or {}).get("units"),
                         "background_design_mean": {str(c): float(v) for c, v in design.mean().items()}},
     }
+    ensemble = bootstrap_ensemble(tuned, task.X, task.y, ensemble_size, seed)
+    manifest["development_calibration"] = asdict(_development_calibration(tuned, task.y))
+    manifest["ensemble_development_calibration"] = [
+        asdict(_development_calibration(member, task.y[sample])) for member, sample in ensemble]
     return ModelBundle(
         manifest=manifest,
         contract=contract,
         summary=TrainingSummary.from_training(task.X, contract, design),
         calibration=Calibration(),
         pipeline=pipeline,
-        ensemble=bootstrap_ensemble(pipeline, task.X, task.y, ensemble_size, seed),
+        ensemble=[member.best_estimator_ for member, _ in ensemble],
     )
 
 
-def bootstrap_ensemble(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, size: int, seed: int) -> list[Pipeline]:
-    """``size`` refits of ``pipeline`` (same hyperparameters) on outcome-stratified bootstrap samples."""
+def _development_calibration(tuned: TunedClassifier, y: np.ndarray) -> Calibration:
+    """The tuned model's own recalibration (boosted trees: inner out-of-fold logistic), else identity."""
+    params = tuned.calibration_params()
+    if params is None:
+        return Calibration()
+    return Calibration("logistic", params[0], params[1], len(y), int(np.sum(y)))
+
+
+def bootstrap_ensemble(tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, size: int,
+                       seed: int) -> list[tuple[TunedClassifier, np.ndarray]]:
+    """``size`` refits of ``tuned`` with its tuned hyperparameters (and its own development
+    calibration refitted) on outcome-stratified bootstrap samples; each with its sample's rows."""
     rows = np.arange(len(y))
     samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed).weights]
-    return [clone(pipeline).fit(X.iloc[sample], y[sample]) for sample in samples]
+    fixed = clone(tuned).set_params(params=dict(tuned.best_params_))
+    return [(clone(fixed).fit(X.iloc[sample], y[sample]), sample) for sample in samples]

@@ -6,12 +6,16 @@ Directory layout (every file but the two pickles is JSON, readable without Pytho
                            how uncertainty and explanations are computed
     contract.json          the input contract (see :mod:`.contract`)
     training_summary.json  training aggregates for extrapolation and novelty flags (:mod:`.summary`)
-    calibration.json       recalibration of the model's risks: identity, or an update for a new centre
+    calibration.json       update of the risks for a new centre or period (identity until one is fitted)
     pipeline.joblib        the selected family's final fitted Pipeline(preprocess, model)
     ensemble.joblib        bootstrap refits of that pipeline, for the uncertainty band
 
-Predictions are calibrated probabilities: p = expit(a + b * logit(p_model)), with a = 0 and b = 1
-(identity) until the bundle is recalibrated for a new centre or period.
+Predictions are calibrated probabilities in two steps, each p -> expit(a + b * logit(p)): the
+development calibration (the tuned model's own logistic recalibration, fitted on its inner
+out-of-fold risks, for boosted trees; identity otherwise; kept in the manifest, for the pipeline
+as ``development_calibration`` and for each ensemble member as ``ensemble_development_calibration``),
+then ``calibration.json``, the update for a new centre or period (identity until
+:meth:`ModelBundle.recalibrated` fits one).
 
 Uncertainty band: the selected pipeline, with its tuned hyperparameters, was refit on bootstrap
 samples of the training data (seeded, outcome-stratified); the 95 % band of a patient is the
@@ -64,7 +68,7 @@ def bundle_sha256(directory: str | Path) -> str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """p = expit(intercept + slope * logit(p_model)); identity unless fitted on a new centre's outcomes."""
+    """p = expit(intercept + slope * logit(p)): a development calibration or a new centre's update."""
 
     method: Literal["identity", "intercept", "logistic"] = "identity"
     intercept: float = 0.0
@@ -139,13 +143,25 @@ class ModelBundle:
         out["problem"] = parsed.problems
         return out
 
+    def risk(self, p_model: np.ndarray, member: int | None = None) -> np.ndarray:
+        """Calibrated risks from a model's raw probabilities: the pipeline's (``member`` None) or the
+        ``member``-th ensemble refit's, through its development calibration, then the update."""
+        return self.calibration.apply(self.development_calibration(member).apply(p_model))
+
+    def development_calibration(self, member: int | None = None) -> Calibration:
+        """The development calibration of the pipeline (``member`` None) or of an ensemble member."""
+        if member is None:
+            return Calibration(**self.manifest.get("development_calibration", {}))
+        members = self.manifest.get("ensemble_development_calibration")
+        return Calibration(**members[member]) if members else Calibration()
+
     def probabilities(self, typed: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for rows already in the training dtypes (see :meth:`.InputContract.parse`)."""
-        return self.calibration.apply(self.pipeline.predict_proba(typed)[:, 1])
+        return self.risk(self.pipeline.predict_proba(typed)[:, 1])
 
     def band(self, typed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The 2.5th and 97.5th percentiles of the bootstrap refits' calibrated probabilities."""
-        draws = np.vstack([self.calibration.apply(m.predict_proba(typed)[:, 1]) for m in self.ensemble])
+        draws = np.vstack([self.risk(m.predict_proba(typed)[:, 1], i) for i, m in enumerate(self.ensemble)])
         low, high = np.percentile(draws, BAND_PERCENTILES, axis=0)
         return low, high
 
@@ -153,13 +169,14 @@ class ModelBundle:
                      method: Literal["intercept", "logistic"] = "logistic") -> ModelBundle:
         """The bundle updated for a new centre: a recalibration fitted on that centre's rows and outcomes.
 
-        The update is fitted to the original model's risks (not to an earlier update), by
-        :class:`~spineoutcome.modeling.LogisticRecalibration`; the ranking of patients (AUC)
-        does not change. Rows that break the contract are refused.
+        The update is fitted to the risks as developed (development calibration applied; not on top
+        of an earlier update), by :class:`~spineoutcome.modeling.LogisticRecalibration`; the
+        ranking of patients (AUC) does not change. Rows that break the contract are refused.
         """
         parsed = self.contract.parse(frame)
         if not parsed.valid.all():
             raise ValueError(f"{int((~parsed.valid).sum())} row(s) break the input contract; fix or drop them first")
         y = np.asarray(y, dtype=int)
-        fitted = LogisticRecalibration(method).fit(self.pipeline.predict_proba(parsed.frame)[:, 1], y)
+        developed = self.development_calibration().apply(self.pipeline.predict_proba(parsed.frame)[:, 1])
+        fitted = LogisticRecalibration(method).fit(developed, y)
         return replace(self, calibration=Calibration(method, fitted.intercept_, fitted.slope_, len(y), int(y.sum())))

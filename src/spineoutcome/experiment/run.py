@@ -67,7 +67,7 @@ from spineoutcome.experiment.validation import (
     prediction_distribution,
 )
 from spineoutcome.explain import summarise_shap
-from spineoutcome.modeling import TunedClassifier, build_preprocessor, make_pipeline
+from spineoutcome.modeling import TunedClassifier, build_preprocessor
 from spineoutcome.modeling.resampling import (
     Split,
     centre_splits,
@@ -76,6 +76,8 @@ from spineoutcome.modeling.resampling import (
 )
 
 REFERENCE_FAMILY = "logistic"
+BOOSTING_FAMILIES = ("xgboost", "lightgbm")
+"""Families whose risks get ``config.boosting_calibration`` (log-odds outputs; see TunedClassifier)."""
 OPTIMISM_METHOD = {"logistic": "harrell", "elastic_net": "harrell"}
 """Harrell's optimism correction for regression models; .632+ for every other family (trees)."""
 PRE_OPERATIVE = "pre-operative"
@@ -147,7 +149,8 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             temporal=temporal_record,
             comparison_to_logistic=None,
             subgroups=_subgroups(y, oof[0], task, config, cohort.dictionary),
-            shap=summarise_shap(final.best_estimator_, X, seed=config.seed).to_dict(),
+            shap=summarise_shap(final.best_estimator_, X, seed=config.seed,
+                                calibration=final.calibration_params()).to_dict(),
             specification=specification(final, X, y, cohort.dictionary),
             tuning=[m.study_summary_ for m in [*fitted, final]],
             seconds=time.perf_counter() - t0,
@@ -185,12 +188,15 @@ def _optimism_method(family: str) -> str:
     return OPTIMISM_METHOD.get(family, "632plus")
 
 
-def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None) -> TunedClassifier:
+def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None,
+               params: dict[str, Any] | None = None) -> TunedClassifier:
+    """The family's tuned estimator (``params``: fixed hyperparameters instead of a search)."""
     return TunedClassifier(
         family, cohort.dictionary, task.predictors, n_trials=config.tuning.n_trials,
         inner_cv=config.tuning.inner_folds, metric=config.tuning.metric, storage=storage,
         study_name=f"{config.name}-{family}", random_state=config.seed, timeout=config.tuning.timeout_s,
-        class_weight=config.class_weight, preprocess=_preprocess_options(family, config),
+        class_weight=config.class_weight, preprocess=_preprocess_options(family, config), params=params,
+        calibration=config.boosting_calibration if family in BOOSTING_FAMILIES else "none",
     )
 
 
@@ -207,8 +213,7 @@ def _refit_factory(family: str, config: PipelineConfig, cohort: Cohort, task: Ta
     if mode == "full":
         return lambda: _estimator(family, config, cohort, task, storage)
     params = dict(final.best_params_)
-    return lambda: make_pipeline(family, cohort.dictionary, task.predictors, params, class_weight=config.class_weight,
-                                 random_state=config.seed, preprocess=_preprocess_options(family, config))
+    return lambda: _estimator(family, config, cohort, task, storage, params=params)
 
 
 def _bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:

@@ -57,6 +57,21 @@ class Document:
 # ---------------------------------------------------------------- helpers
 
 
+def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
+    """One sentence on the boosted trees' logistic recalibration, with the final models' a and b."""
+    finals = []
+    for family in families:
+        calibration = ((ev["families"][family].get("specification") or {}).get("tuning") or {}).get("calibration")
+        if calibration:
+            finals.append(f"{F.family_name(family)} a = {fmt.num(calibration['intercept'], 'slope')}, "
+                          f"b = {fmt.num(calibration['slope'], 'slope')}")
+    if not finals:
+        return ""
+    return ("The boosted trees' risks are recalibrated, logit p' = a + b logit p, by a logistic model fitted on the "
+            "tuned model's inner cross-validated risks (Platt scaling on the log-odds; Niculescu-Mizil & Caruana "
+            "2005); it is part of every fit and so validated with it (final models: " + "; ".join(finals) + "). ")
+
+
 def _families(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f: ev["families"][f] for f in T.ordered_families(ev)}
 
@@ -338,8 +353,9 @@ def methods(doc: Document) -> None:
     doc.add(B.h(2, "Models and predictor handling"))
     doc.add(B.p("Logistic regression is the reference: unpenalised maximum likelihood with restricted cubic splines "
                 "for continuous predictors, so non-linear effects are allowed without being searched for. The "
-                "flexible learners see the same predictors without splines or scaling. Model selection rule: "
-                f"{ev.get('selection_rule', '–')}." if binary else
+                "flexible learners see the same predictors without splines or scaling. "
+                + (_boosting_calibration_text(ev, fams) if pipe.get("boosting_calibration") == "logistic" else "")
+                + f"Model selection rule: {ev.get('selection_rule', '–')}." if binary else
                 f"Survival families fitted to interval-censored times (interval midpoints). Selection rule: "
                 f"{ev.get('selection_rule', '–')}."))
     doc.add(T.models(ev))

@@ -108,10 +108,10 @@ class TaskScorer:
         bundle = self.model.bundle
         rows = self.cache.rows(frame, distinct)
         design = self.cache.design(0, frame, rows)
-        probability = bundle.calibration.apply(self.cache.pipelines[0].predict_proba(design))
+        probability = bundle.risk(self.cache.pipelines[0].predict_proba(design))
         out: dict[str, np.ndarray] = {"probability": probability}
         if self.band:
-            draws = np.vstack([bundle.calibration.apply(self.cache.probability(i, frame, rows))
+            draws = np.vstack([bundle.risk(self.cache.probability(i, frame, rows), i - 1)
                                for i in range(1, len(self.cache.pipelines))])
             out["band_low"], out["band_high"] = np.percentile(draws, BAND_PERCENTILES, axis=0)
         else:
