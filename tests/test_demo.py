@@ -52,7 +52,7 @@ def test_demo_trains_logs_and_reports_every_pipeline(tmp_path: Path) -> None:
         assert (tmp_path / "reports" / f"{run.pipeline}.model_card.json").is_file()
         assert (run.run_dir / "evidence.json").is_file()
         logged = client.get_run(run.mlflow_run_id)
-        assert logged.info.status == "FINISHED"
+        assert logged.info.status == "FINISHED" and run.seconds > 0 and run.publish_seconds > 0
         assert logged.data.tags["best_family"] == run.best_family
     assert (summary.data_dir / "clinical.csv").is_file()
     assert any(m.startswith("trained c5_a") for m in messages)

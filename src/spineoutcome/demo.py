@@ -29,10 +29,11 @@ SELECTION_COST = 4
 
 @dataclass
 class DemoRun:
-    """Where one pipeline's outputs went, and how long it took."""
+    """Where one pipeline's outputs went, and how long it took (training; logging and reporting)."""
 
     pipeline: str
     seconds: float
+    publish_seconds: float
     run_dir: Path
     report: Path | None = None
     mlflow_run_id: str | None = None
@@ -105,6 +106,7 @@ def _publish(result: ExperimentResult, seconds: float, name: str, runs_dir: Path
              tracking_uri: str | None, log_to_mlflow: bool) -> DemoRun:
     from spineoutcome.report import render_report, write_model_card
 
+    started = time.perf_counter()
     evidence = result.evidence
     run_dir = runs_dir / f"{name}-{evidence.run_id[:8]}"
     evidence.save(run_dir)
@@ -115,4 +117,4 @@ def _publish(result: ExperimentResult, seconds: float, name: str, runs_dir: Path
         from spineoutcome.tracking import log_run
 
         run_id = log_run(result, tracking_uri=tracking_uri, artifacts_dir=run_dir)
-    return DemoRun(name, seconds, run_dir, report, run_id, evidence.best_family)
+    return DemoRun(name, seconds, time.perf_counter() - started, run_dir, report, run_id, evidence.best_family)

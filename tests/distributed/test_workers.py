@@ -73,7 +73,7 @@ def heartbeat_ages(storage: str) -> dict[int, float]:
 
 def test_two_workers_one_killed_mid_trial_still_finish_the_budget(new_database, cohort_dir, tmp_path) -> None:
     """Two worker processes on one study; SIGKILL one while it runs a trial. The heartbeat marks that
-    trial FAIL after the grace period, the survivor runs it again with the same parameters, and the
+    trial FAIL after the grace period, the survivor runs it again with the parameters it had drawn, and the
     study ends with exactly its budget of complete + pruned trials and nothing left running.
 
     Timing is made deterministic with SIGSTOP: the victim is frozen first, and its trial is the running
@@ -161,7 +161,9 @@ def test_two_workers_one_killed_mid_trial_still_finish_the_budget(new_database, 
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed_trial]
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed_trial]
     assert len(retries) == 1, "the killed trial was not retried"
-    assert retries[0].state in BUDGET_STATES and retries[0].params == by_number[killed_trial].params
+    # Optuna queues the retry with the parameters the killed trial had drawn; a trial killed while still
+    # drawing them (one database write per parameter) leaves the rest to the sampler.
+    assert retries[0].state in BUDGET_STATES and by_number[killed_trial].params.items() <= retries[0].params.items()
     assert sum(t.state in BUDGET_STATES for t in trials) == budget
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     summary = json.loads(report.read_text(encoding="utf-8"))["fits"]
