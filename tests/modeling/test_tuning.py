@@ -132,7 +132,8 @@ def test_inner_folds_keep_bootstrap_copies_of_a_patient_together(dictionary, sma
 
 
 def test_logistic_calibration_is_fitted_on_the_best_parameters_inner_out_of_fold_risks(dictionary, small) -> None:
-    """Reference: the out-of-fold risks recomputed by hand on sklearn's folds, a statsmodels logit fit."""
+    """Reference: the out-of-fold risks recomputed by hand on sklearn's folds, a statsmodels logit fit,
+    and the likelihood-ratio statistic from statsmodels' log-likelihood."""
     import statsmodels.api as sm
     from scipy.special import expit, logit
 
@@ -144,17 +145,37 @@ def test_logistic_calibration_is_fitted_on_the_best_parameters_inner_out_of_fold
     oof = np.empty(len(y))
     for train, test in StratifiedKFold(3, shuffle=True, random_state=2).split(X, y):
         model = make_pipeline("xgboost", dictionary, PREDICTORS, tuned.best_params_, random_state=2)
-        oof[test] = model.fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])[:, 1]
+        oof[test] = model.fit(X.iloc[train], y[train]).predict_proba(X.iloc[test])[:, 1].astype(np.float64)
     fit = sm.GLM(y, sm.add_constant(logit(oof)), family=sm.families.Binomial()).fit()
-    a, b = tuned.calibration_params()
-    assert a == pytest.approx(fit.params[0], abs=1e-6) and b == pytest.approx(fit.params[1], abs=1e-6)
+    record = tuned.study_summary_["calibration"]
+    assert record["intercept"] == pytest.approx(fit.params[0], abs=1e-5)
+    assert record["slope"] == pytest.approx(fit.params[1], abs=1e-5)
+    unchanged = float(np.sum(y * np.log(oof) + (1 - y) * np.log1p(-oof)))
+    assert record["lr_statistic"] == pytest.approx(2 * (fit.llf - unchanged), abs=1e-4)
+    assert record["applied"] == (record["p_value"] < tuning.CALIBRATION_ALPHA)
     raw = tuned.best_estimator_.predict_proba(X)[:, 1].astype(np.float64)
-    np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], expit(a + b * logit(raw)), atol=1e-12)
-    assert tuned.study_summary_["calibration"]["slope"] == pytest.approx(b)
+    a, b = tuned.calibration_params() or (0.0, 1.0)
+    assert (a, b) == ((record["intercept"], record["slope"]) if record["applied"] else (0.0, 1.0))
+    np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], expit(a + b * logit(raw)), atol=1e-6)
     plain = clone(tuned).set_params(calibration="none").fit(X, y)
-    assert plain.calibration_params() is None
+    assert plain.calibration_params() is None and plain.study_summary_["calibration"] is None
     np.testing.assert_allclose(plain.predict_proba(X)[:, 1], raw, atol=1e-6)  # XGBoost computes in float32
 
+
+def test_recalibration_is_applied_to_an_under_dispersed_model_and_not_to_a_calibrated_one(dictionary) -> None:
+    """The likelihood-ratio test applies the recalibration when the out-of-fold risks are clearly too
+    timid (a few shallow trees with a tiny learning rate: slope well above 1), not when they are fine."""
+    X, y = make_cohort(1500, seed=12)
+    timid = TunedClassifier("xgboost", dictionary, PREDICTORS, inner_cv=3, calibration="logistic",
+                            params={"max_depth": 2, "n_estimators": 50, "learning_rate": 0.01}).fit(X, y)
+    record = timid.study_summary_["calibration"]
+    assert record["applied"] and record["slope"] > 2 and record["p_value"] < 1e-3
+    moderate = {"max_depth": 2, "n_estimators": 100, "learning_rate": 0.05}
+    reference = TunedClassifier("xgboost", dictionary, PREDICTORS, inner_cv=3, calibration="logistic",
+                                params=moderate).fit(X, y)
+    record = reference.study_summary_["calibration"]
+    assert not record["applied"] and 0.7 < record["slope"] < 1.3 and record["p_value"] > 0.2
+    assert reference.calibration_params() is None
 
 def test_fixed_params_skip_the_search(dictionary, small) -> None:
     X, y = small
@@ -171,5 +192,6 @@ def test_no_positive_association_out_of_fold_gives_the_prevalence(dictionary) ->
     tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 6, "n_estimators": 300},
                             inner_cv=3, calibration="logistic").fit(X, y)
     a, b = tuned.calibration_params()
+    assert tuned.study_summary_["calibration"]["applied"]
     assert b == 0.0 and a == pytest.approx(np.log(y.mean() / (1 - y.mean())))
     np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], y.mean(), atol=1e-12)

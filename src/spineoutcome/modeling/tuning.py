@@ -42,6 +42,7 @@ import pandas as pd
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from scipy.special import expit, logit
+from scipy.stats import chi2
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
@@ -59,6 +60,8 @@ METRICS = ("neg_log_loss", "roc_auc", "neg_brier_score")
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 AUTO_HEARTBEAT_SECONDS = 60
 _EPS = 1e-12
+CALIBRATION_ALPHA = 0.05
+"""Significance level of the recalibration's likelihood-ratio test (TunedClassifier ``calibration``)."""
 """Risks are clipped to [eps, 1 - eps] before the logit (as in :class:`.LogisticRecalibration`)."""
 
 
@@ -99,9 +102,13 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         on the logit, as scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does on the
         decision function), applied to every prediction. Boosted trees tuned on a few hundred
         events are often under-dispersed (cross-validated calibration slope > 1); Niculescu-Mizil &
-        Caruana, ICML 2005. A slope <= 0 (no positive association out of fold: a model of noise)
-        leaves no usable ranking, so the risks become the prevalence (b = 0). Costs one fit per
-        inner fold. ``"none"``: risks as the model gives them.
+        Caruana, ICML 2005. It is applied only when it fits the out-of-fold outcomes significantly
+        better than the risks as they are (likelihood-ratio test, 2 df, at ``CALIBRATION_ALPHA``: the
+        first step of Vergouwe et al.'s closed testing procedure, Stat Med 2017;36:4529-39), because
+        out-of-fold risks come from models fit on fewer patients and a weak signal makes them
+        noisier, which would shrink the final model too much. A significant slope <= 0 (no positive
+        association out of fold: a model of noise) leaves no usable ranking, so the risks become the
+        prevalence (b = 0). Costs one fit per inner fold. ``"none"``: risks as the model gives them.
 
     Attributes
     ----------
@@ -110,7 +117,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     best_score_ : the best mean inner-CV score (NaN without tuning).
     study_summary_ : JSON-safe dict: study name, storage, n_trials, n_complete, n_pruned,
         n_failed, best value, best params, metric, elapsed seconds.
-    calibration_ : (a, b) of the fitted recalibration, or None.
+    calibration_ : (a, b) of the applied recalibration, or None (none asked for, or not significant).
     classes_ : the class labels.
     """
 
@@ -184,13 +191,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                        "n_failed": 0, "best_value": None, "best_params": json_safe(self.best_params_)}
         self.best_estimator_ = self._pipeline(self.best_params_).fit(X, y)
         self.classes_ = self.best_estimator_.classes_
-        self.calibration_ = self._fit_calibration(X, y) if self.calibration == "logistic" else None
+        test = self._calibration_test(X, y) if self.calibration == "logistic" else None
+        self.calibration_ = (test["intercept"], test["slope"]) if test and test["applied"] else None
         self.study_summary_ = {
             "family": self.family, "metric": self.metric, "inner_cv": _cv_label(self.inner_cv),
             "sampler": f"TPESampler(seed={self._sampler_seed()})", **summary,
-            "calibration": None if self.calibration_ is None else {
-                "method": "logistic recalibration on inner out-of-fold risks",
-                "intercept": self.calibration_[0], "slope": self.calibration_[1]},
+            "calibration": test,
             "elapsed_seconds": round(time.perf_counter() - start, 3),
         }
         return self
@@ -212,17 +218,21 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         return self.calibration_
 
-    def _fit_calibration(self, X: pd.DataFrame, y: np.ndarray) -> tuple[float, float]:
-        """(a, b) of the logistic recalibration on the best parameters' out-of-fold risks (``calibration``)."""
+    def _calibration_test(self, X: pd.DataFrame, y: np.ndarray) -> dict[str, JsonValue]:
+        """Logistic recalibration of the best parameters' out-of-fold risks and its test (``calibration``)."""
         oof = np.empty(len(y))
         for train, test in self._inner_folds(X, y):
             model = self._pipeline(self.best_params_).fit(X.iloc[train], y[train])
             oof[test] = model.predict_proba(X.iloc[test])[:, 1]
         target = (y == self.classes_[1]).astype(int)
         fitted = LogisticRecalibration("logistic").fit(oof, target)
-        if fitted.slope_ > 0:
-            return fitted.intercept_, fitted.slope_
-        return float(logit(target.mean())), 0.0
+        statistic = max(0.0, 2.0 * (_log_likelihood(target, fitted.transform(oof)) - _log_likelihood(target, oof)))
+        p_value = float(chi2.sf(statistic, df=2))
+        intercept, slope = (fitted.intercept_, fitted.slope_) if fitted.slope_ > 0 else (float(logit(target.mean())), 0.0)
+        return {"method": "logistic recalibration on inner out-of-fold risks, applied if the likelihood-ratio "
+                          f"test (2 df) has p < {CALIBRATION_ALPHA}",
+                "intercept": intercept, "slope": slope, "lr_statistic": statistic, "p_value": p_value,
+                "applied": p_value < CALIBRATION_ALPHA}
 
     def _inner_folds(self, X: pd.DataFrame, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         # Copies of a patient (a bootstrap replicate) stay in one inner fold: see spineoutcome.inner_cv.
@@ -306,6 +316,11 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         if self.storage is None:
             return "in-memory"
         return make_url(self.storage).render_as_string(hide_password=True)
+
+
+def _log_likelihood(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+    return float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def _summary(study: optuna.Study, storage: str) -> dict[str, JsonValue]:

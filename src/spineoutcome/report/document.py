@@ -63,13 +63,16 @@ def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
     for family in families:
         calibration = ((ev["families"][family].get("specification") or {}).get("tuning") or {}).get("calibration")
         if calibration:
-            finals.append(f"{F.family_name(family)} a = {fmt.num(calibration['intercept'], 'slope')}, "
-                          f"b = {fmt.num(calibration['slope'], 'slope')}")
+            finals.append(f"{F.family_name(family)}: " + (
+                f"applied, a = {fmt.num(calibration['intercept'], 'slope')}, b = {fmt.num(calibration['slope'], 'slope')}"
+                if calibration.get("applied") else "not applied") + f" (p = {fmt.p_value(calibration.get('p_value'))})")
     if not finals:
         return ""
-    return ("The boosted trees' risks are recalibrated, logit p' = a + b logit p, by a logistic model fitted on the "
+    return ("The boosted trees' risks may be recalibrated, logit p' = a + b logit p, by a logistic model fitted on the "
             "tuned model's inner cross-validated risks (Platt scaling on the log-odds; Niculescu-Mizil & Caruana "
-            "2005); it is part of every fit and so validated with it (final models: " + "; ".join(finals) + "). ")
+            "2005), applied only if it fits those risks' outcomes significantly better (likelihood-ratio test, "
+            "2 df, 5 % level; Vergouwe et al. 2017); it is part of every fit and so validated with it (final "
+            "models: " + "; ".join(finals) + "). ")
 
 
 def _families(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
