@@ -195,3 +195,21 @@ def test_no_positive_association_out_of_fold_gives_the_prevalence(dictionary) ->
     assert tuned.study_summary_["calibration"]["applied"]
     assert b == 0.0 and a == pytest.approx(np.log(y.mean() / (1 - y.mean())))
     np.testing.assert_allclose(tuned.predict_proba(X)[:, 1], y.mean(), atol=1e-12)
+
+
+def test_a_given_recalibration_is_applied_without_a_test(dictionary, small) -> None:
+    from scipy.special import expit, logit
+
+    X, y = small
+    fixed = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 2}, calibration=(0.4, 0.5)).fit(X, y)
+    assert fixed.calibration_params() == (0.4, 0.5) and fixed.study_summary_["calibration"]["method"] == "fixed (given)"
+    raw = fixed.best_estimator_.predict_proba(X)[:, 1].astype(np.float64)
+    np.testing.assert_allclose(fixed.predict_proba(X)[:, 1], expit(0.4 + 0.5 * logit(raw)), atol=1e-9)
+
+
+def test_a_given_prevalence_model_takes_the_prevalence_of_its_own_rows(dictionary, small) -> None:
+    X, y = small
+    refit = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 2}, calibration=(-3.0, 0.0))
+    rows = np.flatnonzero(y == 1)[:30].tolist() + np.flatnonzero(y == 0)[:90].tolist()
+    fitted = refit.fit(X.iloc[rows], y[rows])
+    np.testing.assert_allclose(fitted.predict_proba(X)[:, 1], 0.25, atol=1e-12)

@@ -62,7 +62,8 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         "dictionary": contract.dictionary,
         "spineoutcome_version": __version__,
         "uncertainty": {"method": "bootstrap ensemble: the selected pipeline refit with its tuned hyperparameters "
-                                  "on outcome-stratified bootstrap samples; band = percentiles of the refits' "
+                                  "on simple bootstrap samples (not stratified: the number of events varies as it "
+                                  "would in a new sample); band = percentiles of the refits' "
                                   "predictions through the bundle's calibration",
                         "replicates": ensemble_size, "seed": seed, "percentiles": list(BAND_PERCENTILES)},
         "explanation": {"function": "spineoutcome.explain.shap_contributions", "method": SHAP_METHODS[family],
@@ -93,9 +94,10 @@ def _development_calibration(tuned: TunedClassifier, y: np.ndarray) -> Calibrati
 
 def bootstrap_ensemble(tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, size: int,
                        seed: int) -> list[tuple[TunedClassifier, np.ndarray]]:
-    """``size`` refits of ``tuned`` with its tuned hyperparameters (and its own development
-    calibration refitted) on outcome-stratified bootstrap samples; each with its sample's rows."""
+    """``size`` refits of ``tuned`` with its tuned hyperparameters and recalibration on simple bootstrap
+    samples (not outcome-stratified, so that the band carries the uncertainty of the event count too,
+    which alone is left for a model that predicts the prevalence); each with its sample's rows."""
     rows = np.arange(len(y))
-    samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed).weights]
-    fixed = clone(tuned).set_params(params=dict(tuned.best_params_))
+    samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed, stratify=False).weights]
+    fixed = clone(tuned).set_params(params=dict(tuned.best_params_), calibration=tuned.calibration_params() or "none")
     return [(clone(fixed).fit(X.iloc[sample], y[sample]), sample) for sample in samples]

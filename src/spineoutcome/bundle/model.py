@@ -18,9 +18,10 @@ then ``calibration.json``, the update for a new centre or period (identity until
 :meth:`ModelBundle.recalibrated` fits one).
 
 Uncertainty band: the selected pipeline, with its tuned hyperparameters, was refit on bootstrap
-samples of the training data (seeded, outcome-stratified); the 95 % band of a patient is the
-2.5th-97.5th percentile of those refits' calibrated predictions. It reflects the sampling
-variability of model fitting (not of tuning, and not patient-level outcome noise).
+samples of the training data (seeded, not stratified by outcome); the 95 % band of a patient is the
+2.5th-97.5th percentile of those refits' calibrated predictions (each with the development
+recalibration). It reflects the sampling variability of model fitting (not of tuning or of the
+recalibration, and not patient-level outcome noise).
 """
 
 from __future__ import annotations

@@ -189,14 +189,16 @@ def _optimism_method(family: str) -> str:
 
 
 def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None,
-               params: dict[str, Any] | None = None) -> TunedClassifier:
-    """The family's tuned estimator (``params``: fixed hyperparameters instead of a search)."""
+               params: dict[str, Any] | None = None,
+               calibration: str | tuple[float, float] | None = None) -> TunedClassifier:
+    """The family's tuned estimator; ``params`` and ``calibration``: a final model's fixed settings
+    instead of a search and a recalibration test (bootstrap refits in ``fixed_hyperparameters`` mode)."""
     return TunedClassifier(
         family, cohort.dictionary, task.predictors, n_trials=config.tuning.n_trials,
         inner_cv=config.tuning.inner_folds, metric=config.tuning.metric, storage=storage,
         study_name=f"{config.name}-{family}", random_state=config.seed, timeout=config.tuning.timeout_s,
         class_weight=config.class_weight, preprocess=_preprocess_options(family, config), params=params,
-        calibration=config.boosting_calibration if family in BOOSTING_FAMILIES else "none",
+        calibration=calibration or (config.boosting_calibration if family in BOOSTING_FAMILIES else "none"),
     )
 
 
@@ -209,11 +211,12 @@ def _preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
 
 def _refit_factory(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, final: TunedClassifier,
                    mode: str, storage: str | None) -> Callable[[], BaseEstimator]:
-    """A fresh estimator per bootstrap replicate: re-tuned in ``full`` mode, else the final hyperparameters."""
+    """A fresh estimator per bootstrap replicate: re-tuned (and its recalibration re-tested) in ``full``
+    mode, else the final model's hyperparameters and recalibration."""
     if mode == "full":
         return lambda: _estimator(family, config, cohort, task, storage)
-    params = dict(final.best_params_)
-    return lambda: _estimator(family, config, cohort, task, storage, params=params)
+    params, calibration = dict(final.best_params_), final.calibration_params() or "none"
+    return lambda: _estimator(family, config, cohort, task, storage, params=params, calibration=calibration)
 
 
 def _bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:

@@ -109,6 +109,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         noisier, which would shrink the final model too much. A significant slope <= 0 (no positive
         association out of fold: a model of noise) leaves no usable ranking, so the risks become the
         prevalence (b = 0). Costs one fit per inner fold. ``"none"``: risks as the model gives them.
+        A pair (a, b): apply that recalibration as given (a refit with a final model's fixed
+        settings, e.g. a bootstrap replicate in ``fixed_hyperparameters`` mode); with b = 0 the
+        risk is the prevalence of the rows the refit sees, so a is recomputed from them.
 
     Attributes
     ----------
@@ -143,7 +146,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         max_retry: int | None = 3,
         sampler_seed: int | None = None,
         params: Mapping[str, Any] | None = None,
-        calibration: Literal["none", "logistic"] = "none",
+        calibration: Literal["none", "logistic"] | tuple[float, float] = "none",
     ) -> None:
         self.family = family
         self.dictionary = dictionary
@@ -173,8 +176,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
         space = self.search_space if self.search_space is not None else SEARCH_SPACES[self.family]
         start = time.perf_counter()
-        if self.calibration not in ("none", "logistic"):
-            raise ValueError(f"calibration must be 'none' or 'logistic', got {self.calibration!r}")
+        fixed = isinstance(self.calibration, tuple | list)
+        if not fixed and self.calibration not in ("none", "logistic"):
+            raise ValueError(f"calibration must be 'none', 'logistic' or a pair (a, b), got {self.calibration!r}")
         if self.params is None and self.n_trials > 0 and space:
             storage = self._rdb_storage()
             try:
@@ -191,7 +195,13 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                        "n_failed": 0, "best_value": None, "best_params": json_safe(self.best_params_)}
         self.best_estimator_ = self._pipeline(self.best_params_).fit(X, y)
         self.classes_ = self.best_estimator_.classes_
-        test = self._calibration_test(X, y) if self.calibration == "logistic" else None
+        if fixed:
+            intercept, slope = (float(v) for v in self.calibration)
+            if slope == 0.0:
+                intercept = float(logit(np.mean(y == self.classes_[1])))
+            test = {"method": "fixed (given)", "intercept": intercept, "slope": slope, "applied": True}
+        else:
+            test = self._calibration_test(X, y) if self.calibration == "logistic" else None
         self.calibration_ = (test["intercept"], test["slope"]) if test and test["applied"] else None
         self.study_summary_ = {
             "family": self.family, "metric": self.metric, "inner_cv": _cv_label(self.inner_cv),
