@@ -174,11 +174,21 @@ def disclosure(model: Pipeline | BaseEstimator) -> dict[str, JsonValue]:
         "class_weight": class_weight,
         "imbalance_handling": "class weights (balanced: n / (2 n_class))" if class_weight else "none",
         "resampling_of_training_data": "none (no oversampling, undersampling or SMOTE)",
-        "preprocessing": json_safe({k: v for k, v in preprocessor.get_params(deep=False).items()
-                                    if k not in ("continuous", "binary", "categorical", "radiomics")}),
+        "preprocessing": json_safe({**{k: v for k, v in preprocessor.get_params(deep=False).items()
+                                       if k not in ("continuous", "binary", "categorical", "radiomics")},
+                                    "radiomics_selector": _selector_text(preprocessor)}),
         "hyperparameters": json_safe(estimator.get_params(deep=False)),
     }
     if tuning is not None:
         record["tuning"] = tuning
     return record
 
+
+def _selector_text(preprocessor: Preprocessor) -> str | None:
+    """The radiomics selection steps by name (e.g. ``NearZeroVarianceFilter -> LassoSelector``), or None
+    when the model has no radiomics predictors or no selection."""
+    selector = preprocessor.radiomics_selector
+    if not preprocessor.radiomics or selector is None:
+        return None
+    steps = selector.steps if isinstance(selector, Pipeline) else [("", selector)]
+    return " -> ".join(type(step).__name__ for _, step in steps)

@@ -65,7 +65,7 @@ def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
         if calibration:
             finals.append(f"{F.family_name(family)}: " + (
                 f"applied, a = {fmt.num(calibration['intercept'], 'slope')}, b = {fmt.num(calibration['slope'], 'slope')}"
-                if calibration.get("applied") else "not applied") + f" (p = {fmt.p_value(calibration.get('p_value'))})")
+                if calibration.get("applied") else "not applied") + f" ({fmt.p_value(calibration.get('p_value'))})")
     if not finals:
         return ""
     return ("The boosted trees' risks may be recalibrated, logit p' = a + b logit p, by a logistic model fitted on the "
@@ -341,7 +341,8 @@ def methods(doc: Document) -> None:
                       "performance is on the same data."])
     boot = val.get("bootstrap") or {}
     if boot:
-        mode = {"fixed_hyperparameters": "with the final hyperparameters fixed (tuning optimism not counted)",
+        mode = {"fixed_hyperparameters": "with the final hyperparameters (and any recalibration) fixed (tuning "
+                                          "optimism not counted)",
                 "full": "repeating the tuning in every replicate"}.get(boot.get("mode"), boot.get("mode"))
         items.append([f"Harrell's bootstrap optimism correction: {boot.get('replicates')} stratified bootstrap "
                       f"samples, {mode}."])
