@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 import yaml
 
@@ -170,22 +169,6 @@ def restore_tracking_uri() -> Iterator[None]:
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     mlflow.set_tracking_uri(previous)
-
-
-def raw_export_rows(result: ExperimentResult, data: Path) -> pd.DataFrame:
-    """The analysed patients' predictors as export text, with their key: clinical and imaging columns
-    exactly as in the CSV files, the derived PROM total written as text."""
-    X = result.task.X
-    text = [pd.read_csv(data / f"{table}.csv", dtype=str, keep_default_na=False).set_index("patient_id")
-            for table in ("clinical", "imaging")]
-    wide = pd.concat(text, axis=1)
-    exported = [c for c in X.columns if c in wide.columns]
-    rows = wide.loc[X.index, exported].copy()
-    for column in X.columns.difference(exported):
-        rows[column] = X[column].map(lambda v: "" if pd.isna(v) else repr(float(v)))
-    rows = rows[list(X.columns)]
-    rows.index.name = "patient_id"
-    return rows
 
 
 @contextlib.contextmanager

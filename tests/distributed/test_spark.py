@@ -22,8 +22,9 @@ from spineoutcome.bundle import Gates
 from spineoutcome.distributed import command, score_with_spark
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.tracking import log_run
+from tests.tracking.conftest import raw_export_rows
 
-from .conftest import quiet_artifact_downloads, raw_export_rows
+from .conftest import quiet_artifact_downloads
 
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
 COPIES = 5

@@ -17,8 +17,9 @@ from mlflow import MlflowClient
 from spineoutcome.bundle import Gates
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.tracking import CHAMPION_ALIAS, log_run
+from tests.tracking.conftest import raw_export_rows
 
-from .conftest import REPO, free_port, quiet_artifact_downloads, raw_export_rows
+from .conftest import REPO, free_port, quiet_artifact_downloads
 
 SCRIPT = REPO / "scripts" / "mlflow_server.sh"
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)

@@ -71,6 +71,17 @@ def heartbeat_ages(storage: str) -> dict[int, float]:
     return {int(number): float(age) for number, age in rows}
 
 
+def open_transactions(storage: str) -> int:
+    """Other sessions on this study's database that are inside a transaction or running a statement."""
+    engine = sqlalchemy.create_engine(storage)
+    with engine.connect() as connection:
+        count = connection.execute(sqlalchemy.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
 def test_two_workers_one_killed_mid_trial_still_finish_the_budget(new_database, cohort_dir, tmp_path) -> None:
     """Two worker processes on one study; SIGKILL one while it runs a trial. The heartbeat marks that
     trial FAIL after the grace period, the survivor runs it again with the parameters it had drawn, and the
@@ -188,7 +199,10 @@ def test_a_stalled_worker_whose_trial_was_failed_rejoins_the_study(new_database,
             wait_for(lambda: list(heartbeat_ages(storage)), "a running trial", [worker])
             os.kill(worker.pid, signal.SIGSTOP)
             running = [t.number for t in only_study(storage) if t.state == TrialState.RUNNING]
-            if running and running[0] in heartbeat_ages(storage):  # the only worker: it is its trial
+            # the only worker, so it is its trial; and frozen between transactions, or the row locks
+            # it holds would block the other worker below (a real frozen VM would need the server's
+            # idle_in_transaction_session_timeout)
+            if running and running[0] in heartbeat_ages(storage) and not open_transactions(storage):
                 stalled = running[0]
             else:
                 os.kill(worker.pid, signal.SIGCONT)

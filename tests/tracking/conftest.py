@@ -84,3 +84,19 @@ def store(experiment: Experiment, tmp_path_factory: pytest.TempPathFactory) -> S
                            ensemble_size=ENSEMBLE_SIZE)
         rejected = log_run(experiment.result, tracking_uri=uri, gates=STRICT, ensemble_size=ENSEMBLE_SIZE)
     return Store(directory, uri, champion, rejected)
+
+
+def raw_export_rows(result: ExperimentResult, data: Path) -> pd.DataFrame:
+    """The analysed patients' predictors as export text, with their key: clinical and imaging columns
+    exactly as in the CSV files, the derived PROM total written as text."""
+    X = result.task.X
+    text = [pd.read_csv(data / f"{table}.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+            for table in ("clinical", "imaging")]
+    wide = pd.concat(text, axis=1)
+    exported = [c for c in X.columns if c in wide.columns]
+    rows = wide.loc[X.index, exported].copy()
+    for column in X.columns.difference(exported):
+        rows[column] = X[column].map(lambda v: "" if pd.isna(v) else repr(float(v)))
+    rows = rows[list(X.columns)]
+    rows.index.name = "patient_id"
+    return rows

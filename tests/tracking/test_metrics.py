@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from spineoutcome.evidence import FamilyEvidence
-from spineoutcome.tracking import config_params, family_metrics, scalar_metrics, subgroup_metrics
+from spineoutcome.tracking import (
+    config_params,
+    family_metrics,
+    scalar_metrics,
+    subgroup_metrics,
+)
 
 from .conftest import Experiment
 

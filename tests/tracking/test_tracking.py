@@ -10,7 +10,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -21,7 +20,7 @@ from spineoutcome.bundle import net_benefit_at
 from spineoutcome.dictionary import builtin_dictionary_dir, builtin_pipelines_dir
 from spineoutcome.tracking import CHAMPION_ALIAS, git_commit
 
-from .conftest import Experiment, Store
+from .conftest import Experiment, Store, raw_export_rows
 
 TASK = "c5_palsy"
 REPO = Path(__file__).resolve().parents[2]
@@ -36,20 +35,6 @@ def client(store: Store) -> MlflowClient:
 def children(client: MlflowClient, run: Run) -> dict[str, Run]:
     found = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     return {r.info.run_name: r for r in found}
-
-
-def raw_export_rows(experiment: Experiment) -> pd.DataFrame:
-    """The analysed patients' predictors as export text: clinical and imaging columns exactly as in
-    the CSV files, and the PROM total (derived from the long PROM export) written as text."""
-    X = experiment.result.task.X
-    text = [pd.read_csv(experiment.data / f"{table}.csv", dtype=str, keep_default_na=False).set_index("patient_id")
-            for table in ("clinical", "imaging")]
-    wide = pd.concat(text, axis=1)
-    exported = [c for c in X.columns if c in wide.columns]
-    rows = wide.loc[X.index, exported].copy()
-    for column in X.columns.difference(exported):
-        rows[column] = X[column].map(lambda v: "" if pd.isna(v) else repr(float(v)))
-    return rows[list(X.columns)]
 
 
 def test_parent_run_has_config_params_and_descriptive_tags(client: MlflowClient, store: Store,
@@ -180,7 +165,7 @@ def test_champion_predicts_the_in_process_probabilities_from_export_rows(client:
     expected = result.models[result.evidence.best_family].predict_proba(result.task.X)[:, 1]
     model = mlflow.pyfunc.load_model(f"models:/{TASK}@{CHAMPION_ALIAS}")
     bundle = model.unwrap_python_model().bundle
-    raw = raw_export_rows(experiment)
+    raw = raw_export_rows(experiment.result, experiment.data)
     frame, problems = bundle.contract.conform(raw)
     assert (problems == "").all()
     predicted = model.predict(frame)
@@ -191,7 +176,7 @@ def test_champion_predicts_the_in_process_probabilities_from_export_rows(client:
 
 def test_band_and_flags_are_returned_when_asked_for(experiment: Experiment, client: MlflowClient) -> None:
     model = mlflow.pyfunc.load_model(f"models:/{TASK}@{CHAMPION_ALIAS}")
-    frame, _ = model.unwrap_python_model().bundle.contract.conform(raw_export_rows(experiment).head(20))
+    frame, _ = model.unwrap_python_model().bundle.contract.conform(raw_export_rows(experiment.result, experiment.data).head(20))
     plain = model.predict(frame)
     assert list(plain.columns) == ["probability", "problem"]
     out = model.predict(frame, params={"band": True, "flags": True})
