@@ -12,7 +12,6 @@ in CI (``CI=true``), where they fail: CI must run them, never pass without them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -169,17 +168,3 @@ def restore_tracking_uri() -> Iterator[None]:
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     mlflow.set_tracking_uri(previous)
-
-
-@contextlib.contextmanager
-def quiet_artifact_downloads() -> Iterator[None]:
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    previous = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = previous

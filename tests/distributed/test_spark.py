@@ -21,10 +21,9 @@ from typer.testing import CliRunner
 from spineoutcome.bundle import Gates
 from spineoutcome.distributed import command, score_with_spark
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.scoring.model import quiet_downloads
 from spineoutcome.tracking import log_run
 from tests.tracking.conftest import raw_export_rows
-
-from .conftest import quiet_artifact_downloads
 
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
 COPIES = 5
@@ -81,7 +80,7 @@ def in_process(rows: pd.DataFrame, *, band: bool = False) -> pd.DataFrame:
 def test_spark_scores_equal_in_process_scores(spark, export: pd.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "preop_export.csv"
     export.to_csv(path, index=False)
-    with quiet_artifact_downloads():
+    with quiet_downloads():
         summary = score_with_spark(MODEL, str(path), str(tmp_path / "scores.parquet"), spark, band=True, partitions=3)
         expected = in_process(export, band=True)
     scores = pd.read_parquet(tmp_path / "scores.parquet")
@@ -104,7 +103,7 @@ def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, expo
     source = tmp_path / "export.csv"
     small.to_csv(source, index=False)
     out = tmp_path / "scores_csv"
-    with quiet_artifact_downloads():
+    with quiet_downloads():
         result = CliRunner().invoke(command.app, ["spark-score", str(source), "--model", MODEL, "--out", str(out),
                                                   "--format", "csv"])
         assert result.exit_code == 0, result.output

@@ -16,10 +16,11 @@ from mlflow import MlflowClient
 
 from spineoutcome.bundle import Gates
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.scoring.model import quiet_downloads
 from spineoutcome.tracking import CHAMPION_ALIAS, log_run
 from tests.tracking.conftest import raw_export_rows
 
-from .conftest import REPO, free_port, quiet_artifact_downloads
+from .conftest import REPO, free_port
 
 SCRIPT = REPO / "scripts" / "mlflow_server.sh"
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
@@ -56,7 +57,7 @@ def server(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 def test_log_register_load_and_predict_through_the_server(server: Server, experiment: ExperimentResult,
                                                           cohort_dir: Path, restore_tracking_uri) -> None:
-    with quiet_artifact_downloads():
+    with quiet_downloads():
         run_id = log_run(experiment, tracking_uri=server.uri, gates=LENIENT, ensemble_size=3)
         assert mlflow.get_tracking_uri() == server.uri
         client = MlflowClient(server.uri)

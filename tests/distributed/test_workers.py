@@ -62,24 +62,25 @@ def wait_for(condition, what: str, procs: list[subprocess.Popen], timeout: float
 
 def heartbeat_ages(storage: str) -> dict[int, float]:
     """Seconds since the last heartbeat of each running trial, by trial number (Optuna's own table)."""
-    engine = sqlalchemy.create_engine(storage)
-    with engine.connect() as connection:
-        rows = connection.execute(sqlalchemy.text(
-            "SELECT t.number, EXTRACT(EPOCH FROM (LOCALTIMESTAMP - h.heartbeat)) FROM trials t "
-            "JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'")).all()
-    engine.dispose()
+    rows = _query(storage, "SELECT t.number, EXTRACT(EPOCH FROM (LOCALTIMESTAMP - h.heartbeat)) FROM trials t "
+                           "JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'")
     return {int(number): float(age) for number, age in rows}
 
 
 def open_transactions(storage: str) -> int:
     """Other sessions on this study's database that are inside a transaction or running a statement."""
+    ((count,),) = _query(storage, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', "
+                                  "'idle in transaction (aborted)')")
+    return int(count)
+
+
+def _query(storage: str, sql: str) -> list:
     engine = sqlalchemy.create_engine(storage)
     with engine.connect() as connection:
-        count = connection.execute(sqlalchemy.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')")).scalar_one()
+        rows = connection.execute(sqlalchemy.text(sql)).all()
     engine.dispose()
-    return int(count)
+    return rows
 
 
 def test_two_workers_one_killed_mid_trial_still_finish_the_budget(new_database, cohort_dir, tmp_path) -> None:

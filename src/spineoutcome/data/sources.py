@@ -133,16 +133,24 @@ def detect_delimiter(text_sample: str) -> str:
         return max(counts, key=lambda d: counts[d]) if max(counts.values()) > 0 else ","
 
 
-def _read_text_table(path: Path, encoding: str | None, delimiter: str | None, decimal: str) -> RawExport:
+def sniff_text(path: Path, encoding: str | None = None, delimiter: str | None = None) -> tuple[str, str, str]:
+    """(encoding, delimiter, sample text without BOM) of a text export: the given values, or detected
+    from its first bytes (a UTF-8 BOM makes the encoding ``utf-8-sig``; ``.tsv`` means tab)."""
     with path.open("rb") as fh:
         sample = fh.read(_SNIFF_BYTES)
     encoding = encoding or detect_encoding(sample)
-    text_sample = sample.decode(encoding, errors="replace")
-    if encoding == "utf-8" and text_sample.startswith("\ufeff"):
+    text = sample.decode(encoding, errors="replace")
+    if encoding == "utf-8" and text.startswith("\ufeff"):
         encoding = "utf-8-sig"
+    text = text.lstrip("\ufeff")
     if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(text_sample.lstrip("\ufeff"))
-    header = next(csv.reader(io.StringIO(text_sample.lstrip("\ufeff")), delimiter=delimiter), [])
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(text)
+    return encoding, delimiter, text
+
+
+def _read_text_table(path: Path, encoding: str | None, delimiter: str | None, decimal: str) -> RawExport:
+    encoding, delimiter, text_sample = sniff_text(path, encoding, delimiter)
+    header = next(csv.reader(io.StringIO(text_sample), delimiter=delimiter), [])
     repeated = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
     if repeated:
         raise ExportReadError(f"{path}: column(s) {repeated} appear more than once in the header")

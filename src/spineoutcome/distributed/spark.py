@@ -36,6 +36,7 @@ from mlflow.models import Model
 from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.model import FILES
 from spineoutcome.bundle.pyfunc import ARTIFACT_KEY
+from spineoutcome.scoring.model import quiet_downloads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +99,8 @@ def score_with_spark(
     started = time.perf_counter()
     spark = spark or _session(master)
     with tempfile.TemporaryDirectory(prefix="spineoutcome-spark-") as tmp:
-        model_dir = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        with quiet_downloads():
+            model_dir = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
         contract = _contract(Path(model_dir))
         raw = _read(spark, input_path, input_format or _format_of(input_path))
         absent = [c for c in [key, *contract.names] if c not in raw.columns]

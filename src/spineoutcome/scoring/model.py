@@ -104,7 +104,7 @@ def _from_mlflow(uri: str, tracking_uri: str | None, allow_unverified: bool) -> 
     elif not is_tracking_uri_set():  # as log_run: MLFLOW_TRACKING_URI, else sqlite:///mlruns.db
         mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
     uri, version = _resolve(uri)
-    with tempfile.TemporaryDirectory(prefix="spineoutcome-score-") as tmp, _quiet_downloads():
+    with tempfile.TemporaryDirectory(prefix="spineoutcome-score-") as tmp, quiet_downloads():
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
         except (MlflowException, OSError) as exc:
@@ -251,7 +251,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def _quiet_downloads() -> Iterator[None]:
+def quiet_downloads() -> Iterator[None]:
     """No per-file download progress bars on the terminal."""
     key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     before = os.environ.get(key)

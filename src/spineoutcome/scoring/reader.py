@@ -27,13 +27,11 @@ import pandas as pd
 from spineoutcome.data.sources import (
     SUPPORTED_SUFFIXES,
     ExportReadError,
-    detect_delimiter,
-    detect_encoding,
     read_export,
+    sniff_text,
 )
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-_SNIFF_BYTES = 1 << 20
 _BLOCK_BYTES = 1 << 24
 # Characters pandas treats as blank on a line of their own (a line holding only these is skipped).
 _BLANK_BYTES = b" \t\r\f\v"
@@ -139,15 +137,7 @@ def open_export(path: str | Path, *, column_map: Mapping[str, str] | None = None
         raise ExportReadError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        with path.open("rb") as fh:
-            sample = fh.read(_SNIFF_BYTES)
-        encoding = encoding or detect_encoding(sample)
-        text = sample.decode(encoding, errors="replace")
-        if encoding == "utf-8" and text.startswith("\ufeff"):
-            encoding = "utf-8-sig"
-        text = text.lstrip("\ufeff")
-        if delimiter is None:
-            delimiter = "\t" if suffix == ".tsv" else detect_delimiter(text)
+        encoding, delimiter, text = sniff_text(path, encoding, delimiter)
         if decimal == delimiter:
             raise ExportReadError(f"{path}: the decimal mark {decimal!r} cannot also be the delimiter")
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
