@@ -8,15 +8,15 @@ its closest match.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
-
-import re
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
+from spineoutcome.errors import SpineoutcomeError
 
 Family = Literal["logistic", "elastic_net", "xgboost", "lightgbm", "random_forest"]
 SurvivalFamily = Literal["weibull_aft", "xgboost_aft"]
@@ -34,7 +34,7 @@ def mask_secrets(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
-class ConfigError(ValueError):
+class ConfigError(SpineoutcomeError, ValueError):
     """A pipeline file is invalid; the message names the file, the field and the rule."""
 
 

@@ -20,24 +20,26 @@ from typing import Any, Literal
 
 import yaml
 
+from spineoutcome.errors import SpineoutcomeError
+
 DType = Literal["float", "int", "category", "bool", "date", "string"]
 _DTYPES: frozenset[str] = frozenset({"float", "int", "category", "bool", "date", "string"})
 PROM_GROUP = "prom"
 RADIOMICS_GROUP = "radiomics"
 
 
-class DictionaryError(ValueError):
+class DictionaryError(SpineoutcomeError, ValueError):
     """The dictionary files themselves are inconsistent."""
 
 
-class UnknownVariableError(KeyError):
+class UnknownVariableError(SpineoutcomeError, KeyError):
     """A name is not in the dictionary; the message names the closest matches."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class PredictorError(ValueError):
+class PredictorError(SpineoutcomeError, ValueError):
     """A variable was offered as a predictor but can never be one (leakage guard)."""
 
 

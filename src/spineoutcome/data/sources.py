@@ -20,6 +20,8 @@ import pandas as pd
 import yaml
 from charset_normalizer import from_bytes
 
+from spineoutcome.errors import SpineoutcomeError
+
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
 _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 1 << 20
@@ -27,7 +29,7 @@ _SNIFF_BYTES = 1 << 20
 _LEGACY_ENCODINGS = ("cp1252", "cp932", "euc_jp", "cp949", "gb18030", "big5")
 
 
-class ExportReadError(ValueError):
+class ExportReadError(SpineoutcomeError, ValueError):
     """An export could not be read at all (file-level problem)."""
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from spineoutcome.data.synth_expr import Expr, ExpressionError
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, builtin_dictionary_dir
+from spineoutcome.errors import SpineoutcomeError
 
 CONFIG_FILE = "synthetic_cohort.yaml"
 TRUE_PREFIX = "true_"
@@ -28,7 +29,7 @@ NODE_MODELS = frozenset({"categorical", "logistic", "normal", "lognormal", "ordi
 CT_NOISES = frozenset({"ct_thickness"})
 
 
-class SynthConfigError(ValueError):
+class SynthConfigError(SpineoutcomeError, ValueError):
     """The synthetic-cohort parameter file is inconsistent with itself or with the dictionary."""
 
 

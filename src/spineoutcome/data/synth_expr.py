@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
+from spineoutcome.errors import SpineoutcomeError
+
 
 def _hinge(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
@@ -70,7 +72,7 @@ _NODES: tuple[type[ast.AST], ...] = (
 )
 
 
-class ExpressionError(ValueError):
+class ExpressionError(SpineoutcomeError, ValueError):
     """A term of the parameter file is not a valid array expression."""
 
 

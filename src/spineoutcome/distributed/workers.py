@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.experiment.run import _bootstrap_splits, _estimator
 from spineoutcome.experiment.task import TaskData, prepare_task
 from spineoutcome.modeling import TunedClassifier
@@ -47,7 +48,7 @@ MAX_LOST_TRIALS = 10
 Progress = Callable[[str, int, int], None]
 
 
-class StorageError(RuntimeError):
+class StorageError(SpineoutcomeError, RuntimeError):
     """The Optuna storage cannot be used (unreachable, wrong credentials, not an RDB URL)."""
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spineoutcome.errors import SpineoutcomeError
+
 PROBABILITY_CLIP = 1e-8
 """Probabilities are clipped to [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP] wherever a logit or a
 logarithm is taken (calibration intercept and slope, log-loss, R-squared, spline curves), so a
@@ -19,7 +21,7 @@ prediction of exactly 0 or 1 becomes logit -/+18.4 instead of an infinity. Brier
 and net benefit use the probabilities unclipped."""
 
 
-class InsufficientDataError(ValueError):
+class InsufficientDataError(SpineoutcomeError, ValueError):
     """The data cannot support the requested estimate (for example only one outcome class)."""
 
 

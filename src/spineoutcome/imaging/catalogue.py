@@ -17,13 +17,14 @@ from typing import Any, Literal
 import yaml
 
 from spineoutcome.dictionary import builtin_dictionary_dir
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.imaging import geometry
 
 CATALOGUE_FILE = "landmarks.yaml"
 DERIVED_METHODS: frozenset[str] = frozenset({"difference", "kline_status"})
 
 
-class CatalogueError(ValueError):
+class CatalogueError(SpineoutcomeError, ValueError):
     """landmarks.yaml is inconsistent (unknown landmark, method, role or a stale ``used_by``)."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.imaging import geometry
 from spineoutcome.imaging.catalogue import LandmarkCatalogue
 
@@ -51,7 +52,7 @@ class KeypointIssue:
         return f"{where}column {self.column!r}{value}: {self.rule}"
 
 
-class KeypointError(ValueError):
+class KeypointError(SpineoutcomeError, ValueError):
     """A keypoint export has invalid rows; ``issues`` lists every one of them."""
 
     def __init__(self, issues: Sequence[KeypointIssue]) -> None:

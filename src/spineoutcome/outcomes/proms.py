@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from spineoutcome.dictionary import DataDictionary, Instrument, prom_column
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.outcomes.labels import REASON, DayWindow, table_with_role
 
 PERCENT = "percent"
@@ -39,7 +40,7 @@ DIMENSION, LEVEL, DECREMENT = "dimension", "level", "decrement"
 CONSTANT = "constant"
 
 
-class ValueSetRequiredError(ValueError):
+class ValueSetRequiredError(SpineoutcomeError, ValueError):
     """Items of a value-set instrument were given without a value set to score them."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import matplotlib
 
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.evidence import load_evidence
 
 from .document import build
@@ -24,7 +25,7 @@ from .document import build
 TEMPLATE = "template.typ"
 
 
-class ReportError(RuntimeError):
+class ReportError(SpineoutcomeError, RuntimeError):
     """The report could not be typeset (the message carries Typst's diagnostics)."""
 
 

@@ -27,13 +27,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.modeling import preprocess as _preprocess
 from spineoutcome.modeling.splines import RestrictedCubicSpline, rcs_basis
 
 Columns = list[np.ndarray]
 
 
-class NotCompilable(TypeError):
+class NotCompilable(SpineoutcomeError, TypeError):
     """The preprocessor holds a step this module does not translate."""
 
 

@@ -37,13 +37,14 @@ import yaml
 from spineoutcome.bundle import ModelBundle
 from spineoutcome.bundle.model import DIGEST_KEY, FILES, bundle_sha256
 from spineoutcome.bundle.pyfunc import ARTIFACT_KEY
+from spineoutcome.errors import SpineoutcomeError
 
 EVIDENCE_FILE = "evidence.json"
 _MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:", "s3://", "gs://", "wasbs://", "abfss://", "hdfs://",
                    "dbfs:/", "http://", "https://", "file:")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(SpineoutcomeError, RuntimeError):
     """A model cannot be used for scoring (not found, no Evidence, changed artifacts, ...)."""
 
 

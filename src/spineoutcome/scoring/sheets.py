@@ -27,6 +27,7 @@ import pandas as pd
 from spineoutcome import __version__
 from spineoutcome.config import AGE_GROUP
 from spineoutcome.dictionary import DataDictionary, DictionaryError
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.experiment.task import age_band_labels
 from spineoutcome.report import numbers as fmt
 from spineoutcome.scoring.model import ScoringModel
@@ -39,7 +40,7 @@ GROUP_COLOURS = ("#DCEFD9", "#FBEBC8", "#F6D2C4", "#EDB8B0", "#E3A39B")
 SHOWN_DRIVERS = 3
 
 
-class SheetError(RuntimeError):
+class SheetError(SpineoutcomeError, RuntimeError):
     """A risk sheet could not be typeset (the message names the export line, never the patient)."""
 
 
