@@ -17,10 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
 from spineoutcome.errors import SpineoutcomeError
-
-Family = Literal["logistic", "elastic_net", "xgboost", "lightgbm", "random_forest"]
-SurvivalFamily = Literal["weibull_aft", "xgboost_aft"]
-
+from spineoutcome.modeling.families import family
 
 AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
@@ -90,8 +87,10 @@ class PipelineConfig(_Strict):
     eligibility: dict[str, list[str] | list[float]] = Field(
         default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers.")
     predictors: PredictorSpec
-    families: list[Family] = Field(default_factory=lambda: ["logistic", "xgboost", "lightgbm"])
-    survival_families: list[SurvivalFamily] = Field(default_factory=list)
+    families: list[str] = Field(default_factory=lambda: ["logistic", "xgboost", "lightgbm"],
+                                description="Binary model families (modeling.families.REGISTRY).")
+    survival_families: list[str] = Field(default_factory=list,
+                                         description="Time-to-event model families (modeling.families.REGISTRY).")
     horizon_days: int | None = Field(None, gt=0)
     imputation: Literal["simple", "iterative"] = "simple"
     radiomics_selection: Literal["none", "lasso", "rad_score"] = Field(
@@ -99,7 +98,8 @@ class PipelineConfig(_Strict):
     spline_knots: int | None = Field(4, ge=3, le=7)
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(
-        "logistic", description="XGBoost and LightGBM: logistic recalibration on the tuned model's inner "
+        "logistic", description="Families marked recalibrated in modeling.families.REGISTRY (boosted trees): "
+        "logistic recalibration on the tuned model's inner "
         "out-of-fold risks (modeling.tuning.TunedClassifier), part of every fit and so validated with it.")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
@@ -113,6 +113,20 @@ class PipelineConfig(_Strict):
         if any(not 0 < t < 1 for t in value):
             raise ValueError("decision thresholds must lie strictly between 0 and 1")
         return sorted(value)
+
+    @field_validator("families")
+    @classmethod
+    def _binary_families(cls, value: list[str]) -> list[str]:
+        for name in value:
+            family(name, "binary")
+        return value
+
+    @field_validator("survival_families")
+    @classmethod
+    def _survival_families(cls, value: list[str]) -> list[str]:
+        for name in value:
+            family(name, "time_to_event")
+        return value
 
     @model_validator(mode="after")
     def _families_present(self) -> PipelineConfig:

@@ -21,6 +21,7 @@ from spineoutcome.config import load_pipeline
 from spineoutcome.data.synth import generate_cohort
 from spineoutcome.dictionary import RADIOMICS_GROUP, builtin_pipelines_dir
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.modeling.families import REGISTRY
 
 SELECTION_COST = 4
 """Cost of a fit with LASSO radiomics selection in plain fits: per tuned fit, progression_24m took
@@ -87,7 +88,7 @@ def expected_fits(pipeline: Path) -> int:
     validation = config.validation
     outer = validation.folds * validation.repeats + 1 + (validation.folds if validation.internal_external else 0)
     tuned = config.tuning.n_trials * config.tuning.inner_folds
-    per_family = {family: (tuned if family != "logistic" else 1) for family in config.families}
+    per_family = {name: (tuned if REGISTRY[name].tuned else 1) for name in config.families}
     fits = sum(outer * cost for cost in per_family.values())
     if validation.bootstrap is not None:
         replicate = (lambda cost: cost) if validation.bootstrap.mode == "full" else (lambda cost: 1)

@@ -2,8 +2,9 @@
 
 - Gradient boosting (XGBoost, LightGBM): exact TreeSHAP through the libraries' native
   contributions (Lundberg et al., Nat Mach Intell 2020), which are in log-odds.
-- Random forest: exact TreeSHAP via ``shap.TreeExplainer``; a forest averages probabilities,
-  so its contributions are on the probability scale (``units`` says so).
+- Random forest and histogram gradient boosting: exact TreeSHAP via ``shap.TreeExplainer``; a
+  forest averages probabilities, so its contributions are on the probability scale (``units``
+  says so), gradient boosting's are in log-odds.
 - Logistic regression (unpenalised or elastic net): linear SHAP, phi_j = beta_j (x_j - E[x_j]) on
   the model's design (Lundberg & Lee, NeurIPS 2017), consistent with the coefficients by
   construction.
@@ -24,19 +25,17 @@ predictor), not a real patient, so no row-level data leaves the run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xgboost
-from lightgbm import LGBMClassifier
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from spineoutcome.evaluation.results import JsonResult
-from spineoutcome.modeling import feature_sources
+from spineoutcome.modeling import REGISTRY, family_of, feature_sources
 
 ADDITIVITY_TOLERANCE = 1e-4
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -53,6 +52,7 @@ class Contributions:
 
     @property
     def additivity_error(self) -> float:
+        """The largest |base + sum(phi) - model output| over the explained rows."""
         return float(np.max(np.abs(self.base + self.values.sum(axis=1).to_numpy() - self.output)))
 
 
@@ -86,36 +86,14 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
     design = pre.transform(X)
     design = design if isinstance(design, pd.DataFrame) else pd.DataFrame(design, columns=pre.get_feature_names_out())
     columns = list(design.columns)
-    matrix = design.to_numpy(dtype=float)
-    if isinstance(model, xgboost.XGBClassifier):
-        raw = model.get_booster().predict(xgboost.DMatrix(matrix, feature_names=columns), pred_contribs=True)
-        phi, base, units = raw[:, :-1], float(raw[0, -1]), "log-odds"
-        output = model.get_booster().predict(xgboost.DMatrix(matrix, feature_names=columns), output_margin=True)
-    elif isinstance(model, LGBMClassifier):
-        raw = model.predict(design, pred_contrib=True)
-        phi, base, units = raw[:, :-1], float(raw[0, -1]), "log-odds"
-        output = model.predict(design, raw_score=True)
-    elif isinstance(model, LogisticRegression):
-        beta = model.coef_.ravel()
-        if background_mean is None:
-            centre = matrix.mean(axis=0)
-        else:
-            background = pd.Series(background_mean, dtype=np.float64)
-            absent = [c for c in columns if c not in background.index]
-            if absent:
-                raise ValueError(f"background_mean lacks design column(s) {absent}")
-            centre = background[columns].to_numpy(dtype=np.float64)
-        phi = (matrix - centre) * beta
-        base = float(model.intercept_[0] + centre @ beta)
-        output, units = model.decision_function(design), "log-odds"
-    elif isinstance(model, RandomForestClassifier):
-        import shap
-
-        explanation = shap.TreeExplainer(model)(matrix, check_additivity=True)
-        phi, base = explanation.values[..., 1], float(np.ravel(explanation.base_values)[1])
-        output, units = model.predict_proba(design)[:, 1], "probability"
-    else:
+    try:
+        method = REGISTRY[family_of(model)].shap
+    except ValueError:
+        raise TypeError(f"no SHAP method for a {type(model).__name__} model step") from None
+    if method.name not in SHAP_METHODS:
         raise TypeError(f"no SHAP method for a {type(model).__name__} model step")
+    phi, base, output = SHAP_METHODS[method.name](model, design, columns, background_mean)
+    units = method.units
     if calibration is not None:
         if units != "log-odds":
             raise ValueError(f"a logistic recalibration maps log-odds; this model's SHAP values are in {units}")
@@ -125,6 +103,58 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
     per_column = pd.DataFrame(phi, columns=columns, index=X.index)
     grouped = per_column.T.groupby([sources[c] for c in columns], sort=False).sum().T
     return Contributions(grouped[list(dict.fromkeys(sources[c] for c in columns))], base, np.asarray(output), units)
+
+
+def _linear(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
+            background_mean: Mapping[str, float] | pd.Series | None) -> tuple[np.ndarray, float, np.ndarray]:
+    """Linear SHAP, phi_j = beta_j (x_j - centre_j), centred on ``background_mean`` or the design's own mean."""
+    matrix = design.to_numpy(dtype=float)
+    beta = model.coef_.ravel()
+    if background_mean is None:
+        centre = matrix.mean(axis=0)
+    else:
+        background = pd.Series(background_mean, dtype=np.float64)
+        absent = [c for c in columns if c not in background.index]
+        if absent:
+            raise ValueError(f"background_mean lacks design column(s) {absent}")
+        centre = background[columns].to_numpy(dtype=np.float64)
+    return (matrix - centre) * beta, float(model.intercept_[0] + centre @ beta), model.decision_function(design)
+
+
+def _xgboost_native(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
+                    background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+    """XGBoost's exact TreeSHAP contributions (``pred_contribs``), in log-odds."""
+    matrix = xgboost.DMatrix(design.to_numpy(dtype=float), feature_names=columns)
+    raw = model.get_booster().predict(matrix, pred_contribs=True)
+    return raw[:, :-1], float(raw[0, -1]), model.get_booster().predict(matrix, output_margin=True)
+
+
+def _lightgbm_native(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
+                     background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+    """LightGBM's exact TreeSHAP contributions (``pred_contrib``), in log-odds."""
+    raw = model.predict(design, pred_contrib=True)
+    return raw[:, :-1], float(raw[0, -1]), model.predict(design, raw_score=True)
+
+
+def _tree_explainer(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
+                    background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+    """Exact TreeSHAP through ``shap.TreeExplainer`` on the model's raw output: the positive class's
+    probability for a forest (which averages probabilities), the log-odds for gradient boosting."""
+    import shap
+
+    explanation = shap.TreeExplainer(model)(design.to_numpy(dtype=float), check_additivity=True)
+    values, base = explanation.values, np.ravel(explanation.base_values)
+    if values.ndim == 3:
+        return values[..., 1], float(base[1]), model.predict_proba(design)[:, 1]
+    return values, float(base[0]), model.decision_function(design)
+
+
+SHAP_METHODS: dict[str, Callable[..., tuple[np.ndarray, float, np.ndarray]]] = {
+    "linear": _linear, "xgboost_native": _xgboost_native, "lightgbm_native": _lightgbm_native,
+    "tree_explainer": _tree_explainer,
+}
+"""The implementation of each :class:`~spineoutcome.modeling.families.ShapMethod` name:
+``(model, design, design columns, background mean) -> (phi, base value, model output)``."""
 
 
 def reference_profile(X: pd.DataFrame) -> pd.DataFrame:

@@ -15,19 +15,12 @@ from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment import ExperimentResult
-from spineoutcome.modeling import TunedClassifier
+from spineoutcome.modeling import REGISTRY, TunedClassifier
 
 ENSEMBLE_SIZE = 30
 # The run uses seed, seed + 1 (optimism bootstrap) and seed + 2 (paired comparison).
 ENSEMBLE_SEED_OFFSET = 3
 BUNDLE_FORMAT = "spineoutcome-bundle/1"
-SHAP_METHODS = {
-    "logistic": "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)",
-    "elastic_net": "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)",
-    "xgboost": "exact TreeSHAP, XGBoost native contributions",
-    "lightgbm": "exact TreeSHAP, LightGBM native contributions",
-    "random_forest": "exact TreeSHAP, shap.TreeExplainer",
-}
 
 
 def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE) -> ModelBundle:
@@ -66,7 +59,8 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
                                   "would in a new sample); band = percentiles of the refits' "
                                   "predictions through the bundle's calibration",
                         "replicates": ensemble_size, "seed": seed, "percentiles": list(BAND_PERCENTILES)},
-        "explanation": {"function": "spineoutcome.explain.shap_contributions", "method": SHAP_METHODS[family],
+        "explanation": {"function": "spineoutcome.explain.shap_contributions",
+                        "method": REGISTRY[family].shap.description,
                         "units": (evidence.families[family].shap or {}).get("units"),
                         "background_design_mean": {str(c): float(v) for c, v in design.mean().items()}},
     }

@@ -67,7 +67,7 @@ from spineoutcome.experiment.validation import (
     prediction_distribution,
 )
 from spineoutcome.explain import summarise_shap
-from spineoutcome.modeling import TunedClassifier, build_preprocessor
+from spineoutcome.modeling import REGISTRY, TunedClassifier, build_preprocessor
 from spineoutcome.modeling.resampling import (
     Split,
     centre_splits,
@@ -76,10 +76,6 @@ from spineoutcome.modeling.resampling import (
 )
 
 REFERENCE_FAMILY = "logistic"
-BOOSTING_FAMILIES = ("xgboost", "lightgbm")
-"""Families whose risks get ``config.boosting_calibration`` (log-odds outputs; see TunedClassifier)."""
-OPTIMISM_METHOD = {"logistic": "harrell", "elastic_net": "harrell"}
-"""Harrell's optimism correction for regression models; .632+ for every other family (trees)."""
 PRE_OPERATIVE = "pre-operative"
 ANTICIPATED_C = 0.75
 SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
@@ -136,7 +132,7 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             mode = config.validation.bootstrap.mode
             optimism = bootstrap_optimism(_refit_factory(family, config, cohort, task, final, mode, storage), X, y,
                                           predict_positive(final, X), boot_splits, mode=mode,
-                                          method=_optimism_method(family), progress=say)
+                                          method=REGISTRY[family].optimism, progress=say)
         iecv_record = _internal_external(estimator, X, y, task, iecv, pooled_out, say) if iecv else None
         temporal_record = _temporal(estimator, X, y, temporal, config) if temporal else None
         families[family] = FamilyEvidence(
@@ -182,12 +178,6 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
     return ExperimentResult(evidence, models, task)
 
 
-def _optimism_method(family: str) -> str:
-    """Harrell's correction for regression models (radiomics selection included: its inner folds
-    keep a bootstrap copy of a patient together, see :mod:`spineoutcome.inner_cv`); .632+ for trees."""
-    return OPTIMISM_METHOD.get(family, "632plus")
-
-
 def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskData, storage: str | None,
                params: dict[str, Any] | None = None,
                calibration: str | tuple[float, float] | None = None) -> TunedClassifier:
@@ -198,7 +188,7 @@ def _estimator(family: str, config: PipelineConfig, cohort: Cohort, task: TaskDa
         inner_cv=config.tuning.inner_folds, metric=config.tuning.metric, storage=storage,
         study_name=f"{config.name}-{family}", random_state=config.seed, timeout=config.tuning.timeout_s,
         class_weight=config.class_weight, preprocess=_preprocess_options(family, config), params=params,
-        calibration=calibration or (config.boosting_calibration if family in BOOSTING_FAMILIES else "none"),
+        calibration=calibration or (config.boosting_calibration if REGISTRY[family].recalibrated else "none"),
     )
 
 

@@ -31,8 +31,8 @@ from spineoutcome.evidence import Evidence, FamilyEvidence
 from spineoutcome.experiment.task import TaskData
 from spineoutcome.modeling import (
     WeibullAFTModel,
-    XGBoostAFTModel,
     build_preprocessor,
+    family,
     harrell_c,
     kaplan_meier_by_risk_group,
     point_times,
@@ -49,13 +49,11 @@ HARRELL_C_REPLICATES = 200
 _PREDICTOR_LISTS = ("continuous", "binary", "categorical", "radiomics")
 
 
-def survival_model(family: str, task: TaskData, cohort: Cohort, config: PipelineConfig) -> BaseEstimator:
-    """An unfitted interval-censored survival model of ``family`` on the task's predictors."""
-    if family == "weibull_aft":
-        pre = build_preprocessor(cohort.dictionary, task.predictors, imputation=config.imputation, drop_first=True)
-        return WeibullAFTModel(pre, penalizer=0.01)
-    pre = build_preprocessor(cohort.dictionary, task.predictors, imputation=config.imputation, scale=False)
-    return XGBoostAFTModel(pre, random_state=config.seed)
+def survival_model(family_name: str, task: TaskData, cohort: Cohort, config: PipelineConfig) -> BaseEstimator:
+    """An unfitted interval-censored survival model of ``family_name`` (its registry entry) on the task's predictors."""
+    spec = family(family_name, "time_to_event")
+    pre = build_preprocessor(cohort.dictionary, task.predictors, imputation=config.imputation, **spec.preprocess)
+    return spec.survival_estimator(pre, config.seed)
 
 
 def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskData, *,

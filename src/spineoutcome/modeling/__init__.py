@@ -4,6 +4,8 @@ Everything that learns from data is a scikit-learn estimator, so it can be clone
 inside any resampling loop without seeing the test rows.
 """
 
+from .estimators import ClassWeightedXGBClassifier
+from .families import REGISTRY, FamilySpec, family
 from .preprocess import Preprocessor, build_preprocessor, feature_sources
 from .recalibration import LogisticRecalibration
 from .search_spaces import SEARCH_SPACES, FloatRange, IntRange
@@ -17,12 +19,14 @@ from .survival import (
     point_times,
 )
 from .tuning import TunedClassifier
-from .zoo import FAMILIES, ClassWeightedXGBClassifier, disclosure, family_of, make_pipeline
+from .zoo import FAMILIES, disclosure, family_of, make_pipeline
 
 __all__ = [
     "FAMILIES",
+    "REGISTRY",
     "SEARCH_SPACES",
     "ClassWeightedXGBClassifier",
+    "FamilySpec",
     "FloatRange",
     "IntRange",
     "LogisticRecalibration",
@@ -35,6 +39,7 @@ __all__ = [
     "check_labels",
     "default_knots",
     "disclosure",
+    "family",
     "family_of",
     "feature_sources",
     "harrell_c",

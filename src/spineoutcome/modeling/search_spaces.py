@@ -27,6 +27,12 @@ lightgbm         num_leaves              4 .. 64, log
 random_forest    max_depth               2 .. 12
                  min_samples_leaf        1 .. 50, log
                  max_features            0.1 .. 1 (fraction of columns per split)
+hist_gradient_   max_leaf_nodes          4 .. 64, log
+boosting         min_samples_leaf        5 .. 100, log
+                 learning_rate           0.01 .. 0.3, log
+                 max_iter                50 .. 500, step 25
+                 l2_regularization       1e-3 .. 10, log
+                 max_features            0.5 .. 1 (fraction of columns per split)
 ===============  ======================  =============================================
 """
 
@@ -39,27 +45,35 @@ import optuna
 
 
 class Distribution(Protocol):
+    """A range Optuna can sample one hyperparameter from."""
+
     def suggest(self, trial: optuna.Trial, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)
 class FloatRange:
+    """A float hyperparameter in [low, high], optionally on the log scale."""
+
     low: float
     high: float
     log: bool = False
 
     def suggest(self, trial: optuna.Trial, name: str) -> float:
+        """The trial's value of ``name``."""
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
 
 @dataclass(frozen=True)
 class IntRange:
+    """An integer hyperparameter in [low, high] by ``step``, optionally on the log scale."""
+
     low: int
     high: int
     log: bool = False
     step: int = 1
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
+        """The trial's value of ``name``."""
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
 
@@ -93,5 +107,13 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
         "max_depth": IntRange(2, 12),
         "min_samples_leaf": IntRange(1, 50, log=True),
         "max_features": FloatRange(0.1, 1.0),
+    },
+    "hist_gradient_boosting": {
+        "max_leaf_nodes": IntRange(4, 64, log=True),
+        "min_samples_leaf": IntRange(5, 100, log=True),
+        "learning_rate": FloatRange(0.01, 0.3, log=True),
+        "max_iter": IntRange(50, 500, step=25),
+        "l2_regularization": FloatRange(1e-3, 10.0, log=True),
+        "max_features": FloatRange(0.5, 1.0),
     },
 }

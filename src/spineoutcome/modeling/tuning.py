@@ -53,7 +53,7 @@ from ..dictionary import DataDictionary
 from ..inner_cv import inner_folds, row_identity
 from ._json import JsonValue, json_safe
 from .recalibration import LogisticRecalibration
-from .search_spaces import SEARCH_SPACES, SearchSpace
+from .search_spaces import SearchSpace
 from .zoo import ClassWeight, family_spec, make_pipeline
 
 METRICS = ("neg_log_loss", "roc_auc", "neg_brier_score")
@@ -75,7 +75,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    family : a :data:`.zoo.FAMILIES` name.
+    family : a binary family of :data:`.families.REGISTRY`.
     dictionary, predictors : passed to :func:`.zoo.make_pipeline`.
     n_trials : trials to finish; 0 (or a family without a search space) means a plain fit.
     inner_cv : number of stratified inner folds, or a scikit-learn splitter.
@@ -94,7 +94,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     pruner : an Optuna pruner; None means ``MedianPruner(n_startup_trials=5, n_warmup_steps=1)``.
     timeout : seconds after which no new trial starts.
     class_weight, preprocess : passed to :func:`.zoo.make_pipeline`.
-    search_space : overrides :data:`.search_spaces.SEARCH_SPACES` for the family.
+    search_space : overrides the family's registered search space.
     params : fixed hyperparameters: no search, a plain fit with these (e.g. a bootstrap replicate
         refit with the final model's tuned values).
     calibration : ``"logistic"``: after tuning, the best parameters' out-of-fold risks on the same
@@ -171,10 +171,10 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> TunedClassifier:
         y = np.asarray(y)
-        family_spec(self.family)
+        spec = family_spec(self.family)
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        space = self.search_space if self.search_space is not None else SEARCH_SPACES[self.family]
+        space = self.search_space if self.search_space is not None else spec.search_space
         start = time.perf_counter()
         fixed = isinstance(self.calibration, tuple | list)
         if not fixed and self.calibration not in ("none", "logistic"):

@@ -1,17 +1,7 @@
-"""Model families: the same preprocessing contract, five estimators, one Pipeline each.
+"""One Pipeline per model family: the dictionary-typed preprocessor, then the family's estimator.
 
-=============  ==========================================================================
-family         estimator (defaults; tuned parameters in :mod:`.search_spaces`)
-=============  ==========================================================================
-logistic       unpenalised logistic regression (``C=inf``, Newton-Cholesky), restricted
-               cubic splines with 4 knots on continuous predictors (Harrell, RMS 2.4.6:
-               4 knots are a good compromise for n of a few hundred to a few thousand),
-               reference level of each categorical dropped
-elastic_net    ``LogisticRegression(solver="saga", l1_ratio, C)``, standardised inputs
-xgboost        ``XGBClassifier(tree_method="hist")``
-lightgbm       ``LGBMClassifier`` (deterministic, row-wise histograms)
-random_forest  ``RandomForestClassifier(n_estimators=300, min_samples_leaf=5)``
-=============  ==========================================================================
+The families (estimators, defaults, preprocessing, search spaces) are the entries of
+:data:`.families.REGISTRY`.
 
 Class imbalance is handled by nothing (the default, which keeps predicted risks calibrated)
 or by ``class_weight="balanced"`` (w_c = n / (2 n_c)); there is never any resampling or
@@ -19,102 +9,31 @@ oversampling, which distorts calibration (van den Goorbergh et al., JAMIA 2022).
 part of :func:`disclosure` (TRIPOD+AI item 13). Every random component is seeded by
 ``random_state`` and runs single-threaded unless ``params`` say otherwise, so the same seed on
 the same data gives the same predictions.
-
-``C=inf`` is scikit-learn's spelling of "no penalty" since 1.8 (``penalty=None`` is deprecated).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
-from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils.class_weight import compute_sample_weight
-from xgboost import XGBClassifier
 
 from ..dictionary import DataDictionary
 from ._json import JsonValue, json_safe
+from .estimators import ClassWeight, ClassWeightedXGBClassifier
+from .families import REGISTRY, FamilySpec, family, family_of
 from .preprocess import Preprocessor, build_preprocessor
 
-FamilyName = Literal["logistic", "elastic_net", "xgboost", "lightgbm", "random_forest"]
-ClassWeight = Literal["balanced"] | None
+__all__ = ["FAMILIES", "ClassWeight", "ClassWeightedXGBClassifier", "disclosure", "family_of", "family_spec",
+           "make_pipeline"]
 
-
-class ClassWeightedXGBClassifier(XGBClassifier):
-    """``XGBClassifier`` with scikit-learn's ``class_weight``: weights computed from ``y`` in ``fit``.
-
-    ``class_weight="balanced"`` gives each row the weight n / (2 n_class), exactly as the other
-    families' ``class_weight="balanced"``; None fits the plain model.
-    """
-
-    def __init__(self, *, class_weight: ClassWeight = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.class_weight = class_weight
-
-    def get_xgb_params(self) -> dict[str, Any]:
-        params = super().get_xgb_params()
-        params.pop("class_weight", None)
-        return params
-
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> ClassWeightedXGBClassifier:
-        if self.class_weight is not None:
-            kwargs["sample_weight"] = compute_sample_weight(self.class_weight, y)
-        return super().fit(X, y, **kwargs)
-
-
-def _logistic(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LogisticRegression(**{"C": np.inf, "solver": "newton-cholesky", "tol": 1e-8, "max_iter": 200,
-                                 "class_weight": class_weight, **params})
-
-
-def _elastic_net(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LogisticRegression(**{"solver": "saga", "C": 1.0, "l1_ratio": 0.5, "max_iter": 5000, "tol": 1e-4,
-                                 "class_weight": class_weight, "random_state": seed, **params})
-
-
-def _xgboost(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return ClassWeightedXGBClassifier(**{
-        "n_estimators": 200, "learning_rate": 0.05, "max_depth": 3, "tree_method": "hist", "n_jobs": 1,
-        "eval_metric": "logloss", "random_state": seed, "class_weight": class_weight, **params})
-
-
-def _lightgbm(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LGBMClassifier(**{
-        "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20, "subsample_freq": 1,
-        "n_jobs": 1, "deterministic": True, "force_row_wise": True, "verbose": -1, "random_state": seed,
-        "class_weight": class_weight, **params})
-
-
-def _random_forest(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return RandomForestClassifier(**{"n_estimators": 300, "min_samples_leaf": 5, "n_jobs": 1, "random_state": seed,
-                                     "class_weight": class_weight, **params})
-
-
-@dataclass(frozen=True)
-class Family:
-    """How to build one family: its estimator and its preprocessing defaults."""
-
-    estimator: Callable[[dict[str, Any], ClassWeight, int], BaseEstimator]
-    preprocess: Mapping[str, Any]
-
-
-FAMILIES: dict[str, Family] = {
-    "logistic": Family(_logistic, {"spline_knots": 4, "scale": True, "drop_first": True}),
-    "elastic_net": Family(_elastic_net, {"scale": True}),
-    "xgboost": Family(_xgboost, {"scale": False}),
-    "lightgbm": Family(_lightgbm, {"scale": False}),
-    "random_forest": Family(_random_forest, {"scale": False}),
-}
+FAMILIES: dict[str, FamilySpec] = {name: spec for name, spec in REGISTRY.items() if spec.task == "binary"}
+"""The binary (classifier) families of :data:`.families.REGISTRY`."""
 
 
 def make_pipeline(
-    family: FamilyName,
+    family: str,
     dictionary: DataDictionary,
     predictors: Sequence[str],
     params: Mapping[str, Any] | None = None,
@@ -139,22 +58,9 @@ def make_pipeline(
     ])
 
 
-def family_spec(family: str) -> Family:
-    try:
-        return FAMILIES[family]
-    except KeyError:
-        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(FAMILIES)}") from None
-
-
-def family_of(estimator: BaseEstimator) -> str:
-    """The family name of a model step built by :func:`make_pipeline`."""
-    if isinstance(estimator, LogisticRegression):
-        return "logistic" if np.isinf(estimator.C) else "elastic_net"
-    for name, cls in (("xgboost", XGBClassifier), ("lightgbm", LGBMClassifier),
-                      ("random_forest", RandomForestClassifier)):
-        if isinstance(estimator, cls):
-            return name
-    raise ValueError(f"{type(estimator).__name__} is not a model of any family")
+def family_spec(name: str) -> FamilySpec:
+    """The registry entry of a binary family (a ValueError names the known ones)."""
+    return family(name, "binary")
 
 
 def disclosure(model: Pipeline | BaseEstimator) -> dict[str, JsonValue]:

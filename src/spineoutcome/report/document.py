@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from spineoutcome.modeling.families import is_reference
+
 from . import blocks as B
 from . import figures as F
 from . import numbers as fmt
 from . import tables as T
 from .checklist import checklist_rows, checklist_source
 from .limitations import derive_limitations
-
-FLEXIBLE = ("elastic_net", "xgboost", "lightgbm", "random_forest", "xgboost_aft")
 
 
 class Document:
@@ -190,7 +190,7 @@ def overview(doc: Document) -> None:
     ev = doc.ev
     task, pipe = ev.get("task", {}), ev.get("pipeline", {})
     doc.add(B.h(1, "Study overview", "sec-overview"))
-    flexible = [F.family_name(f) for f in T.ordered_families(ev) if f not in ("logistic", "weibull_aft")]
+    flexible = [F.family_name(f) for f in T.ordered_families(ev) if not is_reference(f)]
     reference = "logistic regression" if _is_binary(ev) else "a Weibull accelerated failure time model"
     doc.add(B.p(B.b("Objective. "), f"To develop and internally validate models that predict {_lower_first(task.get('description', '').rstrip('.')) or outcome_name(ev)}, "
                 f"using only information available before surgery, and to compare {reference} with "

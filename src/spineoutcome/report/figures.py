@@ -14,25 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
+
+from spineoutcome.modeling.families import colour as registry_colour
+from spineoutcome.modeling.families import display_name
 
 from . import numbers as fmt
 
 TEXT_WIDTH = 6.69  # inches: 17 cm
-FAMILY_COLOURS = {
-    "logistic": "#0072B2", "elastic_net": "#56B4E9", "xgboost": "#D55E00", "lightgbm": "#009E73",
-    "random_forest": "#CC79A7", "weibull_aft": "#0072B2", "xgboost_aft": "#D55E00",
-}
-FAMILY_NAMES = {
-    "logistic": "Logistic regression", "elastic_net": "Elastic net", "xgboost": "XGBoost",
-    "lightgbm": "LightGBM", "random_forest": "Random forest", "weibull_aft": "Weibull AFT",
-    "xgboost_aft": "XGBoost AFT",
-}
 GREY = "#555555"
 LIGHT = "#BBBBBB"
 RISK_GROUP_COLOURS = ["#0072B2", "#E69F00", "#D55E00", "#CC79A7", "#009E73"]
@@ -48,11 +42,20 @@ STYLE = {
 
 
 def family_name(family: str) -> str:
-    return FAMILY_NAMES.get(family, family.replace("_", " "))
+    """The family's display name (model-family registry)."""
+    return display_name(family)
 
 
 def family_colour(family: str, i: int = 0) -> str:
-    return FAMILY_COLOURS.get(family, ["#000000", "#E69F00", "#999999"][i % 3])
+    """The family's colour in every figure (model-family registry)."""
+    return registry_colour(family, i)
+
+
+def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure and its axes without pyplot: no global backend, no figure registry to leak into
+    (the SVG canvas is attached when the figure is saved)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _ticks(kind: str = "default", digits: int | None = None) -> FuncFormatter:
@@ -81,7 +84,6 @@ def _log_ticks(axis: Any) -> None:
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
-    plt.close(fig)
     return path
 
 
@@ -123,8 +125,8 @@ def roc_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
     curves = {f: r["cross_validation"].get("roc") for f, r in families.items()}
     if not any(curves.values()):
         return None
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.62, TEXT_WIDTH * 0.56))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.62, TEXT_WIDTH * 0.56))
         ax.plot([0, 1], [0, 1], color=LIGHT, lw=1, ls="--", label="No discrimination")
         markers = ["o", "s", "^", "D", "v"]
         for i, (family, roc) in enumerate(curves.items()):
@@ -209,8 +211,8 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
     ncol = 2 if len(items) > 1 else 1
     nrow = math.ceil(len(items) / ncol)
     width = TEXT_WIDTH if ncol == 2 else TEXT_WIDTH * 0.55
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 3.2 * nrow + 0.4), squeeze=False)
+    with rc_context(STYLE):
+        fig, axes = _subplots(nrow, ncol, figsize=(width, 3.2 * nrow + 0.4), squeeze=False)
         for k, (family, cv) in enumerate(items):
             ax = axes[k // ncol][k % ncol]
             curve, cal = cv["calibration_curve"], cv.get("calibration") or {}
@@ -240,7 +242,7 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
         for ax in axes.flat:
             for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                 handles.setdefault(label, handle)
-        handles["Perfect calibration"] = plt.Line2D([], [], color=LIGHT, ls="--", lw=1)
+        handles["Perfect calibration"] = Line2D([], [], color=LIGHT, ls="--", lw=1)
         fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
         return _save(fig, path)
 
@@ -281,8 +283,8 @@ def decision_curves(families: dict[str, dict[str, Any]], thresholds: Sequence[fl
         prevalence = float(np.nanmax(nb_all)) if np.isfinite(nb_all).any() else 0.1
     x_max = _nice_upper(max([*(v for v in thresholds if fmt.finite(v)), prevalence * 2, 0.1]) * 1.6)
     keep = np.isfinite(t) & (t <= x_max)
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.2))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH, 3.2))
         ax.axhline(0, color="black", lw=1, label="Treat none")
         if nb_all.size == t.size:
             ax.plot(t[keep], nb_all[keep], color=GREY, lw=1.2, ls="--", label="Treat all")
@@ -435,8 +437,8 @@ def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> P
     colours = {f: family_colour(f, i) for i, f in enumerate(families)}
     offsets = {f: (i - (len(families) - 1) / 2) * 0.28 for i, f in enumerate(families)}
     height = 0.9 + 0.19 * y
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True,
+    with rc_context(STYLE):
+        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True,
                                  gridspec_kw={"width_ratios": [1, 1, 1]})
         overall = next((e for e in rows if e["grouping"] == "overall"), None)
         first = (overall or {}).get("values", {}).get(families[0], {}).get("auc")
@@ -483,8 +485,8 @@ def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Pat
     ]
     n_rows = len(centres) + 2
     colour = family_colour(family)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(TEXT_WIDTH, 0.9 + 0.24 * n_rows), sharey=True)
+    with rc_context(STYLE):
+        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, 0.9 + 0.24 * n_rows), sharey=True)
         labels = [f"{c.get('centre')}  ({fmt.integer(c.get('n'))}; {fmt.integer(c.get('n_events'))} events)"
                   for c in centres]
         labels += ["Pooled (random effects)", "95 % prediction interval"]
@@ -552,15 +554,15 @@ def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | N
     rows = [r for r in odds_ratios if r.get("variable")]
     if not rows:
         return None
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.62, 0.7 + 0.22 * len(rows)))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.62, 0.7 + 0.22 * len(rows)))
         for i, r in enumerate(rows):
             v = _clip_ci({"value": r.get("odds_ratio"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")},
                          *OR_BOUNDS)
             if v is None or v["value"] <= 0:
                 _row_note(ax, i, fmt.NOT_ESTIMABLE)
                 continue
-            _forest_point(ax, v, i, FAMILY_COLOURS["logistic"], "s", 4.5)
+            _forest_point(ax, v, i, family_colour("logistic"), "s", 4.5)
         ax.axvline(1, color=GREY, lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_xlim(*OR_BOUNDS)
@@ -585,8 +587,8 @@ def shap_importance(shaps: dict[str, dict[str, Any]], path: Path, top: int = 15)
     if not items:
         return None
     n = max(min(len(s["importance"]), top) for _, s in items)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(items), figsize=(TEXT_WIDTH, 0.8 + 0.2 * n), squeeze=False)
+    with rc_context(STYLE):
+        fig, axes = _subplots(1, len(items), figsize=(TEXT_WIDTH, 0.8 + 0.2 * n), squeeze=False)
         for k, (family, s) in enumerate(items):
             ax = axes[0][k]
             rows = s["importance"][:top]
@@ -640,8 +642,8 @@ def shap_binned(shap: dict[str, Any], family: str, path: Path, top: int = 12) ->
     colour = family_colour(family)
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     pad = 0.05 * (hi - lo or 1)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrow, ncol, figsize=(TEXT_WIDTH, 1.9 * nrow), squeeze=False, sharey=True)
+    with rc_context(STYLE):
+        fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH, 1.9 * nrow), squeeze=False, sharey=True)
         for k, var in enumerate(order):
             ax = axes[k // ncol][k % ncol]
             bins = binned[var]
@@ -673,7 +675,7 @@ def _shap_box(ax: Any, i: int, b: dict[str, Any], colour: str, bottom: float) ->
         ax.text(i, bottom, "n.e.", ha="center", va="bottom", fontsize=6, color=GREY, style="italic")
         return
     ax.plot([i, i], [q05, q95], color=colour, lw=1)
-    ax.add_patch(plt.Rectangle((i - 0.28, q25), 0.56, max(q75 - q25, 1e-9), fc=colour, alpha=0.35, ec=colour,
+    ax.add_patch(Rectangle((i - 0.28, q25), 0.56, max(q75 - q25, 1e-9), fc=colour, alpha=0.35, ec=colour,
                                lw=0.8))
     ax.plot([i - 0.28, i + 0.28], [q50, q50], color="black", lw=1.2)
 
@@ -698,8 +700,8 @@ def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 1
     ends = np.cumsum([base] + [v for _, v in shown])
     lo, hi = float(min(ends)), float(max(ends))
     span = max(hi - lo, 0.5)
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.85, 1.0 + 0.24 * (len(shown) + 2)))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.85, 1.0 + 0.24 * (len(shown) + 2)))
         labels = ["Average prediction (base value)"]
         ax.plot([base], [0], "o", color=GREY, ms=6)
         ax.text(base + 0.02 * span, 0, fmt.num(base, "shap"), va="center", ha="left", fontsize=7)
@@ -764,8 +766,8 @@ def km_by_risk_group(km: list[dict[str, Any]], horizon: float | None, family: st
     if not groups:
         return None
     names = {groups[0]: "lowest", groups[-1]: "highest"} if len(groups) > 1 else {}
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.75, 3.0))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.75, 3.0))
         for i, g in enumerate(groups):
             colour = RISK_GROUP_COLOURS[i % len(RISK_GROUP_COLOURS)]
             rows = [r for r in km if r.get("group") == g]
@@ -841,8 +843,8 @@ def calibration_at_horizon(families: dict[str, dict[str, Any]], path: Path) -> P
     if not items:
         return None
     upper = _nice_upper(max(0.02, *(max(x, y) * 1.05 for _, xy in items for x, y in xy)))
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.55, TEXT_WIDTH * 0.5))
+    with rc_context(STYLE):
+        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.55, TEXT_WIDTH * 0.5))
         ax.plot([0, upper], [0, upper], color=LIGHT, ls="--", lw=1, label="Ideal")
         for i, (family, xy) in enumerate(items):
             ax.plot([x for x, _ in xy], [y for _, y in xy], "o-", color=family_colour(family, i),

@@ -7,7 +7,7 @@ Each finding has a stable ``code`` (for the model card and for tests), a sentenc
   candidate parameter below the target, expected shrinkage below 0.9).
 - ``subgroup_too_few_events``: subgroups too small to judge performance in (status "too_few_events").
 - ``miscalibration``: cross-validated calibration slope or O:E ratio outside [0.8, 1.2].
-- ``optimism_disagreement``: for a flexible learner, the bootstrap optimism-corrected AUC and the
+- ``optimism_disagreement``: for a flexible learner (``flexible`` in the model-family registry), the bootstrap optimism-corrected AUC and the
   nested cross-validated AUC differ by more than 0.03 (the bootstrap with fixed hyperparameters does
   not count tuning optimism and tree ensembles nearly memorise their bootstrap samples).
 - ``centres_not_tested``: centres pooled out of internal-external validation (too few events).
@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from spineoutcome.modeling.families import is_flexible
+
 from . import numbers as fmt
 
-FLEXIBLE = {"xgboost", "lightgbm", "random_forest", "xgboost_aft"}
 CALIBRATION_RANGE = (0.8, 1.2)
 OPTIMISM_TOLERANCE = 0.03
 MISSING_SHARE = 0.20
@@ -102,7 +103,7 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
         opt = rec.get("optimism") or {}
         corrected = (opt.get("corrected") or {}).get("auc")
         cv = ((rec.get("cross_validation") or {}).get("discrimination") or {}).get("auc", {}).get("value")
-        if family in FLEXIBLE and corrected is not None and cv is not None and abs(corrected - cv) > OPTIMISM_TOLERANCE:
+        if is_flexible(family) and corrected is not None and cv is not None and abs(corrected - cv) > OPTIMISM_TOLERANCE:
             out.append({"code": "optimism_disagreement",
                         "values": {"family": family, "optimism_corrected_auc": corrected, "cross_validated_auc": cv,
                                    "bootstrap_mode": opt.get("mode")},

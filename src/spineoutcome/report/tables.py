@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from spineoutcome.modeling.families import is_reference
+
 from . import blocks as B
 from . import numbers as fmt
 from .figures import family_name
@@ -14,9 +16,9 @@ MISSING_NOTE = f"{fmt.MISSING} {fmt.NOT_ESTIMABLE} from these data, or not part 
 
 
 def ordered_families(evidence: dict[str, Any]) -> list[str]:
-    """Logistic regression (the reference) first, then the other families in run order."""
+    """The reference family (logistic regression, the Weibull AFT model) first, then the others in run order."""
     names = list(evidence.get("families", {}))
-    return sorted(names, key=lambda f: (f not in ("logistic", "weibull_aft"), names.index(f)))
+    return sorted(names, key=lambda f: (not is_reference(f), names.index(f)))
 
 
 def model_label(family: str, best: str | None) -> str:
