@@ -4,14 +4,17 @@ Exit codes (all commands):
   0  success; for ``validate``: every row valid
   1  ``validate``: some rows were rejected (clean rows and the rejects file are still written)
   2  usage error (an unknown option, a missing argument)
-  3  a file could not be used at all (unreadable, a required column or the patient table missing)
+  3  a file could not be used at all (unreadable, a required column or the patient table missing),
+     or any other known problem (every :class:`~spineoutcome.errors.SpineoutcomeError`): its message,
+     printed verbatim, and no traceback
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -23,6 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table as RichTable
+from typer.core import TyperGroup
 
 from spineoutcome import __version__
 from spineoutcome.data import (
@@ -35,13 +39,29 @@ from spineoutcome.data import (
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
 
+
+class _Commands(TyperGroup):
+    """Every command of the app: a known error (:class:`SpineoutcomeError`) ends it with its message and
+    exit code 3, never a traceback; an unknown one is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; report a known error (class docstring)."""
+        try:
+            return super().invoke(ctx)
+        except SpineoutcomeError as exc:
+            _error(str(exc))
+            raise typer.Exit(EXIT_FILE_ERROR) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Pre-operative outcome prediction for cervical spine surgery: build, validate, report and "
     "deploy prediction models the TRIPOD+AI way.",
     no_args_is_help=True,
@@ -303,6 +323,3 @@ def _print_reports(reports: dict[str, ValidationReport], show: int) -> None:
         if report.rejects.shape[0] > len(messages):
             console.print(f"... {report.rejects.shape[0] - len(messages)} more problems in {report.table}.rejects.csv")
 
-
-def main() -> None:
-    app()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
 from spineoutcome.errors import SpineoutcomeError
-from spineoutcome.modeling.families import family
+from spineoutcome.modeling.families import get_family
 
 AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
@@ -118,14 +118,14 @@ class PipelineConfig(_Strict):
     @classmethod
     def _binary_families(cls, value: list[str]) -> list[str]:
         for name in value:
-            family(name, "binary")
+            get_family(name, "binary")
         return value
 
     @field_validator("survival_families")
     @classmethod
     def _survival_families(cls, value: list[str]) -> list[str]:
         for name in value:
-            family(name, "time_to_event")
+            get_family(name, "time_to_event")
         return value
 
     @model_validator(mode="after")

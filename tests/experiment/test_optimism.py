@@ -110,7 +110,7 @@ def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplica
     import spineoutcome.imaging.radiomics as radiomics
     from spineoutcome.config import load_pipeline
     from spineoutcome.experiment import prepare_task
-    from spineoutcome.experiment.run import _bootstrap_splits, _preprocess_options
+    from spineoutcome.experiment.plan import bootstrap_splits, preprocess_options
     from spineoutcome.modeling import build_preprocessor
 
     from .conftest import write_pipeline
@@ -120,7 +120,7 @@ def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplica
             "validation": {**NOISE_SELECTED["validation"], "bootstrap": {"replicates": 10}}}
     config = load_pipeline(write_pipeline(pipeline_dir, spec))
     task = prepare_task(config, cohort)
-    options = _preprocess_options("logistic", config)
+    options = preprocess_options("logistic", config)
     assert options["radiomics"] == {"selection": "lasso"}
 
     def kept(rows: np.ndarray) -> int:
@@ -128,7 +128,7 @@ def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplica
                                  radiomics=options["radiomics"], random_state=config.seed)
         return len(pre.fit(task.X.iloc[rows], task.y[rows]).get_feature_names_out())
 
-    replicates = [s.train for s in _bootstrap_splits(task.y, config)[:8]]
+    replicates = [s.train for s in bootstrap_splits(task.y, config)[:8]]
     grouped = np.array([kept(rows) for rows in replicates])
     monkeypatch.setattr(radiomics, "row_identity", lambda X: None)
     ungrouped = np.array([kept(rows) for rows in replicates])

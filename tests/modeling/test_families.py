@@ -20,7 +20,7 @@ from spineoutcome.config import PipelineConfig
 from spineoutcome.data.synth import generate_cohort
 from spineoutcome.explain import SHAP_METHODS, shap_contributions, summarise_shap
 from spineoutcome.modeling import FAMILIES, REGISTRY, TunedClassifier, family_of, make_pipeline
-from spineoutcome.modeling.families import colour, display_name, family, family_names, is_flexible, is_reference
+from spineoutcome.modeling.families import colour, display_name, family_names, get_family, is_flexible, is_reference
 
 from .conftest import PREDICTORS
 
@@ -52,7 +52,7 @@ def test_lookups_fall_back_for_unknown_families() -> None:
     assert colour("old_family", 1) == "#E69F00"
     assert is_flexible(HGB) and not is_flexible("elastic_net") and not is_flexible("old_family")
     with pytest.raises(ValueError, match="unknown model family 'weibull_aft'"):
-        family("weibull_aft", "binary")
+        get_family("weibull_aft", "binary")
 
 
 def test_config_accepts_registered_families_only() -> None:

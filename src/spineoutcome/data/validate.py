@@ -9,7 +9,6 @@ value, rule, reason); a row with any problem is rejected whole, so rows in = cle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -312,7 +311,3 @@ def _order(rejects: pd.DataFrame, key: str) -> pd.DataFrame:
 def _num(x: float | None) -> str:
     return "" if x is None else (f"{x:g}")
 
-
-def validate_tables(raws: Mapping[str, RawExport], dictionary: DataDictionary) -> dict[str, ValidationReport]:
-    """Validate several exports, keyed by dictionary table name."""
-    return {name: validate_export(raw, name, dictionary) for name, raw in raws.items()}

@@ -35,13 +35,10 @@ from sqlalchemy.engine import make_url
 from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.errors import SpineoutcomeError
-from spineoutcome.experiment.run import _bootstrap_splits, _estimator
+from spineoutcome.experiment.plan import STAGES, ExperimentPlan, family_estimator
 from spineoutcome.experiment.task import TaskData, prepare_task
 from spineoutcome.modeling import TunedClassifier
-from spineoutcome.modeling.resampling import centre_splits, cv_splits, temporal_split
-from spineoutcome.modeling.search_spaces import SEARCH_SPACES
 
-STAGES = ("cv", "final", "bootstrap", "iecv", "temporal")
 # Optuna's error when a process finishes a trial that another process already failed as stale.
 LOST_TRIAL = "Cannot tell a FAIL trial"
 MAX_LOST_TRIALS = 10
@@ -66,16 +63,14 @@ class TuningFit:
     estimator: TunedClassifier
 
     def data(self, task: TaskData) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows of ``task`` this fit is trained on."""
         if self.rows is None:
             return task.X, task.y
         return task.X.iloc[self.rows], task.y[self.rows]
 
     def study_name(self, task: TaskData) -> str:
         """The name of this fit's study: the one ``train`` uses for the same fit."""
-        X, y = self.data(task)
-        space = self.estimator.search_space
-        space = SEARCH_SPACES[self.family] if space is None else space
-        return self.estimator._study_name(X, np.asarray(y), space)
+        return self.estimator.study_name_for(*self.data(task))
 
 
 @dataclass
@@ -90,7 +85,8 @@ class WorkerReport:
 def tuning_plan(config: PipelineConfig, cohort: Cohort, *, storage: str | None = None,
                 families: Sequence[str] | None = None,
                 stages: Sequence[str] | None = None) -> tuple[TaskData, list[TuningFit]]:
-    """The task and its tuned fits, in the order ``run_experiment`` fits them.
+    """The task and the tuned fits of its :class:`~spineoutcome.experiment.plan.ExperimentPlan` (the plan
+    ``run_experiment`` executes), in the plan's order.
 
     Families without a search space (logistic regression) or with ``n_trials: 0`` have no study
     and are left out; so are survival tasks (not tuned by Optuna).
@@ -105,29 +101,12 @@ def tuning_plan(config: PipelineConfig, cohort: Cohort, *, storage: str | None =
     task = prepare_task(config, cohort, validation_flow=cohort.validation_flow)
     if task.labels.kind != "binary":
         return task, []
-    y = task.y
     wanted = set(stages or STAGES)
-    splits = cv_splits(y, config.validation.folds, config.validation.repeats, config.seed)
-    iecv = (centre_splits(task.centres, y, config.validation.min_centre_events)[0]
-            if config.validation.internal_external else [])
-    bootstrap = config.validation.bootstrap
-    boot = _bootstrap_splits(y, config) if bootstrap is not None and bootstrap.mode == "full" else []
-    temporal = (temporal_split(task.surgery_dates, config.validation.temporal_split)
-                if config.validation.temporal_split else None)
-    plan: list[TuningFit] = []
-    for family in config.families:
-        if families and family not in families:
-            continue
-        estimator = _estimator(family, config, cohort, task, storage)
-        if estimator.n_trials <= 0 or not SEARCH_SPACES[family]:
-            continue
-        fits = [TuningFit(family, "cv", s.label, s.train, estimator) for s in splits]
-        fits.append(TuningFit(family, "final", "all patients", None, estimator))
-        fits += [TuningFit(family, "bootstrap", s.label, s.train, estimator) for s in boot]
-        fits += [TuningFit(family, "iecv", f"centre {s.label} left out", s.train, estimator) for s in iecv]
-        if temporal is not None:
-            fits.append(TuningFit(family, "temporal", temporal.label, temporal.train, estimator))
-        plan += [f for f in fits if f.stage in wanted]
+    estimators = {family: family_estimator(family, config, cohort.dictionary, task.predictors, storage)
+                  for family in config.families if not families or family in families}
+    plan = [TuningFit(fit.family, fit.stage, fit.label, fit.rows, estimators[fit.family])
+            for fit in ExperimentPlan.build(config, task).fits
+            if fit.tuned and fit.family in estimators and fit.stage in wanted]
     return task, plan
 
 

@@ -11,11 +11,8 @@ Event and censoring times use the interval midpoint / last progression-free visi
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -23,16 +20,18 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from sklearn.base import BaseEstimator, clone
 
-from spineoutcome.config import PipelineConfig, mask_secrets
+from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.evaluation.results import to_jsonable
-from spineoutcome.evidence import Evidence, FamilyEvidence
+from spineoutcome.evidence import FamilyEvidence
+from spineoutcome.experiment.plan import seed_of
+from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.task import TaskData
 from spineoutcome.modeling import (
     WeibullAFTModel,
     build_preprocessor,
-    family,
+    get_family,
     harrell_c,
     kaplan_meier_by_risk_group,
     point_times,
@@ -51,25 +50,18 @@ _PREDICTOR_LISTS = ("continuous", "binary", "categorical", "radiomics")
 
 def survival_model(family_name: str, task: TaskData, cohort: Cohort, config: PipelineConfig) -> BaseEstimator:
     """An unfitted interval-censored survival model of ``family_name`` (its registry entry) on the task's predictors."""
-    spec = family(family_name, "time_to_event")
+    spec = get_family(family_name, "time_to_event")
     pre = build_preprocessor(cohort.dictionary, task.predictors, imputation=config.imputation, **spec.preprocess)
-    return spec.survival_estimator(pre, config.seed)
+    return spec.survival_estimator(pre, seed_of(config, "models"))
 
 
 def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskData, *,
-                            progress: Callable[[str], None] | None, started: float) -> Any:
+                            progress: Callable[[str], None] | None, started: float) -> ExperimentResult:
     """Cross-validated comparison of the configured survival families (see module docstring)."""
-    from spineoutcome.experiment.run import (
-        ExperimentResult,
-        _baseline,
-        _data_record,
-        _missing,
-    )
-
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")
     labels: pd.DataFrame = task.labels.labels.loc[task.X.index]
-    splits = cv_splits(task.y, config.validation.folds, config.validation.repeats, config.seed)
+    splits = cv_splits(task.y, config.validation.folds, config.validation.repeats, seed_of(config, "folds"))
     families: dict[str, FamilyEvidence] = {}
     models: dict[str, BaseEstimator] = {}
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
@@ -86,7 +78,7 @@ def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskDa
         families[family] = FamilyEvidence(
             family=family,
             cross_validation={
-                "harrell_c": harrell_c_estimate(labels, risk, seed=config.seed),
+                "harrell_c": harrell_c_estimate(labels, risk, seed=seed_of(config, "metric_bootstrap")),
                 "horizon_days": config.horizon_days,
                 "calibration_at_horizon": calibration_at_horizon(labels, risk, config.horizon_days),
                 "km_by_risk_group": to_jsonable(kaplan_meier_by_risk_group(labels, risk, n_groups=_RISK_GROUPS)),
@@ -99,16 +91,8 @@ def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskDa
         timings[f"family {family}"] = families[family].seconds
     best = max(families, key=lambda f: families[f].cross_validation["harrell_c"]["value"])
     timings["total"] = time.perf_counter() - started
-    evidence = Evidence(
-        run_id=uuid.uuid4().hex, created=datetime.now(UTC).isoformat(timespec="seconds"),
-        pipeline=json.loads(mask_secrets(json.dumps(config.model_dump(mode="json")))),
-        task={"name": config.name, "description": config.description, "outcome": config.outcome,
-              "kind": task.labels.kind, "outcome_definition": task.labels.definition},
-        data=_data_record(task, cohort), flow=[to_jsonable(s) for s in task.flow],
-        baseline=_baseline(task, cohort, config), sample_size={},
-        missing_data=_missing(task), families=families, best_family=best, selection_rule=SELECTION_RULE,
-        timings=timings,
-    )
+    evidence = build_evidence(config, cohort, task, families=families, best=best, selection_rule=SELECTION_RULE,
+                              sample_size={}, timings=timings)
     return ExperimentResult(evidence, models, task)
 
 

@@ -5,7 +5,7 @@ inside any resampling loop without seeing the test rows.
 """
 
 from .estimators import ClassWeightedXGBClassifier
-from .families import REGISTRY, FamilySpec, family
+from .families import REGISTRY, FamilySpec, get_family
 from .preprocess import Preprocessor, build_preprocessor, feature_sources
 from .recalibration import LogisticRecalibration
 from .search_spaces import SEARCH_SPACES, FloatRange, IntRange
@@ -39,8 +39,8 @@ __all__ = [
     "check_labels",
     "default_knots",
     "disclosure",
-    "family",
     "family_of",
+    "get_family",
     "feature_sources",
     "harrell_c",
     "kaplan_meier_by_risk_group",

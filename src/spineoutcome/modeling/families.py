@@ -178,7 +178,7 @@ REGISTRY: dict[str, FamilySpec] = {spec.name: spec for spec in (
 """Every family by name, in the order the report lists them after the reference."""
 
 
-def family(name: str, task: TaskKind | None = None) -> FamilySpec:
+def get_family(name: str, task: TaskKind | None = None) -> FamilySpec:
     """The registry entry of ``name`` (of ``task``'s families, when given); a ValueError names the choices."""
     spec = REGISTRY.get(name)
     if spec is None or (task is not None and spec.task != task):

@@ -177,7 +177,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             categories=categories, drop="first" if self.drop_first else None, handle_unknown="ignore",
             sparse_output=False, dtype=np.float64,
         )
-        return Pipeline([("cast", FunctionTransformer(_to_object, feature_names_out="one-to-one")),
+        return Pipeline([("cast", FunctionTransformer(to_object, feature_names_out="one-to-one")),
                          ("impute", imputer), ("onehot", encoder)])
 
     def _radiomics(self) -> Pipeline:
@@ -272,15 +272,15 @@ def _simple(strategy: str, *, indicator: bool) -> SimpleImputer:
 
 
 def _as_float() -> FunctionTransformer:
-    return FunctionTransformer(_to_float, feature_names_out="one-to-one")
+    return FunctionTransformer(to_float, feature_names_out="one-to-one")
 
 
-def _to_float(X: pd.DataFrame) -> pd.DataFrame:
+def to_float(X: pd.DataFrame) -> pd.DataFrame:
     """Nullable Int64 / boolean / float columns as float64 with NaN for missing."""
     return pd.DataFrame({c: X[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in X.columns}, index=X.index)
 
 
-def _to_object(X: pd.DataFrame) -> pd.DataFrame:
+def to_object(X: pd.DataFrame) -> pd.DataFrame:
     """Categorical columns as object arrays of strings with NaN for missing (what SimpleImputer expects)."""
     return pd.DataFrame(
         {c: X[c].astype(object).where(X[c].notna(), np.nan).to_numpy() for c in X.columns}, index=X.index
@@ -312,3 +312,8 @@ def _sources(step: Any, sources: list[str]) -> list[str]:
         return [src for src, n in zip(sources, step.n_basis_) for _ in range(n)]
     lookup = dict(zip(step.feature_names_in_, sources))
     return [lookup.get(name, name) for name in step.get_feature_names_out()]
+
+
+# The names of the first releases: model bundles pickled then refer to them (unpickled to the same functions).
+_to_float = to_float
+_to_object = to_object

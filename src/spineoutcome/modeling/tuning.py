@@ -171,10 +171,10 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> TunedClassifier:
         y = np.asarray(y)
-        spec = family_spec(self.family)
+        family_spec(self.family)
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
-        space = self.search_space if self.search_space is not None else spec.search_space
+        space = self.resolved_search_space()
         start = time.perf_counter()
         fixed = isinstance(self.calibration, tuple | list)
         if not fixed and self.calibration not in ("none", "logistic"):
@@ -293,6 +293,15 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         if not any(t.state == TrialState.COMPLETE for t in study.trials):
             raise RuntimeError(f"no {self.family} trial completed in study {study.study_name!r}")
         return study
+
+    def resolved_search_space(self) -> SearchSpace:
+        """The space searched: ``search_space`` if given, else the family's registered one."""
+        return self.search_space if self.search_space is not None else family_spec(self.family).search_space
+
+    def study_name_for(self, X: pd.DataFrame, y: Any) -> str:
+        """The name of the study a fit on ``(X, y)`` uses: the same for every process fitting the same
+        estimator on the same data, so workers and ``train`` share it."""
+        return self._study_name(X, np.asarray(y), self.resolved_search_space())
 
     def _study_name(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace) -> str:
         digest = hashlib.sha256()

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from ..dictionary import DataDictionary
 from ._json import JsonValue, json_safe
 from .estimators import ClassWeight, ClassWeightedXGBClassifier
-from .families import REGISTRY, FamilySpec, family, family_of
+from .families import REGISTRY, FamilySpec, family_of, get_family
 from .preprocess import Preprocessor, build_preprocessor
 
 __all__ = ["FAMILIES", "ClassWeight", "ClassWeightedXGBClassifier", "disclosure", "family_of", "family_spec",
@@ -60,7 +60,7 @@ def make_pipeline(
 
 def family_spec(name: str) -> FamilySpec:
     """The registry entry of a binary family (a ValueError names the known ones)."""
-    return family(name, "binary")
+    return get_family(name, "binary")
 
 
 def disclosure(model: Pipeline | BaseEstimator) -> dict[str, JsonValue]:

@@ -551,7 +551,7 @@ def final_model(doc: Document) -> None:
         if f not in (best, "logistic") and r.get("specification"):
             s = r["specification"]
             doc.add(B.p(B.b(F.family_name(f) + ": "), f"{s.get('estimator', '')}; "
-                        + T._params_text(s.get("hyperparameters") or s.get("parameters") or {}, keep=10) + "."))
+                        + T.params_text(s.get("hyperparameters") or s.get("parameters") or {}, keep=10) + "."))
 
 
 def explanations(doc: Document) -> None:
@@ -644,7 +644,7 @@ def survival_model(doc: Document) -> None:
     for f, r in fams.items():
         s = r.get("specification") or {}
         rows.append([T.model_label(f, best), B.cell(s.get("estimator", "–"), m=True),
-                     T._params_text(s.get("parameters") or s.get("hyperparameters") or {}, keep=12),
+                     T.params_text(s.get("parameters") or s.get("hyperparameters") or {}, keep=12),
                      T.preprocessing_text(s["preprocessing"]) if s.get("preprocessing") else "–"])
     doc.add(B.table(["Model", "Estimator", "Parameters", "Predictor handling"], rows,
                     widths=["2.6cm", "3.2cm", "1fr", "1fr"], align=["l", "l", "l", "l"], size=7.5,

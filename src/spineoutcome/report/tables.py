@@ -228,7 +228,8 @@ def preprocessing_text(pre: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
-def _params_text(params: dict[str, Any], keep: int = 8) -> str:
+def params_text(params: dict[str, Any], keep: int = 8) -> str:
+    """Up to ``keep`` hyperparameters as ``name = value`` text (seeds, threads and verbosity left out)."""
     out = []
     for k, v in params.items():
         if v is None or k in ("random_state", "n_jobs", "verbose", "verbosity", "missing", "class_weight"):
@@ -249,7 +250,7 @@ def models(evidence: dict[str, Any]) -> dict[str, Any]:
         if family == "logistic" and str(hyper.get("C")) in ("inf", "None"):
             setting = "maximum likelihood, no penalty"
         else:
-            setting = _params_text(tuning.get("best_params") or hyper, keep=5)
+            setting = params_text(tuning.get("best_params") or hyper, keep=5)
         rows.append([model_label(family, best), B.cell(B.breakable(spec.get("estimator", "–")), m=True),
                      preprocessing_text(spec["preprocessing"]) if spec.get("preprocessing") else "–", setting])
     return B.table(["Model", "Estimator", "Predictor handling", "Final settings"], rows,
@@ -279,7 +280,7 @@ def tuning(evidence: dict[str, Any]) -> dict[str, Any] | None:
                      fmt.integer(len(runs)), f"{fmt.integer(complete)} / {fmt.integer(pruned)} / {fmt.integer(failed)} of "
                      f"{fmt.integer(trials)}", fmt.num(-final["best_value"] if final.get("best_value") is not None
                                                       and str(final.get("metric", "")).startswith("neg_") else final.get("best_value"), "log_loss"),
-                     _params_text(final.get("best_params") or {}, keep=7)])
+                     params_text(final.get("best_params") or {}, keep=7)])
     if not rows:
         return None
     return B.table(["Model", "Search", "Studies", "Trials complete / pruned / failed", "Best inner score",

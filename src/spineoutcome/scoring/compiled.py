@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from spineoutcome.errors import SpineoutcomeError
-from spineoutcome.modeling import preprocess as _preprocess
+from spineoutcome.modeling.preprocess import to_float, to_object
 from spineoutcome.modeling.splines import RestrictedCubicSpline, rcs_basis
 
 Columns = list[np.ndarray]
@@ -123,9 +123,9 @@ def _column_transformer(step: ColumnTransformer, columns: Columns, names: list[s
 def _function(step: FunctionTransformer, columns: Columns, names: list[str]) -> tuple[Columns, list[str]]:
     if step.func is None:
         return columns, names
-    if step.func is _preprocess._to_float:
+    if step.func is to_float:
         return [_as_series(c).to_numpy(dtype=np.float64, na_value=np.nan) for c in columns], names
-    if step.func is _preprocess._to_object:
+    if step.func is to_object:
         out = []
         for column in columns:
             series = _as_series(column)
