@@ -1,5 +1,5 @@
 """The package's import graph: no cycles (also through imports inside functions), no private names
-imported from another package, and every module imports on its own."""
+imported from another package, and every module imports (``__main__`` entry points run, so not them)."""
 
 from __future__ import annotations
 
@@ -144,6 +144,6 @@ def test_no_private_import_across_packages() -> None:
     assert offences == []
 
 
-@pytest.mark.parametrize("name", sorted(MODULES))
-def test_every_module_imports_on_its_own(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if not m.endswith("__main__")))
+def test_every_module_imports(name: str) -> None:
     importlib.import_module(name)

@@ -249,11 +249,15 @@ class DataDictionary:
 
     @cached_property
     def prom_variables(self) -> tuple[Variable, ...]:
-        """Wide PROM columns ``<instrument>_<timepoint>`` that the cohort builds from the long table."""
+        """Wide PROM columns ``<instrument>_<timepoint>`` that the cohort builds from the long table
+        (the table with the ``instrument`` role; none without one)."""
+        table = self.table_with_role("instrument")
+        if table is None:
+            return ()
         return tuple(
             Variable(
                 name=prom_column(inst.code, tp.code),
-                table="proms",
+                table=table,
                 dtype="float",
                 description=f"{inst.label} at {tp.code}",
                 unit=inst.unit,

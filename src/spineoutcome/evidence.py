@@ -7,16 +7,20 @@ metrics, curves, coefficients, SHAP summaries. It never holds a patient key or a
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from spineoutcome import __version__
-from spineoutcome.evaluation.results import JsonResult, to_jsonable
+from spineoutcome.errors import SpineoutcomeError
+from spineoutcome.evaluation.results import JsonResult
+from spineoutcome.jsonable import to_jsonable
 
 SCHEMA_VERSION = "1.1"
 """1.1: survival ``harrell_c`` is an estimate with a bootstrap interval (was a number); added
@@ -26,6 +30,10 @@ survival models' preprocessing and Weibull coefficients."""
 EVIDENCE_FILE = "evidence.json"
 _PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "shap", "optuna",
              "statsmodels", "lifelines", "pandera", "mlflow")
+
+
+class EvidenceSchemaError(SpineoutcomeError, ValueError):
+    """An Evidence record of a schema version this package cannot read."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +83,52 @@ class Evidence(JsonResult):
 
 
 def load_evidence(path: str | Path) -> dict[str, Any]:
-    """Read an Evidence record (a run directory or the JSON file itself) as plain data."""
+    """Read an Evidence record (a run directory or the JSON file itself) as plain data, upgraded to
+    the current schema (:func:`upgrade_evidence`)."""
     path = Path(path)
     if path.is_dir():
         path = path / EVIDENCE_FILE
-    return json.loads(path.read_text(encoding="utf-8"))
+    return upgrade_evidence(json.loads(path.read_text(encoding="utf-8")))
+
+
+def evidence_record(evidence: Evidence | Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    """The plain data of an Evidence object, dict, run directory or ``evidence.json``, in the current schema."""
+    if isinstance(evidence, Evidence):
+        return evidence.to_dict()
+    if isinstance(evidence, Mapping):
+        return upgrade_evidence(dict(evidence))
+    return load_evidence(evidence)
+
+
+def _harrell_c_estimate(record: dict[str, Any]) -> dict[str, Any]:
+    """1.0 -> 1.1: a survival family's Harrell's C was a bare number; now an estimate without an interval."""
+    for family in (record.get("families") or {}).values():
+        cv = family.get("cross_validation") or {}
+        if isinstance(cv.get("harrell_c"), int | float):
+            cv["harrell_c"] = {"value": float(cv["harrell_c"]), "ci_low": None, "ci_high": None}
+    return record
+
+
+UPGRADES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "1.0": ("1.1", _harrell_c_estimate),
+}
+"""Schema version -> (next version, the step that rewrites a record of it into the next one).
+Fields added by a later version are simply absent from an upgraded record (readers allow that)."""
+
+
+def upgrade_evidence(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (not modified) rewritten step by step to :data:`SCHEMA_VERSION`; a record without a
+    version is 1.0. A version this package does not know (a newer one) is refused."""
+    record = copy.deepcopy(record)
+    version = str(record.get("schema_version", "1.0"))
+    while version != SCHEMA_VERSION:
+        if version not in UPGRADES:
+            raise EvidenceSchemaError(f"Evidence schema {version!r} is not known to spineoutcome {__version__} "
+                                      f"(it reads {sorted([*UPGRADES, SCHEMA_VERSION])}); upgrade spineoutcome")
+        version, step = UPGRADES[version]
+        record = step(record)
+        record["schema_version"] = version
+    return record
 
 
 def environment() -> dict[str, Any]:

@@ -62,6 +62,26 @@ def test_other_names_are_rejected(name: str) -> None:
         parse_feature_name(name)
 
 
+def test_the_pattern_is_the_one_of_the_dictionary_in_use(tmp_path) -> None:
+    import shutil
+
+    from spineoutcome.dictionary import DataDictionary, builtin_dictionary_dir
+
+    shutil.copytree(builtin_dictionary_dir(), tmp_path / "dd")
+    variables = tmp_path / "dd" / "variables.yaml"
+    variables.write_text(variables.read_text(encoding="utf-8").replace("(?P<image_type>original|",
+                                                                      "(?P<image_type>original|scanner9|"),
+                         encoding="utf-8")
+    hospital = DataDictionary.load(tmp_path / "dd")
+    assert tuple(parse_feature_name("scanner9_glcm_Contrast", hospital)) == ("scanner9", "glcm", "Contrast")
+    with pytest.raises(ValueError, match="not a PyRadiomics feature name"):
+        parse_feature_name("scanner9_glcm_Contrast")  # the built-in dictionary does not know that image type
+    table = pd.DataFrame({"record": ["a"], "scanner9_glcm_Contrast": [1.0], "original_glcm_Contrast": [2.0]})
+    assert list(intake_radiomics(table, "record", hospital).features.columns) == [
+        "record", "scanner9_glcm_Contrast", "original_glcm_Contrast"]
+    assert list(intake_radiomics(table, "record").features.columns) == ["record", "original_glcm_Contrast"]
+
+
 def test_intake_keeps_features_and_reports_the_rest() -> None:
     table = pd.DataFrame({
         "record": ["a", "b"], "Image": ["ct_a.nii.gz", "ct_b.nii.gz"],

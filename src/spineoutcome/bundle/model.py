@@ -41,11 +41,11 @@ from sklearn.pipeline import Pipeline
 from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.modeling import LogisticRecalibration
+from spineoutcome.modeling.recalibration import LOGIT_CLIP
 
 BAND_PERCENTILES = (2.5, 97.5)
 FILES = {"manifest": "bundle.json", "contract": "contract.json", "summary": "training_summary.json",
          "calibration": "calibration.json", "pipeline": "pipeline.joblib", "ensemble": "ensemble.joblib"}
-_EPS = 1e-12
 DIGEST_KEY = "bundle_sha256"
 """Name under which :func:`.log_bundle` records :func:`bundle_sha256` (MLflow logged-model tag and MLmodel metadata)."""
 
@@ -78,7 +78,7 @@ class Calibration:
     events: int | None = None
 
     def apply(self, p: np.ndarray) -> np.ndarray:
-        p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+        p = np.clip(np.asarray(p, dtype=np.float64), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
         return expit(self.intercept + self.slope * logit(p))
 
 

@@ -8,38 +8,10 @@ what the Evidence record stores.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert a result (or any nesting of dataclasses, mappings, sequences, numpy and pandas
-    objects) into plain JSON types; NaN and infinities become None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(row) for row in obj.to_dict(orient="records")]
-    if isinstance(obj, dict):
-        return {str(key): to_jsonable(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(value) for value in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(value) for value in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    raise TypeError(f"cannot convert an object of type {type(obj).__name__} to JSON")
+from spineoutcome.jsonable import to_jsonable
 
 
 class JsonResult:

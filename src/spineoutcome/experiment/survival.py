@@ -23,11 +23,11 @@ from sklearn.base import BaseEstimator, clone
 from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.evaluation import Bootstrap
-from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evidence import FamilyEvidence
 from spineoutcome.experiment.plan import seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.task import TaskData
+from spineoutcome.jsonable import json_safe, to_jsonable
 from spineoutcome.modeling import (
     WeibullAFTModel,
     build_preprocessor,
@@ -36,7 +36,6 @@ from spineoutcome.modeling import (
     kaplan_meier_by_risk_group,
     point_times,
 )
-from spineoutcome.modeling._json import json_safe
 from spineoutcome.modeling.resampling import cv_splits
 
 SELECTION_RULE = "highest cross-validated Harrell's C among the survival families"

@@ -38,11 +38,31 @@ from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary
 from spineoutcome.inner_cv import inner_folds, row_identity
 
 
+def radiomics_feature_pattern(dictionary: DataDictionary | None = None) -> re.Pattern[str]:
+    """PyRadiomics feature names: the radiomics pattern of ``dictionary`` (the one in use; default the
+    built-in one), with named groups ``image_type``, ``feature_class`` and ``feature``."""
+    if dictionary is None:
+        return _builtin_pattern()
+    return _compiled(_radiomics_regex(dictionary))
+
+
 @cache
-def radiomics_feature_pattern() -> re.Pattern[str]:
-    """PyRadiomics feature names: the built-in dictionary's radiomics pattern, with named groups
-    ``image_type``, ``feature_class`` and ``feature`` (read on first use, not at import)."""
-    return re.compile(next(p.regex for p in DataDictionary.load().patterns if p.group == RADIOMICS_GROUP))
+def _builtin_pattern() -> re.Pattern[str]:
+    """The built-in dictionary's pattern, read on first use (not at import)."""
+    return _compiled(_radiomics_regex(DataDictionary.load()))
+
+
+@cache
+def _compiled(regex: str) -> re.Pattern[str]:
+    """``regex`` compiled once per distinct pattern (a hospital dictionary's or the built-in one)."""
+    return re.compile(regex)
+
+
+def _radiomics_regex(dictionary: DataDictionary) -> str:
+    regex = next((p.regex for p in dictionary.patterns if p.group == RADIOMICS_GROUP and p.regex), None)
+    if regex is None:
+        raise ValueError(f"data dictionary {dictionary.name!r} declares no {RADIOMICS_GROUP!r} column pattern")
+    return regex
 
 
 DIAGNOSTICS_PREFIX = "diagnostics_"
@@ -59,9 +79,10 @@ class RadiomicsFeatureName(NamedTuple):
     feature: str
 
 
-def parse_feature_name(name: str) -> RadiomicsFeatureName:
-    """Split ``wavelet-LLH_glrlm_RunEntropy`` into image type, feature class and feature."""
-    match = radiomics_feature_pattern().match(name)
+def parse_feature_name(name: str, dictionary: DataDictionary | None = None) -> RadiomicsFeatureName:
+    """Split ``wavelet-LLH_glrlm_RunEntropy`` into image type, feature class and feature (by the
+    radiomics pattern of ``dictionary``, default the built-in one)."""
+    match = radiomics_feature_pattern(dictionary).match(name)
     if match is None:
         raise ValueError(f"{name!r} is not a PyRadiomics feature name (<image type>_<feature class>_<feature>)")
     return RadiomicsFeatureName(**match.groupdict())
@@ -79,8 +100,9 @@ class RadiomicsIntake:
     dropped: pd.DataFrame
 
 
-def intake_radiomics(table: pd.DataFrame, key: str) -> RadiomicsIntake:
-    """Keep the key and the PyRadiomics feature columns; report every other column.
+def intake_radiomics(table: pd.DataFrame, key: str, dictionary: DataDictionary | None = None) -> RadiomicsIntake:
+    """Keep the key and the PyRadiomics feature columns (names matching the radiomics pattern of
+    ``dictionary``, the one in use; default the built-in one); report every other column.
 
     Raises ``ValueError`` naming line (header = line 1), column, value and rule for a missing or
     repeated key or a feature cell that is not a number; patient keys are never quoted.
@@ -88,6 +110,7 @@ def intake_radiomics(table: pd.DataFrame, key: str) -> RadiomicsIntake:
     if key not in table.columns:
         raise ValueError(f"key column {key!r} is missing")
     frame = table.reset_index(drop=True)
+    pattern = radiomics_feature_pattern(dictionary)
     feature_columns, dropped = [], []
     for column in frame.columns:
         if column == key:
@@ -95,7 +118,7 @@ def intake_radiomics(table: pd.DataFrame, key: str) -> RadiomicsIntake:
         name = str(column)
         if name.startswith(DIAGNOSTICS_PREFIX):
             dropped.append((name, "PyRadiomics diagnostics column, not a feature"))
-        elif radiomics_feature_pattern().match(name):
+        elif pattern.match(name):
             feature_columns.append(column)
         else:
             dropped.append((name, "not a PyRadiomics feature name (<image type>_<feature class>_<feature>)"))

@@ -29,6 +29,11 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+LOGIT_CLIP = 1e-12
+"""Risks are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before a logit, wherever a model's risks are
+recalibrated (here, in :class:`~spineoutcome.modeling.tuning.TunedClassifier` and in a model bundle's
+calibration): the logit of 0 or 1 is infinite, and 1e-12 changes no risk a model reports."""
+
 
 class LogisticRecalibration(TransformerMixin, BaseEstimator):
     """Intercept update or logistic recalibration of predicted risks (see module docstring).
@@ -53,7 +58,7 @@ class LogisticRecalibration(TransformerMixin, BaseEstimator):
         self,
         method: Literal["intercept", "logistic"] = "logistic",
         *,
-        eps: float = 1e-12,
+        eps: float = LOGIT_CLIP,
         max_iter: int = 100,
         tol: float = 1e-10,
     ) -> None:

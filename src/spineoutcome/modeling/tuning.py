@@ -51,18 +51,16 @@ from sqlalchemy.engine import make_url
 
 from ..dictionary import DataDictionary
 from ..inner_cv import inner_folds, row_identity
-from ._json import JsonValue, json_safe
-from .recalibration import LogisticRecalibration
+from ..jsonable import JsonValue, json_safe
+from .recalibration import LOGIT_CLIP, LogisticRecalibration
 from .search_spaces import SearchSpace
 from .zoo import ClassWeight, family_spec, make_pipeline
 
 METRICS = ("neg_log_loss", "roc_auc", "neg_brier_score")
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 AUTO_HEARTBEAT_SECONDS = 60
-_EPS = 1e-12
 CALIBRATION_ALPHA = 0.05
 """Significance level of the recalibration's likelihood-ratio test (TunedClassifier ``calibration``)."""
-"""Risks are clipped to [eps, 1 - eps] before the logit (as in :class:`.LogisticRecalibration`)."""
 
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
@@ -217,7 +215,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         if self.calibration_ is None:
             return p
         intercept, slope = self.calibration_
-        positive = expit(intercept + slope * logit(np.clip(p[:, 1].astype(np.float64), _EPS, 1.0 - _EPS)))
+        positive = expit(intercept + slope * logit(np.clip(p[:, 1].astype(np.float64), LOGIT_CLIP, 1.0 - LOGIT_CLIP)))
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -338,7 +336,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _log_likelihood(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+    p = np.clip(np.asarray(p, dtype=np.float64), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
     return float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 

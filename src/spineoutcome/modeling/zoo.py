@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from ..dictionary import DataDictionary
-from ._json import JsonValue, json_safe
+from ..jsonable import JsonValue, json_safe
 from .estimators import ClassWeight, ClassWeightedXGBClassifier
 from .families import REGISTRY, FamilySpec, family_of, get_family
 from .preprocess import Preprocessor, build_preprocessor

@@ -9,28 +9,19 @@ passes ``json.dumps(card, allow_nan=False)``.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from spineoutcome.jsonable import to_jsonable
+
 from .figures import family_name
 from .limitations import derive_limitations
-from .render import _evidence
+from .render import prepare_evidence
 from .tables import ordered_families
 
 CARD_SCHEMA = "spineoutcome-model-card/1.0"
 AUTHORS = "to be completed by the authors"
 _ESTIMATE_KEYS = ("value", "ci_low", "ci_high", "level", "ci_method")
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _estimate(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -113,7 +104,7 @@ def _subgroups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
     """The model card of a run as plain JSON data (see module docstring)."""
-    ev = _evidence(evidence)
+    ev = prepare_evidence(evidence)
     task, data, pipe = ev.get("task", {}), ev.get("data", {}), ev.get("pipeline", {})
     best = ev.get("best_family")
     binary = task.get("kind", "binary") == "binary"
@@ -181,7 +172,7 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
             "ethics_approval": AUTHORS,
         },
     }
-    return _clean(card)
+    return to_jsonable(card)
 
 
 def write_model_card(evidence: dict[str, Any] | str | Path, path: str | Path) -> Path:

@@ -1,9 +1,10 @@
-"""Assemble the report's document model (blocks.py) from an Evidence record, and draw its figures.
+"""The development report: its sections, and the document model (blocks.py) they build from an Evidence.
 
-One function per report section; each appends blocks and records the section ids it created, so
-the TRIPOD+AI checklist can only point at sections that exist. Binary and time-to-event Evidence
-share the participant, predictor, missing-data, limitation and reproducibility sections; their
-methods and results sections differ.
+One function per report section, registered in :data:`DEVELOPMENT_SECTIONS` with the task kinds it
+applies to and the TRIPOD+AI items it addresses (:mod:`.sections`); each appends blocks and records
+the section ids it created, so the checklist can only point at sections that exist. Binary and
+time-to-event Evidence share the participant, predictor, missing-data, limitation and
+reproducibility sections; their results sections differ.
 """
 
 from __future__ import annotations
@@ -19,40 +20,7 @@ from . import numbers as fmt
 from . import tables as T
 from .checklist import checklist_rows, checklist_source
 from .limitations import derive_limitations
-
-
-class Document:
-    """Blocks, the ids of the sections present, and the figures directory."""
-
-    def __init__(self, evidence: dict[str, Any], figures_dir: Path, figure_prefix: str = "figures") -> None:
-        self.ev = evidence
-        self.blocks: list[dict[str, Any]] = []
-        self.present: set[str] = set()
-        self.figures_dir = figures_dir
-        self.figure_prefix = figure_prefix
-        self.figures: list[Path] = []
-
-    def add(self, *blocks: dict[str, Any] | None) -> None:
-        for block in blocks:
-            if block is None:
-                continue
-            if block.get("t") == "h" and block.get("id"):
-                self.present.add(block["id"])
-            self.blocks.append(block)
-
-    def figure(self, path: Path | None, caption: str, id: str, width: str = "100%", *,
-               missing: str | None = None) -> None:
-        """Add a drawn figure; a figure that could not be drawn is announced with ``missing``, if given."""
-        if path is None:
-            if missing:
-                self.add(B.callout("missing", f"{missing}: {fmt.NOT_ESTIMABLE} from this Evidence."))
-            return
-        self.figures.append(path)
-        self.add(B.figure(f"{self.figure_prefix}/{path.name}", caption, id=id, width=width))
-
-    def fig_path(self, name: str) -> Path:
-        return self.figures_dir / f"{name}.svg"
-
+from .sections import ALL_KINDS, BINARY, TIME_TO_EVENT, Document, ReportSection, build_document
 
 # ---------------------------------------------------------------- helpers
 
@@ -655,7 +623,9 @@ def survival_model(doc: Document) -> None:
 
 
 def limitations(doc: Document) -> list[dict[str, Any]]:
+    """Limitations that follow from the Evidence (item 26); kept on ``doc`` for the model card and tests."""
     found = derive_limitations(doc.ev)
+    doc.limitations = found
     doc.add(B.h(1, "Limitations", "sec-limitations"))
     doc.add(B.p("Limitations that follow from the Evidence itself (item 26); limitations not visible in the data "
                 "(selection, measurement, representativeness) are for the authors (", B.ref("fill-26"), ")."))
@@ -690,29 +660,40 @@ def author_fields(doc: Document, rows: list[dict[str, Any]]) -> None:
             doc.add(B.fillin(row["id"], row["topic"], row["authors"], lines=2 if row["id"] not in ("3a", "25", "26") else 4))
 
 
-def build(evidence: dict[str, Any], figures_dir: Path, figure_prefix: str = "figures") -> dict[str, Any]:
-    """The complete document model of the report (see module docstring)."""
-    doc = Document(evidence, figures_dir, figure_prefix)
-    summary(doc)
-    overview(doc)
-    participants(doc)
-    predictors(doc)
-    sample_size(doc)
-    missing_data(doc)
-    methods(doc)
-    if _is_binary(evidence):
-        performance(doc)
-        final_model(doc)
-        explanations(doc)
-    else:
-        survival_results(doc)
-    found = limitations(doc)
-    reproducibility(doc)
+def checklist(doc: Document) -> None:
+    """The authors' fill-in fields and the TRIPOD+AI checklist, pointing at the sections present."""
     doc.present |= {"title"}
-    rows = checklist_rows(evidence, doc.present)
+    rows = checklist_rows(doc.ev, doc.present)
+    doc.checklist = rows
     author_fields(doc, rows)
     doc.add(B.pagebreak())
     doc.add(B.h(1, "TRIPOD+AI checklist", "sec-checklist"))
     doc.add(B.checklist(rows, checklist_source()))
+
+
+DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
+    ReportSection("summary", summary, ALL_KINDS, ("2",)),
+    ReportSection("overview", overview, ALL_KINDS, ("3b", "4", "5a", "6a", "7", "8a")),
+    ReportSection("participants", participants, ALL_KINDS, ("5b", "6a", "6b", "6c", "16", "20a", "20b", "20c")),
+    ReportSection("predictors", predictors, ALL_KINDS, ("6c", "9a", "9b")),
+    ReportSection("sample_size", sample_size, ALL_KINDS, ("10",)),
+    ReportSection("missing_data", missing_data, ALL_KINDS, ("7", "11", "20b", "27a")),
+    ReportSection("methods", methods, ALL_KINDS, ("7", "12a", "12b", "12c", "12d", "12e", "13", "14", "15", "16", "21")),
+    ReportSection("performance", performance, BINARY, ("12d", "14", "23a", "23b", "25")),
+    ReportSection("final_model", final_model, BINARY, ("12g", "22")),
+    ReportSection("explanations", explanations, BINARY, ()),
+    ReportSection("survival_results", survival_results, TIME_TO_EVENT, ("12g", "22", "23a")),
+    ReportSection("limitations", limitations, ALL_KINDS, ("26", "27c")),
+    ReportSection("reproducibility", reproducibility, ALL_KINDS, ("12g", "18f", "22")),
+    ReportSection("checklist", checklist, ALL_KINDS, ("1",)),
+)
+"""The development report, in order. A validation or monitoring report is another tuple of sections
+(reusing these functions or its own) given to :func:`~.sections.build_document`."""
+
+
+def build(evidence: dict[str, Any], figures_dir: Path, figure_prefix: str = "figures",
+          sections: tuple[ReportSection, ...] = DEVELOPMENT_SECTIONS) -> dict[str, Any]:
+    """The complete document model of the development report (see module docstring)."""
+    doc = build_document(evidence, figures_dir, sections, figure_prefix=figure_prefix)
     return {"meta": meta(evidence), "blocks": doc.blocks, "figures": [str(p) for p in doc.figures],
-            "limitations": found, "checklist": rows}
+            "limitations": doc.limitations, "checklist": doc.checklist}

@@ -18,7 +18,7 @@ from typing import Any
 import matplotlib
 
 from spineoutcome.errors import SpineoutcomeError
-from spineoutcome.evidence import load_evidence
+from spineoutcome.evidence import evidence_record
 
 from .document import build
 
@@ -29,12 +29,14 @@ class ReportError(SpineoutcomeError, RuntimeError):
     """The report could not be typeset (the message carries Typst's diagnostics)."""
 
 
-def _evidence(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
-    if isinstance(evidence, dict):
-        return evidence
-    if hasattr(evidence, "to_dict"):
-        return evidence.to_dict()
-    return load_evidence(evidence)
+def prepare_evidence(evidence: Any) -> dict[str, Any]:
+    """The Evidence as the report and the model card read it: plain data in the current schema.
+
+    The one entry point of everything the report machinery renders (PDF and model card): a
+    transformation that must apply to all of it (such as a disclosure rule) belongs here.
+    ``evidence``: an Evidence object or dict, a run directory or an ``evidence.json`` path.
+    """
+    return evidence_record(evidence)
 
 
 def font_paths() -> list[str]:
@@ -53,7 +55,7 @@ def render_report(evidence: dict[str, Any] | str | Path, out_pdf: str | Path, *,
     """
     import typst
 
-    record = _evidence(evidence)
+    record = prepare_evidence(evidence)
     out_pdf = Path(out_pdf)
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spineoutcome-report-") as tmp:
