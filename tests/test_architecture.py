@@ -27,7 +27,8 @@ MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports(name: str) -> list[tuple[str, list[str]]]:
@@ -138,8 +139,9 @@ def test_no_private_import_across_packages() -> None:
             private = [n for n in names if n.startswith("_") and n != "__version__"]
             private_part = next((p for p in module.split(".") if p.startswith("_")), None)
             owner = module.rpartition(".")[0] if private_part else module
-            if (private or private_part) and not (home == owner or home.startswith(owner + ".")
-                                                  or (private_part and home == module.rpartition(".")[0])):
+            if (private or private_part) and not (
+                home == owner or home.startswith(owner + ".") or (private_part and home == module.rpartition(".")[0])
+            ):
                 offences.append(f"{name}: from {module} import {names}")
     assert offences == []
 

@@ -24,8 +24,9 @@ def _raise(*args, **kwargs):
     raise PlantedError(MESSAGE)
 
 
-def test_a_known_error_deep_in_a_command_is_its_message_and_exit_3(monkeypatch: pytest.MonkeyPatch,
-                                                                    tmp_path: Path) -> None:
+def test_a_known_error_deep_in_a_command_is_its_message_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(spineoutcome.api, "load_cohort", _raise)
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("name: p\n", encoding="utf-8")

@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
-from spineoutcome import __version__
+from spineoutcome import __version__, metrics
 from spineoutcome.data import (
     ExportReadError,
     load_tables,
@@ -285,16 +285,16 @@ def _print_summary(evidence: dict) -> None:
         table.add_column(col)
     for family, record in evidence["families"].items():
         cv = record["cross_validation"]
-        if "discrimination" not in cv:
-            table.add_row(family, f"Harrell's C {cv['harrell_c']['value']:.2f}", "", "", "", "")
+        auc = metrics.estimate(cv, "auc")
+        if auc is None:
+            table.add_row(family, f"Harrell's C {metrics.estimate(cv, 'harrell_c')['value']:.2f}", "", "", "", "")
             continue
-        auc = cv["discrimination"]["auc"]
-        cal = cv["calibration"]
-        corrected = record["optimism"]["corrected"]["auc"] if record["optimism"] else None
+        corrected = metrics.point((record["optimism"] or {}).get("corrected"), "auc")
         table.add_row(family + (" (best)" if family == evidence["best_family"] else ""),
                       f"{auc['value']:.2f} ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})",
-                      f"{cal['slope']['value']:.2f}", f"{cal['citl']['value']:.2f}",
-                      f"{cv['calibration_curve']['ici']['value']:.3f}",
+                      f"{metrics.estimate(cv, 'calibration_slope')['value']:.2f}",
+                      f"{metrics.estimate(cv, 'calibration_intercept')['value']:.2f}",
+                      f"{metrics.estimate(cv, 'ici')['value']:.3f}",
                       f"{corrected:.2f}" if corrected is not None else "-")
     console.print(table)
 

@@ -1,5 +1,9 @@
 """Evidence: one JSON-serialisable record of every number, table and curve of a run.
 
+The records below the top level are typed (TypedDicts: they are the JSON as stored); metric values
+are read through :mod:`spineoutcome.metrics`, the package's one metric vocabulary. Reading an older
+file goes through :func:`upgrade_evidence`.
+
 Modelling and evaluation produce Evidence; MLflow logging and the report only read it, so a number
 in the PDF is the number in MLflow by construction. Evidence holds aggregates only: counts,
 metrics, curves, coefficients, SHAP summaries. It never holds a patient key or a patient's row.
@@ -15,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from spineoutcome import __version__
 from spineoutcome.errors import SpineoutcomeError
@@ -32,6 +36,109 @@ _PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost
              "statsmodels", "lifelines", "pandera", "mlflow")
 
 
+class EstimateRecord(TypedDict, total=False):
+    """A point estimate with its interval (:class:`spineoutcome.evaluation.Estimate` as stored)."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    se: float | None
+    ci_method: str | None
+    level: float
+    n_boot_valid: int | None
+
+
+class PointMetrics(TypedDict, total=False):
+    """Point values of the optimism bootstrap's metrics (names of :mod:`spineoutcome.metrics`)."""
+
+    auc: float | None
+    calibration_slope: float | None
+    calibration_intercept: float | None
+    brier: float | None
+    ici: float | None
+
+
+class OptimismRecord(TypedDict):
+    """Bootstrap optimism correction of one family (:class:`~spineoutcome.experiment.validation.OptimismCorrection`)."""
+
+    apparent: PointMetrics
+    optimism: PointMetrics
+    out_of_bag: PointMetrics
+    harrell: PointMetrics
+    corrected: PointMetrics
+    method: str
+    replicates: int
+    replicates_failed: int
+    mode: str
+
+
+class InternalExternalRecord(TypedDict):
+    """Internal-external cross-validation by centre: heterogeneity (pooled, per centre) and pooled predictions."""
+
+    heterogeneity: dict[str, Any]
+    centres_not_tested: list[str]
+    pooled_predictions: PointMetrics
+    n_tested: int
+
+
+class TemporalRecord(TypedDict):
+    """Temporal validation: the split and the evaluation of the later patients."""
+
+    split: str
+    n_development: int
+    n_validation: int
+    evaluation: dict[str, Any]
+
+
+class ComparisonRecord(TypedDict):
+    """Paired comparison with the reference family on the same out-of-fold predictions."""
+
+    auc_delong: dict[str, Any]
+    ici_difference: EstimateRecord
+    net_benefit_difference: list[dict[str, Any]]
+
+
+class TaskRecord(TypedDict):
+    """What was predicted: the pipeline's name, outcome and the outcome's definition."""
+
+    name: str
+    description: str
+    outcome: str
+    kind: str
+    outcome_definition: dict[str, Any]
+
+
+class DataRecord(TypedDict, total=False):
+    """The analysed data: size, events, centres, accrual, predictors, join audit (aggregates only)."""
+
+    digest: str
+    n: int
+    events: int
+    prevalence: float
+    centres: int
+    accrual: dict[str, Any]
+    predictors: list[dict[str, Any]]
+    dropped_predictors: dict[str, str]
+    dictionary: dict[str, str]
+    join_audit: dict[str, Any]
+
+
+class FlowRecord(TypedDict, total=False):
+    """One box of the participant flow."""
+
+    label: str
+    n: int
+    excluded: dict[str, int]
+
+
+class MissingRecord(TypedDict):
+    """Missing values of one predictor."""
+
+    variable: str
+    n_missing: int
+    fraction: float
+
+
 class EvidenceSchemaError(SpineoutcomeError, ValueError):
     """An Evidence record of a schema version this package cannot read."""
 
@@ -42,11 +149,11 @@ class FamilyEvidence(JsonResult):
 
     family: str
     cross_validation: dict[str, Any]
-    cv_repeats: list[dict[str, float]]
-    optimism: dict[str, Any] | None
-    internal_external: dict[str, Any] | None
-    temporal: dict[str, Any] | None
-    comparison_to_logistic: dict[str, Any] | None
+    cv_repeats: list[PointMetrics]
+    optimism: OptimismRecord | None
+    internal_external: InternalExternalRecord | None
+    temporal: TemporalRecord | None
+    comparison_to_logistic: ComparisonRecord | None
     subgroups: list[dict[str, Any]]
     shap: dict[str, Any] | None
     specification: dict[str, Any]
@@ -61,12 +168,12 @@ class Evidence(JsonResult):
     run_id: str
     created: str
     pipeline: dict[str, Any]
-    task: dict[str, Any]
-    data: dict[str, Any]
-    flow: list[dict[str, Any]]
+    task: TaskRecord
+    data: DataRecord
+    flow: list[FlowRecord]
     baseline: dict[str, Any]
     sample_size: dict[str, Any]
-    missing_data: list[dict[str, Any]]
+    missing_data: list[MissingRecord]
     families: dict[str, FamilyEvidence]
     best_family: str
     selection_rule: str

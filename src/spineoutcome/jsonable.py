@@ -23,8 +23,9 @@ import pandas as pd
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
-def to_jsonable(obj: Any, *, nonfinite: Literal["null", "text"] = "null",
-                unknown: Literal["error", "text"] = "error") -> Any:
+def to_jsonable(
+    obj: Any, *, nonfinite: Literal["null", "text"] = "null", unknown: Literal["error", "text"] = "error"
+) -> Any:
     """``obj`` (dataclasses, mappings, sequences, arrays, data frames as records, numpy scalars,
     nested) as plain JSON types under the module's two rules."""
 

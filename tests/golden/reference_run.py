@@ -33,13 +33,30 @@ VOLATILE = frozenset({"run_id", "created", "timings", "seconds", "elapsed_second
 BINARY = {
     "name": "golden_binary",
     "outcome": "mcid_mjoa_12m",
-    "predictors": {"include": ["age", "sex", "diabetes", "approach", "planned_levels", "occupying_ratio",
-                               "k_line", "mjoa_baseline", "ndi_baseline"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "diabetes",
+            "approach",
+            "planned_levels",
+            "occupying_ratio",
+            "k_line",
+            "mjoa_baseline",
+            "ndi_baseline",
+        ]
+    },
     "spline_knots": 3,
     "families": ["logistic", "elastic_net", "xgboost", "random_forest"],
     "tuning": {"n_trials": 2, "inner_folds": 2},
-    "validation": {"folds": 3, "repeats": 1, "bootstrap": {"replicates": 5}, "internal_external": True,
-                   "min_centre_events": 15, "temporal_split": "2021-01-01"},
+    "validation": {
+        "folds": 3,
+        "repeats": 1,
+        "bootstrap": {"replicates": 5},
+        "internal_external": True,
+        "min_centre_events": 15,
+        "temporal_split": "2021-01-01",
+    },
     "thresholds": [0.3, 0.5],
     "subgroups": {"variables": ["sex"], "min_events": 10},
     "seed": 7,
@@ -48,8 +65,19 @@ SURVIVAL = {
     "name": "golden_survival",
     "outcome": "progression_time",
     "eligibility": {"diagnosis": ["OPLL"]},
-    "predictors": {"include": ["age", "sex", "diabetes", "bmi", "approach", "opll_type", "ossified_levels",
-                               "opll_max_thickness_mm", "occupying_ratio"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "diabetes",
+            "bmi",
+            "approach",
+            "opll_type",
+            "ossified_levels",
+            "opll_max_thickness_mm",
+            "occupying_ratio",
+        ]
+    },
     "families": [],
     "survival_families": ["weibull_aft", "xgboost_aft"],
     "horizon_days": 730,
@@ -90,8 +118,9 @@ def main() -> None:
         cohort = reference_cohort(Path(tmp) / "cohort")
         for kind in PIPELINES:
             out = HERE / f"evidence_{kind}.json"
-            out.write_text(json.dumps(evidence_of(kind, cohort, Path(tmp)), indent=1, sort_keys=True) + "\n",
-                           encoding="utf-8")
+            out.write_text(
+                json.dumps(evidence_of(kind, cohort, Path(tmp)), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+            )
             print(f"wrote {out}")
 
 

@@ -84,16 +84,18 @@ def test_hist_gradient_boosting_shap_is_additive_in_log_odds(dictionary, cohort)
     np.testing.assert_allclose(contrib.base + contrib.values.sum(axis=1), pipe.decision_function(X), atol=1e-8)
     assert set(contrib.values.columns) == set(PREDICTORS)
     calibrated = shap_contributions(pipe, X, calibration=(0.2, 0.5))
-    np.testing.assert_allclose(calibrated.base + calibrated.values.sum(axis=1), 0.2 + 0.5 * pipe.decision_function(X),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        calibrated.base + calibrated.values.sum(axis=1), 0.2 + 0.5 * pipe.decision_function(X), atol=1e-8
+    )
     summary = summarise_shap(pipe, X)
     assert summary.units == "log-odds" and summary.additivity_max_error < 1e-6
 
 
 def test_hist_gradient_boosting_is_tuned_and_recalibrated(dictionary, cohort) -> None:
     X, y = cohort
-    tuned = TunedClassifier(HGB, dictionary, PREDICTORS, n_trials=2, inner_cv=2, random_state=0,
-                            calibration="logistic").fit(X, y)
+    tuned = TunedClassifier(
+        HGB, dictionary, PREDICTORS, n_trials=2, inner_cv=2, random_state=0, calibration="logistic"
+    ).fit(X, y)
     assert set(tuned.best_params_) == set(REGISTRY[HGB].search_space)
     assert tuned.study_summary_["calibration"]["method"].startswith("logistic recalibration")
 
@@ -102,11 +104,17 @@ def test_hist_gradient_boosting_is_tuned_and_recalibrated(dictionary, cohort) ->
 def hgb_result(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("hgb-cohort")
     generate_cohort(data, n=400, seed=9)
-    spec = {"name": "hgb_tiny", "outcome": "c5_palsy",
-            "predictors": {"include": ["age", "sex", "diabetes", "approach", "planned_levels", "occupying_ratio"]},
-            "spline_knots": 3, "families": ["logistic", HGB], "tuning": {"n_trials": 2, "inner_folds": 2},
-            "validation": {"folds": 3, "bootstrap": {"replicates": 4}, "internal_external": False},
-            "thresholds": [0.05, 0.1], "seed": 5}
+    spec = {
+        "name": "hgb_tiny",
+        "outcome": "c5_palsy",
+        "predictors": {"include": ["age", "sex", "diabetes", "approach", "planned_levels", "occupying_ratio"]},
+        "spline_knots": 3,
+        "families": ["logistic", HGB],
+        "tuning": {"n_trials": 2, "inner_folds": 2},
+        "validation": {"folds": 3, "bootstrap": {"replicates": 4}, "internal_external": False},
+        "thresholds": [0.05, 0.1],
+        "seed": 5,
+    }
     path = data / "hgb_tiny.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return run_pipeline(path, load_cohort(data))

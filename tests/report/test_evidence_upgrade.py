@@ -33,8 +33,11 @@ def test_upgrade_rewrites_a_1_0_record_and_leaves_the_input_alone() -> None:
     assert upgraded["schema_version"] == SCHEMA_VERSION
     for name, family in upgraded["families"].items():
         c = family["cross_validation"]["harrell_c"]
-        assert c == {"value": current["families"][name]["cross_validation"]["harrell_c"]["value"],
-                     "ci_low": None, "ci_high": None}
+        assert c == {
+            "value": current["families"][name]["cross_validation"]["harrell_c"]["value"],
+            "ci_low": None,
+            "ci_high": None,
+        }
     assert upgrade_evidence(current) == current  # the current schema passes unchanged
 
 
@@ -48,8 +51,9 @@ def test_a_1_0_evidence_file_renders(tmp_path: Path) -> None:
     (tmp_path / "evidence.json").write_text(json.dumps(old), encoding="utf-8")
     assert load_evidence(tmp_path)["schema_version"] == SCHEMA_VERSION
     pdf = render_report(tmp_path, tmp_path / "report.pdf")
-    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
-                                   text=True).stdout.split())
+    text = " ".join(
+        subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True).stdout.split()
+    )
     assert "Harrell's C" in text
     card = json.loads(write_model_card(tmp_path, tmp_path / "model_card.json").read_text(encoding="utf-8"))
     text = json.dumps(card)

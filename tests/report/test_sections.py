@@ -19,8 +19,10 @@ GOLDEN = Path(__file__).parents[1] / "golden"
 
 @pytest.fixture(scope="module")
 def evidences() -> dict[str, dict]:
-    return {kind: json.loads((GOLDEN / f"evidence_{kind}.json").read_text(encoding="utf-8"))
-            for kind in ("binary", "survival")}
+    return {
+        kind: json.loads((GOLDEN / f"evidence_{kind}.json").read_text(encoding="utf-8"))
+        for kind in ("binary", "survival")
+    }
 
 
 def test_declared_items_are_the_items_of_the_headings_written(evidences, tmp_path: Path) -> None:
@@ -54,8 +56,10 @@ def test_another_report_reuses_the_machinery_with_its_own_sections(evidences, tm
     def drift(doc: Document) -> None:
         doc.add(B.h(1, "Calibration drift", "sec-drift"), B.p("By period."))
 
-    monitoring = (ReportSection("participants", participants, items=("20a",)),
-                  ReportSection("drift", drift, BINARY, ("23a",)))
+    monitoring = (
+        ReportSection("participants", participants, items=("20a",)),
+        ReportSection("drift", drift, BINARY, ("23a",)),
+    )
     doc = build_document(evidences["binary"], tmp_path, monitoring)
     assert {"sec-flow", "sec-drift"} <= doc.present and "sec-performance" not in doc.present
     survival = build_document(evidences["survival"], tmp_path, monitoring)

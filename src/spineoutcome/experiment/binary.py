@@ -39,7 +39,7 @@ from spineoutcome.evaluation import (
 from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
-from spineoutcome.evidence import FamilyEvidence
+from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, refit_factory, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
@@ -64,8 +64,15 @@ SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among 
 Progress = Callable[[str], None]
 
 
-def run_binary(config: PipelineConfig, cohort: Cohort, task: TaskData, *, progress: Progress | None,
-               storage: str | None, started: float) -> ExperimentResult:
+def run_binary(
+    config: PipelineConfig,
+    cohort: Cohort,
+    task: TaskData,
+    *,
+    progress: Progress | None,
+    storage: str | None,
+    started: float,
+) -> ExperimentResult:
     """Every family of ``config`` through the plan's splits (module docstring), compared and explained."""
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
     X, y = task.X, task.y
@@ -80,31 +87,45 @@ def run_binary(config: PipelineConfig, cohort: Cohort, task: TaskData, *, progre
         say = (lambda msg, f=family: progress(f"{f}: {msg}")) if progress else None
         oof, fitted = out_of_fold(estimator, X, y, plan.cv, progress=say)
         oof_first[family] = oof[0]
-        cv_eval = evaluate_predictions(y, oof[0], thresholds=config.thresholds, n_boot=METRIC_REPLICATES,
-                                       seed=metric_seed)
+        cv_eval = evaluate_predictions(
+            y, oof[0], thresholds=config.thresholds, n_boot=METRIC_REPLICATES, seed=metric_seed
+        )
         final = clone(estimator).fit(X, y)
         models[family] = final
         optimism = None
         if plan.bootstrap:
             mode = config.validation.bootstrap.mode
             refit = refit_factory(family, config, cohort.dictionary, task.predictors, final, storage)
-            optimism = bootstrap_optimism(refit, X, y, predict_positive(final, X), plan.bootstrap, mode=mode,
-                                          method=REGISTRY[family].optimism, progress=say)
-        iecv_record = (internal_external(estimator, X, y, task, plan.iecv, plan.centres_pooled_out, say)
-                       if plan.iecv else None)
+            optimism = bootstrap_optimism(
+                refit,
+                X,
+                y,
+                predict_positive(final, X),
+                plan.bootstrap,
+                mode=mode,
+                method=REGISTRY[family].optimism,
+                progress=say,
+            )
+        iecv_record = (
+            internal_external(estimator, X, y, task, plan.iecv, plan.centres_pooled_out, say) if plan.iecv else None
+        )
         temporal_record = temporal(estimator, X, y, plan.temporal, config) if plan.temporal else None
         families[family] = FamilyEvidence(
             family=family,
-            cross_validation={**cv_eval.to_dict(), "roc": roc_points(y, oof[0]),
-                              "prediction_distribution": prediction_distribution(y, oof[0])},
+            cross_validation={
+                **cv_eval.to_dict(),
+                "roc": roc_points(y, oof[0]),
+                "prediction_distribution": prediction_distribution(y, oof[0]),
+            },
             cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
             optimism=optimism.to_dict() if optimism else None,
             internal_external=iecv_record,
             temporal=temporal_record,
             comparison_to_logistic=None,
             subgroups=subgroups(y, oof[0], task, config, cohort.dictionary),
-            shap=summarise_shap(final.best_estimator_, X, seed=seed_of(config, "shap_sample"),
-                                calibration=final.calibration_params()).to_dict(),
+            shap=summarise_shap(
+                final.best_estimator_, X, seed=seed_of(config, "shap_sample"), calibration=final.calibration_params()
+            ).to_dict(),
             specification=specification(final, X, y, cohort.dictionary),
             tuning=[m.study_summary_ for m in [*fitted, final]],
             seconds=time.perf_counter() - t0,
@@ -118,58 +139,100 @@ def run_binary(config: PipelineConfig, cohort: Cohort, task: TaskData, *, progre
                 families[family] = replace(record, comparison_to_logistic=comparison)
     best = min(families, key=lambda f: families[f].cross_validation["overall"]["log_loss"]["value"])
     timings["total"] = time.perf_counter() - started
-    evidence = build_evidence(config, cohort, task, families=families, best=best, selection_rule=SELECTION_RULE,
-                              sample_size=sample_size(task, config, cohort), timings=timings)
+    evidence = build_evidence(
+        config,
+        cohort,
+        task,
+        families=families,
+        best=best,
+        selection_rule=SELECTION_RULE,
+        sample_size=sample_size(task, config, cohort),
+        timings=timings,
+    )
     return ExperimentResult(evidence, models, task)
 
 
-def internal_external(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, task: TaskData, splits: list[Split],
-                      pooled_out: list[str], say: Progress | None) -> dict[str, Any]:
+def internal_external(
+    estimator: BaseEstimator,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: TaskData,
+    splits: list[Split],
+    pooled_out: list[str],
+    say: Progress | None,
+) -> InternalExternalRecord:
     """Internal-external cross-validation by centre: each tested centre predicted by a model developed
     without it, with random-effects pooling of the centres' performance (Debray et al., BMJ 2017)."""
     oof, _ = out_of_fold(estimator, X, y, splits, progress=say)
     tested = ~np.isnan(oof[0])
     het = centre_heterogeneity(y[tested], oof[0][tested], task.centres[tested], min_events=1, min_non_events=1)
-    return {"heterogeneity": het.to_dict(), "centres_not_tested": pooled_out,
-            "pooled_predictions": {k: float(v[0]) for k, v in point_metrics(y[tested], oof[0][tested]).items()},
-            "n_tested": int(tested.sum())}
+    return {
+        "heterogeneity": het.to_dict(),
+        "centres_not_tested": pooled_out,
+        "pooled_predictions": {k: float(v[0]) for k, v in point_metrics(y[tested], oof[0][tested]).items()},
+        "n_tested": int(tested.sum()),
+    }
 
 
-def temporal(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, split: Split,
-             config: PipelineConfig) -> dict[str, Any]:
+def temporal(
+    estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, split: Split, config: PipelineConfig
+) -> TemporalRecord:
     """Temporal validation: developed on patients operated before the split date, tested on the later ones."""
     model = clone(estimator).fit(X.iloc[split.train], y[split.train])
     p = predict_positive(model, X.iloc[split.test])
-    return {"split": split.label, "n_development": len(split.train), "n_validation": len(split.test),
-            "evaluation": evaluate_predictions(y[split.test], p, thresholds=config.thresholds, n_boot=METRIC_REPLICATES,
-                                               seed=seed_of(config, "metric_bootstrap")).to_dict()}
+    return {
+        "split": split.label,
+        "n_development": len(split.train),
+        "n_validation": len(split.test),
+        "evaluation": evaluate_predictions(
+            y[split.test],
+            p,
+            thresholds=config.thresholds,
+            n_boot=METRIC_REPLICATES,
+            seed=seed_of(config, "metric_bootstrap"),
+        ).to_dict(),
+    }
 
 
-def compare(y: np.ndarray, p_model: np.ndarray, p_reference: np.ndarray, config: PipelineConfig) -> dict[str, Any]:
+def compare(y: np.ndarray, p_model: np.ndarray, p_reference: np.ndarray, config: PipelineConfig) -> ComparisonRecord:
     """Paired model-minus-logistic differences on the same patients: DeLong for AUC, bootstrap for ICI and NB."""
     boot = Bootstrap.draw(y, n_boot=COMPARISON_REPLICATES, seed=seed_of(config, "comparison_bootstrap"))
     weights = np.vstack([np.ones((1, len(y))), boot.weights])
     thresholds = np.asarray(config.thresholds, dtype=float)
-    ici = loess_errors_weighted(y, p_model, weights, n_bins=100)["ici"] - \
-        loess_errors_weighted(y, p_reference, weights, n_bins=100)["ici"]
-    nb = net_benefit_weighted(y, p_model, weights, thresholds)["nb_model"] - \
-        net_benefit_weighted(y, p_reference, weights, thresholds)["nb_model"]
+    ici = (
+        loess_errors_weighted(y, p_model, weights, n_bins=100)["ici"]
+        - loess_errors_weighted(y, p_reference, weights, n_bins=100)["ici"]
+    )
+    nb = (
+        net_benefit_weighted(y, p_model, weights, thresholds)["nb_model"]
+        - net_benefit_weighted(y, p_reference, weights, thresholds)["nb_model"]
+    )
     return {
         "auc_delong": delong_test(y, p_model, p_reference).to_dict(),
         "ici_difference": boot.estimate(ici[0], ici[1:]).to_dict(),
-        "net_benefit_difference": [{"threshold": float(t), **boot.estimate(nb[0, i], nb[1:, i]).to_dict()}
-                                   for i, t in enumerate(thresholds)],
+        "net_benefit_difference": [
+            {"threshold": float(t), **boot.estimate(nb[0, i], nb[1:, i]).to_dict()} for i, t in enumerate(thresholds)
+        ],
     }
 
 
-def subgroups(y: np.ndarray, p: np.ndarray, task: TaskData, config: PipelineConfig,
-               dd: DataDictionary) -> list[dict[str, Any]]:
+def subgroups(
+    y: np.ndarray, p: np.ndarray, task: TaskData, config: PipelineConfig, dd: DataDictionary
+) -> list[dict[str, Any]]:
     """Subgroup metrics of the out-of-fold predictions, levels in natural order; none without subgroup variables."""
     if task.groups.columns.empty:
         return []
     boot = Bootstrap.draw(y, n_boot=METRIC_REPLICATES, seed=seed_of(config, "metric_bootstrap"))
-    result = subgroup_metrics(y, p, task.groups, thresholds=config.thresholds, min_events=config.subgroups.min_events,
-                              min_non_events=config.subgroups.min_events, boot=boot, intersections=False)
+    result = subgroup_metrics(
+        y,
+        p,
+        task.groups,
+        thresholds=config.thresholds,
+        min_events=config.subgroups.min_events,
+        min_non_events=config.subgroups.min_events,
+        boot=boot,
+        intersections=False,
+    )
     return to_jsonable(natural_order(result.to_frame(), subgroup_levels(config, dd, task.groups)))
 
 
@@ -219,14 +282,18 @@ def roc_points(y: np.ndarray, p: np.ndarray, grid: int = 101) -> dict[str, list[
 
 def sample_size(task: TaskData, config: PipelineConfig, cohort: Cohort) -> dict[str, Any]:
     """Riley criteria for the candidate parameters of the reference (logistic) design."""
-    pre = build_preprocessor(cohort.dictionary, task.predictors, imputation="simple",
-                             spline_knots=config.spline_knots, drop_first=True).fit(task.X, task.y)
+    pre = build_preprocessor(
+        cohort.dictionary, task.predictors, imputation="simple", spline_knots=config.spline_knots, drop_first=True
+    ).fit(task.X, task.y)
     n_parameters = len(pre.get_feature_names_out())
     prevalence = task.events / task.n
     required = development_sample_size(n_parameters=n_parameters, prevalence=prevalence, c_statistic=ANTICIPATED_C)
-    adequacy = development_adequacy(task.n, n_parameters=n_parameters, prevalence=prevalence,
-                                    r2_cox_snell=required.to_dict()["r2_cox_snell"])
-    return {"anticipated_c_statistic": ANTICIPATED_C, "n_parameters": n_parameters,
-            "required": required.to_dict(), "available": adequacy.to_dict()}
-
-
+    adequacy = development_adequacy(
+        task.n, n_parameters=n_parameters, prevalence=prevalence, r2_cox_snell=required.to_dict()["r2_cox_snell"]
+    )
+    return {
+        "anticipated_c_statistic": ANTICIPATED_C,
+        "n_parameters": n_parameters,
+        "required": required.to_dict(),
+        "available": adequacy.to_dict(),
+    }

@@ -95,11 +95,11 @@ class ExperimentPlan:
         y = task.y
         validation = config.validation
         cv = cv_splits(y, validation.folds, validation.repeats, seed_of(config, "folds"))
-        iecv, pooled_out = (centre_splits(task.centres, y, validation.min_centre_events)
-                            if validation.internal_external else ([], []))
+        iecv, pooled_out = (
+            centre_splits(task.centres, y, validation.min_centre_events) if validation.internal_external else ([], [])
+        )
         boot = bootstrap_splits(y, config) if validation.bootstrap else []
-        temporal = (temporal_split(task.surgery_dates, validation.temporal_split)
-                    if validation.temporal_split else None)
+        temporal = temporal_split(task.surgery_dates, validation.temporal_split) if validation.temporal_split else None
         retune = validation.bootstrap is not None and validation.bootstrap.mode == "full"
         fits: list[PlannedFit] = []
         for family in config.families:
@@ -118,8 +118,10 @@ def bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:
     spec = config.validation.bootstrap
     boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=seed_of(config, "optimism_bootstrap"))
     everyone = np.arange(len(y))
-    return [Split("bootstrap", f"replicate {b + 1}", np.repeat(everyone, counts.astype(int)), everyone)
-            for b, counts in enumerate(boot.weights)]
+    return [
+        Split("bootstrap", f"replicate {b + 1}", np.repeat(everyone, counts.astype(int)), everyone)
+        for b, counts in enumerate(boot.weights)
+    ]
 
 
 def preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
@@ -130,27 +132,48 @@ def preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
     return options
 
 
-def family_estimator(family: str, config: PipelineConfig, dictionary: DataDictionary, predictors: list[str],
-                     storage: str | None, params: dict[str, Any] | None = None,
-                     calibration: str | tuple[float, float] | None = None) -> TunedClassifier:
+def family_estimator(
+    family: str,
+    config: PipelineConfig,
+    dictionary: DataDictionary,
+    predictors: list[str],
+    storage: str | None,
+    params: dict[str, Any] | None = None,
+    calibration: str | tuple[float, float] | None = None,
+) -> TunedClassifier:
     """The family's tuned estimator; ``params`` and ``calibration``: a final model's fixed settings
     instead of a search and a recalibration test (bootstrap refits in ``fixed_hyperparameters`` mode)."""
     return TunedClassifier(
-        family, dictionary, predictors, n_trials=config.tuning.n_trials,
-        inner_cv=config.tuning.inner_folds, metric=config.tuning.metric, storage=storage,
-        study_name=f"{config.name}-{family}", random_state=seed_of(config, "models"),
-        timeout=config.tuning.timeout_s, class_weight=config.class_weight,
-        preprocess=preprocess_options(family, config), params=params,
+        family,
+        dictionary,
+        predictors,
+        n_trials=config.tuning.n_trials,
+        inner_cv=config.tuning.inner_folds,
+        metric=config.tuning.metric,
+        storage=storage,
+        study_name=f"{config.name}-{family}",
+        random_state=seed_of(config, "models"),
+        timeout=config.tuning.timeout_s,
+        class_weight=config.class_weight,
+        preprocess=preprocess_options(family, config),
+        params=params,
         calibration=calibration or (config.boosting_calibration if REGISTRY[family].recalibrated else "none"),
     )
 
 
-def refit_factory(family: str, config: PipelineConfig, dictionary: DataDictionary, predictors: list[str],
-                  final: TunedClassifier, storage: str | None) -> Callable[[], BaseEstimator]:
+def refit_factory(
+    family: str,
+    config: PipelineConfig,
+    dictionary: DataDictionary,
+    predictors: list[str],
+    final: TunedClassifier,
+    storage: str | None,
+) -> Callable[[], BaseEstimator]:
     """A fresh estimator per bootstrap replicate: re-tuned (and its recalibration re-tested) in ``full``
     mode, else the final model's hyperparameters and recalibration."""
     if config.validation.bootstrap.mode == "full":
         return lambda: family_estimator(family, config, dictionary, predictors, storage)
     params, calibration = dict(final.best_params_), final.calibration_params() or "none"
-    return lambda: family_estimator(family, config, dictionary, predictors, storage, params=params,
-                                    calibration=calibration)
+    return lambda: family_estimator(
+        family, config, dictionary, predictors, storage, params=params, calibration=calibration
+    )

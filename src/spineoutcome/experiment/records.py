@@ -19,7 +19,7 @@ from spineoutcome.config import PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import PROM_GROUP, Variable
 from spineoutcome.evaluation.results import to_jsonable
-from spineoutcome.evidence import Evidence, FamilyEvidence
+from spineoutcome.evidence import DataRecord, Evidence, FamilyEvidence, MissingRecord
 from spineoutcome.experiment.baseline import baseline_columns, baseline_table
 from spineoutcome.experiment.task import TaskData
 
@@ -40,16 +40,29 @@ class ExperimentResult:
         return self.models[self.evidence.best_family]
 
 
-def build_evidence(config: PipelineConfig, cohort: Cohort, task: TaskData, *, families: dict[str, FamilyEvidence],
-                   best: str, selection_rule: str, sample_size: dict[str, Any],
-                   timings: dict[str, float]) -> Evidence:
+def build_evidence(
+    config: PipelineConfig,
+    cohort: Cohort,
+    task: TaskData,
+    *,
+    families: dict[str, FamilyEvidence],
+    best: str,
+    selection_rule: str,
+    sample_size: dict[str, Any],
+    timings: dict[str, float],
+) -> Evidence:
     """The Evidence of a run: the families' records and everything the task kinds share."""
     return Evidence(
         run_id=uuid.uuid4().hex,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         pipeline=json.loads(mask_secrets(json.dumps(config.model_dump(mode="json")))),
-        task={"name": config.name, "description": config.description, "outcome": config.outcome,
-              "kind": task.labels.kind, "outcome_definition": task.labels.definition},
+        task={
+            "name": config.name,
+            "description": config.description,
+            "outcome": config.outcome,
+            "kind": task.labels.kind,
+            "outcome_definition": task.labels.definition,
+        },
         data=data_record(task, cohort),
         flow=[to_jsonable(step) for step in task.flow],
         baseline=baseline(task, cohort, config),
@@ -62,7 +75,7 @@ def build_evidence(config: PipelineConfig, cohort: Cohort, task: TaskData, *, fa
     )
 
 
-def data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
+def data_record(task: TaskData, cohort: Cohort) -> DataRecord:
     """Size, events, centres, accrual, predictors and join audit of the analysed data (no patient rows)."""
     dd = cohort.dictionary
     return {
@@ -81,9 +94,16 @@ def data_record(task: TaskData, cohort: Cohort) -> dict[str, Any]:
 
 def predictor_record(var: Variable, name: str) -> dict[str, Any]:
     """What the report's predictor table states about one predictor, from the dictionary (item 7a)."""
-    record = {"name": name, "table": var.table, "group": var.group, "unit": var.unit, "description": var.description,
-              "dtype": var.dtype, "timing": PRE_OPERATIVE + (" (baseline PROM)" if var.group == PROM_GROUP else ""),
-              "source": var.source}
+    record = {
+        "name": name,
+        "table": var.table,
+        "group": var.group,
+        "unit": var.unit,
+        "description": var.description,
+        "dtype": var.dtype,
+        "timing": PRE_OPERATIVE + (" (baseline PROM)" if var.group == PROM_GROUP else ""),
+        "source": var.source,
+    }
     if var.categories:
         record["categories"] = list(var.categories)
     elif var.range:
@@ -96,11 +116,17 @@ def accrual(task: TaskData) -> dict[str, Any]:
 
     Month resolution with counts per centre keeps these aggregates: no patient's date can be recovered.
     """
-    frame = pd.DataFrame({"centre": task.centres, "surgery": pd.to_datetime(task.surgery_dates).to_numpy(),
-                          "days": task.followup_days.to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "centre": task.centres,
+            "surgery": pd.to_datetime(task.surgery_dates).to_numpy(),
+            "days": task.followup_days.to_numpy(),
+        }
+    )
     frame["end"] = frame["surgery"] + pd.to_timedelta(frame["days"], unit="D")
-    by_centre = [{"centre": str(c), "n": len(rows), **_accrual_months(rows)}
-                 for c, rows in frame.groupby("centre", sort=True)]
+    by_centre = [
+        {"centre": str(c), "n": len(rows), **_accrual_months(rows)} for c, rows in frame.groupby("centre", sort=True)
+    ]
     return {**_accrual_months(frame), "by_centre": by_centre}
 
 
@@ -108,19 +134,25 @@ def _accrual_months(rows: pd.DataFrame) -> dict[str, str | None]:
     def month(value: Any) -> str | None:
         return None if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m")
 
-    return {"first_surgery": month(rows["surgery"].min()), "last_surgery": month(rows["surgery"].max()),
-            "end_of_follow_up": month(rows["end"].max())}
+    return {
+        "first_surgery": month(rows["surgery"].min()),
+        "last_surgery": month(rows["surgery"].max()),
+        "end_of_follow_up": month(rows["end"].max()),
+    }
 
 
 def baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
     """Baseline characteristics overall, by outcome and by centre (TRIPOD+AI 20b)."""
     masks = baseline_columns(task.y, task.centres, config.outcome)
-    return {name: baseline_table(task.X, columns, cohort.dictionary, outcome=config.outcome, y=task.y,
-                                 followup_days=task.followup_days)
-            for name, columns in masks.items()}
+    return {
+        name: baseline_table(
+            task.X, columns, cohort.dictionary, outcome=config.outcome, y=task.y, followup_days=task.followup_days
+        )
+        for name, columns in masks.items()
+    }
 
 
-def missing(task: TaskData) -> list[dict[str, Any]]:
+def missing(task: TaskData) -> list[MissingRecord]:
     """Missing values per predictor: count and share of the analysed patients."""
     counts = task.X.isna().sum()
     return [{"variable": c, "n_missing": int(n), "fraction": float(n / task.n)} for c, n in counts.items()]

@@ -50,10 +50,12 @@ class TaskData:
 
     @property
     def n(self) -> int:
+        """Number of analysed patients."""
         return len(self.y)
 
     @property
     def events(self) -> int:
+        """Number of analysed patients with the outcome (events)."""
         return int(self.y.sum())
 
     def digest(self) -> str:

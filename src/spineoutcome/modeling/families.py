@@ -64,8 +64,7 @@ class ShapMethod:
     description: str
 
 
-LINEAR_SHAP = ShapMethod("linear", "log-odds",
-                         "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)")
+LINEAR_SHAP = ShapMethod("linear", "log-odds", "linear SHAP on the model design: beta_j * (x_j - training mean of x_j)")
 NO_SHAP = ShapMethod("none", None, "not explained by SHAP")
 
 
@@ -95,39 +94,96 @@ class FamilySpec:
 
 
 def _logistic(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LogisticRegression(**{"C": np.inf, "solver": "newton-cholesky", "tol": 1e-8, "max_iter": 200,
-                                 "class_weight": class_weight, **params})
+    return LogisticRegression(
+        **{
+            "C": np.inf,
+            "solver": "newton-cholesky",
+            "tol": 1e-8,
+            "max_iter": 200,
+            "class_weight": class_weight,
+            **params,
+        }
+    )
 
 
 def _elastic_net(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LogisticRegression(**{"solver": "saga", "C": 1.0, "l1_ratio": 0.5, "max_iter": 5000, "tol": 1e-4,
-                                 "class_weight": class_weight, "random_state": seed, **params})
+    return LogisticRegression(
+        **{
+            "solver": "saga",
+            "C": 1.0,
+            "l1_ratio": 0.5,
+            "max_iter": 5000,
+            "tol": 1e-4,
+            "class_weight": class_weight,
+            "random_state": seed,
+            **params,
+        }
+    )
 
 
 def _xgboost(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return ClassWeightedXGBClassifier(**{
-        "n_estimators": 200, "learning_rate": 0.05, "max_depth": 3, "tree_method": "hist", "n_jobs": 1,
-        "eval_metric": "logloss", "random_state": seed, "class_weight": class_weight, **params})
+    return ClassWeightedXGBClassifier(
+        **{
+            "n_estimators": 200,
+            "learning_rate": 0.05,
+            "max_depth": 3,
+            "tree_method": "hist",
+            "n_jobs": 1,
+            "eval_metric": "logloss",
+            "random_state": seed,
+            "class_weight": class_weight,
+            **params,
+        }
+    )
 
 
 def _lightgbm(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LGBMClassifier(**{
-        "n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20, "subsample_freq": 1,
-        "n_jobs": 1, "deterministic": True, "force_row_wise": True, "verbose": -1, "random_state": seed,
-        "class_weight": class_weight, **params})
+    return LGBMClassifier(
+        **{
+            "n_estimators": 200,
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "min_child_samples": 20,
+            "subsample_freq": 1,
+            "n_jobs": 1,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
+            "random_state": seed,
+            "class_weight": class_weight,
+            **params,
+        }
+    )
 
 
 def _random_forest(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return RandomForestClassifier(**{"n_estimators": 300, "min_samples_leaf": 5, "n_jobs": 1, "random_state": seed,
-                                     "class_weight": class_weight, **params})
+    return RandomForestClassifier(
+        **{
+            "n_estimators": 300,
+            "min_samples_leaf": 5,
+            "n_jobs": 1,
+            "random_state": seed,
+            "class_weight": class_weight,
+            **params,
+        }
+    )
 
 
 def _hist_gradient_boosting(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
     """Histogram gradient boosting; ``early_stopping=False`` so every fit uses all its training rows
     (no hidden validation split) and the same seed gives the same model."""
-    return SerialHistGradientBoostingClassifier(**{
-        "max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 20,
-        "early_stopping": False, "random_state": seed, "class_weight": class_weight, **params})
+    return SerialHistGradientBoostingClassifier(
+        **{
+            "max_iter": 200,
+            "learning_rate": 0.05,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 20,
+            "early_stopping": False,
+            "random_state": seed,
+            "class_weight": class_weight,
+            **params,
+        }
+    )
 
 
 def _is_unpenalised_logistic(model: BaseEstimator) -> bool:
@@ -142,39 +198,109 @@ def _instance_of(cls: type) -> Callable[[BaseEstimator], bool]:
     return lambda model: isinstance(model, cls)
 
 
-REGISTRY: dict[str, FamilySpec] = {spec.name: spec for spec in (
-    FamilySpec("logistic", "Logistic regression", "#0072B2", "binary",
-               {"spline_knots": 4, "scale": True, "drop_first": True}, LINEAR_SHAP, optimism="harrell",
-               reference=True, estimator=_logistic, is_model=_is_unpenalised_logistic,
-               search_space=SEARCH_SPACES["logistic"]),
-    FamilySpec("elastic_net", "Elastic net", "#56B4E9", "binary", {"scale": True}, LINEAR_SHAP,
-               optimism="harrell", estimator=_elastic_net, is_model=_is_penalised_logistic,
-               search_space=SEARCH_SPACES["elastic_net"]),
-    FamilySpec("xgboost", "XGBoost", "#D55E00", "binary", {"scale": False},
-               ShapMethod("xgboost_native", "log-odds", "exact TreeSHAP, XGBoost native contributions"),
-               recalibrated=True, flexible=True, estimator=_xgboost,
-               is_model=_instance_of(XGBClassifier),
-               search_space=SEARCH_SPACES["xgboost"]),
-    FamilySpec("lightgbm", "LightGBM", "#009E73", "binary", {"scale": False},
-               ShapMethod("lightgbm_native", "log-odds", "exact TreeSHAP, LightGBM native contributions"),
-               recalibrated=True, flexible=True, estimator=_lightgbm, is_model=_instance_of(LGBMClassifier),
-               search_space=SEARCH_SPACES["lightgbm"]),
-    FamilySpec("random_forest", "Random forest", "#CC79A7", "binary", {"scale": False},
-               ShapMethod("tree_explainer", "probability", "exact TreeSHAP, shap.TreeExplainer"),
-               flexible=True, estimator=_random_forest, is_model=_instance_of(RandomForestClassifier),
-               search_space=SEARCH_SPACES["random_forest"]),
-    FamilySpec("hist_gradient_boosting", "HistGradientBoosting", "#E69F00", "binary", {"scale": False},
-               ShapMethod("tree_explainer", "log-odds", "exact TreeSHAP, shap.TreeExplainer"),
-               recalibrated=True, flexible=True, estimator=_hist_gradient_boosting,
-               is_model=_instance_of(HistGradientBoostingClassifier),
-               search_space=SEARCH_SPACES["hist_gradient_boosting"]),
-    FamilySpec("weibull_aft", "Weibull AFT", "#0072B2", "time_to_event", {"drop_first": True}, NO_SHAP,
-               reference=True, survival_estimator=lambda pre, seed: WeibullAFTModel(pre, penalizer=0.01),
-               is_model=_instance_of(WeibullAFTModel)),
-    FamilySpec("xgboost_aft", "XGBoost AFT", "#D55E00", "time_to_event", {"scale": False}, NO_SHAP,
-               flexible=True, survival_estimator=lambda pre, seed: XGBoostAFTModel(pre, random_state=seed),
-               is_model=_instance_of(XGBoostAFTModel)),
-)}
+REGISTRY: dict[str, FamilySpec] = {
+    spec.name: spec
+    for spec in (
+        FamilySpec(
+            "logistic",
+            "Logistic regression",
+            "#0072B2",
+            "binary",
+            {"spline_knots": 4, "scale": True, "drop_first": True},
+            LINEAR_SHAP,
+            optimism="harrell",
+            reference=True,
+            estimator=_logistic,
+            is_model=_is_unpenalised_logistic,
+            search_space=SEARCH_SPACES["logistic"],
+        ),
+        FamilySpec(
+            "elastic_net",
+            "Elastic net",
+            "#56B4E9",
+            "binary",
+            {"scale": True},
+            LINEAR_SHAP,
+            optimism="harrell",
+            estimator=_elastic_net,
+            is_model=_is_penalised_logistic,
+            search_space=SEARCH_SPACES["elastic_net"],
+        ),
+        FamilySpec(
+            "xgboost",
+            "XGBoost",
+            "#D55E00",
+            "binary",
+            {"scale": False},
+            ShapMethod("xgboost_native", "log-odds", "exact TreeSHAP, XGBoost native contributions"),
+            recalibrated=True,
+            flexible=True,
+            estimator=_xgboost,
+            is_model=_instance_of(XGBClassifier),
+            search_space=SEARCH_SPACES["xgboost"],
+        ),
+        FamilySpec(
+            "lightgbm",
+            "LightGBM",
+            "#009E73",
+            "binary",
+            {"scale": False},
+            ShapMethod("lightgbm_native", "log-odds", "exact TreeSHAP, LightGBM native contributions"),
+            recalibrated=True,
+            flexible=True,
+            estimator=_lightgbm,
+            is_model=_instance_of(LGBMClassifier),
+            search_space=SEARCH_SPACES["lightgbm"],
+        ),
+        FamilySpec(
+            "random_forest",
+            "Random forest",
+            "#CC79A7",
+            "binary",
+            {"scale": False},
+            ShapMethod("tree_explainer", "probability", "exact TreeSHAP, shap.TreeExplainer"),
+            flexible=True,
+            estimator=_random_forest,
+            is_model=_instance_of(RandomForestClassifier),
+            search_space=SEARCH_SPACES["random_forest"],
+        ),
+        FamilySpec(
+            "hist_gradient_boosting",
+            "HistGradientBoosting",
+            "#E69F00",
+            "binary",
+            {"scale": False},
+            ShapMethod("tree_explainer", "log-odds", "exact TreeSHAP, shap.TreeExplainer"),
+            recalibrated=True,
+            flexible=True,
+            estimator=_hist_gradient_boosting,
+            is_model=_instance_of(HistGradientBoostingClassifier),
+            search_space=SEARCH_SPACES["hist_gradient_boosting"],
+        ),
+        FamilySpec(
+            "weibull_aft",
+            "Weibull AFT",
+            "#0072B2",
+            "time_to_event",
+            {"drop_first": True},
+            NO_SHAP,
+            reference=True,
+            survival_estimator=lambda pre, seed: WeibullAFTModel(pre, penalizer=0.01),
+            is_model=_instance_of(WeibullAFTModel),
+        ),
+        FamilySpec(
+            "xgboost_aft",
+            "XGBoost AFT",
+            "#D55E00",
+            "time_to_event",
+            {"scale": False},
+            NO_SHAP,
+            flexible=True,
+            survival_estimator=lambda pre, seed: XGBoostAFTModel(pre, random_state=seed),
+            is_model=_instance_of(XGBoostAFTModel),
+        ),
+    )
+}
 """Every family by name, in the order the report lists them after the reference."""
 
 

@@ -120,7 +120,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             raise ValueError("the preprocessor has no predictor columns")
         self.transformer_ = self._build().set_output(transform="pandas").fit(X, y)
         names = self.transformer_.get_feature_names_out()
-        self.feature_sources_ = dict(zip(names, _sources(self.transformer_, list(self.transformer_.feature_names_in_))))
+        sources = _sources(self.transformer_, list(self.transformer_.feature_names_in_))
+        self.feature_sources_ = dict(zip(names, sources, strict=False))
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +136,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if self.imputation not in ("simple", "iterative"):
             raise ValueError(f"imputation must be 'simple' or 'iterative', got {self.imputation!r}")
         if self.categorical_missing not in ("most_frequent", "level"):
-            raise ValueError(f"categorical_missing must be 'most_frequent' or 'level', got {self.categorical_missing!r}")
+            raise ValueError("categorical_missing must be 'most_frequent' or 'level', "
+                             f"got {self.categorical_missing!r}")
         branches = [
             ("continuous", self._continuous(), list(self.continuous)),
             ("binary", Pipeline([("cast", _as_float()), ("impute", _simple("most_frequent", indicator=True))]),
@@ -222,7 +224,8 @@ def build_preprocessor(
         elif var.dtype == "category":
             categorical[name] = list(var.categories or ())
         else:
-            raise ValueError(f"predictor {name!r} has dtype {var.dtype!r}; predictors must be float, int, bool or category")
+            raise ValueError(f"predictor {name!r} has dtype {var.dtype!r}; "
+                             "predictors must be float, int, bool or category")
     return Preprocessor(
         **kinds, categorical=categorical, imputation=imputation, spline_knots=spline_knots, scale=scale,
         drop_first=drop_first, categorical_missing=categorical_missing,
@@ -250,8 +253,8 @@ def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
 
     ``lasso``: near-zero-variance filter -> correlation de-duplication (|r| > 0.9) -> LASSO selection
     (penalty by 3-fold inner CV over 10 values, one-standard-error rule for a sparse set: it runs in every
-    fit of nested tuning, so it is kept cheap); ``rad_score``: the same filters -> one rad-score column (the LASSO linear
-    predictor). All of it is fit on the training rows only (see :mod:`spineoutcome.imaging.radiomics`).
+    fit of nested tuning, so it is kept cheap); ``rad_score``: the same filters -> one rad-score column (the
+    LASSO linear predictor). All of it is fit on the training rows only (see :mod:`spineoutcome.imaging.radiomics`).
     """
     if radiomics is None or hasattr(radiomics, "fit"):
         return radiomics
@@ -306,11 +309,11 @@ def _sources(step: Any, sources: list[str]) -> list[str]:
         return sources + [sources[i] for i in indicated]
     if isinstance(step, OneHotEncoder):
         drops = step.drop_idx_ if step.drop_idx_ is not None else [None] * len(sources)
-        return [src for src, levels, drop in zip(sources, step.categories_, drops)
+        return [src for src, levels, drop in zip(sources, step.categories_, drops, strict=False)
                 for _ in range(len(levels) - (drop is not None))]
     if isinstance(step, RestrictedCubicSpline):
-        return [src for src, n in zip(sources, step.n_basis_) for _ in range(n)]
-    lookup = dict(zip(step.feature_names_in_, sources))
+        return [src for src, n in zip(sources, step.n_basis_, strict=False) for _ in range(n)]
+    lookup = dict(zip(step.feature_names_in_, sources, strict=False))
     return [lookup.get(name, name) for name in step.get_feature_names_out()]
 
 

@@ -68,6 +68,7 @@ class LogisticRecalibration(TransformerMixin, BaseEstimator):
         self.tol = tol
 
     def fit(self, p: Any, y: Any) -> LogisticRecalibration:
+        """Fit the intercept (and slope) on the logit of ``p`` against ``y`` by Newton-Raphson."""
         if self.method not in ("intercept", "logistic"):
             raise ValueError(f"method must be 'intercept' or 'logistic', got {self.method!r}")
         lp = self._linear_predictor(p)
@@ -86,6 +87,7 @@ class LogisticRecalibration(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, p: Any) -> np.ndarray:
+        """Recalibrated risks: expit(a + b logit p)."""
         check_is_fitted(self, "intercept_")
         return expit(self.intercept_ + self.slope_ * self._linear_predictor(p))
 

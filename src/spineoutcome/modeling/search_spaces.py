@@ -47,7 +47,8 @@ import optuna
 class Distribution(Protocol):
     """A range Optuna can sample one hyperparameter from."""
 
-    def suggest(self, trial: optuna.Trial, name: str) -> Any: ...
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        """The trial's value of hyperparameter ``name``."""
 
 
 @dataclass(frozen=True)

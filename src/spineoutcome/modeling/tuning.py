@@ -168,6 +168,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
 
     def fit(self, X: pd.DataFrame, y: Any) -> TunedClassifier:
+        """Tune on inner folds of ``(X, y)`` (Optuna), refit the best pipeline on all of it, then test and apply the recalibration."""
         y = np.asarray(y)
         family_spec(self.family)
         if self.metric not in METRICS:
@@ -210,6 +211,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities of the refitted best pipeline, recalibrated when the calibration is applied."""
         check_is_fitted(self, "best_estimator_")
         p = self.best_estimator_.predict_proba(X)
         if self.calibration_ is None:
@@ -219,6 +221,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted class: risk of at least 0.5 (prefer ``predict_proba``; thresholds are the user's)."""
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
 
     def calibration_params(self) -> tuple[float, float] | None:

@@ -25,30 +25,37 @@ def breakable(name: str) -> str:
 
 
 def h(level: int, text: str, id: str | None = None, *, outline: bool = True) -> dict[str, Any]:
+    """A heading of ``level`` (1 = section); ``id`` makes it a target of references and of the checklist."""
     return {"t": "h", "level": level, "text": text, "id": id, "outline": outline}
 
 
 def p(*runs: Run) -> dict[str, Any]:
+    """A paragraph of runs (text, bold, italic, code, references)."""
     return {"t": "p", "runs": list(runs)}
 
 
 def b(text: str) -> dict[str, str]:
+    """Bold text run."""
     return {"b": text}
 
 
 def i(text: str) -> dict[str, str]:
+    """Italic text run."""
     return {"i": text}
 
 
 def m(text: str) -> dict[str, str]:
+    """Monospace (code) text run."""
     return {"m": text}
 
 
 def ref(section_id: str) -> dict[str, str]:
+    """A reference to the block with ``id`` (section number or figure/table number in the PDF)."""
     return {"ref": section_id}
 
 
 def bullets(*items: list[Run] | Run) -> dict[str, Any]:
+    """A bulleted list; each item is a list of runs."""
     return {"t": "list", "items": [item if isinstance(item, list) else [item] for item in items]}
 
 
@@ -78,6 +85,7 @@ def keyvals(rows: list[tuple[str, str]], *, id: str | None = None, caption: str 
 
 
 def figure(path: str, caption: str, *, id: str | None = None, width: str = "100%") -> dict[str, Any]:
+    """A figure (SVG path relative to the report) with its caption and reference id."""
     return {"t": "figure", "path": path, "caption": caption, "id": id, "width": width}
 
 
@@ -98,8 +106,10 @@ def flow(steps: list[dict[str, Any]], final: list[dict[str, Any]]) -> dict[str, 
 
 
 def pagebreak() -> dict[str, Any]:
+    """A page break."""
     return {"t": "pagebreak"}
 
 
 def checklist(rows: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """The TRIPOD+AI checklist table from checklist rows, with the checklist's source."""
     return {"t": "checklist", "rows": rows, "source": source}

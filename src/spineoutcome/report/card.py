@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spineoutcome import metrics
 from spineoutcome.jsonable import to_jsonable
 
 from .figures import family_name
@@ -22,6 +23,18 @@ from .tables import ordered_families
 CARD_SCHEMA = "spineoutcome-model-card/1.0"
 AUTHORS = "to be completed by the authors"
 _ESTIMATE_KEYS = ("value", "ci_low", "ci_high", "level", "ci_method")
+
+
+CARD_METRICS = ("auc", "calibration_intercept", "calibration_slope", "oe_ratio", "ici", "e50", "e90", "brier",
+                "scaled_brier", "log_loss")
+"""The cross-validated metrics a model card states (names of :mod:`spineoutcome.metrics`)."""
+CARD_SUBGROUP_METRICS = ("auc", "oe_ratio", "calibration_intercept", "calibration_slope", "ici")
+CARD_NAMES = {"calibration_intercept": "calibration_in_the_large"}
+"""Where the model card schema (1.0) names a metric otherwise than the package's vocabulary."""
+
+
+def _card_name(name: str) -> str:
+    return CARD_NAMES.get(name, name)
 
 
 def _estimate(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -36,17 +49,8 @@ def _interval(pi: list[float] | None) -> dict[str, Any] | None:
 
 def _binary_metrics(rec: dict[str, Any]) -> dict[str, Any]:
     cv = rec.get("cross_validation") or {}
-    cal, curve, overall = cv.get("calibration") or {}, cv.get("calibration_curve") or {}, cv.get("overall") or {}
     out: dict[str, Any] = {
-        "cross_validated": {
-            "auc": _estimate((cv.get("discrimination") or {}).get("auc")),
-            "calibration_in_the_large": _estimate(cal.get("citl")),
-            "calibration_slope": _estimate(cal.get("slope")),
-            "oe_ratio": _estimate(cal.get("oe_ratio")),
-            "ici": _estimate(curve.get("ici")), "e50": _estimate(curve.get("e50")), "e90": _estimate(curve.get("e90")),
-            "brier": _estimate(overall.get("brier")), "scaled_brier": _estimate(overall.get("scaled_brier")),
-            "log_loss": _estimate(overall.get("log_loss")),
-        },
+        "cross_validated": {_card_name(m): _estimate(metrics.estimate(cv, m)) for m in CARD_METRICS},
         "classification": [
             {"threshold": r["threshold"], **{k: _estimate(r.get(k)) for k in ("sensitivity", "specificity", "ppv", "npv")}}
             for r in (cv.get("classification") or {}).get("rows", [])],
@@ -95,8 +99,9 @@ def _subgroups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                                              "n_events": r["n_events"], "status": r["status"]})
         if r["status"] != "ok":
             g["status"] = r["status"]
-        if r["metric"] in ("auc", "oe_ratio", "citl", "slope", "ici") and r["status"] == "ok":
-            g[{"citl": "calibration_in_the_large", "slope": "calibration_slope"}.get(r["metric"], r["metric"])] = {
+        name = metrics.metric(r["metric"]).name
+        if name in CARD_SUBGROUP_METRICS and r["status"] == "ok":
+            g[_card_name(name)] = {
                 "value": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                 "difference_from_overall": r.get("difference")}
     return list(groups.values())

@@ -47,11 +47,13 @@ def load_checklist() -> tuple[ChecklistItem, ...]:
 
 
 def checklist_source() -> str:
+    """The citation of the TRIPOD+AI statement the checklist wording is condensed from."""
     doc = yaml.safe_load(resources.files(__package__).joinpath("tripod_ai.yaml").read_text(encoding="utf-8"))
     return str(doc["source"])
 
 
 def item_ids() -> list[str]:
+    """The ids of all checklist sub-items, in checklist order."""
     return [i.id for i in load_checklist()]
 
 

@@ -52,6 +52,7 @@ def _is_binary(ev: dict[str, Any]) -> bool:
 
 
 def outcome_name(ev: dict[str, Any]) -> str:
+    """The outcome's name in running text."""
     return ev.get("task", {}).get("outcome", "outcome").replace("_", " ")
 
 
@@ -84,6 +85,7 @@ def _cv_auc(ev: dict[str, Any], family: str) -> dict[str, Any] | None:
 
 
 def meta(ev: dict[str, Any]) -> dict[str, Any]:
+    """The title page: title, key facts of the run (TRIPOD+AI item 1)."""
     data, task = ev.get("data", {}), ev.get("task", {})
     best = ev.get("best_family")
     facts = [
@@ -125,6 +127,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(doc: Document) -> None:
+    """Key results: cohort, selected model, its discrimination and calibration (item 2)."""
     ev = doc.ev
     data = ev.get("data", {})
     best = ev.get("best_family")
@@ -155,6 +158,7 @@ def summary(doc: Document) -> None:
 
 
 def overview(doc: Document) -> None:
+    """Objectives, data source and outcome definition (items 3b, 4, 5a, 6a, 7, 8a)."""
     ev = doc.ev
     task, pipe = ev.get("task", {}), ev.get("pipeline", {})
     doc.add(B.h(1, "Study overview", "sec-overview"))
@@ -187,6 +191,7 @@ def overview(doc: Document) -> None:
 
 
 def participants(doc: Document) -> None:
+    """Participant flow, accrual dates and baseline characteristics (items 5b, 6, 16, 20)."""
     ev = doc.ev
     data = ev.get("data", {})
     doc.add(B.h(1, "Participants"))
@@ -228,6 +233,7 @@ def participants(doc: Document) -> None:
 
 
 def predictors(doc: Document) -> None:
+    """The predictors with their definitions, units and timing from the data dictionary (item 9)."""
     ev = doc.ev
     spec = (ev.get("pipeline") or {}).get("predictors") or {}
     doc.add(B.h(1, "Predictors", "sec-predictors"))
@@ -250,6 +256,7 @@ def predictors(doc: Document) -> None:
 
 
 def sample_size(doc: Document) -> None:
+    """Sample size against Riley's criteria (item 10)."""
     ev = doc.ev
     ss = ev.get("sample_size") or {}
     doc.add(B.h(1, "Sample size", "sec-samplesize"))
@@ -271,6 +278,7 @@ def sample_size(doc: Document) -> None:
 
 
 def missing_data(doc: Document) -> None:
+    """Missing values per predictor and how they were handled (item 11)."""
     ev = doc.ev
     doc.add(B.h(1, "Missing data", "sec-missing"))
     fams = _families(ev)
@@ -288,6 +296,7 @@ def missing_data(doc: Document) -> None:
 
 
 def methods(doc: Document) -> None:
+    """Statistical methods: preprocessing, models, tuning, validation, class imbalance, model output (items 12-16, 21)."""
     ev = doc.ev
     pipe = ev.get("pipeline") or {}
     val = pipe.get("validation") or {}
@@ -384,6 +393,7 @@ def methods(doc: Document) -> None:
 
 
 def performance(doc: Document) -> None:
+    """Binary results: discrimination, calibration, decision curves, comparison, subgroups, centres, temporal validation (items 12d, 14, 23, 25)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")
@@ -466,6 +476,7 @@ def _comparison_sentence(ev: dict[str, Any]) -> list[Any]:
 
 
 def centres(doc: Document) -> None:
+    """Heterogeneity across centres from internal-external validation (items 12d, 23b)."""
     ev = doc.ev
     fams = _families(ev)
     if not any(r.get("internal_external") for r in fams.values()):
@@ -488,6 +499,7 @@ def centres(doc: Document) -> None:
 
 
 def final_model(doc: Document) -> None:
+    """The selected model and the logistic regression's odds ratios (items 12g, 22)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")
@@ -523,6 +535,7 @@ def final_model(doc: Document) -> None:
 
 
 def explanations(doc: Document) -> None:
+    """SHAP summaries of the selected and the reference model (aggregates only)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")
@@ -565,6 +578,7 @@ def _weighted_mean(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 def survival_results(doc: Document) -> None:
+    """Time-to-event results: Harrell's C, calibration at the horizon, Kaplan-Meier curves, the models (items 12g, 22, 23a)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")
@@ -634,6 +648,7 @@ def limitations(doc: Document) -> list[dict[str, Any]]:
 
 
 def reproducibility(doc: Document) -> None:
+    """Identification of the run: digest, dictionary, software and configuration (items 12g, 18f, 22)."""
     ev = doc.ev
     doc.add(B.h(1, "Reproducibility", "sec-repro"))
     data = ev.get("data", {})
@@ -652,6 +667,7 @@ def reproducibility(doc: Document) -> None:
 
 
 def author_fields(doc: Document, rows: list[dict[str, Any]]) -> None:
+    """Fill-in fields for what only the authors can supply, one per checklist item that needs it."""
     doc.add(B.h(1, "Information to be supplied by the authors", "sec-authors"))
     doc.add(B.p("The Evidence cannot contain these items. Each field names its TRIPOD+AI item; the checklist "
                 "points here."))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from spineoutcome import metrics
 from spineoutcome.modeling.families import is_flexible
 
 from . import numbers as fmt
@@ -36,6 +37,7 @@ PI_AUC_FLOOR = 0.6
 
 
 def family_label(family: str) -> str:
+    """The family's display name in a limitation sentence."""
     from .figures import family_name
 
     return family_name(family)
@@ -81,14 +83,15 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
 
     lo, hi = CALIBRATION_RANGE
     for family, rec in families.items():
-        cal = (rec.get("cross_validation") or {}).get("calibration") or {}
-        slope = (cal.get("slope") or {}).get("value")
-        oe = (cal.get("oe_ratio") or {}).get("value")
+        slope_estimate = metrics.estimate(rec.get("cross_validation"), "calibration_slope")
+        oe_estimate = metrics.estimate(rec.get("cross_validation"), "oe_ratio")
+        slope = (slope_estimate or {}).get("value")
+        oe = (oe_estimate or {}).get("value")
         bad = []
         if slope is not None and not lo <= slope <= hi:
-            bad.append(f"calibration slope {fmt.est(cal['slope'], 'slope')}")
+            bad.append(f"calibration slope {fmt.est(slope_estimate, 'slope')}")
         if oe is not None and not lo <= oe <= hi:
-            bad.append(f"O:E ratio {fmt.est(cal['oe_ratio'], 'oe')}")
+            bad.append(f"O:E ratio {fmt.est(oe_estimate, 'oe')}")
         if bad:
             direction = ""
             if slope is not None and slope < lo:
@@ -101,8 +104,8 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
 
     for family, rec in families.items():
         opt = rec.get("optimism") or {}
-        corrected = (opt.get("corrected") or {}).get("auc")
-        cv = ((rec.get("cross_validation") or {}).get("discrimination") or {}).get("auc", {}).get("value")
+        corrected = metrics.point(opt.get("corrected"), "auc")
+        cv = (metrics.estimate(rec.get("cross_validation"), "auc") or {}).get("value")
         if is_flexible(family) and corrected is not None and cv is not None and abs(corrected - cv) > OPTIMISM_TOLERANCE:
             out.append({"code": "optimism_disagreement",
                         "values": {"family": family, "optimism_corrected_auc": corrected, "cross_validated_auc": cv,

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
+from spineoutcome import metrics
+
 MINUS = "\u2212"
 MISSING = "–"  # en dash: a value that was not estimable or not recorded
 NOT_ESTIMABLE = "not estimable"
@@ -34,19 +36,9 @@ DIGITS: dict[str, int] = {
 }
 """Decimals per kind of quantity (the keys are the ``kind`` argument of the functions below)."""
 
-METRIC_KIND: dict[str, str] = {
-    "auc": "auc", "harrell_c": "c", "slope": "slope", "calibration_slope": "slope", "citl": "citl",
-    "calibration_intercept": "citl", "oe_ratio": "oe", "ici": "ici", "e50": "e50", "e90": "e90",
-    "emax": "emax", "brier": "brier", "scaled_brier": "scaled_brier", "log_loss": "log_loss",
-    "r2_cox_snell": "r2", "r2_nagelkerke": "r2", "net_benefit": "nb", "sensitivity": "sens",
-    "specificity": "spec", "ppv": "ppv", "npv": "npv",
-}
-"""Evidence metric name -> kind (subgroup rows name metrics like ``sensitivity@0.1``)."""
-
-
 def kind_of(metric: str) -> str:
     """The formatting kind of an Evidence metric name (``"sensitivity@0.1"`` -> ``"sens"``)."""
-    return METRIC_KIND.get(metric.split("@")[0], "default")
+    return metrics.kind(metric)
 
 
 def finite(value: Any) -> bool:

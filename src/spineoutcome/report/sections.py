@@ -52,8 +52,9 @@ class Document:
                 self.present.add(block["id"])
             self.blocks.append(block)
 
-    def figure(self, path: Path | None, caption: str, id: str, width: str = "100%", *,
-               missing: str | None = None) -> None:
+    def figure(
+        self, path: Path | None, caption: str, id: str, width: str = "100%", *, missing: str | None = None
+    ) -> None:
         """Add a drawn figure; a figure that could not be drawn is announced with ``missing``, if given."""
         if path is None:
             if missing:
@@ -82,8 +83,9 @@ class ReportSection:
         return task_kind(evidence) in self.kinds
 
 
-def build_document(evidence: dict[str, Any], figures_dir: Path, sections: tuple[ReportSection, ...], *,
-                   figure_prefix: str = "figures") -> Document:
+def build_document(
+    evidence: dict[str, Any], figures_dir: Path, sections: tuple[ReportSection, ...], *, figure_prefix: str = "figures"
+) -> Document:
     """Run every section of ``sections`` that applies to ``evidence``, in order."""
     doc = Document(evidence, figures_dir, figure_prefix)
     for section in sections:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from spineoutcome import metrics
 from spineoutcome.modeling.families import is_reference
 
 from . import blocks as B
@@ -22,6 +23,7 @@ def ordered_families(evidence: dict[str, Any]) -> list[str]:
 
 
 def model_label(family: str, best: str | None) -> str:
+    """The family's display name, marked when it is the selected model."""
     return family_name(family) + (" (selected)" if family == best else "")
 
 
@@ -29,6 +31,7 @@ def model_label(family: str, best: str | None) -> str:
 
 
 def join_audit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How the export tables joined: patients, orphans and duplicates per table."""
     if not rows:
         return None
     header = ["Export", "Rows", "Patients", "Orphan patients", "Orphan rows", "Cohort patients absent",
@@ -43,6 +46,7 @@ def join_audit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def outcome_definition(defn: dict[str, Any]) -> dict[str, Any]:
+    """The outcome definition as registered (name, version, rule, follow-up window)."""
     labels = {"name": "Name", "version": "Definition version", "kind": "Kind", "description": "Definition",
               "window_days": "Assessment window (days after surgery)", "muscles": "Muscles assessed",
               "min_drop": "Minimum drop (MRC grades)", "source": "Source", "dictionary_version": "Dictionary version",
@@ -171,6 +175,7 @@ def baseline(table: dict[str, Any], caption: str, id: str, *, column_label: Call
 
 
 def sample_size(ss: dict[str, Any]) -> dict[str, Any]:
+    """Riley's sample-size criteria: required against available."""
     req, avail = ss.get("required", {}), ss.get("available", {})
     rows = [
         ["Candidate parameters (logistic design)", fmt.integer(ss.get("n_parameters")), "", ""],
@@ -198,6 +203,7 @@ def sample_size(ss: dict[str, Any]) -> dict[str, Any]:
 
 
 def missing(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Missing values per predictor, most missing first."""
     n = evidence.get("data", {}).get("n")
     rows = [[B.cell(B.breakable(m["variable"]), m=True), fmt.integer(m.get("n_missing")), fmt.percent(m.get("fraction")),
              ""] for m in sorted(evidence.get("missing_data", []), key=lambda m: -(m.get("fraction") or 0))]
@@ -218,6 +224,7 @@ IMPUTATION = {"simple": "median (continuous) or most frequent value (binary, cat
 
 
 def preprocessing_text(pre: dict[str, Any]) -> str:
+    """The preprocessing of one model in words (imputation, splines, scaling, coding, radiomics selection)."""
     parts = [IMPUTATION.get(pre.get("imputation"), str(pre.get("imputation")))]
     if pre.get("spline_knots"):
         parts.append(f"restricted cubic splines with {pre['spline_knots']} knots for continuous predictors")
@@ -241,6 +248,7 @@ def params_text(params: dict[str, Any], keep: int = 8) -> str:
 
 
 def models(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The model families compared, with preprocessing and final hyperparameters."""
     best = evidence.get("best_family")
     rows = []
     for family in ordered_families(evidence):
@@ -259,6 +267,7 @@ def models(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def tuning(evidence: dict[str, Any]) -> dict[str, Any] | None:
+    """Hyperparameter tuning per family: sampler, budget, trials by state, best inner score."""
     rows = []
     for family in ordered_families(evidence):
         rec = evidence["families"][family]
@@ -324,10 +333,6 @@ def _by_family(evidence: dict[str, Any], spec: list[tuple[str, Any]], caption: s
                    note=MISSING_NOTE if any(fmt.MISSING in row[1:] for row in rows) else None)
 
 
-def _opt(rec: dict[str, Any], part: str, key: str) -> Any:
-    return ((rec.get("optimism") or {}).get(part) or {}).get(key)
-
-
 def _het(rec: dict[str, Any]) -> dict[str, Any]:
     return (rec.get("internal_external") or {}).get("heterogeneity") or {}
 
@@ -336,28 +341,32 @@ def _pi(pi: list[Any] | None, kind: str) -> str:
     return fmt.interval(pi[0], pi[1], kind) if pi else fmt.MISSING
 
 
-def _cv(rec: dict[str, Any], *path: str) -> Any:
-    node: Any = rec.get("cross_validation") or {}
-    for key in path:
-        node = (node or {}).get(key)
-    return node
+def _optimism(record: dict[str, Any], part: str, name: str) -> str:
+    """A family's optimism-bootstrap value of metric ``name``: ``apparent``, ``optimism`` or ``corrected``."""
+    return fmt.num(metrics.point((record.get("optimism") or {}).get(part), name), metrics.kind(name))
+
+
+def _metric(record: dict[str, Any], name: str) -> str:
+    """A family's cross-validated estimate of metric ``name``, formatted (metric vocabulary: :mod:`spineoutcome.metrics`)."""
+    return fmt.est(metrics.estimate(record.get("cross_validation"), name), metrics.kind(name))
 
 
 def discrimination(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Discrimination and overall performance of every family."""
     spec = [
         ("Discrimination (AUC)", None),
         ("Cross-validated (nested tuning)", lambda r: fmt.est(_auc(r["cross_validation"]), "auc")),
-        ("Apparent (final model on its own data)", lambda r: fmt.num(_opt(r, "apparent", "auc"), "auc")),
-        ("Bootstrap optimism", lambda r: fmt.num(_opt(r, "optimism", "auc"), "auc")),
-        ("Optimism-corrected", lambda r: fmt.num(_opt(r, "corrected", "auc"), "auc")),
+        ("Apparent (final model on its own data)", lambda r: _optimism(r, "apparent", "auc")),
+        ("Bootstrap optimism", lambda r: _optimism(r, "optimism", "auc")),
+        ("Optimism-corrected", lambda r: _optimism(r, "corrected", "auc")),
         ("Internal-external: pooled over centres", lambda r: fmt.est(_het(r).get("pooled_auc"), "auc")),
         ("Internal-external: 95 % prediction interval, new centre",
          lambda r: _pi(_het(r).get("pooled_auc_prediction_interval"), "auc")),
         ("Overall performance", None),
-        ("Brier score (lower is better)", lambda r: fmt.est(_cv(r, "overall", "brier"), "brier")),
-        ("Scaled Brier score (higher is better)", lambda r: fmt.est(_cv(r, "overall", "scaled_brier"), "scaled_brier")),
-        ("Log-loss (selection criterion)", lambda r: fmt.est(_cv(r, "overall", "log_loss"), "log_loss")),
-        ("Nagelkerke R²", lambda r: fmt.est(_cv(r, "overall", "r2_nagelkerke"), "r2")),
+        ("Brier score (lower is better)", lambda r: _metric(r, "brier")),
+        ("Scaled Brier score (higher is better)", lambda r: _metric(r, "scaled_brier")),
+        ("Log-loss (selection criterion)", lambda r: _metric(r, "log_loss")),
+        ("Nagelkerke R²", lambda r: _metric(r, "r2_nagelkerke")),
     ]
     return _by_family(evidence, spec, id="tab-discrimination",
                       caption="Discrimination and overall performance of every model: cross-validated with tuning "
@@ -367,18 +376,19 @@ def discrimination(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def calibration(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The calibration hierarchy of every family."""
     spec = [
         ("Mean calibration", None),
-        ("Calibration in the large, CITL (ideal 0)", lambda r: fmt.est(_cv(r, "calibration", "citl"), "citl")),
-        ("O:E ratio (ideal 1)", lambda r: fmt.est(_cv(r, "calibration", "oe_ratio"), "oe")),
+        ("Calibration in the large, CITL (ideal 0)", lambda r: _metric(r, "calibration_intercept")),
+        ("O:E ratio (ideal 1)", lambda r: _metric(r, "oe_ratio")),
         ("Internal-external: pooled O:E", lambda r: fmt.est(_het(r).get("pooled_oe_ratio"), "oe")),
         ("Weak calibration", None),
-        ("Calibration slope (ideal 1)", lambda r: fmt.est(_cv(r, "calibration", "slope"), "slope")),
-        ("Optimism-corrected slope (bootstrap)", lambda r: fmt.num(_opt(r, "corrected", "calibration_slope"), "slope")),
+        ("Calibration slope (ideal 1)", lambda r: _metric(r, "calibration_slope")),
+        ("Optimism-corrected slope (bootstrap)", lambda r: _optimism(r, "corrected", "calibration_slope")),
         ("Moderate calibration (loess curve)", None),
-        ("ICI, integrated calibration index", lambda r: fmt.est(_cv(r, "calibration_curve", "ici"), "ici")),
-        ("E50, median absolute error", lambda r: fmt.est(_cv(r, "calibration_curve", "e50"), "e50")),
-        ("E90, 90th centile absolute error", lambda r: fmt.est(_cv(r, "calibration_curve", "e90"), "e90")),
+        ("ICI, integrated calibration index", lambda r: _metric(r, "ici")),
+        ("E50, median absolute error", lambda r: _metric(r, "e50")),
+        ("E90, 90th centile absolute error", lambda r: _metric(r, "e90")),
     ]
     return _by_family(evidence, spec, id="tab-calibration",
                       caption="Calibration hierarchy (Van Calster et al. 2016) of the cross-validated predictions: "
@@ -387,6 +397,7 @@ def calibration(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def classification(evidence: dict[str, Any]) -> dict[str, Any] | None:
+    """Sensitivity, specificity, PPV and NPV at the prespecified thresholds."""
     per_threshold: dict[float, list[list[Any]]] = {}
     for family in ordered_families(evidence):
         table = (evidence["families"][family]["cross_validation"].get("classification") or {}).get("rows") or []
@@ -419,6 +430,7 @@ def _at(values: list[Any] | None, j: int | None) -> Any:
 
 
 def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, Any] | None:
+    """Net benefit at the prespecified thresholds, with bootstrap intervals."""
     rows = []
     first = None
     for family in ordered_families(evidence):
@@ -445,6 +457,7 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
 
 
 def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, Any] | None:
+    """Paired differences against logistic regression on the same patients."""
     fams = [f for f in ordered_families(evidence) if evidence["families"][f].get("comparison_to_logistic")]
     if not fams:
         return None
@@ -504,6 +517,7 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
 
 
 def heterogeneity(evidence: dict[str, Any]) -> dict[str, Any] | None:
+    """Random-effects pooled performance across centres with prediction intervals."""
     rows = []
     for family in ordered_families(evidence):
         iecv = evidence["families"][family].get("internal_external")
@@ -538,6 +552,7 @@ def heterogeneity(evidence: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
+    """How many patients and events each analysis step developed and tested on."""
     data = evidence.get("data", {})
     pipe = evidence.get("pipeline", {})
     val = pipe.get("validation") or {}
@@ -585,6 +600,7 @@ def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def odds_ratios(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """Odds ratios of the logistic model for clinically meaningful contrasts."""
     rows = spec.get("odds_ratios") or []
     if not rows:
         return None
@@ -599,6 +615,7 @@ def odds_ratios(spec: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """Coefficients of a linear model with their Wald intervals."""
     rows = spec.get("coefficients") or []
     if not rows:
         return None
@@ -636,6 +653,7 @@ def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
+    """The final hyperparameters of one model."""
     params = spec.get("hyperparameters") or spec.get("parameters") or {}
     rows = []
     for k, v in params.items():
@@ -650,6 +668,7 @@ def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def environment(env: dict[str, Any]) -> dict[str, Any]:
+    """Python, platform and package versions of the run."""
     rows = [("spineoutcome", str(env.get("spineoutcome", "–"))), ("Python", str(env.get("python", "–"))),
             ("Platform", str(env.get("platform", "–")))]
     rows += [(k, str(v)) for k, v in (env.get("packages") or {}).items()]
@@ -658,6 +677,7 @@ def environment(env: dict[str, Any]) -> dict[str, Any]:
 
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The pipeline configuration as dotted key-value rows."""
     rows: list[tuple[str, str]] = []
     for k, v in config.items():
         key = f"{prefix}.{k}" if prefix else str(k)
