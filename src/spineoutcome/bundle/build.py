@@ -15,11 +15,10 @@ from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.experiment.plan import SEED_STREAMS
 from spineoutcome.modeling import REGISTRY, TunedClassifier
 
 ENSEMBLE_SIZE = 30
-# The run uses seed, seed + 1 (optimism bootstrap) and seed + 2 (paired comparison).
-ENSEMBLE_SEED_OFFSET = 3
 BUNDLE_FORMAT = "spineoutcome-bundle/1"
 
 
@@ -37,7 +36,7 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     pipeline: Pipeline = tuned.best_estimator_
     contract = InputContract.from_dictionary(tuned.dictionary, task.predictors)
     design = pipeline.named_steps["preprocess"].transform(task.X)
-    seed = evidence.pipeline["seed"] + ENSEMBLE_SEED_OFFSET
+    seed = evidence.pipeline["seed"] + SEED_STREAMS["bundle_ensemble"]
     manifest = {
         "format": BUNDLE_FORMAT,
         "task": evidence.task["name"],

@@ -168,7 +168,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
 
     def fit(self, X: pd.DataFrame, y: Any) -> TunedClassifier:
-        """Tune on inner folds of ``(X, y)`` (Optuna), refit the best pipeline on all of it, then test and apply the recalibration."""
+        """Tune on inner folds of ``(X, y)`` (Optuna), refit the best pipeline on all of it, then test and
+        apply the recalibration."""
         y = np.asarray(y)
         family_spec(self.family)
         if self.metric not in METRICS:

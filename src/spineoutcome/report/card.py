@@ -116,6 +116,7 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
     families = ordered_families(ev)
     spec = (ev["families"].get(best) or {}).get("specification") or {}
     ss = ev.get("sample_size") or {}
+    horizon = None if binary else (ev["families"][best]["cross_validation"] or {}).get("horizon_days")
     card = {
         "schema": CARD_SCHEMA,
         "model_details": {
@@ -134,7 +135,7 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
             "purpose": task.get("description"),
             "outcome": task.get("outcome_definition"),
             "output": ("predicted probability of the outcome" if binary else
-                       f"predicted risk of the event by day {(ev['families'][best]['cross_validation'] or {}).get('horizon_days')}"),
+                       f"predicted risk of the event by day {horizon}"),
             "prespecified_thresholds": pipe.get("thresholds") or [],
             "population": {"eligibility": pipe.get("eligibility") or {},
                            "setting": "adults undergoing cervical spine surgery for OPLL or degenerative cervical "

@@ -31,9 +31,10 @@ def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
     for family in families:
         calibration = ((ev["families"][family].get("specification") or {}).get("tuning") or {}).get("calibration")
         if calibration:
-            finals.append(f"{F.family_name(family)}: " + (
-                f"applied, a = {fmt.num(calibration['intercept'], 'slope')}, b = {fmt.num(calibration['slope'], 'slope')}"
-                if calibration.get("applied") else "not applied") + f" ({fmt.p_value(calibration.get('p_value'))})")
+            a, b = fmt.num(calibration["intercept"], "slope"), fmt.num(calibration["slope"], "slope")
+            finals.append(f"{F.family_name(family)}: " + (f"applied, a = {a}, b = {b}" if calibration.get("applied")
+                                                          else "not applied")
+                          + f" ({fmt.p_value(calibration.get('p_value'))})")
     if not finals:
         return ""
     return ("The boosted trees' risks may be recalibrated, logit p' = a + b logit p, by a logistic model fitted on the "
@@ -164,7 +165,8 @@ def overview(doc: Document) -> None:
     doc.add(B.h(1, "Study overview", "sec-overview"))
     flexible = [F.family_name(f) for f in T.ordered_families(ev) if not is_reference(f)]
     reference = "logistic regression" if _is_binary(ev) else "a Weibull accelerated failure time model"
-    doc.add(B.p(B.b("Objective. "), f"To develop and internally validate models that predict {_lower_first(task.get('description', '').rstrip('.')) or outcome_name(ev)}, "
+    predicted = _lower_first(task.get("description", "").rstrip(".")) or outcome_name(ev)
+    doc.add(B.p(B.b("Objective. "), f"To develop and internally validate models that predict {predicted}, "
                 f"using only information available before surgery, and to compare {reference} with "
                 f"{_join(flexible) or 'no other family'} under the same resampling, the same folds and the same "
                 "performance measures (TRIPOD+AI item 4)."))
@@ -296,7 +298,8 @@ def missing_data(doc: Document) -> None:
 
 
 def methods(doc: Document) -> None:
-    """Statistical methods: preprocessing, models, tuning, validation, class imbalance, model output (items 12-16, 21)."""
+    """Statistical methods: preprocessing, models, tuning, validation, class imbalance, model output
+    (items 12-16, 21)."""
     ev = doc.ev
     pipe = ev.get("pipeline") or {}
     val = pipe.get("validation") or {}
@@ -341,19 +344,21 @@ def methods(doc: Document) -> None:
                 f"{ev.get('selection_rule', '–')}."))
     doc.add(T.models(ev))
     if binary:
+        subgroups = pipe.get("subgroups") or {}
         doc.add(B.h(2, "Performance measures"))
         doc.add(B.bullets(
             ["Discrimination: AUC (c-statistic) with bootstrap 95 % CI (DeLong SE alongside); ROC curves."],
             ["Calibration hierarchy (Van Calster et al. 2016): calibration in the large (CITL) and O:E ratio, "
-             "calibration slope, flexible (loess) calibration curve with ICI, E50 and E90 (Austin & Steyerberg 2019)."],
+             "calibration slope, flexible (loess) calibration curve with ICI, E50 and E90 "
+             "(Austin & Steyerberg 2019)."],
             ["Overall: Brier score, scaled Brier score, log-loss, Nagelkerke R²."],
             ["Clinical utility: decision curve analysis, net benefit against treat-all and treat-none "
              "(Vickers & Elkin 2006)."],
-            ["Comparison with logistic regression: paired DeLong test of the AUC difference and paired bootstrap "
-             "differences in ICI and net benefit, on the same patients."],
-            [f"Fairness and subgroups (item 14): every measure by {', '.join((pipe.get('subgroups') or {}).get('variables') or [])} "
+            ["Comparison with logistic regression: paired DeLong test of the AUC difference and paired "
+             "bootstrap differences in ICI and net benefit, on the same patients."],
+            [f"Fairness and subgroups (item 14): every measure by {', '.join(subgroups.get('variables') or [])} "
              f"with the difference from the overall value; groups with fewer than "
-             f"{(pipe.get('subgroups') or {}).get('min_events', '–')} events (or non-events) are reported as too small "
+             f"{subgroups.get('min_events', '–')} events (or non-events) are reported as too small "
              "to judge rather than estimated."],
         ))
     else:
@@ -370,7 +375,8 @@ def methods(doc: Document) -> None:
     if weighted:
         doc.add(B.callout("warn", "Class weights were used (TRIPOD+AI item 13): " + "; ".join(
             f"{F.family_name(f)}: {s.get('imbalance_handling', s.get('class_weight'))}" for f, s in weighted.items())
-            + ". Weighted models over-predict risk unless recalibrated; the calibration results show the consequence."))
+            + ". Weighted models over-predict risk unless recalibrated; the calibration results show the "
+              "consequence."))
     else:
         handling = next(((r.get("specification") or {}).get("resampling_of_training_data") for r in fams.values()
                          if (r.get("specification") or {}).get("resampling_of_training_data")), None)
@@ -393,7 +399,8 @@ def methods(doc: Document) -> None:
 
 
 def performance(doc: Document) -> None:
-    """Binary results: discrimination, calibration, decision curves, comparison, subgroups, centres, temporal validation (items 12d, 14, 23, 25)."""
+    """Binary results: discrimination, calibration, decision curves, comparison, subgroups, centres,
+    temporal validation (items 12d, 14, 23, 25)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")
@@ -578,7 +585,8 @@ def _weighted_mean(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 def survival_results(doc: Document) -> None:
-    """Time-to-event results: Harrell's C, calibration at the horizon, Kaplan-Meier curves, the models (items 12g, 22, 23a)."""
+    """Time-to-event results: Harrell's C, calibration at the horizon, Kaplan-Meier curves, the models
+    (items 12g, 22, 23a)."""
     ev = doc.ev
     fams = _families(ev)
     best = ev.get("best_family")

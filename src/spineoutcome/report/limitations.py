@@ -7,9 +7,10 @@ Each finding has a stable ``code`` (for the model card and for tests), a sentenc
   candidate parameter below the target, expected shrinkage below 0.9).
 - ``subgroup_too_few_events``: subgroups too small to judge performance in (status "too_few_events").
 - ``miscalibration``: cross-validated calibration slope or O:E ratio outside [0.8, 1.2].
-- ``optimism_disagreement``: for a flexible learner (``flexible`` in the model-family registry), the bootstrap optimism-corrected AUC and the
-  nested cross-validated AUC differ by more than 0.03 (the bootstrap with fixed hyperparameters does
-  not count tuning optimism and tree ensembles nearly memorise their bootstrap samples).
+- ``optimism_disagreement``: for a flexible learner (``flexible`` in the model-family registry), the
+  bootstrap optimism-corrected AUC and the nested cross-validated AUC differ by more than 0.03 (the
+  bootstrap with fixed hyperparameters does not count tuning optimism and tree ensembles nearly
+  memorise their bootstrap samples).
 - ``centres_not_tested``: centres pooled out of internal-external validation (too few events).
 - ``centre_heterogeneity``: the 95 % prediction interval of the AUC in a new centre reaches 0.6 or below.
 - ``no_advantage_over_logistic``: the paired AUC difference of the best learner against logistic
@@ -60,7 +61,8 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
                 "required_n": req.get("n"), "required_events": req.get("events"), "required_epp": req.get("epp"),
                 "expected_shrinkage": avail.get("expected_shrinkage"), "n_parameters": ss.get("n_parameters")},
                 "text": (f"The development data are below Riley's minimum sample size: {fmt.integer(avail.get('n'))} "
-                         f"patients with {fmt.integer(avail.get('events'))} events for {fmt.integer(ss.get('n_parameters'))} "
+                         f"patients with {fmt.integer(avail.get('events'))} events for "
+                         f"{fmt.integer(ss.get('n_parameters'))} "
                          f"candidate parameters ({fmt.num(avail.get('epp'), 'epp')} events per parameter; "
                          f"required {fmt.integer(req.get('n'))} patients, {fmt.integer(req.get('events'))} events, "
                          f"{fmt.num(req.get('epp'), 'epp')} per parameter). Expected shrinkage "

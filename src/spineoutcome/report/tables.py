@@ -347,7 +347,7 @@ def _optimism(record: dict[str, Any], part: str, name: str) -> str:
 
 
 def _metric(record: dict[str, Any], name: str) -> str:
-    """A family's cross-validated estimate of metric ``name``, formatted (metric vocabulary: :mod:`spineoutcome.metrics`)."""
+    """A family's cross-validated estimate of metric ``name`` (:mod:`spineoutcome.metrics`), formatted."""
     return fmt.est(metrics.estimate(record.get("cross_validation"), name), metrics.kind(name))
 
 
