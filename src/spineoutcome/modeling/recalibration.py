@@ -29,10 +29,13 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-LOGIT_CLIP = 1e-12
-"""Risks are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before a logit, wherever a model's risks are
+from spineoutcome.evaluation import PROBABILITY_CLIP
+
+LOGIT_CLIP = PROBABILITY_CLIP
+"""Risks are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before a logit wherever a model's risks are
 recalibrated (here, in :class:`~spineoutcome.modeling.tuning.TunedClassifier` and in a model bundle's
-calibration): the logit of 0 or 1 is infinite, and 1e-12 changes no risk a model reports."""
+calibration): the package's one clip, the evaluation library's ``PROBABILITY_CLIP`` (a risk of
+exactly 0 or 1 becomes logit -/+18.4, not an infinity)."""
 
 
 class LogisticRecalibration(TransformerMixin, BaseEstimator):
