@@ -70,7 +70,17 @@ NO_SHAP = ShapMethod("none", None, "not explained by SHAP")
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """One model family (see module docstring)."""
+    """One model family (see module docstring).
+
+    ``task``: ``binary`` or ``time_to_event``; ``preprocess``: :func:`.preprocess.build_preprocessor`
+    defaults (the pipeline's imputation and radiomics choices override them); ``shap``: how it is
+    explained; ``optimism``: Harrell's correction or .632+ in the optimism bootstrap; ``recalibrated``:
+    its log-odds get the pipeline's ``boosting_calibration``; ``flexible``: the report treats it as a
+    flexible learner (its optimism correction is compared with cross-validation); ``reference``: its
+    task's reference model (paired comparisons, listed first); ``estimator(params, class_weight,
+    seed)`` or ``survival_estimator(preprocessor, seed)``: the unfitted model; ``is_model``: whether
+    a fitted model step is of this family; ``search_space``: what Optuna tunes (empty: nothing).
+    """
 
     name: str
     display_name: str

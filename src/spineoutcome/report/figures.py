@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from spineoutcome.modeling.families import colour as registry_colour
-from spineoutcome.modeling.families import display_name
+from spineoutcome.modeling.families import display_name, is_reference
 
 from . import numbers as fmt
 
@@ -340,7 +340,7 @@ def _forest_panel(ax: Any, rows: list[dict[str, Any]], key: str, *, log: bool = 
                 if row["status"] == "ok":
                     _row_note(ax, y, NOT_ESTIMABLE_SHORT, x=0.98, ha="right", size=6)
                 continue
-            marker = "D" if row.get("marker") == "D" else ("o" if family == "logistic" else "s")
+            marker = "D" if row.get("marker") == "D" else ("o" if is_reference(family) else "s")
             _forest_point(ax, v, y, colours[family], marker, 6 if marker == "D" else 4.5)
             drawn = True
     if not drawn:
@@ -460,7 +460,7 @@ def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> P
         axes[0].tick_params(axis="y", length=0)
         axes[0].set_ylim(y, -0.6)
         for f in families:
-            axes[2].plot([], [], marker="o" if f == "logistic" else "s", color=colours[f], label=family_name(f), lw=1.2)
+            axes[2].plot([], [], marker="o" if is_reference(f) else "s", color=colours[f], label=family_name(f), lw=1.2)
         fig.legend(*axes[2].get_legend_handles_labels(), loc="lower center", ncol=len(families),
                    bbox_to_anchor=(0.6, -0.02 - 0.25 / height))
         fig.tight_layout(w_pad=1.0)
