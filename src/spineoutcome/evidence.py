@@ -139,7 +139,11 @@ class MissingRecord(TypedDict):
     fraction: float
 
 
-class EvidenceSchemaError(SpineoutcomeError, ValueError):
+class EvidenceError(SpineoutcomeError, ValueError):
+    """An Evidence file that cannot be read (not JSON, not an Evidence record); the message names it."""
+
+
+class EvidenceSchemaError(EvidenceError):
     """An Evidence record of a schema version this package cannot read."""
 
 
@@ -195,7 +199,16 @@ def load_evidence(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / EVIDENCE_FILE
-    return upgrade_evidence(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvidenceError(f"{path}: not an Evidence file (JSON expected: {exc})") from None
+    if not isinstance(record, dict):
+        raise EvidenceError(f"{path}: not an Evidence file (a JSON object expected)")
+    try:
+        return upgrade_evidence(record)
+    except EvidenceSchemaError as exc:
+        raise EvidenceSchemaError(f"{path}: {exc}") from None
 
 
 def evidence_record(evidence: Evidence | Mapping[str, Any] | str | Path) -> dict[str, Any]:

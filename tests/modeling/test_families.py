@@ -58,6 +58,8 @@ def test_lookups_fall_back_for_unknown_families() -> None:
 def test_config_accepts_registered_families_only() -> None:
     base = {"name": "t", "outcome": "c5_palsy", "predictors": {"include": ["age"]}}
     assert PipelineConfig.model_validate({**base, "families": [HGB]}).families == [HGB]
+    with pytest.raises(ValueError, match="'gradient_boosting' \\(did you mean 'hist_gradient_boosting'\\?\\)"):
+        PipelineConfig.model_validate({**base, "families": ["gradient_boosting"]})
     with pytest.raises(ValueError, match="unknown model family 'svm'"):
         PipelineConfig.model_validate({**base, "families": ["svm"]})
     with pytest.raises(ValueError, match="unknown model family 'logistic'"):

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from spineoutcome.evidence import SCHEMA_VERSION, EvidenceSchemaError, load_evidence, upgrade_evidence
+from spineoutcome.evidence import (
+    SCHEMA_VERSION,
+    EvidenceError,
+    EvidenceSchemaError,
+    load_evidence,
+    upgrade_evidence,
+)
 from spineoutcome.report import render_report, write_model_card
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "evidence_survival.json"
@@ -44,6 +50,15 @@ def test_upgrade_rewrites_a_1_0_record_and_leaves_the_input_alone() -> None:
 def test_a_newer_schema_is_refused_with_its_version() -> None:
     with pytest.raises(EvidenceSchemaError, match="'9.0' is not known"):
         upgrade_evidence({"schema_version": "9.0"})
+
+
+def test_an_unreadable_or_newer_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "evidence.json").write_text('{"schema_version": "9.0"}', encoding="utf-8")
+    with pytest.raises(EvidenceSchemaError, match=r"evidence.json: Evidence schema '9.0'"):
+        load_evidence(tmp_path)
+    (tmp_path / "evidence.json").write_text("not json", encoding="utf-8")
+    with pytest.raises(EvidenceError, match=r"evidence.json: not an Evidence file"):
+        load_evidence(tmp_path)
 
 
 def test_a_1_0_evidence_file_renders(tmp_path: Path) -> None:

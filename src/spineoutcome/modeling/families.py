@@ -34,6 +34,7 @@ Binary families build ``estimator(params, class_weight, seed)``; time-to-event f
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -315,10 +316,14 @@ REGISTRY: dict[str, FamilySpec] = {
 
 
 def get_family(name: str, task: TaskKind | None = None) -> FamilySpec:
-    """The registry entry of ``name`` (of ``task``'s families, when given); a ValueError names the choices."""
+    """The registry entry of ``name`` (of ``task``'s families, when given); a ValueError names the
+    choices and the closest match."""
     spec = REGISTRY.get(name)
     if spec is None or (task is not None and spec.task != task):
-        raise ValueError(f"unknown model family {name!r}; choose one of {family_names(task)}")
+        choices = family_names(task)
+        close = difflib.get_close_matches(name, choices, n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(f"unknown model family {name!r}{hint}; choose one of {choices}")
     return spec
 
 
