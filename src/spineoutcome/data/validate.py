@@ -219,7 +219,7 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decima
             out[col] = dates
         elif var.dtype == "category":
             canonical = {c.lower(): c for c in var.categories or ()}
-            out[col] = values.map(lambda v: canonical.get(v.lower(), v) if isinstance(v, str) else v)
+            out[col] = values.map(lambda v, canonical=canonical: canonical.get(v.lower(), v) if isinstance(v, str) else v)
         else:
             out[col] = values.astype(object)
     return pd.DataFrame(out, index=frame.index), [p for p in problems if len(p[0])]
