@@ -64,6 +64,8 @@ class Variable:
     source: str | None = None
     regex: str | None = None
     derived: bool = False
+    missing_codes: tuple[str, ...] = ("",)
+    identifying: bool = False
 
     @cached_property
     def pattern(self) -> re.Pattern[str] | None:
@@ -194,20 +196,26 @@ class DataDictionary:
             for code, spec in (instruments_doc.get("timepoints") or {}).items()
         }
         lists = {"instruments": tuple(instruments), "timepoints": tuple(timepoints)}
-        tables = {
-            tname: _parse_table(tname, tspec, lists) for tname, tspec in (doc.get("tables") or {}).items()
-        }
         defaults = doc.get("defaults") or {}
+        rules = ValueRules(
+            missing_codes=tuple(str(c) for c in defaults.get("missing_codes", ["", "NA"])),
+            true_values=tuple(str(c) for c in defaults.get("true_values", ["1", "true", "yes"])),
+            false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
+            date_format=str(defaults.get("date_format", "%Y-%m-%d")),
+        )
+        tables = {
+            tname: _parse_table(tname, tspec, lists, rules) for tname, tspec in (doc.get("tables") or {}).items()
+        }
         dictionary = cls(
             name=str(doc.get("name", directory.name)),
             version=str(doc.get("version", "unversioned")),
             tables=tables,
             instruments=instruments,
             timepoints=timepoints,
-            missing_codes=tuple(str(c) for c in defaults.get("missing_codes", ["", "NA"])),
-            true_values=tuple(str(c) for c in defaults.get("true_values", ["1", "true", "yes"])),
-            false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
-            date_format=str(defaults.get("date_format", "%Y-%m-%d")),
+            missing_codes=rules.missing_codes,
+            true_values=rules.true_values,
+            false_values=rules.false_values,
+            date_format=rules.date_format,
             directory=directory,
         )
         dictionary._check()
@@ -263,6 +271,7 @@ class DataDictionary:
                 group=PROM_GROUP,
                 source=inst.source,
                 derived=True,
+                missing_codes=usable_missing_codes(self.missing_codes, "float", inst.range, None),
             )
             for inst in self.instruments.values()
             for tp in self.timepoints.values()
@@ -386,10 +395,64 @@ def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
 
 
 _VARIABLE_KEYS = frozenset({"name", "dtype", "unit", "range", "categories", "categories_from", "ordered", "description",
-                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex"})
+                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex",
+                            "missing_codes", "identifying"})
 
 
-def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Variable:
+@dataclass(frozen=True)
+class ValueRules:
+    """The dictionary's ``defaults``: text codes that mean missing for every variable, yes/no spellings, date format."""
+
+    missing_codes: tuple[str, ...]
+    true_values: tuple[str, ...]
+    false_values: tuple[str, ...]
+    date_format: str
+
+
+def is_valid_value(text: str, dtype: str, value_range: Sequence[float] | None, categories: Sequence[str] | None,
+                   true_values: Sequence[str] = (), false_values: Sequence[str] = (), date_format: str = "") -> bool:
+    """True when ``text`` is a valid value of a variable (a number in its range, one of its categories, ...).
+
+    A missing code that is a valid value would erase real data (a follow-up of 999 days), so such a
+    code never means missing for that variable. Free-text (``string``) values are never judged.
+    """
+    text = text.strip()
+    if not text:
+        return False
+    if dtype in ("float", "int"):
+        try:
+            number = float(text)
+        except ValueError:
+            return False
+        if number != number or number in (float("inf"), float("-inf")) or (dtype == "int" and not number.is_integer()):
+            return False
+        return value_range is None or value_range[0] <= number <= value_range[1]
+    if dtype == "category":
+        return text.lower() in {c.lower() for c in categories or ()}
+    if dtype == "bool":
+        return text.lower() in {v.lower() for v in (*true_values, *false_values)}
+    if dtype == "date":
+        import datetime as dt
+
+        try:
+            dt.datetime.strptime(text, date_format)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def usable_missing_codes(codes: Sequence[str], dtype: str, value_range: Sequence[float] | None,
+                         categories: Sequence[str] | None, true_values: Sequence[str] = (),
+                         false_values: Sequence[str] = (), date_format: str = "") -> tuple[str, ...]:
+    """``codes`` without those that are valid values of the variable (see :func:`is_valid_value`); '' always."""
+    kept = [c for c in codes if not is_valid_value(c, dtype, value_range, categories, true_values, false_values,
+                                                   date_format)]
+    return tuple(dict.fromkeys(["", *kept]))
+
+
+def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]],
+                    rules: ValueRules) -> Variable:
     name = spec.get("name")
     unknown = sorted(str(k) for k in set(spec) - _VARIABLE_KEYS)
     if unknown:
@@ -406,13 +469,22 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
     if dtype == "category" and not categories:
         raise DictionaryError(f"{table}.{name}: a category variable needs categories")
     preoperative = bool(spec.get("preoperative", False))
+    value_range = _pair(spec["range"], f"{table}.{name} range") if "range" in spec else None
+    own = tuple(str(c) for c in spec.get("missing_codes") or ())
+    valid = [c for c in own if is_valid_value(c, dtype, value_range, categories, rules.true_values,
+                                              rules.false_values, rules.date_format)]
+    if valid:
+        raise DictionaryError(f"{table}.{name}: missing code(s) {valid} are valid values of the variable; a "
+                              "missing code must never erase a real value")
+    missing_codes = usable_missing_codes((*rules.missing_codes, *own), dtype, value_range, categories,
+                                         rules.true_values, rules.false_values, rules.date_format)
     return Variable(
         name=str(name),
         table=table,
         dtype=dtype,
         description=str(spec.get("description", "")),
         unit=spec.get("unit"),
-        range=_pair(spec["range"], f"{table}.{name} range") if "range" in spec else None,
+        range=value_range,
         categories=tuple(str(c) for c in categories) if categories else None,
         ordered=bool(spec.get("ordered", False)),
         preoperative=preoperative,
@@ -423,15 +495,17 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
         nullable=bool(spec.get("nullable", True)),
         source=spec.get("source"),
         regex=spec.get("regex"),
+        missing_codes=missing_codes,
+        identifying=bool(spec.get("identifying", spec.get("role") == "key")),
     )
 
 
-def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Table:
+def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]], rules: ValueRules) -> Table:
     layout = spec.get("layout")
     if layout not in ("wide", "long"):
         raise DictionaryError(f"table {name!r}: layout must be 'wide' or 'long'")
-    variables = tuple(_parse_variable(name, v, lists) for v in spec.get("variables") or [])
-    patterns = tuple(_parse_variable(name, v, lists) for v in spec.get("patterns") or [])
+    variables = tuple(_parse_variable(name, v, lists, rules) for v in spec.get("variables") or [])
+    patterns = tuple(_parse_variable(name, v, lists, rules) for v in spec.get("patterns") or [])
     if any(p.regex is None for p in patterns):
         raise DictionaryError(f"table {name!r}: every pattern needs a regex")
     table = Table(
