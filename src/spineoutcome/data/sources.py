@@ -84,12 +84,19 @@ def read_export(
 
 
 def read_column_map(path: str | Path) -> dict[str, dict[str, str]]:
-    """Read a column-mapping YAML: ``{table: {export header: dictionary name}}``."""
-    with Path(path).open(encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+    """Read a column-mapping YAML: ``{table: {export header: dictionary name}}``.
+
+    A table's ``options`` entry (a mapping: that file's decimal mark, encoding, delimiter or sheet)
+    is not a header; :func:`spineoutcome.data.loading.read_file_options` reads it.
+    """
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ExportReadError(f"{path}: cannot be read as a column map ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
         raise ExportReadError(f"{path}: expected a mapping of table -> {{export header: dictionary name}}")
-    return {str(t): {str(k): str(v) for k, v in m.items()} for t, m in doc.items()}
+    return {str(t): {str(k): str(v) for k, v in m.items() if not isinstance(v, dict)} for t, m in doc.items()}
 
 
 def find_export(directory: str | Path, table: str) -> Path | None:
