@@ -146,8 +146,9 @@ def split_lines(data: bytes, *, final: bool) -> tuple[np.ndarray, np.ndarray, in
 
 
 def _counts(mask: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    total = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-    return total[ends] - total[starts]
+    """How many bytes of each line [start, end) are set in ``mask`` (binary search on their positions)."""
+    positions = np.flatnonzero(mask)
+    return np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
 
 
 def plausible(text: str, delimiter: str, cache: dict[str, bool]) -> bool:
@@ -184,7 +185,7 @@ class BlockParser:
         buffer = np.frombuffer(data, dtype=np.uint8)
         n_lines = len(starts)
         faults = Faults()
-        blank = _counts(~self._blank[buffer], starts, ends) == 0
+        blank = _counts(self._blank[buffer], starts, ends) == ends - starts
         control = _counts(_CONTROL[buffer], starts, ends) > 0
         quoted = _counts(buffer == _QUOTE, starts, ends) > 0
         high = _counts(buffer >= 0x80, starts, ends) > 0
