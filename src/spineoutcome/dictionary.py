@@ -255,6 +255,14 @@ class DataDictionary:
         except KeyError:
             raise UnknownVariableError(unknown_name_message(name, list(self.tables), "the dictionary's tables")) from None
 
+    @property
+    def _prom_value_codes(self) -> tuple[str, ...]:
+        """The missing codes of the PROM table's ``value`` column (role value), for the wide PROM columns."""
+        for table in self.tables.values():
+            if table.has_role("instrument") and table.has_role("value"):
+                return table[table.column("value")].missing_codes
+        return self.missing_codes
+
     @cached_property
     def prom_variables(self) -> tuple[Variable, ...]:
         """Wide PROM columns ``<instrument>_<timepoint>`` that the cohort builds from the long table."""
@@ -271,7 +279,7 @@ class DataDictionary:
                 group=PROM_GROUP,
                 source=inst.source,
                 derived=True,
-                missing_codes=usable_missing_codes(self.missing_codes, "float", inst.range, None),
+                missing_codes=usable_missing_codes(self._prom_value_codes, "float", inst.range, None),
             )
             for inst in self.instruments.values()
             for tp in self.timepoints.values()
@@ -414,19 +422,23 @@ def is_valid_value(text: str, dtype: str, value_range: Sequence[float] | None, c
     """True when ``text`` is a valid value of a variable (a number in its range, one of its categories, ...).
 
     A missing code that is a valid value would erase real data (a follow-up of 999 days), so such a
-    code never means missing for that variable. Free-text (``string``) values are never judged.
+    code never means missing for that variable. Free-text (``string``) values and numbers of a
+    variable without a declared range (the long PROM ``value``, checked per instrument) are not
+    judged here.
     """
     text = text.strip()
     if not text:
         return False
     if dtype in ("float", "int"):
+        if value_range is None:
+            return False  # no declared range: only the checks of the table (an instrument's range) can judge
         try:
             number = float(text)
         except ValueError:
             return False
         if number != number or number in (float("inf"), float("-inf")) or (dtype == "int" and not number.is_integer()):
             return False
-        return value_range is None or value_range[0] <= number <= value_range[1]
+        return value_range[0] <= number <= value_range[1]
     if dtype == "category":
         return text.lower() in {c.lower() for c in categories or ()}
     if dtype == "bool":

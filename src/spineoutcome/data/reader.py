@@ -15,7 +15,9 @@ text so that validation, not the reader, decides what is a number, a date or a m
   (:mod:`.textparse`). Blank lines are skipped and counted (:attr:`ExportFile.blank_lines`).
 - **File-level refusals** (:class:`ExportReadError`, exit 3 on the command line) only when the
   file cannot be a table: missing, empty, binary, not decodable at all, no header, an unreadable
-  workbook or Parquet file, several data sheets and no sheet named.
+  workbook or Parquet file, several data sheets and no sheet named. A header naming a column
+  twice is recorded (:attr:`ExportFile.repeated`) for the caller, who knows the dictionary, to
+  refuse: a header-less file's first row often repeats values, which must not be printed.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class ExportFile:
     block_bytes: int = BLOCK_BYTES
     headers: tuple[str, ...] = ()
     leading_blank: int = 0
+    repeated: tuple[str, ...] = ()
 
     @property
     def blank_lines(self) -> int:
@@ -242,13 +245,15 @@ def _with_header(export: ExportFile, column_map: Mapping[str, str] | None, decim
         if column in raw:
             repeated.add(column)
         raw[column] = position
-    if repeated:
-        shown = ", ".join(repr(short(c)) for c in sorted(repeated))
-        raise ExportReadError(f"{export.path}: column(s) {shown} appear more than once in the header "
-                              "(after the column map)")
     return ExportFile(export.path, export.kind, tuple(raw), raw, export.encoding, export.delimiter, decimal, renamed,
                       export.sheet, export.width, export.data_offset, export.first_line, ReadCounts(),
-                      export.block_bytes, export.headers, export.leading_blank)
+                      export.block_bytes, export.headers, export.leading_blank, tuple(sorted(repeated)))
+
+
+def repeated_columns_message(export_path: Path | str, repeated: Sequence[str]) -> str:
+    """The refusal of a header naming a column twice (shown only once the header is known to be one)."""
+    shown = ", ".join(repr(short(c)) for c in repeated[:10])
+    return f"{export_path}: column(s) {shown} appear more than once in the header (after the column map)"
 
 
 def short(text: str, limit: int = 40) -> str:
@@ -628,4 +633,4 @@ def _chunk(frames: list[pd.DataFrame], lines: list[np.ndarray], faults: list[pd.
         frame = _frame([], names)
         line_numbers = np.empty(0, dtype=np.int64)
     fault_frame = pd.concat(faults, ignore_index=True) if faults else Faults().frame()
-    return Chunk(frame[names] if names else frame, line_numbers, fault_frame)
+    return Chunk(frame if list(frame.columns) == names else frame[names], line_numbers, fault_frame)

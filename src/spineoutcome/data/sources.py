@@ -48,6 +48,7 @@ class RawExport:
     blank_lines: int = 0
     decimal: str = "."
     sheet: str | None = None
+    repeated: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -80,7 +81,7 @@ def read_export(
     lines = np.concatenate([c.lines for c in chunks])
     faults = pd.concat([c.faults for c in chunks], ignore_index=True) if len(chunks) > 1 else chunks[0].faults
     return RawExport(str(export.path), frame, lines, export.encoding, export.delimiter, dict(export.renamed or {}),
-                     faults, export.blank_lines, decimal, export.sheet)
+                     faults, export.blank_lines, decimal, export.sheet, export.repeated)
 
 
 def read_column_map(path: str | Path) -> dict[str, dict[str, str]]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -210,7 +210,7 @@ class BlockParser:
             i = int(i)
             if consumed[i] or i >= stop or blank[i]:
                 continue
-            record, span, closed = self._quoted_record(data, starts, ends, i, n_lines, bad, text)
+            record, span, closed = self._quoted_record(i, n_lines, text)
             if not closed and not final and i + span >= n_lines and span < MAX_RECORD_LINES:
                 stop = i
                 break
@@ -218,8 +218,8 @@ class BlockParser:
             line = first_line + i
             problem = next((bad[j] for j in range(i, i + span) if j in bad), None) if closed else None
             if not closed:
-                faults.add(line, "unterminated_quote", f"a quoted field opened on this line is not closed within "
-                           f"{min(span, MAX_RECORD_LINES)} line(s)")
+                faults.add(line, "unterminated_quote", "a quoted field opened on this line is not closed (or is "
+                           f"followed by text) within {min(span, MAX_RECORD_LINES)} line(s)")
             elif problem is not None:
                 faults.add(line, *problem)
             elif all(not f.strip() for f in record):
@@ -292,8 +292,7 @@ class BlockParser:
         name = "NUL" if code == 0 else f"control character 0x{code:02X}"
         return f"{name} at byte {position + 1} of the line"
 
-    def _quoted_record(self, data: bytes, starts: np.ndarray, ends: np.ndarray, i: int, n_lines: int,
-                       bad: dict[int, tuple[str, str]], text) -> tuple[list[str], int, bool]:
+    def _quoted_record(self, i: int, n_lines: int, text: Callable[[int], str]) -> tuple[list[str], int, bool]:
         """The record starting on line ``i`` (csv module); (fields, lines spanned, closed)."""
         last = min(n_lines, i + MAX_RECORD_LINES)
         span = 0
@@ -304,18 +303,23 @@ class BlockParser:
                 span += 1
                 yield text(j) + "\n"
 
-        for strict in (True, False):
-            span = 0
-            reader = csv.reader(source(), delimiter=self.layout.delimiter, strict=strict)
-            try:
-                record = next(reader, [])
-                return record, reader.line_num, True
-            except csv.Error as exc:
-                if "unexpected end of data" in str(exc) or "new-line character" in str(exc):
-                    return [], span, False
-                if not strict:
-                    return [], 1, False
-        return [], 1, False  # pragma: no cover - the loop always returns
+        reader = csv.reader(source(), delimiter=self.layout.delimiter, strict=True)
+        try:
+            return next(reader, []), reader.line_num, True
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return [], span, False
+        # Malformed quoting (text after a closing quote): tolerated on one line, as spreadsheets do;
+        # across lines it is taken for a quote that was never closed.
+        span = 0
+        reader = csv.reader(source(), delimiter=self.layout.delimiter, strict=False)
+        try:
+            record = next(reader, [])
+        except csv.Error:
+            return [], 1, False
+        if reader.line_num > 1:
+            return [], reader.line_num, False
+        return record, 1, True
 
     def _keep(self, fields: list[str], line: int, rows: list[list[str]], row_lines: list[int], faults: Faults) -> None:
         width = self.layout.width
@@ -355,7 +359,8 @@ class BlockParser:
                             engine="c", index_col=False)
         if len(frame) != len(picked):  # pragma: no cover - guarded by the line classification above
             raise AssertionError(f"parsed {len(frame)} rows from {len(picked)} lines")
-        return frame[list(self.layout.columns)]
+        order = list(self.layout.columns)
+        return frame if list(frame.columns) == order else frame[order]
 
     def _combine(self, fast: pd.DataFrame | None, fast_lines: np.ndarray, rows: list[list[str]],
                  row_lines: list[int]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -371,8 +376,9 @@ class BlockParser:
             lines.append(np.asarray(row_lines, dtype=np.int64))
         if not parts:
             return pd.DataFrame({name: pd.Series(dtype=object) for name in names}), np.empty(0, dtype=np.int64)
-        if len(parts) == 1:
-            return parts[0].reset_index(drop=True), lines[0]
-        frame = pd.concat(parts, ignore_index=True)
-        order = np.argsort(np.concatenate(lines), kind="stable")
-        return frame.take(order).reset_index(drop=True), np.concatenate(lines)[order]
+        joined = np.concatenate(lines)
+        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if np.all(joined[1:] > joined[:-1]):
+            return frame.reset_index(drop=True), joined
+        order = np.argsort(joined, kind="stable")  # rows parsed in Python come in the order they were met
+        return frame.take(order).reset_index(drop=True), joined[order]

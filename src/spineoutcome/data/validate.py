@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from spineoutcome.data.reader import READER_RULES, short
+from spineoutcome.data.reader import READER_RULES, repeated_columns_message, short
 from spineoutcome.data.sources import RawExport
 from spineoutcome.dictionary import DataDictionary, Table, Variable
 
@@ -39,6 +39,7 @@ RULES: dict[str, str] = {
     "unknown_item": "not an item of this instrument",
     "instrument_range": "outside the range of this instrument or item",
     "no_header": "the first line holds none of the table's column names; the file is refused",
+    "repeated_column": "a column appears more than once in the header; the file is refused",
     **READER_RULES,
 }
 SHOWN_CHARACTERS = 40
@@ -153,12 +154,16 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     hidden = tuple(v.name for v in table.variables if v.identifying)
     known = [c for c in frame.columns if table.match(c) is not None]
     missing = [c for c in table.required if c not in frame.columns]
-    if missing:
+    if missing or raw.repeated:
         if not known:
             rule = "no_header"
             reason = (f"the first line holds none of the columns of table {table.name!r}; is the header line missing? "
                       "(the line is not shown: it may hold patient data)")
             notes: list[str] = []
+        elif raw.repeated:
+            rule = "repeated_column"
+            reason = repeated_columns_message(raw.source, raw.repeated).removeprefix(f"{raw.source}: ")
+            notes = []
         else:
             rule = "missing_column"
             shown = ", ".join(repr(short(c)) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -166,7 +171,7 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
             notes = _column_notes(frame.columns, table, dictionary)
         rejects = pd.DataFrame({
             "source": raw.source, "line": lines, key: frame[key].to_numpy() if key in frame else "",
-            "column": missing[0], "value": "", "rule": rule, "reason": reason,
+            "column": missing[0] if missing else raw.repeated[0], "value": "", "rule": rule, "reason": reason,
         })
         rejects = _order(pd.concat([rejects, faults], ignore_index=True), key)
         return ValidationReport(table.name, raw.source, frame.iloc[0:0], lines[:0], rejects, rows_in, tuple(notes),

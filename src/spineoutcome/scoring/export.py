@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from spineoutcome.data.reader import short
+from spineoutcome.data.reader import repeated_columns_message, short
 from spineoutcome.data.sources import ExportReadError
 from spineoutcome.data.validate import RULES
 from spineoutcome.dictionary import DataDictionary
@@ -182,12 +182,14 @@ def score_export(
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
     """Refuse an export that lacks a column the models need (naming it and the closest headers)."""
     absent = [c for c in needed if c not in export.columns]
-    if not absent:
-        return
     if len(absent) == len(needed):
         raise ContractMismatchError(
             f"{export.path}: the first line holds none of the columns the models need; is the header line missing? "
             "(the line is not shown: it may hold patient data)")
+    if export.repeated:
+        raise ExportReadError(repeated_columns_message(export.path, export.repeated))
+    if not absent:
+        return
     parts = []
     for name in absent:
         close = difflib.get_close_matches(name, list(export.columns), n=3, cutoff=0.6)
