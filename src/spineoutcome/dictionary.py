@@ -177,7 +177,8 @@ class DataDictionary:
         if not variables_file.exists():
             raise DictionaryError(f"no variables.yaml in dictionary directory {directory}")
         doc = _read_yaml(variables_file)
-        instruments_doc = _read_yaml(directory / "instruments.yaml") if (directory / "instruments.yaml").exists() else {}
+        instruments_file = directory / "instruments.yaml"
+        instruments_doc = _read_yaml(instruments_file) if instruments_file.exists() else {}
         instruments = {
             code: Instrument(
                 code=code,
@@ -224,7 +225,8 @@ class DataDictionary:
     def _check(self) -> None:
         keys = {t.column("key") for t in self.tables.values()}
         if len(keys) != 1:
-            raise DictionaryError(f"every table must share one patient key column with role 'key'; found {sorted(keys)}")
+            raise DictionaryError("every table must share one patient key column with role 'key'; "
+                                  f"found {sorted(keys)}")
         if self.patient_table.layout != "wide" or not self.patient_table.unique_key:
             raise DictionaryError("the table holding role 'centre' must be wide with a unique key")
 
@@ -253,7 +255,8 @@ class DataDictionary:
         try:
             return self.tables[name]
         except KeyError:
-            raise UnknownVariableError(unknown_name_message(name, list(self.tables), "the dictionary's tables")) from None
+            message = unknown_name_message(name, list(self.tables), "the dictionary's tables")
+            raise UnknownVariableError(message) from None
 
     @property
     def _prom_value_codes(self) -> tuple[str, ...]:

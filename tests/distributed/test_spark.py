@@ -98,7 +98,8 @@ def test_spark_scores_equal_in_process_scores(spark, export: pd.DataFrame, tmp_p
     assert scores.loc[problems, "probability"].isna().all() and scores.loc[~problems, "probability"].notna().all()
 
 
-def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, export: pd.DataFrame, tmp_path: Path) -> None:
+def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, export: pd.DataFrame,
+                                                                     tmp_path: Path) -> None:
     small = export.head(150)
     source = tmp_path / "export.csv"
     small.to_csv(source, index=False)
@@ -111,7 +112,8 @@ def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, expo
         expected = in_process(small)
     written = pd.read_csv(out, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
                           na_values={"probability": [""]}) if out.is_file() else pd.concat(
-        pd.read_csv(part, dtype={"patient_id": str, "problem": str}, keep_default_na=False, na_values={"probability": [""]})
+        pd.read_csv(part, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
+                    na_values={"probability": [""]})
         for part in sorted(out.glob("part-*.csv")))
     written = written.set_index("patient_id").loc[expected.index]
     np.testing.assert_allclose(written["probability"].to_numpy(float), expected["probability"].to_numpy(float),

@@ -68,7 +68,6 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     """At least 60 variants of ``base`` (a synthetic clinical export read as text)."""
     header = list(base.columns)
     rows = base.astype(str).values.tolist()
-    keys = [r[0] for r in rows]
     col = {name: k for k, name in enumerate(header)}
 
     def line(row: list[str], sep: str = ",") -> str:

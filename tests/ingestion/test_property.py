@@ -8,9 +8,8 @@ written (split by the detected delimiter, independently of the reader).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,8 +56,7 @@ def corrupt(data: bytes, steps: list[tuple[str, int, bytes]]) -> bytes:
         else:
             lines = data.split(b"\n")
             k = position % len(lines)
-            lines = lines[:k] + ([lines[k]] if kind == "duplicate_line" else []) + lines[k:] if kind == "duplicate_line" \
-                else lines[:k] + lines[k + 1:]
+            lines = lines[:k + 1] + lines[k:] if kind == "duplicate_line" else lines[:k] + lines[k + 1:]
             data = b"\n".join(lines)
     return data
 

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from spineoutcome.bundle import ModelBundle
-from spineoutcome.data.sources import ExportReadError
 from spineoutcome.scoring import (
     ContractMismatchError,
     IntegrityError,
@@ -117,7 +116,8 @@ def test_valid_rows_get_the_same_scores_as_in_a_clean_export(result, versions, t
 
 
 def test_an_export_missing_model_columns_is_refused_with_suggestions(versions, hospital, tmp_path: Path) -> None:
-    export = hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex", "occupying_ratio": "occ_ratio"})
+    export = hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex",
+                                                                           "occupying_ratio": "occ_ratio"})
     export.to_csv(tmp_path / "x.csv", index=False)
     with pytest.raises(ContractMismatchError) as caught:
         score_export([versions["logistic"]], tmp_path / "x.csv", tmp_path / "out.csv")
@@ -161,7 +161,8 @@ def test_semicolon_decimal_comma_and_parquet_exports_score_alike(versions, hospi
 def _artifact_bundle(store, version: str) -> Path:
     source = mlflow.MlflowClient().get_model_version("c5_palsy", version).source
     model_id = source.removeprefix("models:/")
-    found = glob.glob(str(store.directory / "mlruns" / "*" / "models" / model_id / "artifacts" / "artifacts" / "bundle"))
+    found = glob.glob(str(store.directory / "mlruns" / "*" / "models" / model_id / "artifacts" / "artifacts"
+                          / "bundle"))
     assert len(found) == 1
     return Path(found[0])
 

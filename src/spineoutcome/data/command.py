@@ -41,7 +41,8 @@ def _decimal_mark(value: str) -> str:
 
 
 def validate(
-    data: Annotated[Path, typer.Argument(help="A folder of exports (clinical.csv, proms.csv, ...) or one export file.")],
+    data: Annotated[Path, typer.Argument(
+        help="A folder of exports (clinical.csv, proms.csv, ...) or one export file.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the clean tables and the rejects files.")] = Path(
         "validated"),
     table: Annotated[str | None, typer.Option(

@@ -62,7 +62,8 @@ class LoadedTables:
 
     def summary(self) -> dict[str, object]:
         """Per-table counts (no row-level data)."""
-        return {"tables": {n: r.summary() for n, r in self.reports.items()}, "missing_tables": list(self.missing_tables)}
+        return {"tables": {n: r.summary() for n, r in self.reports.items()},
+                "missing_tables": list(self.missing_tables)}
 
 
 def load_tables(

@@ -54,6 +54,7 @@ _MAGIC = {b"PK\x03\x04": "a ZIP archive (an Excel workbook saved with a text suf
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _TEXT_CONTROL = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
+Piece = tuple[pd.DataFrame, np.ndarray, Faults, int]  # rows, their lines, faults, blank lines skipped
 
 
 class ExportReadError(SpineoutcomeError, ValueError):
@@ -139,7 +140,7 @@ class ExportFile:
         for chunk in self.chunks([name], chunk_size):
             yield chunk.frame[name]
 
-    def _text_pieces(self, wanted: list[str]) -> Iterator[tuple[pd.DataFrame, np.ndarray, Faults, int]]:
+    def _text_pieces(self, wanted: list[str]) -> Iterator[Piece]:
         assert self.encoding is not None and self.delimiter is not None
         transcoded = _transcoding(self.encoding)
         layout = Layout("utf-8" if transcoded or self.encoding == "utf-8-sig" else self.encoding, self.delimiter,
@@ -166,7 +167,7 @@ class ExportFile:
                     return
                 block = following
 
-    def _parquet_pieces(self, wanted: list[str], chunk_size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray, Faults, int]]:
+    def _parquet_pieces(self, wanted: list[str], chunk_size: int) -> Iterator[Piece]:
         import pyarrow.parquet as pq
 
         start = 0
@@ -181,7 +182,7 @@ class ExportFile:
             raise ExportReadError(f"{self.path}: the Parquet file is damaged after row {start} "
                                   f"({type(exc).__name__})") from None
 
-    def _xlsx_pieces(self, wanted: list[str], size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray, Faults, int]]:
+    def _xlsx_pieces(self, wanted: list[str], size: int) -> Iterator[Piece]:
         positions = [self.raw[c] for c in wanted]
         rows: list[list[str]] = []
         lines: list[int] = []
@@ -467,7 +468,8 @@ def arrow_text(values) -> np.ndarray:
         kind = values.type
     if pa.types.is_timestamp(kind):
         midnight = pc.equal(pc.cast(values, pa.int64()), pc.cast(pc.floor_temporal(values, unit="day"), pa.int64()))
-        text = pc.if_else(midnight, pc.strftime(values, format="%Y-%m-%d"), pc.strftime(values, format="%Y-%m-%d %H:%M:%S"))
+        text = pc.if_else(midnight, pc.strftime(values, format="%Y-%m-%d"),
+                          pc.strftime(values, format="%Y-%m-%d %H:%M:%S"))
     elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         text = pa.array([v.decode("utf-8", errors="replace") if v is not None else None for v in values.to_pylist()],
                         type=pa.string())
@@ -545,7 +547,8 @@ def _sheet_rows(path: Path, sheet: str | None, first: int) -> Iterator[tuple[int
         cached = values[sheet].iter_rows(min_row=first, values_only=True)
         written = formulas[sheet].iter_rows(min_row=first, values_only=True)
         for line, (row, source) in enumerate(zip(cached, written, strict=False), start=first):
-            unsaved = [v is None and isinstance(f, str) and f.startswith("=") for v, f in zip(row, source, strict=False)]
+            unsaved = [v is None and isinstance(f, str) and f.startswith("=")
+                       for v, f in zip(row, source, strict=False)]
             yield line, row, unsaved
     except ExportReadError:
         raise
@@ -575,7 +578,8 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _xlsx_problem(texts: list[str], unsaved: list[bool], width: int, headers: Sequence[str]) -> tuple[str, str, str] | None:
+def _xlsx_problem(texts: list[str], unsaved: list[bool], width: int,
+                  headers: Sequence[str]) -> tuple[str, str, str] | None:
     if any(t.strip() for t in texts[width:]) or any(unsaved[width:]):
         return "wrong_field_count", "values in columns without a header", ""
     for k, flag in enumerate(unsaved[:width]):
@@ -598,7 +602,7 @@ def _frame(rows: list[list[str]], names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: np.asarray(columns[k], dtype=object) for k, n in enumerate(names)})
 
 
-def _rechunk(pieces: Iterator[tuple[pd.DataFrame, np.ndarray, Faults, int]], names: list[str], size: int,
+def _rechunk(pieces: Iterator[Piece], names: list[str], size: int,
              counts: ReadCounts) -> Iterator[Chunk]:
     """Pieces of any size cut and joined into chunks of exactly ``size`` rows (the last: at most)."""
     frames: list[pd.DataFrame] = []

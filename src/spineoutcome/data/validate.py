@@ -1,12 +1,13 @@
 """Validation of an export against the data dictionary: every problem at once, no row lost.
 
-The reader (:mod:`spineoutcome.data.reader`) has already set aside, each with its rule, the
-records that cannot be rows (wrong field count, unterminated quote, encoding, control character,
-formula without a value); they are rejects like any other. Then two passes. Parsing turns text into the dictionary's dtypes and records every value that cannot
-be parsed (not a number, not a whole number, not yes/no, not a date in the declared format).
-Then a pandera schema generated from the dictionary checks, lazily, ranges, categories, required
-values and key uniqueness. Each problem becomes one reject record (line, patient key, column,
-value, rule, reason); a row with any problem is rejected whole, so rows in = clean + rejected.
+The reader (:mod:`spineoutcome.data.reader`) has already set aside, each with its rule, the records
+that cannot be rows (wrong field count, unterminated quote, encoding, control character, formula
+without a value); they are rejects like any other. Then two passes. Parsing turns text into the
+dictionary's dtypes and records every value that cannot be parsed (not a number, not a whole
+number, not yes/no, not a date in the declared format). Then a pandera schema generated from the
+dictionary checks, lazily, ranges, categories, required values and key uniqueness. Each problem
+becomes one reject record (line, patient key, column, value, rule, reason); a row with any problem
+is rejected whole, so rows in = clean + rejected.
 """
 
 from __future__ import annotations
@@ -197,8 +198,7 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
 def _fault_records(raw: RawExport, key: str) -> pd.DataFrame:
     faults = raw.faults
     return pd.DataFrame({"source": raw.source, "line": faults["line"].to_numpy(dtype=np.int64), key: "",
-                         "column": faults["column"].to_numpy(dtype=object), "value": faults["value"].to_numpy(dtype=object),
-                         "rule": faults["rule"].to_numpy(dtype=object), "reason": faults["reason"].to_numpy(dtype=object)})
+                         **{c: faults[c].to_numpy(dtype=object) for c in ("column", "value", "rule", "reason")}})
 
 
 Problem = tuple[np.ndarray, str, str, str]
@@ -241,7 +241,8 @@ def _column_notes(columns: pd.Index, table: Table, dictionary: DataDictionary) -
     return notes
 
 
-def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
+           decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
     """Text to the dictionary's dtypes; each variable's own missing codes mean missing.
 
     Numbers must be finite; a whole number beyond 2**53 cannot be held exactly and is out of range.
@@ -288,7 +289,7 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decima
             out[col] = dates
         elif var.dtype == "category":
             canonical = {c.lower(): c for c in var.categories or ()}
-            out[col] = values.map(lambda v: canonical.get(v.lower(), v) if isinstance(v, str) else v)
+            out[col] = values.map(lambda v, names=canonical: names.get(v.lower(), v) if isinstance(v, str) else v)
         else:
             out[col] = values.astype(object)
     return pd.DataFrame(out, index=frame.index), [p for p in problems if len(p[0])]
@@ -360,7 +361,8 @@ def _instrument_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDic
     return [p for p in problems if len(p[0])]
 
 
-def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str, key: str) -> pd.DataFrame:
+def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str,
+                    key: str) -> pd.DataFrame:
     if not problems:
         return pd.DataFrame(columns=["source", "line", key, "column", "value", "rule", "reason"])
     keys = frame[key].to_numpy() if key in frame else np.full(len(frame), "")

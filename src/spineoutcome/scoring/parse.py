@@ -1,21 +1,21 @@
 """Vectorised parsing of export text by a model's input contract, with one reject record per problem.
 
 The rules are the contract's (:meth:`spineoutcome.bundle.InputContract.parse`): values are
-stripped; each predictor's own missing codes mean missing (never a value inside its range); categories and yes/no values are matched
-case-insensitively; numbers must parse, integers must be whole, values must lie in the
-dictionary's range; a predictor the dictionary declares non-nullable must have a value. On
-valid rows the typed frame equals the contract's (tested), so a score here is the score the
-MLflow model gives. Three additions for exports: a declared decimal comma; infinite numbers
-(``inf``), which the contract would pass on, are refused as not a number; a whole number beyond
-2**53, which cannot be held exactly, is out of range.
+stripped; each predictor's own missing codes mean missing (never a value inside its range);
+categories and yes/no values are matched case-insensitively; numbers must parse, integers must be
+whole, values must lie in the dictionary's range; a predictor the dictionary declares non-nullable
+must have a value. On valid rows the typed frame equals the contract's (tested), so a score here is
+the score the MLflow model gives. Three additions for exports: a declared decimal comma; infinite
+numbers (``inf``), which the contract would pass on, are refused as not a number; a whole number
+beyond 2**53, which cannot be held exactly, is out of range.
 
 Each column is parsed once per distinct text (pandas' hash factorisation) and the results are
 gathered back to the rows, which keeps parsing vectorised and cheap at registry scale; the codes
 are kept (:class:`~spineoutcome.scoring.design.DistinctValues`) for the design of the model.
 
 Unlike the contract, which writes one problem text per row, each problem here is a record
-(positions, column, rule, reason) with the rule names of :mod:`spineoutcome.data.validate`, so
-the rejects file can give line, patient key, column, value and reason.
+(positions, column, rule, reason) with the rule names of :mod:`spineoutcome.data.validate`, so the
+rejects file can give line, patient key, column, value and reason.
 """
 
 from __future__ import annotations
