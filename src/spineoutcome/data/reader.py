@@ -417,9 +417,10 @@ def _open_text(path: Path, encoding: str | None, delimiter: str | None) -> Expor
         delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(sample_text)
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise ExportReadError(f"{path}: the delimiter must be one character other than a quote or line break")
-    lines = sample_text.splitlines(keepends=True)
+    lines = (data[s:e].decode(codec, errors="replace") + "\n"
+             for s, e in zip(starts[header_index:], ends[header_index:], strict=True))
     with _field_limit():
-        reader = csv.reader(iter(lines), delimiter=delimiter)
+        reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader, [])
         consumed = reader.line_num
     if header_index + consumed >= len(starts) and not complete:

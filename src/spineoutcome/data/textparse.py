@@ -13,9 +13,9 @@ field is parsed:
   files detected in a single-byte legacy encoding (cp1252, latin-1): a line that is valid UTF-8
   with multi-byte characters is decoded as UTF-8, because legacy text practically never forms
   valid UTF-8 sequences (the rule of the W3C encoding sniffing algorithm and of Python's
-  ``utf-8`` first detection). A legacy line whose non-ASCII fields read as implausible text
-  (charset_normalizer's mess ratio above :data:`MESS_LIMIT`, e.g. Shift-JIS bytes read as
-  cp1252) is a fault too.
+  ``utf-8`` first detection). A line of a legacy-encoded file (single- or multi-byte) whose
+  non-ASCII fields read as implausible text (charset_normalizer's mess ratio above
+  :data:`MESS_LIMIT`, e.g. Shift-JIS bytes read as cp1252) is a fault too.
 - **Control characters** (NUL and the other C0 controls but tab, CR and LF): the line is a fault
   (``control_character``); a NUL would otherwise cut the cell short in C parsers.
 - **Quoting** (RFC 4180: ``"`` quotes, ``""`` inside a quoted field): lines holding a quote are
@@ -279,7 +279,7 @@ class BlockParser:
                 continue
             if layout.transcoded and "\ufffd" in decoded:
                 bad[i] = ("encoding", f"characters of this line are not valid {layout.label or layout.encoding}")
-            elif legacy and not plausible(decoded, layout.delimiter, self._mess):
+            elif not layout.encoding.startswith("utf") and not plausible(decoded, layout.delimiter, self._mess):
                 bad[i] = ("encoding", f"the line decodes to implausible text in {layout.encoding} (another "
                                       "encoding?); re-export it as UTF-8")
             elif not legacy:
