@@ -13,7 +13,6 @@ import codecs
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,7 +220,7 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     return v
 
 
-def xlsx_variants(base: pd.DataFrame, folder: Path) -> list[Variant]:
+def xlsx_variants(base: pd.DataFrame) -> list[Variant]:
     """Workbooks: one sheet, two data sheets with and without --sheet, formulas, blank rows, damage."""
     import openpyxl
 

@@ -16,6 +16,7 @@ import codecs
 import csv
 import io
 import re
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -33,25 +34,21 @@ from .corpus import Variant, build_corpus, parquet_variants, xlsx_variants
 N_PATIENTS = 30
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    folder = tmp_path_factory.mktemp("synth")
-    generate_cohort(folder, n=N_PATIENTS, seed=5, tables=["clinical"])
-    return pd.read_csv(folder / "clinical.csv", dtype=str, keep_default_na=False)
+def _synthetic_base() -> pd.DataFrame:
+    """A small synthetic clinical export, read as text (built once, when the tests are collected)."""
+    with tempfile.TemporaryDirectory(prefix="corpus-") as folder:
+        generate_cohort(folder, n=N_PATIENTS, seed=5, tables=["clinical"])
+        return pd.read_csv(Path(folder) / "clinical.csv", dtype=str, keep_default_na=False)
 
 
-def all_variants(base: pd.DataFrame, folder: Path) -> list[Variant]:
-    return [*build_corpus(base), *xlsx_variants(base, folder), *parquet_variants(base)]
+BASE = _synthetic_base()
+CORPUS = [*build_corpus(BASE), *xlsx_variants(BASE), *parquet_variants(BASE)]
+NAMES = [v.name for v in CORPUS]
 
 
-@pytest.fixture(scope="module")
-def corpus(base: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> list[Variant]:
-    return all_variants(base, tmp_path_factory.mktemp("corpus"))
-
-
-def test_the_corpus_is_large_enough(corpus: list[Variant]) -> None:
-    assert len(corpus) >= 60
-    assert len({v.name for v in corpus}) == len(corpus)
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CORPUS) >= 60
+    assert len(set(NAMES)) == len(CORPUS)
 
 
 def physical_lines(variant: Variant) -> list[str]:
@@ -117,12 +114,8 @@ def check_kept(variant: Variant, kept_keys: list[str], rejected: set[int]) -> No
         f"{variant.name}: the clean rows are not the unrejected records"
 
 
-@pytest.mark.parametrize("index", range(80))
-def test_validate_keeps_every_row_and_no_key_reaches_the_console(index: int, corpus: list[Variant], base: pd.DataFrame,
-                                                                 tmp_path: Path) -> None:
-    if index >= len(corpus):
-        pytest.skip("corpus smaller than the parameter range")
-    variant = corpus[index]
+@pytest.mark.parametrize("variant", CORPUS, ids=NAMES)
+def test_validate_keeps_every_row_and_no_key_reaches_the_console(variant: Variant, tmp_path: Path) -> None:
     path = tmp_path / variant.filename
     path.write_bytes(variant.data)
     counted = independent_count(variant, path)
@@ -137,7 +130,7 @@ def test_validate_keeps_every_row_and_no_key_reaches_the_console(index: int, cor
         f"{variant.name}: {type(result.exception).__name__}"
     assert "Traceback" not in output
     flat = output.replace("\n", "")
-    assert not [k for k in base["patient_id"] if k in flat], f"{variant.name}: a patient key on the console"
+    assert not [k for k in BASE["patient_id"] if k in flat], f"{variant.name}: a patient key on the console"
     assert max(len(m) for m in re.findall(r"value '([^']*)'", output) or [""]) <= 40
     if variant.refused:
         assert result.exit_code == 3, f"{variant.name}: not refused"
@@ -160,11 +153,8 @@ def test_validate_keeps_every_row_and_no_key_reaches_the_console(index: int, cor
         assert clean.loc[clean["patient_id"] == key, column].tolist() == [text], f"{variant.name}: {column} changed"
 
 
-@pytest.mark.parametrize("index", range(80))
-def test_score_keeps_every_row(index: int, corpus: list[Variant], scoring_model, tmp_path: Path) -> None:
-    if index >= len(corpus):
-        pytest.skip("corpus smaller than the parameter range")
-    variant = corpus[index]
+@pytest.mark.parametrize("variant", CORPUS, ids=NAMES)
+def test_score_keeps_every_row(variant: Variant, scoring_model, tmp_path: Path) -> None:
     path = tmp_path / variant.filename
     path.write_bytes(variant.data)
     try:
