@@ -181,3 +181,13 @@ def test_files_that_cannot_be_tables_are_refused_with_the_reason(tmp_path: Path,
     (tmp_path / "x.csv").write_bytes(data)
     with pytest.raises(ExportReadError, match=reason):
         open_export(tmp_path / "x.csv")
+
+
+def test_a_quote_that_would_swallow_whole_records_is_unterminated(tmp_path: Path) -> None:
+    path = tmp_path / "swallow.csv"
+    path.write_text('patient_id,note,age\nP1,"never closed,58\nP2,y,57\nP3,x",56\nP4,"two\nlines",55\n',
+                    encoding="utf-8")
+    raw = read_export(path)
+    assert raw.frame["patient_id"].tolist() == ["P2", "P3", "P4"] and raw.lines.tolist() == [3, 4, 5]
+    assert raw.frame["note"].tolist() == ["y", 'x"', "two\nlines"]
+    assert raw.faults[["line", "rule"]].values.tolist() == [[2, "unterminated_quote"]]

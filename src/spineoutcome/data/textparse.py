@@ -173,6 +173,7 @@ class BlockParser:
         self._mess: dict[str, bool] = {}
         self._blank = np.zeros(256, dtype=bool)
         self._blank[[*_BLANK_BYTES, self.delimiter_byte]] = True
+        self._all_columns = list(layout.columns) == list(range(layout.width))
 
     def parse(self, data: bytes, first_line: int, *, final: bool) -> tuple[Parsed, int, int]:
         """Rows of the complete records at the start of ``data``; (parsed, bytes used, lines used).
@@ -206,20 +207,34 @@ class BlockParser:
         row_lines: list[int] = []
         blank_count = 0
         stop = n_lines
-        for i in np.flatnonzero(quoted):
-            i = int(i)
-            if consumed[i] or i >= stop or blank[i]:
+        quoted_lines = np.flatnonzero(quoted & ~blank)
+        batch = self._one_line_records(quoted_lines, text)
+        if batch is not None:  # every quoted record closes on its own line: the common case, parsed at once
+            consumed[quoted_lines] = True
+            for i, record in zip(quoted_lines.tolist(), batch, strict=True):
+                if i in bad:
+                    faults.add(first_line + i, *bad[i])
+                elif all(not f.strip() for f in record):
+                    blank_count += 1
+                else:
+                    self._keep(record, first_line + i, rows, row_lines, faults)
+            quoted_lines = quoted_lines[:0]
+        for i in quoted_lines.tolist():
+            if consumed[i] or i >= stop:
                 continue
             record, span, closed = self._quoted_record(i, n_lines, text)
             if not closed and not final and i + span >= n_lines and span < MAX_RECORD_LINES:
                 stop = i
                 break
+            if closed and span > 1 and self._swallows_records(i, span, quoted, delimiters):
+                closed, span = False, 1
             consumed[i:i + span if closed else i + 1] = True
             line = first_line + i
             problem = next((bad[j] for j in range(i, i + span) if j in bad), None) if closed else None
             if not closed:
                 faults.add(line, "unterminated_quote", "a quoted field opened on this line is not closed (or is "
-                           f"followed by text) within {min(span, MAX_RECORD_LINES)} line(s)")
+                           f"followed by text, or runs over whole records) within {min(span, MAX_RECORD_LINES)} "
+                           "line(s)")
             elif problem is not None:
                 faults.add(line, *problem)
             elif all(not f.strip() for f in record):
@@ -292,6 +307,30 @@ class BlockParser:
         name = "NUL" if code == 0 else f"control character 0x{code:02X}"
         return f"{name} at byte {position + 1} of the line"
 
+    def _one_line_records(self, lines: np.ndarray, text: Callable[[int], str]) -> list[list[str]] | None:
+        """The records of ``lines`` when each closes on its own line (csv module, strict); else None."""
+        if not len(lines):
+            return None
+        reader = csv.reader([text(int(i)) + "\n" for i in lines], delimiter=self.layout.delimiter, strict=True)
+        records = []
+        try:
+            for record in reader:
+                records.append(record)
+                if reader.line_num != len(records):
+                    return None
+        except csv.Error:
+            return None
+        return records if len(records) == len(lines) else None
+
+    def _swallows_records(self, i: int, span: int, quoted: np.ndarray, delimiters: np.ndarray) -> bool:
+        """True when a quoted field opened on line ``i`` runs over a line that is a whole record by itself.
+
+        Line breaks inside a note rarely leave exactly the header's number of fields and no quote;
+        such a line is far likelier a row swallowed by a quote that was never closed.
+        """
+        inner = slice(i + 1, i + span - 1)
+        return bool(np.any(~quoted[inner] & (delimiters[inner] == self.layout.width - 1)))
+
     def _quoted_record(self, i: int, n_lines: int, text: Callable[[int], str]) -> tuple[list[str], int, bool]:
         """The record starting on line ``i`` (csv module); (fields, lines spanned, closed)."""
         last = min(n_lines, i + MAX_RECORD_LINES)
@@ -330,7 +369,7 @@ class BlockParser:
                 return
             faults.add(line, "wrong_field_count", f"{len(fields)} field(s) where the header has {width}")
             return
-        rows.append([fields[k] for k in self.layout.columns])
+        rows.append(fields if self._all_columns else [fields[k] for k in self.layout.columns])
         row_lines.append(line)
 
     def _fast(self, data: bytes, buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray,
