@@ -82,7 +82,6 @@ class ReadCounts:
     """What a full pass over an export found besides rows (filled in as chunks are read)."""
 
     blank_lines: int = 0
-    faults: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,6 @@ class ExportFile:
             raise ValueError("chunk_size must be at least 1")
         wanted = [c for c in dict.fromkeys(columns if columns is not None else self.columns) if c in self.raw]
         self.counts.blank_lines = self.leading_blank
-        self.counts.faults = 0
         if self.kind == "text":
             pieces = self._text_pieces(wanted)
         elif self.kind == "parquet":
@@ -301,17 +299,6 @@ def detect_delimiter(text_sample: str) -> str:
     except csv.Error:
         counts = {d: lines[0].count(d) for d in _DELIMITERS}
         return max(counts, key=lambda d: counts[d]) if max(counts.values()) > 0 else ","
-
-
-def sniff_text(path: Path, encoding: str | None = None, delimiter: str | None = None) -> tuple[str, str, str]:
-    """(encoding, delimiter, sample text without BOM) of a text export: given, or detected from its first bytes."""
-    with path.open("rb") as fh:
-        sample = fh.read(_SNIFF_BYTES)
-    encoding = _encoding_name(encoding) if encoding else detect_encoding(sample)
-    text = _decode_sample(sample, encoding)
-    if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(text)
-    return encoding, delimiter, text
 
 
 def _encoding_name(encoding: str) -> str:
@@ -613,7 +600,6 @@ def _rechunk(pieces: Iterator[Piece], names: list[str], size: int,
     yielded = False
     for frame, piece_lines, piece_faults, blank in pieces:
         counts.blank_lines += blank
-        counts.faults += len(piece_faults)
         if len(piece_faults):
             faults.append(piece_faults.frame())
         start = 0

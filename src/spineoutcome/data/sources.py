@@ -22,12 +22,11 @@ from spineoutcome.data.reader import (
     detect_delimiter,
     detect_encoding,
     open_export,
-    sniff_text,
 )
 from spineoutcome.data.textparse import Faults
 
 __all__ = ["SUPPORTED_SUFFIXES", "ExportReadError", "RawExport", "detect_delimiter", "detect_encoding",
-           "find_export", "read_column_map", "read_export", "sniff_text"]
+           "find_export", "read_column_map", "read_export"]
 
 
 @dataclass(frozen=True)
