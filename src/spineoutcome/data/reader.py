@@ -218,6 +218,11 @@ def open_export(path: str | Path, *, column_map: Mapping[str, str] | None = None
         raise ExportReadError(f"{path}: file not found")
     if path.is_dir():
         raise ExportReadError(f"{path}: is a folder, not an export file")
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ExportReadError(f"{path}: cannot be opened ({type(exc).__name__}: {exc.strerror})") from None
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         export = _open_text(path, encoding, delimiter)
