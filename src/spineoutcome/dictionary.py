@@ -64,6 +64,8 @@ class Variable:
     source: str | None = None
     regex: str | None = None
     derived: bool = False
+    missing_codes: tuple[str, ...] = ("",)
+    identifying: bool = False
 
     @cached_property
     def pattern(self) -> re.Pattern[str] | None:
@@ -175,7 +177,8 @@ class DataDictionary:
         if not variables_file.exists():
             raise DictionaryError(f"no variables.yaml in dictionary directory {directory}")
         doc = _read_yaml(variables_file)
-        instruments_doc = _read_yaml(directory / "instruments.yaml") if (directory / "instruments.yaml").exists() else {}
+        instruments_file = directory / "instruments.yaml"
+        instruments_doc = _read_yaml(instruments_file) if instruments_file.exists() else {}
         instruments = {
             code: Instrument(
                 code=code,
@@ -194,20 +197,26 @@ class DataDictionary:
             for code, spec in (instruments_doc.get("timepoints") or {}).items()
         }
         lists = {"instruments": tuple(instruments), "timepoints": tuple(timepoints)}
-        tables = {
-            tname: _parse_table(tname, tspec, lists) for tname, tspec in (doc.get("tables") or {}).items()
-        }
         defaults = doc.get("defaults") or {}
+        rules = ValueRules(
+            missing_codes=tuple(str(c) for c in defaults.get("missing_codes", ["", "NA"])),
+            true_values=tuple(str(c) for c in defaults.get("true_values", ["1", "true", "yes"])),
+            false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
+            date_format=str(defaults.get("date_format", "%Y-%m-%d")),
+        )
+        tables = {
+            tname: _parse_table(tname, tspec, lists, rules) for tname, tspec in (doc.get("tables") or {}).items()
+        }
         dictionary = cls(
             name=str(doc.get("name", directory.name)),
             version=str(doc.get("version", "unversioned")),
             tables=tables,
             instruments=instruments,
             timepoints=timepoints,
-            missing_codes=tuple(str(c) for c in defaults.get("missing_codes", ["", "NA"])),
-            true_values=tuple(str(c) for c in defaults.get("true_values", ["1", "true", "yes"])),
-            false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
-            date_format=str(defaults.get("date_format", "%Y-%m-%d")),
+            missing_codes=rules.missing_codes,
+            true_values=rules.true_values,
+            false_values=rules.false_values,
+            date_format=rules.date_format,
             directory=directory,
         )
         dictionary._check()
@@ -216,7 +225,8 @@ class DataDictionary:
     def _check(self) -> None:
         keys = {t.column("key") for t in self.tables.values()}
         if len(keys) != 1:
-            raise DictionaryError(f"every table must share one patient key column with role 'key'; found {sorted(keys)}")
+            raise DictionaryError("every table must share one patient key column with role 'key'; "
+                                  f"found {sorted(keys)}")
         if self.patient_table.layout != "wide" or not self.patient_table.unique_key:
             raise DictionaryError("the table holding role 'centre' must be wide with a unique key")
 
@@ -245,7 +255,16 @@ class DataDictionary:
         try:
             return self.tables[name]
         except KeyError:
-            raise UnknownVariableError(unknown_name_message(name, list(self.tables), "the dictionary's tables")) from None
+            message = unknown_name_message(name, list(self.tables), "the dictionary's tables")
+            raise UnknownVariableError(message) from None
+
+    @property
+    def _prom_value_codes(self) -> tuple[str, ...]:
+        """The missing codes of the PROM table's ``value`` column (role value), for the wide PROM columns."""
+        for table in self.tables.values():
+            if table.has_role("instrument") and table.has_role("value"):
+                return table[table.column("value")].missing_codes
+        return self.missing_codes
 
     @cached_property
     def prom_variables(self) -> tuple[Variable, ...]:
@@ -267,6 +286,7 @@ class DataDictionary:
                 group=PROM_GROUP,
                 source=inst.source,
                 derived=True,
+                missing_codes=usable_missing_codes(self._prom_value_codes, "float", inst.range, None),
             )
             for inst in self.instruments.values()
             for tp in self.timepoints.values()
@@ -390,10 +410,68 @@ def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
 
 
 _VARIABLE_KEYS = frozenset({"name", "dtype", "unit", "range", "categories", "categories_from", "ordered", "description",
-                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex"})
+                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex",
+                            "missing_codes", "identifying"})
 
 
-def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Variable:
+@dataclass(frozen=True)
+class ValueRules:
+    """The dictionary's ``defaults``: text codes that mean missing for every variable, yes/no spellings, date format."""
+
+    missing_codes: tuple[str, ...]
+    true_values: tuple[str, ...]
+    false_values: tuple[str, ...]
+    date_format: str
+
+
+def is_valid_value(text: str, dtype: str, value_range: Sequence[float] | None, categories: Sequence[str] | None,
+                   true_values: Sequence[str] = (), false_values: Sequence[str] = (), date_format: str = "") -> bool:
+    """True when ``text`` is a valid value of a variable (a number in its range, one of its categories, ...).
+
+    A missing code that is a valid value would erase real data (a follow-up of 999 days), so such a
+    code never means missing for that variable. Free-text (``string``) values and numbers of a
+    variable without a declared range (the long PROM ``value``, checked per instrument) are not
+    judged here.
+    """
+    text = text.strip()
+    if not text:
+        return False
+    if dtype in ("float", "int"):
+        if value_range is None:
+            return False  # no declared range: only the checks of the table (an instrument's range) can judge
+        try:
+            number = float(text)
+        except ValueError:
+            return False
+        if number != number or number in (float("inf"), float("-inf")) or (dtype == "int" and not number.is_integer()):
+            return False
+        return value_range[0] <= number <= value_range[1]
+    if dtype == "category":
+        return text.lower() in {c.lower() for c in categories or ()}
+    if dtype == "bool":
+        return text.lower() in {v.lower() for v in (*true_values, *false_values)}
+    if dtype == "date":
+        import datetime as dt
+
+        try:
+            dt.datetime.strptime(text, date_format)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def usable_missing_codes(codes: Sequence[str], dtype: str, value_range: Sequence[float] | None,
+                         categories: Sequence[str] | None, true_values: Sequence[str] = (),
+                         false_values: Sequence[str] = (), date_format: str = "") -> tuple[str, ...]:
+    """``codes`` without those that are valid values of the variable (see :func:`is_valid_value`); '' always."""
+    kept = [c for c in codes if not is_valid_value(c, dtype, value_range, categories, true_values, false_values,
+                                                   date_format)]
+    return tuple(dict.fromkeys(["", *kept]))
+
+
+def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]],
+                    rules: ValueRules) -> Variable:
     name = spec.get("name")
     unknown = sorted(str(k) for k in set(spec) - _VARIABLE_KEYS)
     if unknown:
@@ -410,13 +488,22 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
     if dtype == "category" and not categories:
         raise DictionaryError(f"{table}.{name}: a category variable needs categories")
     preoperative = bool(spec.get("preoperative", False))
+    value_range = _pair(spec["range"], f"{table}.{name} range") if "range" in spec else None
+    own = tuple(str(c) for c in spec.get("missing_codes") or ())
+    valid = [c for c in own if is_valid_value(c, dtype, value_range, categories, rules.true_values,
+                                              rules.false_values, rules.date_format)]
+    if valid:
+        raise DictionaryError(f"{table}.{name}: missing code(s) {valid} are valid values of the variable; a "
+                              "missing code must never erase a real value")
+    missing_codes = usable_missing_codes((*rules.missing_codes, *own), dtype, value_range, categories,
+                                         rules.true_values, rules.false_values, rules.date_format)
     return Variable(
         name=str(name),
         table=table,
         dtype=dtype,
         description=str(spec.get("description", "")),
         unit=spec.get("unit"),
-        range=_pair(spec["range"], f"{table}.{name} range") if "range" in spec else None,
+        range=value_range,
         categories=tuple(str(c) for c in categories) if categories else None,
         ordered=bool(spec.get("ordered", False)),
         preoperative=preoperative,
@@ -427,15 +514,17 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
         nullable=bool(spec.get("nullable", True)),
         source=spec.get("source"),
         regex=spec.get("regex"),
+        missing_codes=missing_codes,
+        identifying=bool(spec.get("identifying", spec.get("role") == "key")),
     )
 
 
-def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]]) -> Table:
+def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]], rules: ValueRules) -> Table:
     layout = spec.get("layout")
     if layout not in ("wide", "long"):
         raise DictionaryError(f"table {name!r}: layout must be 'wide' or 'long'")
-    variables = tuple(_parse_variable(name, v, lists) for v in spec.get("variables") or [])
-    patterns = tuple(_parse_variable(name, v, lists) for v in spec.get("patterns") or [])
+    variables = tuple(_parse_variable(name, v, lists, rules) for v in spec.get("variables") or [])
+    patterns = tuple(_parse_variable(name, v, lists, rules) for v in spec.get("patterns") or [])
     if any(p.regex is None for p in patterns):
         raise DictionaryError(f"table {name!r}: every pattern needs a regex")
     table = Table(

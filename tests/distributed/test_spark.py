@@ -98,7 +98,8 @@ def test_spark_scores_equal_in_process_scores(spark, export: pd.DataFrame, tmp_p
     assert scores.loc[problems, "probability"].isna().all() and scores.loc[~problems, "probability"].notna().all()
 
 
-def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, export: pd.DataFrame, tmp_path: Path) -> None:
+def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, export: pd.DataFrame,
+                                                                     tmp_path: Path) -> None:
     small = export.head(150)
     source = tmp_path / "export.csv"
     small.to_csv(source, index=False)
@@ -111,7 +112,8 @@ def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, expo
         expected = in_process(small)
     written = pd.read_csv(out, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
                           na_values={"probability": [""]}) if out.is_file() else pd.concat(
-        pd.read_csv(part, dtype={"patient_id": str, "problem": str}, keep_default_na=False, na_values={"probability": [""]})
+        pd.read_csv(part, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
+                    na_values={"probability": [""]})
         for part in sorted(out.glob("part-*.csv")))
     written = written.set_index("patient_id").loc[expected.index]
     np.testing.assert_allclose(written["probability"].to_numpy(float), expected["probability"].to_numpy(float),
@@ -125,3 +127,19 @@ def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, expo
     small.drop(columns=["age"]).to_csv(lacking, index=False)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['age'\]"):
         score_with_spark(MODEL, str(lacking), str(tmp_path / "never"), spark)
+
+
+def test_spark_reads_through_the_one_reader_and_keeps_faulty_records(spark, export: pd.DataFrame,
+                                                                      tmp_path: Path) -> None:
+    small = export.head(40)
+    lines = small.to_csv(index=False).splitlines()
+    lines[5] += ",surplus"  # file line 6: one field too many
+    lines.insert(10, "")  # a blank line: skipped, not a row
+    source = tmp_path / "ragged.csv"
+    source.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    with quiet_downloads():
+        summary = score_with_spark(MODEL, str(source), str(tmp_path / "scores.parquet"), spark)
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert summary.rows == len(small) == len(scores)
+    assert scores.loc[scores["problem"] == "line 6: wrong_field_count", "patient_id"].tolist() == [""]
+    assert set(scores["patient_id"]) - {""} == set(small["patient_id"]) - {small["patient_id"].iloc[4]}

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from spineoutcome.bundle import ModelBundle
-from spineoutcome.data.sources import ExportReadError
 from spineoutcome.scoring import (
     ContractMismatchError,
     IntegrityError,
@@ -117,7 +116,8 @@ def test_valid_rows_get_the_same_scores_as_in_a_clean_export(result, versions, t
 
 
 def test_an_export_missing_model_columns_is_refused_with_suggestions(versions, hospital, tmp_path: Path) -> None:
-    export = hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex", "occupying_ratio": "occ_ratio"})
+    export = hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex",
+                                                                           "occupying_ratio": "occ_ratio"})
     export.to_csv(tmp_path / "x.csv", index=False)
     with pytest.raises(ContractMismatchError) as caught:
         score_export([versions["logistic"]], tmp_path / "x.csv", tmp_path / "out.csv")
@@ -161,7 +161,8 @@ def test_semicolon_decimal_comma_and_parquet_exports_score_alike(versions, hospi
 def _artifact_bundle(store, version: str) -> Path:
     source = mlflow.MlflowClient().get_model_version("c5_palsy", version).source
     model_id = source.removeprefix("models:/")
-    found = glob.glob(str(store.directory / "mlruns" / "*" / "models" / model_id / "artifacts" / "artifacts" / "bundle"))
+    found = glob.glob(str(store.directory / "mlruns" / "*" / "models" / model_id / "artifacts" / "artifacts"
+                          / "bundle"))
     assert len(found) == 1
     return Path(found[0])
 
@@ -259,10 +260,29 @@ def test_the_digest_is_recorded_when_the_bundle_is_logged(store, versions) -> No
         assert mlflow.get_logged_model(mlmodel["model_id"]).tags["bundle_sha256"] == digest
 
 
-def test_a_file_that_breaks_mid_way_leaves_no_output(versions, hospital, tmp_path: Path) -> None:
+def test_an_unterminated_quote_mid_way_rejects_its_line_only(versions, hospital, tmp_path: Path) -> None:
     text = hospital.csv.read_text(encoding="utf-8").splitlines()
-    text[450] = text[450] + ',"unterminated'  # a quote that never closes: the parser fails late
+    text[450] = text[450] + ',"unterminated'  # a quote that never closes
     (tmp_path / "broken.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
-    with pytest.raises(ExportReadError):
-        score_export([versions["logistic"]], tmp_path / "broken.csv", tmp_path / "out.csv", chunk_size=100)
+    summary = score_export([versions["logistic"]], tmp_path / "broken.csv", tmp_path / "out.csv", chunk_size=100)
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv", dtype=str, keep_default_na=False)
+    assert rejects.loc[rejects["line"] == "451", "rule"].tolist() == ["unterminated_quote"]
+    assert summary.rows_in == len(text) - 1 and summary.invariant_holds
+
+
+def test_a_run_that_breaks_mid_way_leaves_no_output(versions, hospital, tmp_path: Path, monkeypatch) -> None:
+    from spineoutcome.scoring import export as export_module
+
+    calls = {"n": 0}
+    original = export_module._score_chunk
+
+    def breaking(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "_score_chunk", breaking)
+    with pytest.raises(KeyboardInterrupt):
+        score_export([versions["logistic"]], hospital.csv, tmp_path / "out.csv", chunk_size=100)
     assert not list(tmp_path.glob("out*"))

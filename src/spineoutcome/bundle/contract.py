@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from mlflow.types.schema import ColSpec, Schema
 
-from spineoutcome.dictionary import DataDictionary
+from spineoutcome.dictionary import DataDictionary, usable_missing_codes
 
 PREDICTOR_DTYPES = ("float", "int", "bool", "category")
 
@@ -44,6 +44,7 @@ class PredictorSpec:
     categories: tuple[str, ...] | None
     required: bool
     description: str
+    missing_codes: tuple[str, ...] | None = None  # None (bundles before per-variable codes): the contract's
 
     @property
     def mlflow_type(self) -> str:
@@ -81,7 +82,7 @@ class InputContract:
                 raise ValueError(f"predictor {name!r} has dtype {var.dtype!r}; a contract holds {PREDICTOR_DTYPES}")
             specs.append(PredictorSpec(name=name, dtype=var.dtype, unit=var.unit, range=var.range,
                                        categories=var.categories, required=not var.nullable,
-                                       description=var.description))
+                                       description=var.description, missing_codes=var.missing_codes))
         return cls(tuple(specs), dictionary.missing_codes, dictionary.true_values, dictionary.false_values,
                    {"name": dictionary.name, "version": dictionary.version})
 
@@ -100,7 +101,8 @@ class InputContract:
             PredictorSpec(name=p["name"], dtype=p["dtype"], unit=p["unit"],
                           range=tuple(p["range"]) if p["range"] is not None else None,
                           categories=tuple(p["categories"]) if p["categories"] is not None else None,
-                          required=p["required"], description=p["description"])
+                          required=p["required"], description=p["description"],
+                          missing_codes=tuple(p["missing_codes"]) if p.get("missing_codes") is not None else None)
             for p in doc["predictors"]
         )
         return cls(specs, tuple(doc["missing_codes"]), tuple(doc["true_values"]), tuple(doc["false_values"]),
@@ -142,7 +144,8 @@ class InputContract:
     def _parse_column(self, spec: PredictorSpec, values: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
         raw = values.astype(object)
         text = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
-        missing = raw.isna() | text.map(lambda v: isinstance(v, str) and v in self.missing_codes).astype(bool)
+        codes = set(self.codes_for(spec))
+        missing = raw.isna() | text.map(lambda v: isinstance(v, str) and v in codes).astype(bool)
         present = text.where(~missing)
         issues: list[tuple[pd.Series, str]] = []
         if spec.dtype == "category":
@@ -171,6 +174,13 @@ class InputContract:
         if spec.required:
             issues.append((missing, "a value is required here"))
         return typed, issues
+
+    def codes_for(self, spec: PredictorSpec) -> tuple[str, ...]:
+        """The missing codes of one predictor: its own, or the contract's minus its valid values."""
+        if spec.missing_codes is not None:
+            return spec.missing_codes
+        return usable_missing_codes(self.missing_codes, spec.dtype, spec.range, spec.categories, self.true_values,
+                                    self.false_values)
 
     def _boolean(self, value: Any) -> bool | None:
         if isinstance(value, (bool, np.bool_)):

@@ -1,10 +1,13 @@
 """Validation of an export against the data dictionary: every problem at once, no row lost.
 
-Two passes. Parsing turns text into the dictionary's dtypes and records every value that cannot
-be parsed (not a number, not a whole number, not yes/no, not a date in the declared format).
-Then a pandera schema generated from the dictionary checks, lazily, ranges, categories, required
-values and key uniqueness. Each problem becomes one reject record (line, patient key, column,
-value, rule, reason); a row with any problem is rejected whole, so rows in = clean + rejected.
+The reader (:mod:`spineoutcome.data.reader`) has already set aside, each with its rule, the records
+that cannot be rows (wrong field count, unterminated quote, encoding, control character, formula
+without a value); they are rejects like any other. Then two passes. Parsing turns text into the
+dictionary's dtypes and records every value that cannot be parsed (not a number, not a whole
+number, not yes/no, not a date in the declared format). Then a pandera schema generated from the
+dictionary checks, lazily, ranges, categories, required values and key uniqueness. Each problem
+becomes one reject record (line, patient key, column, value, rule, reason); a row with any problem
+is rejected whole, so rows in = clean + rejected.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from spineoutcome.data.reader import READER_RULES, repeated_columns_message, short
 from spineoutcome.data.sources import RawExport
 from spineoutcome.dictionary import DataDictionary, Table, Variable
 
@@ -34,7 +38,11 @@ RULES: dict[str, str] = {
     "duplicate_record": "the same record appears on more than one row",
     "unknown_item": "not an item of this instrument",
     "instrument_range": "outside the range of this instrument or item",
+    "no_header": "the first line holds none of the table's column names; the file is refused",
+    "repeated_column": "a column appears more than once in the header; the file is refused",
+    **READER_RULES,
 }
+SHOWN_CHARACTERS = 40
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class ValidationReport:
     notes: tuple[str, ...] = ()
     fatal: tuple[str, ...] = ()
     key: str = field(default="")
+    blank_lines: int = 0
+    hidden: tuple[str, ...] = ()
 
     @property
     def rows_clean(self) -> int:
@@ -76,20 +86,40 @@ class ValidationReport:
             "rows_in": self.rows_in,
             "rows_clean": self.rows_clean,
             "rows_rejected": self.rows_rejected,
+            "blank_lines_skipped": self.blank_lines,
             "problems_by_rule": self.problems_by_rule(),
             "fatal": list(self.fatal),
             "notes": list(self.notes),
         }
 
     def messages(self, limit: int | None = None) -> list[str]:
-        """Human-readable problem lines: file, line, column, value and rule (patient keys masked)."""
+        """Problem lines for a console: file, line, column, value and rule, nothing identifying.
+
+        A value is shown only when it is not from the key or an identifying column, is not a
+        patient key typed elsewhere, and the problem is not about the whole line; it is cut to
+        :data:`SHOWN_CHARACTERS` characters.
+        """
         rows = self.rejects if limit is None else self.rejects.head(limit)
+        keys: set[str] | None = None
         out = []
         for rec in rows.itertuples(index=False):
-            value = "<patient key>" if rec.column == self.key else repr(rec.value)
-            out.append(f"{rec.source}, line {rec.line}, column {rec.column!r}: value {value} - {rec.reason} "
-                       f"(rule: {rec.rule})")
+            column = short(str(rec.column), SHOWN_CHARACTERS)
+            value = "" if rec.value is None or rec.value != rec.value else str(rec.value)
+            if rec.rule in READER_RULES and not rec.column:
+                shown = "(the line is not shown)"
+            elif rec.column == self.key or rec.column in self.hidden:
+                shown = "<identifying value hidden>"
+            else:
+                if keys is None:
+                    keys = self._keys()
+                shown = "<a patient key: hidden>" if value.strip() in keys else repr(short(value, SHOWN_CHARACTERS))
+            where = f"column {column!r}" if rec.column else "whole line"
+            out.append(f"{rec.source}, line {rec.line}, {where}: value {shown} - {rec.reason} (rule: {rec.rule})")
         return out
+
+    def _keys(self) -> set[str]:
+        parts = [frame[self.key].astype(str).str.strip() for frame in (self.clean, self.rejects) if self.key in frame]
+        return (set(pd.concat(parts).tolist()) if parts else set()) - {""}
 
 
 def build_schema(table: Table, dictionary: DataDictionary, columns: list[str] | None = None) -> pa.DataFrameSchema:
@@ -111,24 +141,44 @@ def build_schema(table: Table, dictionary: DataDictionary, columns: list[str] | 
 
 
 def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictionary) -> ValidationReport:
-    """Validate one export read by :func:`~spineoutcome.data.sources.read_export`."""
+    """Validate one export read by :func:`~spineoutcome.data.sources.read_export`.
+
+    Rows in = rows read + records the reader rejected; each ends in exactly one of clean or rejects.
+    """
     table = dictionary.table(table) if isinstance(table, str) else table
     frame = raw.frame
     key = dictionary.key
     lines = np.asarray(raw.lines)
-    notes = _column_notes(frame.columns, table, dictionary)
+    faults = _fault_records(raw, key)
+    rows_in = raw.rows_read
+    hidden = tuple(v.name for v in table.variables if v.identifying)
+    known = [c for c in frame.columns if table.match(c) is not None]
     missing = [c for c in table.required if c not in frame.columns]
-    if missing:
-        reason = f"required column(s) {', '.join(repr(c) for c in missing)} missing from the export"
+    if missing or raw.repeated:
+        if not known:
+            rule = "no_header"
+            reason = (f"the first line holds none of the columns of table {table.name!r}; is the header line missing? "
+                      "(the line is not shown: it may hold patient data)")
+            notes: list[str] = []
+        elif raw.repeated:
+            rule = "repeated_column"
+            reason = repeated_columns_message(raw.source, raw.repeated).removeprefix(f"{raw.source}: ")
+            notes = []
+        else:
+            rule = "missing_column"
+            shown = ", ".join(repr(short(c)) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            reason = f"required column(s) {shown} missing from the export"
+            notes = _column_notes(frame.columns, table, dictionary)
         rejects = pd.DataFrame({
             "source": raw.source, "line": lines, key: frame[key].to_numpy() if key in frame else "",
-            "column": missing[0], "value": "", "rule": "missing_column", "reason": reason,
+            "column": missing[0] if missing else raw.repeated[0], "value": "", "rule": rule, "reason": reason,
         })
-        return ValidationReport(table.name, raw.source, frame.iloc[0:0], lines[:0], _order(rejects, key),
-                                len(frame), tuple(notes), (f"{raw.source}: {reason}",), key)
+        rejects = _order(pd.concat([rejects, faults], ignore_index=True), key)
+        return ValidationReport(table.name, raw.source, frame.iloc[0:0], lines[:0], rejects, rows_in, tuple(notes),
+                                (f"{raw.source}: {reason}",), key, raw.blank_lines, hidden)
 
-    known = [c for c in frame.columns if table.match(c) is not None]
-    parsed, problems = _parse(frame[known], table, dictionary, decimal=frame.attrs.get("decimal", "."))
+    notes = _column_notes(frame.columns, table, dictionary)
+    parsed, problems = _parse(frame[known], table, dictionary, decimal=raw.decimal)
     problems += _schema_problems(parsed, table, dictionary, already=problems)
     if table.has_role("instrument"):
         problems += _instrument_problems(parsed, table, dictionary)
@@ -137,8 +187,17 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     bad = np.zeros(len(frame), dtype=bool)
     bad[positions] = True
     rejects = _reject_records(problems, frame, lines, raw.source, key)
+    if len(faults):
+        rejects = _order(pd.concat([rejects, faults], ignore_index=True), key)
     clean = _as_categories(parsed.loc[~bad].reset_index(drop=True), table)
-    return ValidationReport(table.name, raw.source, clean, lines[~bad], rejects, len(frame), tuple(notes), (), key)
+    return ValidationReport(table.name, raw.source, clean, lines[~bad], rejects, rows_in, tuple(notes), (), key,
+                            raw.blank_lines, hidden)
+
+
+def _fault_records(raw: RawExport, key: str) -> pd.DataFrame:
+    faults = raw.faults
+    return pd.DataFrame({"source": raw.source, "line": faults["line"].to_numpy(dtype=np.int64), key: "",
+                         **{c: faults[c].to_numpy(dtype=object) for c in ("column", "value", "rule", "reason")}})
 
 
 Problem = tuple[np.ndarray, str, str, str]
@@ -162,25 +221,31 @@ def _as_categories(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 
 def _column_notes(columns: pd.Index, table: Table, dictionary: DataDictionary) -> list[str]:
+    """Notes on header columns the table does not read (names cut to 40 characters; never a data row)."""
     notes = []
     for col in columns:
         if table.match(col) is not None:
             continue
+        name = short(str(col), SHOWN_CHARACTERS)
         try:
             var = dictionary.variable(col)
         except KeyError:
-            notes.append(f"column {col!r} is not in the data dictionary for table {table.name!r}; it is ignored")
+            notes.append(f"column {name!r} is not in the data dictionary for table {table.name!r}; it is ignored")
             continue
         if not var.preoperative:
-            notes.append(f"column {col!r} is a post-operative variable (table {var.table!r}); it is ignored here "
+            notes.append(f"column {name!r} is a post-operative variable (table {var.table!r}); it is ignored here "
                          "and can never be a predictor (leakage guard)")
         else:
-            notes.append(f"column {col!r} belongs to table {var.table!r}, not {table.name!r}; it is ignored")
+            notes.append(f"column {name!r} belongs to table {var.table!r}, not {table.name!r}; it is ignored")
     return notes
 
 
-def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
-    missing_codes = set(dictionary.missing_codes)
+def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
+           decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """Text to the dictionary's dtypes; each variable's own missing codes mean missing.
+
+    Numbers must be finite; a whole number beyond 2**53 cannot be held exactly and is out of range.
+    """
     truthy = {v.lower() for v in dictionary.true_values}
     falsy = {v.lower() for v in dictionary.false_values}
     out: dict[str, pd.Series] = {}
@@ -189,19 +254,23 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decima
         var = table.match(col)
         assert var is not None
         text = frame[col].astype(str).str.strip()
-        is_missing = text.isin(missing_codes).to_numpy()
+        is_missing = text.isin(set(var.missing_codes)).to_numpy()
         values = text.where(~is_missing)
         if var.dtype in ("float", "int"):
             numeric_text = values.str.replace(decimal, ".", regex=False) if decimal != "." else values
-            numbers = pd.to_numeric(numeric_text, errors="coerce")
-            unparsed = numbers.isna().to_numpy() & ~is_missing
+            numbers = pd.to_numeric(numeric_text, errors="coerce").astype("float64")
+            unparsed = ~np.isfinite(numbers.to_numpy()) & ~is_missing
+            numbers[unparsed] = np.nan
             problems.append((np.flatnonzero(unparsed), col, "not_a_number", RULES["not_a_number"]))
             if var.dtype == "int":
-                fractional = (numbers.notna() & (numbers != np.round(numbers))).to_numpy()
+                huge = (numbers.abs() >= 2.0**53).to_numpy()
+                problems.append((np.flatnonzero(huge), col, "out_of_range", "too large to be a whole number of this "
+                                 "variable"))
+                fractional = (numbers.notna() & (numbers != np.round(numbers))).to_numpy() & ~huge
                 problems.append((np.flatnonzero(fractional), col, "not_a_whole_number", RULES["not_a_whole_number"]))
-                out[col] = numbers.where(~fractional).round().astype("Int64")
+                out[col] = numbers.where(~fractional & ~huge).round().astype("Int64")
             else:
-                out[col] = numbers.astype("float64")
+                out[col] = numbers
         elif var.dtype == "bool":
             lowered = values.str.lower()
             result = pd.Series(pd.NA, index=frame.index, dtype="boolean")
@@ -219,7 +288,7 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decima
             out[col] = dates
         elif var.dtype == "category":
             canonical = {c.lower(): c for c in var.categories or ()}
-            out[col] = values.map(lambda v, canonical=canonical: canonical.get(v.lower(), v) if isinstance(v, str) else v)
+            out[col] = values.map(lambda v, names=canonical: names.get(v.lower(), v) if isinstance(v, str) else v)
         else:
             out[col] = values.astype(object)
     return pd.DataFrame(out, index=frame.index), [p for p in problems if len(p[0])]
@@ -291,7 +360,8 @@ def _instrument_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDic
     return [p for p in problems if len(p[0])]
 
 
-def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str, key: str) -> pd.DataFrame:
+def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str,
+                    key: str) -> pd.DataFrame:
     if not problems:
         return pd.DataFrame(columns=["source", "line", key, "column", "value", "rule", "reason"])
     keys = frame[key].to_numpy() if key in frame else np.full(len(frame), "")

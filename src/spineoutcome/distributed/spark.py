@@ -6,7 +6,13 @@ process (:meth:`~spineoutcome.bundle.ModelBundle.predict` on the raw rows): a ca
 probability and a ``problem`` naming the column and the rule. No row disappears: rows out =
 rows in, each with its key column.
 
-How: the export is read as text (CSV) or typed (Parquet); each partition is conformed to the
+How: a local export file (CSV/TSV/TXT, XLSX, Parquet) is read by the package's one reader
+(:func:`spineoutcome.data.reader.open_export`, the reader of ``validate`` and ``score``) and staged
+as a text Parquet dataset, so the same bytes give the same rows and row-level faults (a record
+with the wrong field count, an unterminated quote, undecodable bytes, a control character) as in
+process; a faulty record becomes an output row with an empty key, no probability and the
+problem ``line N: <rule>``. A folder of part files or a remote URI (``hdfs://``, ``s3a://``) is
+read by Spark itself: CSV as text, Parquet typed. Each partition is conformed to the
 model signature by the bundle's own :meth:`~spineoutcome.bundle.InputContract.conform`
 (``mapInPandas``: the same code as in process, so the same parsing of missing codes, yes/no
 spellings, categories, ranges and whole numbers); the conformed rows go through the model as a
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _PROBLEM = "__contract_problem"
+_READER_PROBLEM = "__reader_problem"
 _SCORE = "__score"
 BAND_COLUMNS = (("band_low", "double"), ("band_high", "double"))
 FLAG_COLUMNS = (("extrapolated", "string"), ("mahalanobis", "double"), ("out_of_distribution", "boolean"))
@@ -102,12 +109,18 @@ def score_with_spark(
         with quiet_downloads():
             model_dir = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
         contract = _contract(Path(model_dir))
-        raw = _read(spark, input_path, input_format or _format_of(input_path))
+        local = Path(input_path)
+        if "://" not in input_path and local.is_file():
+            staged = stage_export(local, Path(tmp) / "staged.parquet", [key, *contract.names])
+            raw = spark.read.parquet(str(staged))
+        else:
+            raw = _read(spark, input_path, input_format or _format_of(input_path))
         absent = [c for c in [key, *contract.names] if c not in raw.columns]
         if absent:
             raise ValueError(f"the export lacks column(s) {absent}: the model needs every predictor column of its "
                              f"contract (a value may be empty) and the key column {key!r}")
-        rows = raw.select(F.col(key).cast("string").alias(key), *[F.col(c) for c in contract.names])
+        reader = [F.col(_READER_PROBLEM)] if _READER_PROBLEM in raw.columns else []
+        rows = raw.select(F.col(key).cast("string").alias(key), *[F.col(c) for c in contract.names], *reader)
         if partitions:
             rows = rows.repartition(partitions)
         conformed = rows.mapInPandas(_conformer(contract.to_dict(), key), _conformed_schema(contract, key))
@@ -184,6 +197,36 @@ def _read(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     return frame.toDF(*[c.lstrip("\ufeff").strip() for c in frame.columns])
 
 
+def stage_export(path: Path, target: Path, columns: list[str]) -> Path:
+    """The export at ``path`` read by the one reader, written to ``target`` as text Parquet.
+
+    Only ``columns`` present in the export are kept, all as strings, plus the reader's problem
+    for the records it could not turn into rows (those rows have every other column empty).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spineoutcome.data.reader import ExportReadError, open_export, repeated_columns_message
+
+    export = open_export(path)
+    if export.repeated:
+        raise ExportReadError(repeated_columns_message(path, export.repeated))
+    present = [c for c in dict.fromkeys(columns) if c in export.columns]
+    schema = pa.schema([pa.field(c, pa.string()) for c in [*present, _READER_PROBLEM]])
+    with pq.ParquetWriter(target, schema) as writer:
+        for chunk in export.chunks(present, 100_000):
+            table = {c: chunk.frame[c].to_numpy(dtype=object) for c in present}
+            table[_READER_PROBLEM] = np.full(len(chunk), "", dtype=object)
+            writer.write_table(pa.table(table, schema=schema))
+            if len(chunk.faults):
+                faults = chunk.faults
+                problems = [f"line {line}: {rule}" for line, rule in zip(faults["line"], faults["rule"], strict=True)]
+                empty = np.full(len(faults), "", dtype=object)
+                writer.write_table(pa.table({**{c: empty for c in present}, _READER_PROBLEM: problems}, schema=schema))
+    return target
+
+
 def _conformed_schema(contract: InputContract, key: str) -> str:
     fields = [f"`{key}` string"]
     fields += [f"`{p.name}` {'string' if p.mlflow_type == 'string' else 'double'}" for p in contract.predictors]
@@ -195,13 +238,19 @@ def _conformer(contract_doc: dict[str, Any], key: str):
     """A mapInPandas function: each batch conformed by the bundle's contract (module docstring)."""
 
     def conform(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import numpy as np
+
         from spineoutcome.bundle.contract import InputContract
 
         contract = InputContract.from_dict(contract_doc)
         for batch in batches:
             frame, problems = contract.conform(batch)
             frame.insert(0, key, batch[key].to_numpy())
-            frame[_PROBLEM] = problems.to_numpy()
+            found = problems.to_numpy(dtype=object)
+            if _READER_PROBLEM in batch:
+                reader = batch[_READER_PROBLEM].fillna("").to_numpy(dtype=object)
+                found = np.where(reader != "", reader, found)
+            frame[_PROBLEM] = found
             yield frame
 
     return conform

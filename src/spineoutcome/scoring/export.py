@@ -38,9 +38,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from spineoutcome.data.reader import repeated_columns_message, short
 from spineoutcome.data.sources import ExportReadError
 from spineoutcome.data.validate import RULES
 from spineoutcome.dictionary import DataDictionary
+from spineoutcome.outputs import neutralise_cell, neutralise_frame
 from spineoutcome.scoring.model import ScoringModel, load_scoring_model
 from spineoutcome.scoring.parse import Problem, parse_predictors
 from spineoutcome.scoring.reader import Chunk, ExportFile, open_export
@@ -94,6 +96,7 @@ def score_export(
     encoding: str | None = None,
     delimiter: str | None = None,
     decimal: str = ".",
+    sheet: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     explain: bool = True,
     band: bool = True,
@@ -118,7 +121,8 @@ def score_export(
               load_scoring_model(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
     if not loaded:
         raise ValueError("give at least one model")
-    export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal)
+    export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal,
+                         sheet=sheet)
     needed = list(dict.fromkeys([key, *(n for m in loaded for n in m.bundle.contract.names)]))
     check_columns(export, needed, key)
     prefixes = _prefixes(loaded)
@@ -146,9 +150,10 @@ def score_export(
         for chunk in export.chunks([*needed, *extra], chunk_size):
             table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
                                                    dictionary.missing_codes, explain, summary, sheets)
-            scores_file.write(table)
+            if table is not None:
+                scores_file.write(table)
             rejects_file.write(problems)
-            summary.rows_in += len(chunk)
+            summary.rows_in += len(chunk) + int(chunk.faults["line"].nunique())
             summary.rows_scored += scored
             summary.chunks += 1
             if progress is not None:
@@ -177,13 +182,19 @@ def score_export(
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
     """Refuse an export that lacks a column the models need (naming it and the closest headers)."""
     absent = [c for c in needed if c not in export.columns]
+    if len(absent) == len(needed):
+        raise ContractMismatchError(
+            f"{export.path}: the first line holds none of the columns the models need; is the header line missing? "
+            "(the line is not shown: it may hold patient data)")
+    if export.repeated:
+        raise ExportReadError(repeated_columns_message(export.path, export.repeated))
     if not absent:
         return
     parts = []
     for name in absent:
         close = difflib.get_close_matches(name, list(export.columns), n=3, cutoff=0.6)
         close += [c for c in export.columns if c.lower() == name.lower() and c not in close]
-        hint = f" (closest header: {', '.join(repr(c) for c in close)})" if close else ""
+        hint = f" (closest header: {', '.join(repr(short(c)) for c in close)})" if close else ""
         role = "the patient key " if name == key else ""
         parts.append(f"{role}{name!r}{hint}")
     raise ContractMismatchError(
@@ -205,9 +216,13 @@ def duplicate_keys(export: ExportFile, key: str, missing_codes: Sequence[str], c
 
 def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str], models: list[ScoringModel],
                  scorers: list[TaskScorer], prefixes: list[str], missing_codes: Sequence[str], explain: bool,
-                 summary: ScoringSummary, sheets: Any) -> tuple[pa.Table, pd.DataFrame, int]:
+                 summary: ScoringSummary, sheets: Any) -> tuple[pa.Table | None, pd.DataFrame, int]:
     frame = chunk.frame
     n = len(frame)
+    for rule in chunk.faults["rule"]:
+        summary.problems_by_rule[rule] = summary.problems_by_rule.get(rule, 0) + 1
+    if n == 0:
+        return None, _with_faults(_empty_rejects(key), chunk, export, key), 0
     keys = frame[key].astype(str).str.strip()
     problems: list[Problem] = []
     key_missing = keys.isin(list(missing_codes)).to_numpy()
@@ -249,7 +264,17 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
         sheets.write(chunk, valid, keys.to_numpy(dtype=object)[valid], [p.frame[valid] for p in parsed], results,
                      columns)
     table = _scores_table(columns, key, prefixes)
-    return table, _reject_records(problems, frame, chunk.lines, export, key), int(valid.sum())
+    return table, _with_faults(_reject_records(problems, frame, chunk.lines, export, key), chunk, export, key), \
+        int(valid.sum())
+
+
+def _with_faults(rejected: pd.DataFrame, chunk: Chunk, export: ExportFile, key: str) -> pd.DataFrame:
+    """The reader's row-level faults (whole records) added to a chunk's rejects, in line order."""
+    if not len(chunk.faults):
+        return rejected
+    faults = chunk.faults.assign(source=str(export.path), **{key: ""})[list(rejected.columns)]
+    rejected = pd.concat([rejected, neutralise_frame(faults)], ignore_index=True) if len(rejected) else faults
+    return rejected.sort_values(["line", "column"], kind="stable").reset_index(drop=True)
 
 
 def _scores_table(columns: dict[str, Any], key: str, prefixes: list[str]) -> pa.Table:
@@ -257,7 +282,9 @@ def _scores_table(columns: dict[str, Any], key: str, prefixes: list[str]) -> pa.
     for name, values in columns.items():
         if name == "line":
             arrays[name] = pa.array(np.asarray(values, dtype=np.int64))
-        elif name == key or name.endswith(("_category", "_missing_predictors", "_extrapolated")) or "_factor_" in name:
+        elif name == key:
+            arrays[name] = pa.array([neutralise_cell(v) for v in values], type=pa.string())
+        elif name.endswith(("_category", "_missing_predictors", "_extrapolated")) or "_factor_" in name:
             arrays[name] = pa.array(np.asarray(values, dtype=object), type=pa.string())
         elif name.endswith("_out_of_distribution"):
             arrays[name] = pa.array(np.asarray(values, dtype=bool))
@@ -282,7 +309,7 @@ def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndar
     parts = [pd.DataFrame({"source": str(export.path), "line": lines[p.positions], key: keys[p.positions],
                            "column": p.column, "value": frame[p.column].to_numpy(dtype=object)[p.positions],
                            "rule": p.rule, "reason": p.reason}) for p in problems]
-    records = pd.concat(parts, ignore_index=True)
+    records = neutralise_frame(pd.concat(parts, ignore_index=True))
     return records.sort_values(["line", "column"], kind="stable").reset_index(drop=True)
 
 

@@ -1,20 +1,21 @@
 """Vectorised parsing of export text by a model's input contract, with one reject record per problem.
 
 The rules are the contract's (:meth:`spineoutcome.bundle.InputContract.parse`): values are
-stripped; the dictionary's missing codes mean missing; categories and yes/no values are matched
-case-insensitively; numbers must parse, integers must be whole, values must lie in the
-dictionary's range; a predictor the dictionary declares non-nullable must have a value. On
-valid rows the typed frame equals the contract's (tested), so a score here is the score the
-MLflow model gives. Two additions for exports: a declared decimal comma, and infinite numbers
-(``inf``), which the contract would pass on, are refused as not a number.
+stripped; each predictor's own missing codes mean missing (never a value inside its range);
+categories and yes/no values are matched case-insensitively; numbers must parse, integers must be
+whole, values must lie in the dictionary's range; a predictor the dictionary declares non-nullable
+must have a value. On valid rows the typed frame equals the contract's (tested), so a score here is
+the score the MLflow model gives. Three additions for exports: a declared decimal comma; infinite
+numbers (``inf``), which the contract would pass on, are refused as not a number; a whole number
+beyond 2**53, which cannot be held exactly, is out of range.
 
 Each column is parsed once per distinct text (pandas' hash factorisation) and the results are
 gathered back to the rows, which keeps parsing vectorised and cheap at registry scale; the codes
 are kept (:class:`~spineoutcome.scoring.design.DistinctValues`) for the design of the model.
 
 Unlike the contract, which writes one problem text per row, each problem here is a record
-(positions, column, rule, reason) with the rule names of :mod:`spineoutcome.data.validate`, so
-the rejects file can give line, patient key, column, value and reason.
+(positions, column, rule, reason) with the rule names of :mod:`spineoutcome.data.validate`, so the
+rejects file can give line, patient key, column, value and reason.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class ParsedPredictors:
 
 def parse_predictors(text: pd.DataFrame, contract: InputContract, *, decimal: str = ".") -> ParsedPredictors:
     """Parse the contract's predictor columns of ``text`` (strings, '' for empty)."""
-    missing_codes = list(contract.missing_codes)
     true_values = {v.lower() for v in contract.true_values}
     false_values = {v.lower() for v in contract.false_values}
     columns: dict[str, pd.Series] = {}
@@ -63,7 +63,7 @@ def parse_predictors(text: pd.DataFrame, contract: InputContract, *, decimal: st
     for j, spec in enumerate(contract.predictors):
         code, distinct = pd.factorize(text[spec.name].to_numpy(dtype=object), use_na_sentinel=False)
         values = pd.Series([v.strip() if isinstance(v, str) else "" for v in distinct], dtype=object)
-        is_missing = values.isin(missing_codes).to_numpy()
+        is_missing = values.isin(list(contract.codes_for(spec))).to_numpy()
         typed, found = _parse_column(spec, values, is_missing, true_values, false_values, decimal)
         column = typed.take(code)
         column.index = text.index
@@ -109,6 +109,10 @@ def _parse_column(spec: PredictorSpec, values: pd.Series, is_missing: np.ndarray
     numbers[unparsed] = np.nan
     problems = [Problem(np.flatnonzero(unparsed), name, "not_a_number", RULES["not_a_number"])]
     if spec.dtype == "int":
+        huge = np.abs(np.nan_to_num(numbers)) >= 2.0**53
+        problems.append(Problem(np.flatnonzero(huge), name, "out_of_range", "too large to be a whole number of this "
+                                "predictor"))
+        numbers[huge] = np.nan
         fractional = ~np.isnan(numbers) & (numbers != np.round(numbers))
         problems.append(Problem(np.flatnonzero(fractional), name, "not_a_whole_number", RULES["not_a_whole_number"]))
         numbers[fractional] = np.nan
