@@ -196,9 +196,9 @@ def _log_model(result: ExperimentResult, *, register: bool, gates: Gates | None,
     evidence = result.evidence
     decision = check_gates(evidence, gates)
     name = evidence.task["name"]
-    info = log_bundle(build_bundle(result, ensemble_size=ensemble_size),
-                      registered_model_name=name if register else None)
-    version = info.registered_model_version
+    logged = log_bundle(build_bundle(result, ensemble_size=ensemble_size),
+                        registered_model_name=name if register else None)
+    version = logged.registered_model_version
     promoted = register and decision.passed
     if register:
         client = MlflowClient()

@@ -18,6 +18,7 @@ from spineoutcome.bundle import (
     pip_requirements,
     signature,
 )
+from spineoutcome.bundle.integrity import IntegrityError
 from spineoutcome.bundle.pyfunc import package_copy
 
 from .conftest import ENSEMBLE_SIZE, Experiment
@@ -163,7 +164,11 @@ def test_recalibration_is_fitted_on_the_risks_as_developed(bundle: ModelBundle, 
 
 def test_save_and_load_round_trip(bundle: ModelBundle, experiment: Experiment, tmp_path: Path) -> None:
     recalibrated = replace(bundle, calibration=replace(bundle.calibration, method="logistic", intercept=0.3, slope=0.8))
-    loaded = ModelBundle.load(recalibrated.save(tmp_path / "bundle"))
+    folder = recalibrated.save(tmp_path / "bundle")
+    with pytest.raises(IntegrityError, match="--allow-unverified"):
+        ModelBundle.load(folder)  # nothing is unpickled without a record or an explicit choice
+    loaded = ModelBundle.load(folder, allow_unverified=True)
+    assert loaded.clinical == recalibrated.clinical and loaded.clinical["thresholds"]
     assert loaded.calibration == recalibrated.calibration and loaded.manifest == recalibrated.manifest
     X = experiment.result.task.X.head(30)
     pd.testing.assert_frame_equal(loaded.predict(X, band=True, flags=True),

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from spineoutcome import __version__
+from spineoutcome.bundle.clinical import clinical_summary
 from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
@@ -81,6 +82,7 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         calibration=Calibration(),
         pipeline=pipeline,
         ensemble=[member.best_estimator_ for member, _ in ensemble],
+        clinical=clinical_summary(evidence),
     )
 
 
