@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 
 from spineoutcome import __version__
+from spineoutcome.credentials import mask_url
 from spineoutcome.data import (
     ExportReadError,
     load_tables,
@@ -164,7 +165,9 @@ def train(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline file, e.g. pipelines/c5_palsy.yaml.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of exports (clinical.csv, proms.csv, ...).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
-    optuna_storage: Annotated[str | None, typer.Option("--optuna-storage", help="Optuna storage URL (SQLite file or PostgreSQL).")] = None,
+    optuna_storage: Annotated[str | None, typer.Option(
+        "--optuna-storage", envvar="SPINEOUTCOME_OPTUNA_STORAGE",
+        help="Optuna storage URL (SQLite file or PostgreSQL); keep passwords out of argv (env var, ~/.pgpass).")] = None,
     report_pdf: Annotated[bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")] = True,
     mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")] = True,
     tracking_uri: TrackingOption = None,
@@ -229,7 +232,8 @@ def demo(
     console.print(table)
     console.print(f"Synthetic exports: {summary.data_dir}/   Evidence and figures: {out}/runs/")
     if mlflow_tracking:
-        console.print("Browse the runs: mlflow ui --backend-store-uri " + (tracking_uri or "sqlite:///mlruns.db"))
+        console.print("Browse the runs: mlflow ui --backend-store-uri " + mask_url(tracking_uri or "sqlite:///mlruns.db"),
+                      markup=False)
 
 
 @app.command()

@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from spineoutcome.credentials import STORAGE_ENV, mask_secrets, mask_url
+
 EXIT_FILE_ERROR = 3
 console = Console(stderr=True)
 
@@ -38,8 +40,9 @@ def worker(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline file, e.g. pipelines/c5_palsy.yaml (the trainer's).")],
     data: Annotated[Path, typer.Option("--data", help="Folder of exports: the same data as the trainer's.")],
     optuna_storage: Annotated[str, typer.Option(
-        "--optuna-storage", envvar="SPINEOUTCOME_OPTUNA_STORAGE",
-        help="RDB URL shared by every worker, e.g. postgresql://user:password@db-host:5432/optuna.")],
+        "--optuna-storage", envvar=STORAGE_ENV,
+        help=f"RDB URL shared by every worker, e.g. postgresql://user@db-host:5432/optuna; give it in {STORAGE_ENV} "
+             "and the password in ~/.pgpass or PGPASSWORD, never on the command line (process lists show it).")],
     family: Annotated[list[str] | None, typer.Option(
         "--family", help="Tune only this model family (repeatable; default: every tuned family of the pipeline).")] = None,
     fit: Annotated[list[str] | None, typer.Option(
@@ -65,8 +68,6 @@ def worker(
     or pruned trials), whoever ran them. A killed worker's running trial is marked failed after the
     grace period and run again by another worker.
     """
-    from sqlalchemy.engine import make_url
-
     from spineoutcome.api import load_cohort
     from spineoutcome.config import ConfigError, load_pipeline
     from spineoutcome.data import ExportReadError
@@ -88,8 +89,8 @@ def worker(
                               item.study_name(task))
             console.print(table)
             return
-        label = make_url(optuna_storage).render_as_string(hide_password=True)
-        console.print(f"Worker on {config.name} ({', '.join(family or config.families)}), storage {label}")
+        console.print(f"Worker on {config.name} ({', '.join(family or config.families)}), storage "
+                      f"{mask_url(optuna_storage)}", markup=False)
         with _progress() as bar:
             task_id = bar.add_task("Planning", total=None)
 
@@ -100,7 +101,7 @@ def worker(
                                 sampler_seed=sampler_seed, heartbeat_interval="auto" if heartbeat is None else (heartbeat or None),
                                 grace_period=grace_period, max_retry=max_retry, progress=progress)
     except (ExportReadError, ConfigError, DictionaryError, StorageError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(mask_secrets(str(exc)), style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_FILE_ERROR) from None
     table = RichTable(title=f"Studies tuned (sampler seed {report.sampler_seed}, {report.seconds / 60:.1f} min)")
     for col in ("family", "fit", "complete", "pruned", "failed", "best value", "seconds"):
@@ -117,19 +118,20 @@ def worker(
 
 
 def optuna_init(
-    optuna_storage: Annotated[str, typer.Argument(help="RDB URL, e.g. postgresql://user:password@db-host:5432/optuna.")],
+    optuna_storage: Annotated[str, typer.Argument(
+        envvar=STORAGE_ENV, show_envvar=True,
+        help="RDB URL, e.g. postgresql://user@db-host:5432/optuna (password in ~/.pgpass or PGPASSWORD); "
+             f"prefer {STORAGE_ENV} to the command line.")],
 ) -> None:
     """Create the Optuna tables of a storage (once, before workers and train start; safe to repeat)."""
-    from sqlalchemy.engine import make_url
-
     from spineoutcome.distributed.workers import StorageError, prepare_storage
 
     try:
         prepare_storage(optuna_storage)
     except StorageError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(mask_secrets(str(exc)), style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_FILE_ERROR) from None
-    console.print(f"Optuna storage ready: {make_url(optuna_storage).render_as_string(hide_password=True)}")
+    console.print(f"Optuna storage ready: {mask_url(optuna_storage)}", markup=False)
 
 
 def spark_score(
@@ -144,24 +146,31 @@ def spark_score(
     partitions: Annotated[int | None, typer.Option("--partitions", min=1, help="Repartition the export first.")] = None,
     master: Annotated[str | None, typer.Option("--master", help="Spark master (default: spark-submit's, else local[*]).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    allow_unverified: Annotated[bool, typer.Option(
+        "--allow-unverified", help="Accept a model whose files have no digest recorded outside its folder "
+                                   "(its scores are marked UNVERIFIED).")] = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score a very large export on Spark: every row gets a calibrated risk or a reason (no row disappears)."""
     import mlflow
 
     from spineoutcome.distributed.spark import score_with_spark
+    from spineoutcome.errors import SpineoutcomeError
 
     if output_format not in ("parquet", "csv"):
-        console.print("[red]--format must be parquet or csv[/red]")
+        console.print("--format must be parquet or csv", style="red", markup=False)
         raise typer.Exit(2)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     try:
         summary = score_with_spark(model, data, out, key=key, output_format=output_format,  # type: ignore[arg-type]
-                                   band=band, flags=flags, partitions=partitions, overwrite=overwrite, master=master)
-    except (ValueError, mlflow.exceptions.MlflowException) as exc:
-        console.print(f"[red]{exc}[/red]")
+                                   band=band, flags=flags, partitions=partitions, overwrite=overwrite, master=master,
+                                   allow_unverified=allow_unverified)
+    except (ValueError, SpineoutcomeError, mlflow.exceptions.MlflowException) as exc:
+        console.print(f"Cannot score: {mask_secrets(str(exc))}", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_FILE_ERROR) from None
+    console.print(f"Model: {summary.integrity}", markup=False, highlight=False,
+                  style=None if summary.integrity.startswith("verified") else "bold red")
     console.print(f"{summary.rows:,} rows: {summary.scored:,} scored, {summary.with_problem:,} with a problem "
                   f"(see the problem column); scores in {summary.output_path} ({summary.seconds:.0f} s)")
 
