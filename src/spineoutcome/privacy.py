@@ -7,10 +7,13 @@ new table is covered without anyone remembering to:
   ``min_cell`` patients (default 5) in any of its counts, or leaves fewer than ``min_cell`` in a
   complement (``n - events``), is suppressed: its numbers become ``null`` and it gains
   ``"suppressed": "fewer than 5 patients"``; labels stay, so readers see that a row exists and why
-  it is empty. Zero counts are kept (an empty cell identifies nobody). A mapping of counts by
+  it is empty. A small count of missing values hides only itself and its share (the median of the
+  others is not computed from them). Zero counts are kept (an empty cell identifies nobody). A mapping of counts by
   label (``excluded`` in the cohort flow) has each small count suppressed. This follows the
   minimum-cell-size rule of statistical disclosure control (e.g. the CMS cell-size suppression
   policy, counts 1-10; NHS England, 1-7; 5 is the common default in research outputs).
+  Confusion-matrix tallies at decision thresholds are not cells in this sense (see
+  :data:`COUNT_KEYS`).
 - **No exact extremes.** Minimum and maximum values (keys ``min``, ``max``, ``minimum``,
   ``maximum``) are removed; the records keep their quantiles. Extremes single out one patient
   (an age of 92, a length of stay of 181 days).
@@ -34,9 +37,17 @@ DEFAULT_MIN_CELL = 5
 MIN_CELL_ENV = "SPINEOUTCOME_MIN_CELL"
 AGE_CAP = 90.0
 COUNT_KEYS = frozenset({"n", "n_events", "n_non_events", "events", "non_events", "count", "n_missing", "missing",
-                        "tp", "fp", "tn", "fn", "n_patients", "patients", "at_risk", "n_at_risk"})
-"""Keys whose integer value counts patients."""
+                        "n_patients", "patients", "at_risk", "n_at_risk"})
+"""Keys whose integer value counts patients of a group defined by their characteristics or outcome.
+
+Not among them: the confusion-matrix tallies of the model at a decision threshold (``tp``, ``fp``,
+``tn``, ``fn``), which describe the model's classification of the whole analysed cohort (TRIPOD+AI
+item 23a; net benefit is computed from them) rather than a group of patients defined by a
+characteristic; they are reported as they are."""
 EVENT_KEYS = ("n_events", "events")
+SUBCOUNT_KEYS = frozenset({"missing", "n_missing"})
+"""Counts of a subset (missing values) whose small value hides only itself and its share, not the record."""
+SHARE_KEYS = frozenset({"fraction", "percent", "missing_fraction", "missing_percent"})
 COUNT_MAPS = frozenset({"excluded"})
 """Keys whose value is a mapping label -> count of patients."""
 EXTREME_KEYS = frozenset({"min", "max", "minimum", "maximum"})
@@ -62,6 +73,16 @@ def min_cell(value: int | None = None) -> int:
     if value < 1:
         raise PrivacyError(f"the small-cell threshold must be at least 1, got {value}")
     return value
+
+
+def age_variables(dictionary: Any) -> tuple[str, ...]:
+    """Names of the variables with the role ``age`` in a data dictionary (none when it has no such role)."""
+    from spineoutcome.dictionary import DictionaryError
+
+    try:
+        return (dictionary.column("age"),)
+    except (DictionaryError, AttributeError):
+        return ()
 
 
 def rule_text(threshold: int | None = None) -> str:
@@ -109,7 +130,9 @@ def _walk(value: Any, k: int, ages: frozenset[str], variable: str | None) -> Any
 def _record(record: dict[str, Any], k: int, ages: frozenset[str], variable: str | None) -> dict[str, Any]:
     named = record.get("variable") if isinstance(record.get("variable"), str) else None
     variable = named or variable
-    small = any(is_small(record.get(key), k) for key in COUNT_KEYS)
+    small_keys = {key for key in COUNT_KEYS if is_small(record.get(key), k)}
+    partial = bool(small_keys) and small_keys <= SUBCOUNT_KEYS
+    small = bool(small_keys) and not partial
     total = record.get("n")
     events = next((record[key] for key in EVENT_KEYS if isinstance(record.get(key), int)), None)
     if isinstance(total, int) and isinstance(events, int) and not isinstance(total, bool):
@@ -124,10 +147,12 @@ def _record(record: dict[str, Any], k: int, ages: frozenset[str], variable: str 
         child = _walk(child, k, ages, key if variable is None and key in ages else variable)
         if small and key not in LABEL_KEYS and _is_number(child):
             child = None
+        elif partial and key in SUBCOUNT_KEYS | SHARE_KEYS:
+            child = None
         elif variable in ages and _is_number(child) and not isinstance(child, int) and child > AGE_CAP:
             child = AGE_CAP
         out[key] = child
-    if small:
+    if small or partial:
         out[SUPPRESSED] = f"fewer than {k} patients"
     return out
 

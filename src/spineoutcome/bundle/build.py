@@ -17,6 +17,7 @@ from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.modeling import TunedClassifier
+from spineoutcome.privacy import age_variables
 
 ENSEMBLE_SIZE = 30
 # The run uses seed, seed + 1 (optimism bootstrap) and seed + 2 (paired comparison).
@@ -78,7 +79,7 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     return ModelBundle(
         manifest=manifest,
         contract=contract,
-        summary=TrainingSummary.from_training(task.X, contract, design),
+        summary=TrainingSummary.from_training(task.X, contract, design, ages=age_variables(tuned.dictionary)),
         calibration=Calibration(),
         pipeline=pipeline,
         ensemble=[member.best_estimator_ for member, _ in ensemble],
@@ -100,6 +101,7 @@ def bootstrap_ensemble(tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, s
     samples (not outcome-stratified, so that the band carries the uncertainty of the event count too,
     which alone is left for a model that predicts the prevalence); each with its sample's rows."""
     rows = np.arange(len(y))
-    samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed, stratify=False).weights]
+    draws = Bootstrap.draw(y, n_boot=size, seed=seed, stratify=False)
+    samples = [np.repeat(rows, counts.astype(int)) for counts in draws.weights]
     fixed = clone(tuned).set_params(params=dict(tuned.best_params_), calibration=tuned.calibration_params() or "none")
     return [(clone(fixed).fit(X.iloc[sample], y[sample]), sample) for sample in samples]

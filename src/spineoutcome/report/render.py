@@ -19,6 +19,7 @@ import matplotlib
 
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.evidence import load_evidence
+from spineoutcome.privacy import disclose
 
 from .document import build
 
@@ -30,11 +31,14 @@ class ReportError(SpineoutcomeError, RuntimeError):
 
 
 def _evidence(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
+    """The Evidence as plain data, after the disclosure rules (report and model card leave the hospital)."""
     if isinstance(evidence, dict):
-        return evidence
-    if hasattr(evidence, "to_dict"):
-        return evidence.to_dict()
-    return load_evidence(evidence)
+        record = evidence
+    elif hasattr(evidence, "to_dict"):
+        record = evidence.to_dict()
+    else:
+        record = load_evidence(evidence)
+    return disclose(record)
 
 
 def font_paths() -> list[str]:
