@@ -63,5 +63,8 @@ def test_storage_urls_come_from_the_environment_not_argv(monkeypatch: pytest.Mon
     result = CliRunner().invoke(app, ["optuna-init"])
     assert result.exit_code == 3  # nothing listens there; the URL was read from the environment
     assert "pa/ss word" not in result.output and "alice:***@" in result.output
+    monkeypatch.delenv(STORAGE_ENV)
+    typed = CliRunner().invoke(app, ["optuna-init", url])
+    assert "password is on the command line" in " ".join(typed.output.split()) and "pa/ss word" not in typed.output
     help_text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
     assert STORAGE_ENV in help_text

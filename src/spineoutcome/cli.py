@@ -37,7 +37,7 @@ from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.outcomes import cli as outcomes_cli
-from spineoutcome.scoring.command import score
+from spineoutcome.scoring.command import score, sign_model
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -50,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 app.command(name="score")(score)
+app.command(name="sign-model")(sign_model)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)

@@ -183,7 +183,8 @@ def test_a_swapped_pickle_with_a_self_consistent_local_digest_is_refused(store, 
     folder = _download(versions["logistic"], tmp_path / "m")
     other = _download(versions["xgboost"], tmp_path / "o")
     assert load_verified(folder).integrity.startswith("verified against the MLflow tracking store")
-    shutil.copyfile(other / "artifacts" / "bundle" / "pipeline.joblib", folder / "artifacts" / "bundle" / "pipeline.joblib")
+    pickle = Path("artifacts") / "bundle" / "pipeline.joblib"
+    shutil.copyfile(other / pickle, folder / pickle)
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
     mlmodel.setdefault("metadata", {})["model_sha256"] = model_sha256(folder)  # self-consistent local digest
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel), encoding="utf-8")
@@ -258,3 +259,26 @@ def test_a_model_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
     joblib.dump({"a": 1}, tmp_path / "x" / "pipeline.joblib")
     with pytest.raises(ModelLoadError, match="neither an MLflow model folder"):
         load_verified(tmp_path / "x", allow_unverified=True)
+
+
+def test_sign_model_signs_only_a_folder_that_checks_out(store, versions, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from spineoutcome.cli import app
+
+    folder = _download(versions["logistic"], tmp_path / "m")
+    monkeypatch.setenv(SIGNING_KEY_ENV, KEY)
+    bundle = folder / "artifacts" / "bundle"
+    with tampered(bundle / "calibration.json") as calibration:
+        calibration.write_text(calibration.read_text(encoding="utf-8").replace("1.0", "1.5"), encoding="utf-8")
+        refused = CliRunner().invoke(app, ["sign-model", str(folder), "--tracking-uri", store.uri])
+        assert refused.exit_code == 3 and "do not match" in " ".join(refused.output.split())
+        assert not (folder / SIGNATURE_FILE).exists()
+    signed = CliRunner().invoke(app, ["sign-model", str(folder), "--tracking-uri", store.uri])
+    assert signed.exit_code == 0, signed.output
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'empty.db'}")  # another site: no tracking store record
+    try:
+        assert "site signature" in load_verified(folder).integrity
+    finally:
+        mlflow.set_tracking_uri(store.uri)

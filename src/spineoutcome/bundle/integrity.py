@@ -124,17 +124,20 @@ def _mac(key: bytes, digest: str) -> str:
     return hmac.new(key, f"{SIGNATURE_FORMAT}\n{digest}".encode(), hashlib.sha256).hexdigest()
 
 
-def sign_model(directory: str | Path, key: bytes | None = None) -> Path:
+def sign_model(directory: str | Path, key: bytes | None = None, *, expected: str | None = None) -> Path:
     """Write the signature file of a model folder: its digest and the HMAC of the digest under ``key``.
 
-    ``key`` defaults to ``SPINEOUTCOME_SIGNING_KEY``. Sign only a folder you have verified (e.g.
-    one :func:`spineoutcome.scoring.load_verified` accepted from the registry).
+    ``key`` defaults to ``SPINEOUTCOME_SIGNING_KEY``. Sign only a folder you have verified (the
+    ``sign-model`` command checks it first); ``expected``: the digest that check found, refused if
+    the folder changed since.
     """
     key = key if key is not None else signing_key()
     if not key:
         raise IntegrityError(f"no signing key: set {SIGNING_KEY_ENV} (a long random secret kept by the site)")
     root = check_tree(directory)
     digest = model_sha256(root)
+    if expected is not None and not hmac.compare_digest(digest, expected):
+        raise IntegrityError(f"{root}: the folder changed after it was checked; nothing was signed")
     path = root / SIGNATURE_FILE
     path.write_text(json.dumps({"format": SIGNATURE_FORMAT, "sha256": digest, "hmac_sha256": _mac(key, digest)},
                                indent=1), encoding="utf-8")

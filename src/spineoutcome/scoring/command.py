@@ -111,6 +111,35 @@ def score(
         raise typer.Exit(EXIT_REJECTS)
 
 
+def sign_model(
+    model: Annotated[Path, typer.Argument(
+        help="A local model folder (a downloaded MLflow model, or a bundle folder).")],
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow tracking store that recorded the model (default: MLFLOW_TRACKING_URI).")] = None,
+    allow_unverified: Annotated[bool, typer.Option(
+        "--allow-unverified", help="Sign a folder that has no record to check it against (the site vouches for "
+                                   "it).")] = False,
+) -> None:
+    """Sign a model folder with the site key (SPINEOUTCOME_SIGNING_KEY), so it can be scored without the registry.
+
+    The folder is first checked like any load (against the tracking store's record); only a folder
+    that passes is signed, unless --allow-unverified. The signature (HMAC-SHA256 of the digest of
+    every file) is written into the folder; any later change to a file makes it fail.
+    """
+    from spineoutcome.bundle.integrity import sign_model as sign
+    from spineoutcome.errors import SpineoutcomeError
+    from spineoutcome.scoring.model import fetch_verified
+
+    try:
+        with fetch_verified(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified) as fetched:
+            checked = fetched.verification
+        path = sign(model, expected=checked.digest)
+    except (SpineoutcomeError, OSError) as exc:
+        console.print(f"Cannot sign: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    console.print(f"Signed {model} ({checked.describe()}): {path.name}", markup=False, highlight=False)
+
+
 def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
     for prefix, model in zip(summary.prefixes, summary.models, strict=True):
         flags = summary.flagged[prefix]

@@ -143,13 +143,16 @@ class SheetWriter:
             "risk": fmt.percent(p),
             "band": (f"{fmt.percent(low)[:-2]} to {fmt.percent(high)}" if np.isfinite(low) else "not computed"),
             "category": str(col["category"][r]),
-            "outcome": f"Outcome: {(task.get('outcome_definition') or {}).get('description') or task.get('outcome', '')}",
+            "outcome": "Outcome: " + ((task.get("outcome_definition") or {}).get("description")
+                                      or task.get("outcome", "")),
             "scale": {"max": scale_max, "max_label": fmt.percent(scale_max, 0), "point": p,
                       "band_low": low if np.isfinite(low) else p, "band_high": high if np.isfinite(high) else p,
                       "thresholds": [{"value": t, "label": fmt.percent(t, 0)} for t in thresholds],
                       "groups": groups},
-            "band_note": (f"Risk groups at the thresholds the model was developed with ({', '.join(fmt.percent(t, 0) for t in thresholds)}). "
-                          f"Band: 2.5th to 97.5th percentile of the risks of {ensemble} refits of the model on bootstrap "
+            "band_note": ("Risk groups at the thresholds the model was developed with "
+                          f"({', '.join(fmt.percent(t, 0) for t in thresholds)}). "
+                          f"Band: 2.5th to 97.5th percentile of the risks of {ensemble} refits of the model on "
+                          "bootstrap "
                           "samples of the development data. It shows how much the estimate depends on the "
                           "development sample (model-estimation uncertainty), not how uncertain this patient's "
                           "outcome is."),
@@ -193,8 +196,9 @@ class SheetWriter:
         distance, threshold = float(col["mahalanobis"][r]), model.bundle.summary.novelty.threshold
         return [
             f"Missing values, imputed by the model: {missing}." if missing else "No missing values.",
-            (f"Outside the range of the development data: {outside}; the model extrapolates there."
-             if outside else "Every value lies within the range of the development data."),
+            (f"Outside the range of the development data (beyond all but its few most extreme patients): {outside}; "
+             "the model extrapolates there." if outside else
+             "Every value lies within the range of the development data."),
             (f"Unusual combination of values: distance {distance:.1f} from the development patients, above the "
              f"99th percentile of their own distances ({threshold:.1f}); interpret with caution."
              if bool(col["out_of_distribution"][r]) else
@@ -207,8 +211,8 @@ class SheetWriter:
         rows = config.get("rows") or []
         table: dict[tuple[str, str], dict[str, Any]] = {}
         for row in rows:
-            entry = table.setdefault((row["grouping"], row["group"]), {"n": row.get("n"), "events": row.get("n_events"),
-                                                                       "status": row.get("status")})
+            entry = table.setdefault((row["grouping"], row["group"]),
+                                     {"n": row.get("n"), "events": row.get("n_events"), "status": row.get("status")})
             entry[row["metric"]] = row
         wanted = [("overall", "all", "All development patients")]
         for grouping in config.get("variables", []):
@@ -230,6 +234,11 @@ class SheetWriter:
         for grouping, group, text in wanted:
             entry = table.get((grouping, group))
             if entry is None:
+                continue
+            if entry.get("n") is None:  # suppressed by the small-cell rule (spineoutcome.privacy)
+                smallest = (model.clinical.get("privacy") or {}).get("min_cell", 5)
+                out.append({"group": text, "n": f"< {smallest}", "events": fmt.MISSING, "auc": "too few patients",
+                            "oe": fmt.MISSING})
                 continue
             ok = entry.get("status") == "ok"
             out.append({"group": text, "n": fmt.integer(entry.get("n")),
