@@ -119,7 +119,7 @@ def test_key_dates_follow_up_and_events_are_reported(binary_report: Rendered) ->
     events = [fmt.MISSING if c["count"] is None else fmt.count_percent(c["count"], share=c["percent"] / 100)
               for c in outcome["cells"]]
     assert fmt.MISSING in events  # the run has such centres
-    assert "C5 palsy, n (%) " + " ".join(events) in text
+    assert "C5 palsy, n (%)" in text and " ".join(events) in text  # (the narrow row may follow its header)
     assert "Follow-up, days, median (IQR)" in text
 
 
