@@ -28,8 +28,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from spineoutcome.bundle.integrity import UNVERIFIED
-
 EXIT_REJECTS = 1  # as spineoutcome.cli
 EXIT_FILE_ERROR = 3
 
@@ -164,6 +162,8 @@ def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
         console.print(f"Risk sheets: {summary.outputs['sheets_written']} PDF(s) in {summary.outputs['sheets']}/",
                       markup=False, highlight=False)
     if not all(model["verified"] for model in summary.models):
+        from spineoutcome.bundle.integrity import UNVERIFIED
+
         console.print(f"{UNVERIFIED}: at least one model was not checked against a record kept outside its folder "
                       "(--allow-unverified); its scores are marked UNVERIFIED.", style="bold red", markup=False,
                       highlight=False)
