@@ -4,7 +4,7 @@
 # users, passwords and per-experiment / per-model permissions).
 #
 #   export MLFLOW_BACKEND_STORE_URI=postgresql://mlflow@db-host:5432/mlflow   # password: ~/.pgpass or PGPASSWORD
-#   export MLFLOW_AUTH_ADMIN_PASSWORD=...        # first start only: the admin user's password
+#   export MLFLOW_AUTH_ADMIN_PASSWORD=...        # first start only: the admin password (12+ characters)
 #   scripts/mlflow_server.sh start [--artifacts-destination DIR_OR_URI] [--host 127.0.0.1] [--port 5000]
 #       [--workers 1] [--state-dir DIR] [--no-auth] [-- extra mlflow server options]
 #   # -> prints the state folder and: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000   (once /health answers)
