@@ -41,7 +41,6 @@ from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.integrity import (
     DIGEST_TAG,
     IntegrityError,
-    ModelLoadError,
     check_before_load,
     inside,
     model_root,
@@ -181,6 +180,6 @@ def ensure_registered_model(name: str) -> None:
     except MlflowException:
         try:
             client.create_registered_model(name)
-        except MlflowException as exc:  # created meanwhile by another process
-            if "already exists" not in str(exc).lower():
-                raise ModelLoadError(f"cannot create the registered model {name!r} ({exc})") from None
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower():  # else: created meanwhile by another process
+                raise
