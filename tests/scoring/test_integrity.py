@@ -282,3 +282,17 @@ def test_sign_model_signs_only_a_folder_that_checks_out(store, versions, tmp_pat
         assert "site signature" in load_verified(folder).integrity
     finally:
         mlflow.set_tracking_uri(store.uri)
+
+
+def test_a_model_cannot_declare_itself_unverifiable(store, versions, tmp_path: Path) -> None:
+    """An MLmodel edited to say ``allow_unverified: true`` is refused by load_context (only a loader may say so)."""
+    folder = _download(versions["logistic"], tmp_path / "m")
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    mlmodel["flavors"]["python_function"]["config"]["allow_unverified"] = True
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel), encoding="utf-8")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(IntegrityError, match="sets its own verification options"):
+            mlflow.pyfunc.load_model(str(folder))
+    finally:
+        mlflow.set_tracking_uri(store.uri)
