@@ -29,13 +29,14 @@ from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
 from spineoutcome import __version__, metrics
+from spineoutcome.credentials import mask_url
 from spineoutcome.data import ExportReadError
 from spineoutcome.data.command import validate
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.outcomes import cli as outcomes_cli
-from spineoutcome.scoring.command import score
+from spineoutcome.scoring.command import score, sign_model
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -64,6 +65,7 @@ app = typer.Typer(
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 app.command(name="validate")(validate)
 app.command(name="score")(score)
+app.command(name="sign-model")(sign_model)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)
@@ -136,7 +138,9 @@ def train(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline file, e.g. pipelines/c5_palsy.yaml.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of exports (clinical.csv, proms.csv, ...).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
-    optuna_storage: Annotated[str | None, typer.Option("--optuna-storage", help="Optuna storage URL (SQLite file or PostgreSQL).")] = None,
+    optuna_storage: Annotated[str | None, typer.Option(
+        "--optuna-storage", envvar="SPINEOUTCOME_OPTUNA_STORAGE",
+        help="Optuna storage URL (SQLite file or PostgreSQL); keep passwords out of argv (env var, ~/.pgpass).")] = None,
     report_pdf: Annotated[bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")] = True,
     mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")] = True,
     tracking_uri: TrackingOption = None,
@@ -201,7 +205,8 @@ def demo(
     console.print(table)
     console.print(f"Synthetic exports: {summary.data_dir}/   Evidence and figures: {out}/runs/")
     if mlflow_tracking:
-        console.print("Browse the runs: mlflow ui --backend-store-uri " + (tracking_uri or "sqlite:///mlruns.db"))
+        console.print("Browse the runs: mlflow ui --backend-store-uri " + mask_url(tracking_uri or "sqlite:///mlruns.db"),
+                      markup=False)
 
 
 @app.command()

@@ -8,13 +8,13 @@ its closest match.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from spineoutcome.credentials import mask_secrets
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.modeling.families import get_family
@@ -23,12 +23,7 @@ AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@/\s]+@")
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
+__all__ = ["mask_secrets"]  # re-exported: the one masking function lives in spineoutcome.credentials
 
 
 class ConfigError(SpineoutcomeError, ValueError):

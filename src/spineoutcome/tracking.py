@@ -6,9 +6,9 @@ What lands where (one call of :func:`log_run`):
   named after the task): the flattened pipeline configuration as params; tags for the task,
   outcome definition, data digest, dictionary, best family, package version and git commit; the
   selected family's metrics plus data, sample-size and timing metrics; ``evidence.json``; the
-  figures and PDFs in ``artifacts_dir`` (same folder layout); the analysed data set as an MLflow dataset input (digest and schema,
-  no rows); the model bundle (``model``, registered under the task's name) with ``gates.json``
-  and the promotion decision as tags.
+  figures and PDFs in ``artifacts_dir`` (same folder layout); the analysed data set as an MLflow
+  dataset input (digest and schema, no rows); the model bundle (``model``, registered under the
+  task's name) with ``gates.json`` and the promotion decision as tags.
 - **one nested run per model family**: hyperparameters as params; every scalar metric of the
   family's Evidence (``cv_auc``, ``cv_auc_ci_low``, ``cv_auc_ci_high``, ``cv_calibration_slope``,
   ``cv_ici``, ``cv_net_benefit_t0.1``, ``optimism_corrected_auc``, ``iecv_pooled_auc``,
@@ -18,11 +18,14 @@ What lands where (one call of :func:`log_run`):
   final model: best parameters, best value, trial counts), one run per centre of the
   internal-external validation, and one run with the subgroup metrics.
 
-Privacy: only aggregates are logged. Patient keys and rows never reach MLflow: params come from
-the configuration, metrics and evidence.json from the Evidence (aggregates by construction), the
+Privacy: only aggregates are logged, and only after the disclosure rules
+(:func:`spineoutcome.privacy.disclose`: small cells suppressed, no exact extremes, ages capped at
+90), applied once to the Evidence before anything is logged, so every metric, tag and
+``evidence.json`` follows them. Patient keys and rows never reach MLflow: params come from the
+configuration, metrics and evidence.json from the Evidence (aggregates by construction), the
 dataset input carries a schema and a digest, the model carries no input example, and from
 ``artifacts_dir`` only figures and PDFs are taken (a CSV there may hold rows). Passwords in URLs
-(an Optuna PostgreSQL storage) are masked.
+(an Optuna PostgreSQL storage) are masked (:mod:`spineoutcome.credentials`).
 """
 
 from __future__ import annotations
@@ -49,9 +52,11 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 from spineoutcome import __version__
 from spineoutcome.bundle import ENSEMBLE_SIZE, Gates, build_bundle, check_gates, log_bundle, net_benefit_at
-from spineoutcome.config import PipelineConfig, mask_secrets
+from spineoutcome.config import PipelineConfig
+from spineoutcome.credentials import mask_secrets
 from spineoutcome.evidence import Evidence, FamilyEvidence
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.privacy import age_variables, disclose
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 CHAMPION_ALIAS = "champion"
@@ -85,6 +90,8 @@ def log_run(result: ExperimentResult, *, tracking_uri: str | None = None, experi
     refits for its uncertainty band), registered under the task's name when ``register``; the
     version gets the alias ``champion`` only if it passes ``gates`` (default :class:`Gates`).
     """
+    ages = age_variables(getattr(result.best_model, "dictionary", None))
+    result = ExperimentResult(disclose(result.evidence, ages=ages), result.models, result.task)
     evidence = result.evidence
     configured = is_tracking_uri_set() or mlflow.active_run() is not None
     mlflow.set_tracking_uri(tracking_uri or (mlflow.get_tracking_uri() if configured else DEFAULT_TRACKING_URI))
@@ -122,7 +129,8 @@ def _log_experiment(result: ExperimentResult, artifacts_dir: str | Path | None) 
     mlflow.set_tags(_run_tags(evidence))
     best = evidence.families[evidence.best_family]
     mlflow.log_metrics({**family_metrics(best, evidence.pipeline["thresholds"]), **experiment_metrics(evidence)})
-    mlflow.log_text(mask_secrets(json.dumps(evidence.to_dict(), indent=1, allow_nan=False)), "evidence.json")
+    record = {**evidence.to_dict(), "privacy": disclose({})["privacy"]}
+    mlflow.log_text(mask_secrets(json.dumps(record, indent=1, allow_nan=False)), "evidence.json")
     mlflow.log_input(_dataset(evidence, result.task.X), context="training")
     if artifacts_dir is not None:
         for path in sorted(Path(artifacts_dir).rglob("*")):
@@ -185,7 +193,8 @@ def _studies(record: FamilyEvidence, folds: int) -> Iterator[tuple[str, dict[str
 
 def _log_study(study: dict[str, Any], label: str) -> None:
     mlflow.set_tags({"family": study["family"], "fit": label,
-                     **{k: mask_secrets(str(study[k])) for k in ("study_name", "storage", "metric", "sampler", "inner_cv")}})
+                     **{k: mask_secrets(str(study[k]))
+                        for k in ("study_name", "storage", "metric", "sampler", "inner_cv")}})
     mlflow.log_params({k: _param_value(v) for k, v in study["best_params"].items()})
     mlflow.log_metrics({k: study[k] for k in ("best_value", "n_trials", "n_complete", "n_pruned", "n_failed",
                                               "elapsed_seconds") if _is_number(study.get(k))})
@@ -196,9 +205,9 @@ def _log_model(result: ExperimentResult, *, register: bool, gates: Gates | None,
     evidence = result.evidence
     decision = check_gates(evidence, gates)
     name = evidence.task["name"]
-    info = log_bundle(build_bundle(result, ensemble_size=ensemble_size),
-                      registered_model_name=name if register else None)
-    version = info.registered_model_version
+    logged = log_bundle(build_bundle(result, ensemble_size=ensemble_size),
+                        registered_model_name=name if register else None)
+    version = logged.registered_model_version
     promoted = register and decision.passed
     if register:
         client = MlflowClient()
@@ -317,8 +326,6 @@ def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, str]:
 
 def _param_value(value: Any) -> str:
     return mask_secrets(str(value))[:MAX_PARAM_VAL_LENGTH]
-
-
 
 
 def _name(*parts: str) -> str:

@@ -143,3 +143,30 @@ def test_spark_reads_through_the_one_reader_and_keeps_faulty_records(spark, expo
     assert summary.rows == len(small) == len(scores)
     assert scores.loc[scores["problem"] == "line 6: wrong_field_count", "patient_id"].tolist() == [""]
     assert set(scores["patient_id"]) - {""} == set(small["patient_id"]) - {small["patient_id"].iloc[4]}
+
+
+def _artifact_folder(name: str = "c5_palsy") -> Path:
+    """The champion's logged-model folder in the local artifact store (what a file-level attacker edits)."""
+    version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
+    return Path(mlflow.get_logged_model(version.source.removeprefix("models:/")).artifact_location.removeprefix(
+        "file://"))
+
+
+def test_spark_refuses_a_tampered_model_and_marks_its_rows(spark, export: pd.DataFrame, tmp_path: Path) -> None:
+    from spineoutcome.bundle.integrity import IntegrityError
+
+    path = tmp_path / "preop_export.csv"
+    export.head(40).to_csv(path, index=False)
+    with quiet_downloads():
+        summary = score_with_spark(MODEL, str(path), str(tmp_path / "ok.parquet"), spark)
+    assert summary.integrity.startswith("verified against the MLflow registry")
+    assert set(pd.read_parquet(tmp_path / "ok.parquet")["integrity"]) == {"verified"}
+    pickle = _artifact_folder() / "artifacts" / "bundle" / "ensemble.joblib"
+    original = pickle.read_bytes()
+    try:
+        pickle.write_bytes(original + b"\0")
+        with quiet_downloads(), pytest.raises(IntegrityError, match="do not match"):
+            score_with_spark(MODEL, str(path), str(tmp_path / "never.parquet"), spark)
+        assert not (tmp_path / "never.parquet").exists()
+    finally:
+        pickle.write_bytes(original)

@@ -1,9 +1,13 @@
-"""A shared MLflow tracking server (PostgreSQL backend store, served artifact root) started by
-``scripts/mlflow_server.sh``, and the package used against it unchanged: log, register, load, predict."""
+"""A shared MLflow tracking server (PostgreSQL backend store, served artifact root, built-in authentication)
+started by ``scripts/mlflow_server.sh``, and the package used against it unchanged: log, register, load,
+predict. No secret is on a command line: the backend URI and the admin password come from the environment."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from .conftest import REPO, free_port
 SCRIPT = REPO / "scripts" / "mlflow_server.sh"
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
 TASK = "c5_palsy"
+ADMIN_PASSWORD = "an admin/password with spaces?"
 
 
 @dataclass(frozen=True)
@@ -39,20 +44,42 @@ def server(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     backend = new_database("mlflow")
     artifacts = tmp_path_factory.mktemp("mlartifacts")
     state = tmp_path_factory.mktemp("mlflow_state")
+    state.chmod(0o700)
     port = str(free_port())
     common = ["--port", port, "--state-dir", str(state)]
-    started = subprocess.run(["bash", str(SCRIPT), "start", "--backend-store-uri", backend,
-                              "--artifacts-destination", str(artifacts), *common],
-                             capture_output=True, text=True, timeout=300, check=False)
-    assert started.returncode == 0, f"{started.stderr}\n{(state / 'server.log').read_text() if (state / 'server.log').exists() else ''}"
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    refused = subprocess.run(["bash", str(SCRIPT), "start", "--backend-store-uri", backend, *common],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode != 0 and "process list" in refused.stderr  # a password in argv is refused
+    started = subprocess.run(["bash", str(SCRIPT), "start", "--artifacts-destination", str(artifacts), *common],
+                             capture_output=True, text=True, timeout=300, check=False, env=env)
+    log = state / "server.log"
+    assert started.returncode == 0, f"{started.stderr}\n{log.read_text() if log.exists() else ''}"
     assert started.stdout.strip() == f"export MLFLOW_TRACKING_URI=http://127.0.0.1:{port}"
     password = sqlalchemy.engine.make_url(backend).password
     assert "***@" in started.stderr and f":{password}@" not in started.stderr  # the password is masked
+    assert {p.name: p.stat().st_mode & 0o777 for p in state.iterdir() if p.name != "server.log"} == {
+        "server.pid": 0o600, "secret_key": 0o600, "basic_auth.ini": 0o600, "basic_auth.db": 0o600}
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
     try:
         yield Server(f"http://127.0.0.1:{port}", backend, artifacts)
     finally:
-        stopped = subprocess.run(["bash", str(SCRIPT), "stop", *common], capture_output=True, text=True, timeout=60, check=False)
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stopped = subprocess.run(["bash", str(SCRIPT), "stop", *common], capture_output=True, text=True, timeout=60,
+                                 check=False)
         assert stopped.returncode == 0, stopped.stderr
+
+
+def test_the_server_refuses_requests_without_credentials(server: Server) -> None:
+    url = f"{server.uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
 
 
 def test_log_register_load_and_predict_through_the_server(server: Server, experiment: ExperimentResult,

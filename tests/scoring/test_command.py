@@ -42,7 +42,7 @@ def test_all_rows_scored_exit_0(app, store, versions, hospital, tmp_path: Path) 
     summary = json.loads((tmp_path / "scores.summary.json").read_text())
     assert summary["invariant_holds"] and summary["rows_in"] == 600
     assert summary["models"][0]["version"] == "1"
-    assert summary["models"][0]["bundle_sha256"]
+    assert summary["models"][0]["model_sha256"] and summary["models"][0]["verified"]
 
 
 def test_rejected_rows_exit_1_and_no_identifier_is_printed(app, store, versions, hospital, tmp_path: Path) -> None:

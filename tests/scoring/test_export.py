@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import glob
-import json
 import shutil
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from spineoutcome.bundle import ModelBundle
 from spineoutcome.scoring import (
     ContractMismatchError,
-    IntegrityError,
     ModelLoadError,
     load_scoring_model,
     score_export,
@@ -158,61 +153,6 @@ def test_semicolon_decimal_comma_and_parquet_exports_score_alike(versions, hospi
     assert_scores_equal(pq, reference)
 
 
-def _artifact_bundle(store, version: str) -> Path:
-    source = mlflow.MlflowClient().get_model_version("c5_palsy", version).source
-    model_id = source.removeprefix("models:/")
-    found = glob.glob(str(store.directory / "mlruns" / "*" / "models" / model_id / "artifacts" / "artifacts"
-                          / "bundle"))
-    assert len(found) == 1
-    return Path(found[0])
-
-
-def test_changed_artifacts_are_refused(store, versions, hospital, tmp_path: Path) -> None:
-    uri = versions["logistic"]
-    model = load_scoring_model(uri)
-    assert model.integrity.startswith("verified against the MLflow tracking store")
-    bundle_dir = _artifact_bundle(store, uri.rsplit("/", 1)[1])
-    calibration = bundle_dir / "calibration.json"
-    original = calibration.read_text(encoding="utf-8")
-    try:
-        calibration.write_text(json.dumps({**json.loads(original), "intercept": 0.7}), encoding="utf-8")
-        with pytest.raises(IntegrityError, match="do not match the SHA-256 recorded"):
-            load_scoring_model(uri)
-        with pytest.raises(IntegrityError):
-            score_export([uri], hospital.csv, tmp_path / "out.csv")
-        assert not (tmp_path / "out.csv").exists()
-    finally:
-        calibration.write_text(original, encoding="utf-8")
-    assert load_scoring_model(uri).digest == model.digest
-
-
-def test_local_folders_unverified_models_and_foreign_evidence(store, versions, hospital, tmp_path: Path) -> None:
-    uri = versions["logistic"]
-    # a downloaded pyfunc folder: checked against the digest in its MLmodel file
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "pyfunc")))
-    with pytest.raises(ModelLoadError, match="no evidence.json"):
-        load_scoring_model(folder)
-    evidence = json.loads(Path(mlflow.artifacts.download_artifacts(
-        run_id=mlflow.MlflowClient().get_model_version("c5_palsy", uri.rsplit("/", 1)[1]).run_id,
-        artifact_path="evidence.json", dst_path=str(tmp_path / "ev"))).read_text())
-    (folder / "evidence.json").write_text(json.dumps(evidence), encoding="utf-8")
-    local = load_scoring_model(folder)
-    assert local.integrity == "verified against the model's MLmodel metadata"
-    assert local.digest == load_scoring_model(uri).digest
-    # a bare bundle folder: nothing recorded, refused unless asked for
-    bare = tmp_path / "bare"
-    ModelBundle.load(folder / "artifacts" / "bundle").save(bare)
-    (bare / "evidence.json").write_text(json.dumps(evidence), encoding="utf-8")
-    with pytest.raises(IntegrityError, match="--allow-unverified"):
-        load_scoring_model(bare)
-    accepted = load_scoring_model(bare, allow_unverified=True)
-    assert accepted.integrity.startswith("not verified")
-    # Evidence of another run
-    (bare / "evidence.json").write_text(json.dumps({**evidence, "run_id": "another-run"}), encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="belongs to run 'another-run'"):
-        load_scoring_model(bare, allow_unverified=True)
-
-
 def test_a_model_that_does_not_exist_is_refused(store, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="cannot resolve"):
         load_scoring_model("models:/c5_palsy@nonexistent")
@@ -227,37 +167,6 @@ def test_same_task_twice_gets_distinct_prefixes(store, versions, hospital, tmp_p
     scores = pd.read_csv(tmp_path / "out.csv", float_precision="round_trip")
     assert summary.prefixes == ["c5_palsy", "c5_palsy_2"]
     assert np.array_equal(scores["c5_palsy_probability"], scores["c5_palsy_2_probability"])
-
-
-def test_bundle_digest_covers_every_file(tmp_path: Path) -> None:
-    from spineoutcome.bundle.model import bundle_sha256
-
-    (tmp_path / "a.json").write_text("{}")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.joblib").write_bytes(b"\x00\x01")
-    first = bundle_sha256(tmp_path)
-    assert first == bundle_sha256(tmp_path) and len(first) == 64
-    (tmp_path / "sub" / "b.joblib").write_bytes(b"\x00\x02")
-    second = bundle_sha256(tmp_path)
-    assert second != first
-    (tmp_path / "c.txt").write_text("")
-    assert bundle_sha256(tmp_path) != second
-    (tmp_path / "c.txt").unlink()
-    (tmp_path / "a.json").rename(tmp_path / "renamed.json")
-    assert bundle_sha256(tmp_path) != second
-
-
-def test_the_digest_is_recorded_when_the_bundle_is_logged(store, versions) -> None:
-    import yaml
-
-    for uri in versions.values():
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-        mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
-        from spineoutcome.bundle.model import bundle_sha256
-
-        digest = bundle_sha256(folder / "artifacts" / "bundle")
-        assert mlmodel["metadata"]["bundle_sha256"] == digest
-        assert mlflow.get_logged_model(mlmodel["model_id"]).tags["bundle_sha256"] == digest
 
 
 def test_an_unterminated_quote_mid_way_rejects_its_line_only(versions, hospital, tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_column_groups_per_model_prefixed_by_task(scored) -> None:
     summary, scores, _ = scored
     assert summary.prefixes == ["c5_palsy", "c5_palsy_2"]
     expected = ["probability", "band_low", "band_high", "category", "factor_1", "factor_2", "factor_3",
-                "missing_predictors", "extrapolated", "mahalanobis", "out_of_distribution"]
+                "missing_predictors", "extrapolated", "mahalanobis", "out_of_distribution", "model_integrity"]
     assert list(scores.columns) == ["line", "patient_id", *[f"{p}_{c}" for p in summary.prefixes for c in expected]]
 
 

@@ -18,6 +18,7 @@ from spineoutcome.bundle import (
     pip_requirements,
     signature,
 )
+from spineoutcome.bundle.integrity import IntegrityError
 from spineoutcome.bundle.pyfunc import package_copy
 
 from .conftest import ENSEMBLE_SIZE, Experiment
@@ -110,14 +111,18 @@ def test_training_summary_holds_aggregates_and_flags_novel_patients(bundle: Mode
                                                                    experiment: Experiment) -> None:
     X = experiment.result.task.X
     age = bundle.summary.predictors["age"]
-    assert age["min"] == X["age"].min() and age["max"] == X["age"].max()
+    ages = np.sort(X["age"].dropna().to_numpy())
+    assert "min" not in age and "max" not in age  # no exact extreme: the 5th smallest and 5th largest value
+    assert age["low"] == ages[4] and age["high"] == min(ages[-5], 90.0)
     assert age["missing_fraction"] == pytest.approx(X["age"].isna().mean())
     assert set(bundle.summary.predictors["sex"]["frequencies"]) == {"female", "male"}
     out = bundle.predict(X, flags=True)
     assert out["out_of_distribution"].mean() == pytest.approx(0.01, abs=0.005)
-    assert (out["extrapolated"] == "").all()
+    beyond = (X["age"] < age["low"]) | (X["age"] > age["high"])
+    assert out["extrapolated"].str.contains("age").to_numpy().tolist() == beyond.to_numpy().tolist()
+    assert 0 < beyond.sum() <= 8
     odd = X.head(1).copy()
-    odd["age"] = age["max"] + 1.0
+    odd["age"] = age["high"] + 1.0
     odd["occupying_ratio"] = X["occupying_ratio"].max() + 1.0
     flagged = bundle.predict(odd, flags=True).iloc[0]
     assert flagged["extrapolated"] == "age, occupying_ratio"
@@ -163,7 +168,11 @@ def test_recalibration_is_fitted_on_the_risks_as_developed(bundle: ModelBundle, 
 
 def test_save_and_load_round_trip(bundle: ModelBundle, experiment: Experiment, tmp_path: Path) -> None:
     recalibrated = replace(bundle, calibration=replace(bundle.calibration, method="logistic", intercept=0.3, slope=0.8))
-    loaded = ModelBundle.load(recalibrated.save(tmp_path / "bundle"))
+    folder = recalibrated.save(tmp_path / "bundle")
+    with pytest.raises(IntegrityError, match="--allow-unverified"):
+        ModelBundle.load(folder)  # nothing is unpickled without a record or an explicit choice
+    loaded = ModelBundle.load(folder, allow_unverified=True)
+    assert loaded.clinical == recalibrated.clinical and loaded.clinical["thresholds"]
     assert loaded.calibration == recalibrated.calibration and loaded.manifest == recalibrated.manifest
     X = experiment.result.task.X.head(30)
     pd.testing.assert_frame_equal(loaded.predict(X, band=True, flags=True),

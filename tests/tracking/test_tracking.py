@@ -18,6 +18,7 @@ import spineoutcome
 from spineoutcome import __version__
 from spineoutcome.bundle import net_benefit_at
 from spineoutcome.dictionary import builtin_dictionary_dir, builtin_pipelines_dir
+from spineoutcome.privacy import disclose
 from spineoutcome.tracking import CHAMPION_ALIAS, git_commit
 
 from .conftest import Experiment, Store, raw_export_rows
@@ -122,7 +123,9 @@ def test_artifacts_evidence_figures_gates_and_model(client: MlflowClient, store:
     assert "predictions.csv" not in names
     assert [a.path for a in client.list_artifacts(run_id, "figures")] == ["figures/calibration.png"]
     evidence = mlflow.artifacts.load_dict(f"runs:/{run_id}/evidence.json")
-    assert evidence == json.loads(json.dumps(experiment.result.evidence.to_dict()))
+    # the Evidence after the disclosure rules (small cells, extremes, ages), which it states
+    assert evidence == disclose(json.loads(json.dumps(experiment.result.evidence.to_dict())), ages=["age"])
+    assert evidence["privacy"]["min_cell"] == 5
     model = mlflow.models.get_model_info(f"models:/{TASK}/1")
     assert model.run_id == run_id
     assert model.signature.inputs.input_names() == experiment.result.task.predictors

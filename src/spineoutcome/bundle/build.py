@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from spineoutcome import __version__
+from spineoutcome.bundle.clinical import clinical_summary
 from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
@@ -17,6 +18,7 @@ from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.experiment.plan import SEED_STREAMS
 from spineoutcome.modeling import REGISTRY, TunedClassifier
+from spineoutcome.privacy import age_variables
 
 ENSEMBLE_SIZE = 30
 BUNDLE_FORMAT = "spineoutcome-bundle/1"
@@ -70,10 +72,11 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     return ModelBundle(
         manifest=manifest,
         contract=contract,
-        summary=TrainingSummary.from_training(task.X, contract, design),
+        summary=TrainingSummary.from_training(task.X, contract, design, ages=age_variables(tuned.dictionary)),
         calibration=Calibration(),
         pipeline=pipeline,
         ensemble=[member.best_estimator_ for member, _ in ensemble],
+        clinical=clinical_summary(evidence),
     )
 
 
@@ -91,6 +94,7 @@ def bootstrap_ensemble(tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, s
     samples (not outcome-stratified, so that the band carries the uncertainty of the event count too,
     which alone is left for a model that predicts the prevalence); each with its sample's rows."""
     rows = np.arange(len(y))
-    samples = [np.repeat(rows, counts.astype(int)) for counts in Bootstrap.draw(y, n_boot=size, seed=seed, stratify=False).weights]
+    draws = Bootstrap.draw(y, n_boot=size, seed=seed, stratify=False)
+    samples = [np.repeat(rows, counts.astype(int)) for counts in draws.weights]
     fixed = clone(tuned).set_params(params=dict(tuned.best_params_), calibration=tuned.calibration_params() or "none")
     return [(clone(fixed).fit(X.iloc[sample], y[sample]), sample) for sample in samples]

@@ -7,6 +7,8 @@ Directory layout (every file but the two pickles is JSON, readable without Pytho
     contract.json          the input contract (see :mod:`.contract`)
     training_summary.json  training aggregates for extrapolation and novelty flags (:mod:`.summary`)
     calibration.json       update of the risks for a new centre or period (identity until one is fitted)
+    clinical.json          what scoring shows clinicians: risk thresholds, subgroup results, intended use
+                           (:mod:`.clinical`)
     pipeline.joblib        the selected family's final fitted Pipeline(preprocess, model)
     ensemble.joblib        bootstrap refits of that pipeline, for the uncertainty band
 
@@ -26,9 +28,8 @@ recalibration, and not patient-level outcome noise).
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,32 +40,15 @@ from scipy.special import expit, logit
 from sklearn.pipeline import Pipeline
 
 from spineoutcome.bundle.contract import InputContract
+from spineoutcome.bundle.integrity import IntegrityError, ModelLoadError, Verification, signed_digest, verify
 from spineoutcome.bundle.summary import TrainingSummary
 from spineoutcome.modeling import LogisticRecalibration
 from spineoutcome.modeling.recalibration import LOGIT_CLIP
 
 BAND_PERCENTILES = (2.5, 97.5)
 FILES = {"manifest": "bundle.json", "contract": "contract.json", "summary": "training_summary.json",
-         "calibration": "calibration.json", "pipeline": "pipeline.joblib", "ensemble": "ensemble.joblib"}
-DIGEST_KEY = "bundle_sha256"
-"""Name under which :func:`.log_bundle` records :func:`bundle_sha256` (MLflow logged-model tag and MLmodel metadata)."""
-
-
-def bundle_sha256(directory: str | Path) -> str:
-    """SHA-256 of a saved bundle: of the lines ``<sha256 of file>  <relative path>``, one per file, sorted by path.
-
-    Every file of the directory counts, so a changed, added or removed file changes the digest.
-    Recorded when the bundle is logged; scoring recomputes it from the downloaded files.
-    """
-    directory = Path(directory)
-    lines = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        lines.append(f"{digest.hexdigest()}  {path.relative_to(directory).as_posix()}\n")
-    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+         "calibration": "calibration.json", "clinical": "clinical.json", "pipeline": "pipeline.joblib",
+         "ensemble": "ensemble.joblib"}
 
 
 @dataclass(frozen=True)
@@ -92,28 +76,47 @@ class ModelBundle:
     calibration: Calibration
     pipeline: Pipeline
     ensemble: list[Pipeline]
+    clinical: dict[str, Any] = field(default_factory=dict)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for key, doc in (("manifest", self.manifest), ("contract", self.contract.to_dict()),
-                         ("summary", self.summary.to_dict()), ("calibration", asdict(self.calibration))):
+                         ("summary", self.summary.to_dict()), ("calibration", asdict(self.calibration)),
+                         ("clinical", self.clinical)):
             (directory / FILES[key]).write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
         joblib.dump(self.pipeline, directory / FILES["pipeline"])
         joblib.dump(self.ensemble, directory / FILES["ensemble"])
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> ModelBundle:
-        directory = Path(directory)
+    def load(cls, directory: str | Path, *, verified: Verification | None = None,
+             allow_unverified: bool = False) -> ModelBundle:
+        """Load a saved bundle; its pickles only once its files are checked (:mod:`.integrity`).
+
+        ``verified``: the check a loader already made of the model folder that holds ``directory``
+        (:func:`spineoutcome.scoring.load_verified`, :class:`.BundleModel`). Without it, the folder
+        must carry a valid site signature, or ``allow_unverified`` must be given.
+        """
+        directory = Path(directory).resolve()
+        if verified is None:
+            verified = verify(directory, signed_digest(directory), "the site signature", uri=str(directory),
+                              allow_unverified=allow_unverified)
 
         def read(key: str) -> dict[str, Any]:
             return json.loads((directory / FILES[key]).read_text(encoding="utf-8"))
 
-        return cls(manifest=read("manifest"), contract=InputContract.from_dict(read("contract")),
-                   summary=TrainingSummary.from_dict(read("summary")), calibration=Calibration(**read("calibration")),
-                   pipeline=joblib.load(directory / FILES["pipeline"]),
-                   ensemble=joblib.load(directory / FILES["ensemble"]))
+        try:
+            parts = {"manifest": read("manifest"), "contract": InputContract.from_dict(read("contract")),
+                     "summary": TrainingSummary.from_dict(read("summary")),
+                     "calibration": Calibration(**read("calibration")),
+                     "clinical": read("clinical") if (directory / FILES["clinical"]).is_file() else {}}
+            return cls(**parts, pipeline=joblib.load(directory / FILES["pipeline"]),
+                       ensemble=joblib.load(directory / FILES["ensemble"]))
+        except IntegrityError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"{directory}: the model bundle cannot be loaded ({type(exc).__name__})") from None
 
     def predict(self, frame: pd.DataFrame, *, band: bool = False, flags: bool = False) -> pd.DataFrame:
         """One output row per input row, same index: ``probability`` (calibrated) and ``problem``.

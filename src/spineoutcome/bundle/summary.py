@@ -2,9 +2,13 @@
 
 Two questions at scoring time, both answered from aggregates only (no training row is stored):
 
-- *Is a value outside what the model has seen?* Per predictor: missing fraction, min, max and
-  quantiles (numbers), level frequencies (categories and yes/no). A value below the training
-  minimum, above the maximum, or a level never seen in training is an extrapolation.
+- *Is a value outside what the model has seen?* Per predictor: missing fraction, range and
+  quantiles (numbers), level frequencies (categories and yes/no). The range is ``low`` to
+  ``high``, the k-th smallest and k-th largest training values (k = the small-cell threshold of
+  :mod:`spineoutcome.privacy`, default 5), not the exact minimum and maximum, which would each
+  describe one patient (the bundle leaves the hospital with the MLflow store); quantiles are
+  clipped to that range and ages capped at 90. A value below ``low``, above ``high``, or a level
+  never seen in training is flagged as an extrapolation.
 - *Is the patient as a whole unlike the training patients?* The Mahalanobis distance of the
   patient's preprocessed design row (imputed, encoded, as the model sees it) from the training
   design, with the covariance estimated by Ledoit-Wolf shrinkage on standardised columns (a
@@ -24,6 +28,7 @@ import pandas as pd
 from sklearn.covariance import LedoitWolf
 
 from spineoutcome.bundle.contract import InputContract
+from spineoutcome.privacy import AGE_CAP, min_cell
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 OOD_QUANTILE = 0.99
@@ -66,9 +71,13 @@ class TrainingSummary:
     novelty: MahalanobisNovelty
 
     @classmethod
-    def from_training(cls, X: pd.DataFrame, contract: InputContract, design: pd.DataFrame) -> TrainingSummary:
-        """``X``: the analysed predictors (training dtypes); ``design``: the model's preprocessed ``X``."""
-        return cls(n=len(X), predictors={p.name: _describe(X[p.name], p.dtype) for p in contract.predictors},
+    def from_training(cls, X: pd.DataFrame, contract: InputContract, design: pd.DataFrame, *,
+                      ages: tuple[str, ...] = ()) -> TrainingSummary:
+        """``X``: the analysed predictors (training dtypes); ``design``: the model's preprocessed ``X``;
+        ``ages``: age variables (capped at 90)."""
+        k = min_cell()
+        return cls(n=len(X), predictors={p.name: _describe(X[p.name], p.dtype, k, p.name in ages)
+                                         for p in contract.predictors},
                    novelty=MahalanobisNovelty.fit(design))
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,17 +95,27 @@ class TrainingSummary:
             if "frequencies" in stats:
                 unseen = [level for level, share in stats["frequencies"].items() if share == 0]
                 outside = values.astype(object).astype(str).isin(unseen) & values.notna()
-            else:
+            elif (span := bounds(stats)) is not None:
                 numbers = values.astype("Float64").astype("float64")
-                outside = (numbers < stats["min"]) | (numbers > stats["max"])
+                outside = (numbers < span[0]) | (numbers > span[1])
+            else:
+                continue
             out = out.where(~outside.to_numpy(), out.where(out == "", out + ", ") + name)
         return out
 
 
-def _describe(values: pd.Series, dtype: str) -> dict[str, Any]:
+def bounds(stats: dict[str, Any]) -> tuple[float, float] | None:
+    """The training range of a numeric predictor's summary (``low``, ``high``), or None when it has none."""
+    if stats.get("low") is not None and stats.get("high") is not None:
+        return float(stats["low"]), float(stats["high"])
+    return None
+
+
+def _describe(values: pd.Series, dtype: str, k: int, age: bool) -> dict[str, Any]:
     """Aggregates of one training column (which has values: the task drops empty predictors).
 
-    Levels of yes/no columns are named 'True' and 'False'.
+    Levels of yes/no columns are named 'True' and 'False'. A numeric column with fewer than
+    ``2 k`` values gets no range (nothing is flagged as outside it).
     """
     stats: dict[str, Any] = {"missing_fraction": float(values.isna().mean())}
     present = values.dropna()
@@ -105,7 +124,14 @@ def _describe(values: pd.Series, dtype: str) -> dict[str, Any]:
         counts = present.astype(object).value_counts()
         stats["frequencies"] = {str(level): float(counts.get(level, 0) / max(len(present), 1)) for level in levels}
         return stats
-    numbers = present.astype("float64")
-    return {**stats, "min": float(numbers.min()), "max": float(numbers.max()), "mean": float(numbers.mean()),
-            "sd": float(numbers.std(ddof=1)),
-            "quantiles": {f"q{round(q * 100):02d}": float(numbers.quantile(q)) for q in QUANTILES}}
+    numbers = np.sort(present.astype("float64").to_numpy())
+    cap = AGE_CAP if age else np.inf
+    if len(numbers) >= 2 * k:
+        low, high = float(min(numbers[k - 1], cap)), float(min(numbers[-k], cap))
+        quantiles = {f"q{round(q * 100):02d}": float(np.clip(np.quantile(numbers, q), low, high)) for q in QUANTILES}
+    else:
+        low = high = None
+        quantiles = {}
+    return {**stats, "low": low, "high": high, "range_rule": f"{k}th smallest to {k}th largest value",
+            "mean": float(min(numbers.mean(), cap)), "sd": float(numbers.std(ddof=1)) if len(numbers) > 1 else 0.0,
+            "quantiles": quantiles}

@@ -19,6 +19,13 @@ spellings, categories, ranges and whole numbers); the conformed rows go through 
 Spark UDF; rows with a contract problem keep that problem and get no probability (the UDF would
 have imputed their unusable values).
 
+Integrity: the model is fetched and checked on the driver by the same function as in-process
+scoring (:func:`spineoutcome.scoring.fetch_verified`: every file against the digest recorded
+outside the folder) before Spark sees it; the expected digest goes to every executor in the model
+config, where :meth:`~spineoutcome.bundle.BundleModel.load_context` checks the copy it received
+before unpickling. A model without a record is refused unless ``allow_unverified``; its rows then
+carry ``integrity`` = UNVERIFIED.
+
 Where it runs: a local Spark (``local[*]``) when no master is configured, or any cluster
 (``spark-submit --master ...``, ``master=`` or a session you pass). With ``env_manager="local"``
 (default) the executors use their own Python: spineoutcome and its dependencies must be installed
@@ -27,6 +34,7 @@ there (``pip install 'spineoutcome[scale]'`` in the cluster image), with a JRE 1
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -37,12 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import mlflow
-from mlflow.models import Model
 
 from spineoutcome.bundle.contract import InputContract
+from spineoutcome.bundle.integrity import UNVERIFIED
 from spineoutcome.bundle.model import FILES
-from spineoutcome.bundle.pyfunc import ARTIFACT_KEY
-from spineoutcome.scoring.model import quiet_downloads
+from spineoutcome.scoring.model import fetch_verified
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +71,7 @@ class SparkScoreSummary:
     scored: int
     with_problem: int
     seconds: float
+    integrity: str = ""
 
 
 def score_with_spark(
@@ -81,6 +89,7 @@ def score_with_spark(
     overwrite: bool = False,
     master: str | None = None,
     env_manager: str = "local",
+    allow_unverified: bool = False,
 ) -> SparkScoreSummary:
     """Score the export at ``input_path`` with the model at ``model_uri``; write scores to ``output_path``.
 
@@ -97,18 +106,22 @@ def score_with_spark(
     partitions : repartition the export into this many partitions before scoring.
     overwrite : replace ``output_path`` if it exists (default: refuse).
     env_manager : passed to ``mlflow.pyfunc.spark_udf``.
+    allow_unverified : accept a model with no digest recorded outside its folder (module docstring).
 
     Output columns: ``key``, ``probability`` (null when the row has a problem), the band and flag
-    columns when asked for, and ``problem`` ('' when the row was scored).
+    columns when asked for, ``problem`` ('' when the row was scored), and ``integrity`` ('verified'
+    or UNVERIFIED).
     """
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     spark = spark or _session(master)
-    with tempfile.TemporaryDirectory(prefix="spineoutcome-spark-") as tmp:
-        with quiet_downloads():
-            model_dir = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        contract = _contract(Path(model_dir))
+    with (tempfile.TemporaryDirectory(prefix="spineoutcome-spark-") as tmp,
+          fetch_verified(model_uri, allow_unverified=allow_unverified) as fetched):
+        contract = InputContract.from_dict(json.loads((fetched.bundle_dir / FILES["contract"]).read_text(
+            encoding="utf-8")))
+        model_dir = str(fetched.root)
+        integrity = "verified" if fetched.verification.verified else UNVERIFIED
         local = Path(input_path)
         if "://" not in input_path and local.is_file():
             staged = stage_export(local, Path(tmp) / "staged.parquet", [key, *contract.names])
@@ -127,7 +140,8 @@ def score_with_spark(
         outputs = [("probability", "double"), *(BAND_COLUMNS if band else ()), *(FLAG_COLUMNS if flags else ()),
                    ("problem", "string")]
         udf = mlflow.pyfunc.spark_udf(spark, model_dir, result_type=", ".join(f"{n} {t}" for n, t in outputs),
-                                      env_manager=env_manager, params={"band": band, "flags": flags})
+                                      env_manager=env_manager, params={"band": band, "flags": flags},
+                                      model_config=fetched.model_config())
         scored = conformed.withColumn(_SCORE, udf(F.struct(*[F.col(c) for c in contract.names])))
         valid = F.col(_PROBLEM) == ""
         columns = [F.col(key)]
@@ -138,6 +152,7 @@ def score_with_spark(
             columns.append(F.when(valid, value).alias(name))
         columns.append(F.when(valid, F.coalesce(F.col(f"{_SCORE}.problem"), F.lit(""))).otherwise(F.col(_PROBLEM))
                        .alias("problem"))
+        columns.append(F.lit(integrity).alias("integrity"))
         writer = scored.select(*columns).write.mode("overwrite" if overwrite else "errorifexists")
         if output_format == "csv":
             writer.option("header", True).csv(output_path)
@@ -148,7 +163,7 @@ def score_with_spark(
                          F.sum(F.when(F.col("problem") != "", 1).otherwise(0)).alias("with_problem")).first()
     assert counts is not None  # an aggregate always has one row
     return SparkScoreSummary(output_path, int(counts["rows"]), int(counts["scored"]), int(counts["with_problem"] or 0),
-                             round(time.perf_counter() - started, 3))
+                             round(time.perf_counter() - started, 3), fetched.verification.describe())
 
 
 def _session(master: str | None) -> SparkSession:
@@ -164,17 +179,6 @@ def _session(master: str | None) -> SparkSession:
         # Local Python workers run the interpreter that runs this, with spineoutcome importable.
         builder = builder.config("spark.pyspark.python", sys.executable)
     return builder.getOrCreate()
-
-
-def _contract(model_dir: Path) -> InputContract:
-    """The input contract stored in a logged bundle (no model is deserialised on the driver)."""
-    import json
-
-    flavor = Model.load(str(model_dir)).flavors.get("python_function", {})
-    bundle = flavor.get("artifacts", {}).get(ARTIFACT_KEY, {}).get("path")
-    if bundle is None:
-        raise ValueError(f"{model_dir} is not a spineoutcome model bundle (no '{ARTIFACT_KEY}' artifact)")
-    return InputContract.from_dict(json.loads((model_dir / bundle / FILES["contract"]).read_text(encoding="utf-8")))
 
 
 def _format_of(path: str) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from spineoutcome.config import PipelineConfig
+from spineoutcome.credentials import mask_secrets, mask_url
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.experiment.plan import STAGES, ExperimentPlan, family_estimator
@@ -119,8 +120,8 @@ def prepare_storage(url: str, *, attempts: int = 5) -> None:
     try:
         backend = make_url(url).get_backend_name()
     except sa_exc.ArgumentError as exc:
-        raise StorageError(f"not an RDB URL: {exc}") from None
-    label = make_url(url).render_as_string(hide_password=True)
+        raise StorageError(f"not an RDB URL: {mask_secrets(str(exc))}") from None
+    label = mask_url(url)
     for attempt in range(attempts):
         try:
             storage = optuna.storages.RDBStorage(url)
@@ -132,7 +133,7 @@ def prepare_storage(url: str, *, attempts: int = 5) -> None:
         except sa_exc.OperationalError as exc:
             raise StorageError(f"cannot use the Optuna storage {label}: {str(exc.orig).strip()}") from None
         except ImportError as exc:
-            raise StorageError(f"no database driver for {backend} ({exc}); for PostgreSQL install "
+            raise StorageError(f"no database driver for {backend} ({mask_secrets(str(exc))}); for PostgreSQL install "
                                "psycopg[binary] (pip install 'spineoutcome[scale]')") from None
         storage.engine.dispose()
         return

@@ -49,6 +49,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from sqlalchemy.engine import make_url
 
+from spineoutcome.credentials import mask_url
+
 from ..dictionary import DataDictionary
 from ..inner_cv import inner_folds, row_identity
 from ..jsonable import JsonValue, json_safe
@@ -336,7 +338,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     def _storage_label(self) -> str:
         if self.storage is None:
             return "in-memory"
-        return make_url(self.storage).render_as_string(hide_password=True)
+        return mask_url(self.storage)
 
 
 def _log_likelihood(y: np.ndarray, p: np.ndarray) -> float:

@@ -174,7 +174,8 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
         "ethical_considerations": {
             "fairness": "performance and calibration reported by the subgroups in subgroup_metrics; groups with too "
                         "few events are marked, not estimated",
-            "privacy": "this card and the Evidence hold aggregates only; no patient key or patient-level row",
+            "privacy": "this card and the Evidence hold aggregates only; no patient key or patient-level row. "
+                       + ((ev.get("privacy") or {}).get("rule") or ""),
             "ethics_approval": AUTHORS,
         },
     }

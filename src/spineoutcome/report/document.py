@@ -672,6 +672,8 @@ def reproducibility(doc: Document) -> None:
     doc.add(B.keyvals(T.flat_config(ev.get("pipeline") or {}), caption="The pipeline configuration (pre-specified "
                       "analysis plan) as run.", id="tab-config", widths=("5.2cm", "1fr"), size=7.5))
     doc.add(B.p("Availability of the analysis code and of the model: ", B.ref("fill-18f"), "."))
+    if (ev.get("privacy") or {}).get("rule"):
+        doc.add(B.p(ev["privacy"]["rule"]))
 
 
 def author_fields(doc: Document, rows: list[dict[str, Any]]) -> None:

@@ -19,6 +19,7 @@ import matplotlib
 
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.evidence import evidence_record
+from spineoutcome.privacy import disclose
 
 from .document import build
 
@@ -36,7 +37,7 @@ def prepare_evidence(evidence: Any) -> dict[str, Any]:
     transformation that must apply to all of it (such as a disclosure rule) belongs here.
     ``evidence``: an Evidence object or dict, a run directory or an ``evidence.json`` path.
     """
-    return evidence_record(evidence)
+    return disclose(evidence_record(evidence))
 
 
 def font_paths() -> list[str]:

@@ -7,8 +7,9 @@
 
 - :func:`score_export`: the export in chunks -> scores file, rejects file, optional risk sheets
   (:mod:`.export`);
-- :func:`load_scoring_model`: an MLflow URI or folder -> a verified :class:`ScoringModel` with the
-  thresholds and subgroup results of its Evidence (:mod:`.model`);
+- :func:`load_verified` (also :func:`load_scoring_model`): an MLflow URI or folder -> a
+  :class:`ScoringModel`, every file checked against a record kept outside the folder before
+  anything is unpickled; :func:`load_pyfunc` the same for ``mlflow.pyfunc`` (:mod:`.model`);
 - :class:`TaskScorer`: risk, band, category, drivers and flags for typed rows (:mod:`.task`);
 - :func:`parse_predictors`: export text -> training dtypes and reject records (:mod:`.parse`);
 - :func:`open_export`: streaming reader with line numbers (:mod:`.reader`);
@@ -22,10 +23,15 @@ from spineoutcome.scoring.export import (
     score_export,
 )
 from spineoutcome.scoring.model import (
+    UNVERIFIED,
+    FetchedModel,
     IntegrityError,
     ModelLoadError,
     ScoringModel,
+    fetch_verified,
+    load_pyfunc,
     load_scoring_model,
+    load_verified,
 )
 from spineoutcome.scoring.parse import ParsedPredictors, Problem, parse_predictors
 from spineoutcome.scoring.reader import Chunk, ExportFile, open_export
@@ -33,6 +39,8 @@ from spineoutcome.scoring.task import OUTPUTS, TaskScorer, categorise, category_
 
 __all__ = [
     "OUTPUTS",
+    "UNVERIFIED",
+    "FetchedModel",
     "Chunk",
     "ContractMismatchError",
     "ExportFile",
@@ -46,6 +54,9 @@ __all__ = [
     "categorise",
     "category_labels",
     "check_columns",
+    "fetch_verified",
+    "load_pyfunc",
+    "load_verified",
     "load_scoring_model",
     "open_export",
     "parse_predictors",

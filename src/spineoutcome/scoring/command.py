@@ -3,7 +3,13 @@
 Exit codes, as for every command: 0 every row scored; 1 some rows rejected (the scores and the
 rejects file are still written); 3 the export or a model could not be used at all (unreadable
 file, a column the model needs is missing, the model's files do not match the digest MLflow
-recorded, no Evidence). Nothing row-level is printed: counts, file names and column names only.
+recorded, no record to check it against). Nothing row-level is printed: counts, file names and
+column names only; messages are printed as plain text (no console markup), so a header or value
+with brackets is shown as it is.
+
+Outputs are atomic and private (mode 0600); an existing output is refused unless ``--overwrite``.
+A model accepted with ``--allow-unverified`` is reported UNVERIFIED on the console, in the
+scores file (``<task>_model_integrity``) and on every risk sheet.
 """
 
 from __future__ import annotations
@@ -54,7 +60,10 @@ def score(
     chunk_size: Annotated[int, typer.Option(
         "--chunk-size", min=1, help="Rows read, scored and written at a time (bounds memory).")] = 50_000,
     allow_unverified: Annotated[bool, typer.Option(
-        "--allow-unverified", help="Accept a model for which no SHA-256 of its files was recorded.")] = False,
+        "--allow-unverified", help="Accept a model whose files have no digest recorded outside its folder (registry "
+                                   "or site signature); every output then says UNVERIFIED.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace existing scores, rejects, summary and risk sheets (default: refuse).")] = False,
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")] = None,
     dictionary: Annotated[Path | None, typer.Option(
@@ -68,11 +77,15 @@ def score(
     """
     from spineoutcome.data import ExportReadError, read_column_map
     from spineoutcome.dictionary import DataDictionary, DictionaryError
+    from spineoutcome.errors import SpineoutcomeError
+    from spineoutcome.outputs import atomic_output, check_writable
     from spineoutcome.scoring.export import score_export
     from spineoutcome.scoring.model import ModelLoadError
     from spineoutcome.scoring.sheets import SheetError
 
+    summary_path = out.with_suffix(".summary.json")
     try:
+        check_writable(summary_path, overwrite=overwrite)
         dd = DataDictionary.load(dictionary)
         mapping = None
         if column_map is not None:
@@ -84,38 +97,75 @@ def score(
             summary = score_export(
                 model, input_file, out, rejects=rejects, sheets_dir=sheets, column_map=mapping, encoding=encoding,
                 delimiter=delimiter, decimal=decimal, chunk_size=chunk_size, explain=explain, band=band,
-                tracking_uri=tracking_uri, allow_unverified=allow_unverified, dictionary=dd,
+                tracking_uri=tracking_uri, allow_unverified=allow_unverified, dictionary=dd, overwrite=overwrite,
                 progress=lambda rows: bar.update(task, completed=rows, description=f"Scoring: {rows:,} rows"))
-    except (ExportReadError, ModelLoadError, DictionaryError, SheetError) as exc:
-        console.print(f"[red]Cannot score:[/red] {exc}", markup=True, highlight=False)
+        with atomic_output(summary_path, overwrite=overwrite) as temporary:
+            temporary.write_text(json.dumps(summary.to_dict(), indent=1), encoding="utf-8")
+    except (ExportReadError, ModelLoadError, DictionaryError, SheetError, SpineoutcomeError, OSError) as exc:
+        console.print(f"Cannot score: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_FILE_ERROR) from None
     _print_summary(summary)
-    summary_path = Path(summary.outputs["scores"]).with_suffix(".summary.json")
-    summary_path.write_text(json.dumps(summary.to_dict(), indent=1), encoding="utf-8")
     if summary.rows_rejected:
         raise typer.Exit(EXIT_REJECTS)
+
+
+def sign_model(
+    model: Annotated[Path, typer.Argument(
+        help="A local model folder (a downloaded MLflow model, or a bundle folder).")],
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow tracking store that recorded the model (default: MLFLOW_TRACKING_URI).")] = None,
+    allow_unverified: Annotated[bool, typer.Option(
+        "--allow-unverified", help="Sign a folder that has no record to check it against (the site vouches for "
+                                   "it).")] = False,
+) -> None:
+    """Sign a model folder with the site key (SPINEOUTCOME_SIGNING_KEY), so it can be scored without the registry.
+
+    The folder is first checked like any load (against the tracking store's record); only a folder
+    that passes is signed, unless --allow-unverified. The signature (HMAC-SHA256 of the digest of
+    every file) is written into the folder; any later change to a file makes it fail.
+    """
+    from spineoutcome.bundle.integrity import sign_model as sign
+    from spineoutcome.errors import SpineoutcomeError
+    from spineoutcome.scoring.model import fetch_verified
+
+    try:
+        with fetch_verified(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified) as fetched:
+            checked = fetched.verification
+        path = sign(model, expected=checked.digest)
+    except (SpineoutcomeError, OSError) as exc:
+        console.print(f"Cannot sign: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    console.print(f"Signed {model} ({checked.describe()}): {path.name}", markup=False, highlight=False)
 
 
 def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
     for prefix, model in zip(summary.prefixes, summary.models, strict=True):
         flags = summary.flagged[prefix]
-        console.print(f"[bold]{prefix}[/bold]: {model['uri']} ({model['family']}); {model['integrity']}",
-                      highlight=False)
+        console.print(f"{prefix}: {model['uri']} ({model['family']}); {model['integrity']}", markup=False,
+                      highlight=False, style=None if model["verified"] else "bold red")
         groups = " | ".join(f"{k}: {v:,}" for k, v in summary.categories[prefix].items())
-        console.print(f"  risk groups: {groups}", highlight=False)
+        console.print(f"  risk groups: {groups}", markup=False, highlight=False)
         console.print(f"  flagged: {flags['missing_predictors']:,} with imputed values, {flags['extrapolated']:,} "
                       f"outside the training data, {flags['out_of_distribution']:,} unusual combinations",
-                      highlight=False)
+                      markup=False, highlight=False)
     if summary.problems_by_rule:
         console.print("Problems by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.problems_by_rule.items())),
-                      highlight=False)
+                      markup=False, highlight=False)
     if summary.ignored_columns:
-        console.print(f"{summary.ignored_columns} column(s) of the export are not used by the model(s) and were ignored.")
+        console.print(f"{summary.ignored_columns} column(s) of the export are not used by the model(s) and were "
+                      "ignored.", markup=False, highlight=False)
     console.print(f"Rows in {summary.rows_in:,} = scored {summary.rows_scored:,} + rejected {summary.rows_rejected:,}"
-                  f" ({summary.seconds:.1f} s)", highlight=False)
-    console.print(f"Scores: {summary.outputs['scores']}   Rejects: {summary.outputs['rejects']}", highlight=False)
+                  f" ({summary.seconds:.1f} s)", markup=False, highlight=False)
+    console.print(f"Scores: {summary.outputs['scores']}   Rejects: {summary.outputs['rejects']}", markup=False,
+                  highlight=False)
     if summary.outputs.get("sheets"):
         console.print(f"Risk sheets: {summary.outputs['sheets_written']} PDF(s) in {summary.outputs['sheets']}/",
+                      markup=False, highlight=False)
+    if not all(model["verified"] for model in summary.models):
+        from spineoutcome.bundle.integrity import UNVERIFIED
+
+        console.print(f"{UNVERIFIED}: at least one model was not checked against a record kept outside its folder "
+                      "(--allow-unverified); its scores are marked UNVERIFIED.", style="bold red", markup=False,
                       highlight=False)
 
 

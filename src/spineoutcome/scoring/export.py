@@ -18,6 +18,13 @@ rejects file, as it goes: memory stays bounded whatever the size of the export.
   and raises).
 - **Several models** give one row per patient with a group of columns per model, prefixed by the
   task name (``c5_palsy_probability``); a second model of the same task gets ``_2``.
+- **Outputs** (:mod:`spineoutcome.outputs`): the scores and rejects files are written under a
+  temporary name (mode 0600) and renamed into place only when the whole export is done; risk
+  sheets are staged the same way. An existing output is refused unless ``overwrite``, before any
+  work starts. Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) get a
+  leading apostrophe (CSV injection).
+- **Unverified models** (accepted with ``allow_unverified``): every row of the scores file says
+  so in ``<task>_model_integrity`` (``verified`` or ``UNVERIFIED``), as does each risk sheet.
 - **Privacy.** The scores, rejects and risk sheets hold patient keys and values by design and are
   written only where the caller asks. Nothing row-level goes anywhere else: the summary returned
   (and printed by the command) holds counts only, and error messages name files, columns and
@@ -29,6 +36,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +50,8 @@ from spineoutcome.data.reader import repeated_columns_message, short
 from spineoutcome.data.sources import ExportReadError
 from spineoutcome.data.validate import RULES
 from spineoutcome.dictionary import DataDictionary
-from spineoutcome.outputs import neutralise_cell, neutralise_frame
-from spineoutcome.scoring.model import ScoringModel, load_scoring_model
+from spineoutcome.outputs import atomic_output, check_writable, neutralise_cell, neutralise_frame
+from spineoutcome.scoring.model import UNVERIFIED, ScoringModel, load_verified
 from spineoutcome.scoring.parse import Problem, parse_predictors
 from spineoutcome.scoring.reader import Chunk, ExportFile, open_export
 from spineoutcome.scoring.task import OUTPUTS, TaskScorer, category_labels
@@ -51,6 +59,8 @@ from spineoutcome.scoring.task import OUTPUTS, TaskScorer, category_labels
 DEFAULT_CHUNK_SIZE = 50_000
 REJECT_COLUMNS = ("source", "line", "column", "value", "rule", "reason")
 DUPLICATE_REASON = "patient key appears on more than one row; every copy is rejected"
+INTEGRITY_COLUMN = "model_integrity"
+VERIFIED = "verified"
 
 
 class ContractMismatchError(ExportReadError):
@@ -104,21 +114,27 @@ def score_export(
     allow_unverified: bool = False,
     dictionary: DataDictionary | None = None,
     progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> ScoringSummary:
     """Score every row of ``source`` with ``models``; write ``out`` (CSV) and the rejects file.
 
     ``models``: MLflow URIs, local model folders or loaded :class:`.ScoringModel` objects.
     ``rejects`` defaults to ``<out stem>.rejects.csv`` next to ``out``. ``sheets_dir``: write a
     one-page PDF risk sheet per scored patient there (:mod:`.sheets`). ``progress`` is called with
-    the number of rows done after each chunk. Raises :class:`~spineoutcome.data.ExportReadError`
+    the number of rows done after each chunk. ``overwrite``: replace existing outputs (default:
+    refuse them, before any work starts). Raises :class:`~spineoutcome.data.ExportReadError`
     (unusable file, :class:`ContractMismatchError`) and :class:`.ModelLoadError` before any
     output is written.
     """
     started = time.perf_counter()
+    out = Path(out)
+    rejects = Path(rejects) if rejects is not None else out.with_name(f"{out.stem}.rejects.csv")
+    check_writable(out, overwrite=overwrite)
+    check_writable(rejects, overwrite=overwrite)
     dictionary = dictionary or DataDictionary.load()
     key = dictionary.key
     loaded = [m if isinstance(m, ScoringModel) else
-              load_scoring_model(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
+              load_verified(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
     if not loaded:
         raise ValueError("give at least one model")
     export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal,
@@ -127,8 +143,6 @@ def score_export(
     check_columns(export, needed, key)
     prefixes = _prefixes(loaded)
     scorers = [TaskScorer(m, band=band) for m in loaded]
-    out = Path(out)
-    rejects = Path(rejects) if rejects is not None else out.with_name(f"{out.stem}.rejects.csv")
     summary = ScoringSummary(str(source), models=[m.describe() for m in loaded], prefixes=prefixes,
                              ignored_columns=len([c for c in export.columns if c not in needed]),
                              explained=explain, band=band)
@@ -140,34 +154,35 @@ def score_export(
     if sheets_dir is not None:
         from spineoutcome.scoring.sheets import SheetWriter
 
-        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary)
+        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary, overwrite=overwrite)
         extra = [c for c in sheets.columns if c in export.columns and c not in needed]
-    duplicated = duplicate_keys(export, key, dictionary.missing_codes, chunk_size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rejects.parent.mkdir(parents=True, exist_ok=True)
-    scores_file, rejects_file = _CsvAppender(out), _CsvAppender(rejects)
     try:
-        for chunk in export.chunks([*needed, *extra], chunk_size):
-            table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
-                                                   dictionary.missing_codes, explain, summary, sheets)
-            if table is not None:
-                scores_file.write(table)
-            rejects_file.write(problems)
-            summary.rows_in += len(chunk) + int(chunk.faults["line"].nunique())
-            summary.rows_scored += scored
-            summary.chunks += 1
-            if progress is not None:
-                progress(summary.rows_in)
-        if scores_file.empty:
-            scores_file.write(_empty_scores(key, prefixes))
-        if rejects_file.empty:
-            rejects_file.write(_empty_rejects(key))
-    except BaseException:
-        scores_file.discard()
-        rejects_file.discard()
-        raise
-    scores_file.commit()
-    rejects_file.commit()
+        duplicated = duplicate_keys(export, key, dictionary.missing_codes, chunk_size)
+        with ExitStack() as stack:
+            scores_file = _CsvAppender(stack.enter_context(atomic_output(out, overwrite=overwrite)))
+            rejects_file = _CsvAppender(stack.enter_context(atomic_output(rejects, overwrite=overwrite)))
+            stack.callback(rejects_file.close)
+            stack.callback(scores_file.close)
+            for chunk in export.chunks([*needed, *extra], chunk_size):
+                table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
+                                                       dictionary.missing_codes, explain, summary, sheets)
+                if table is not None:
+                    scores_file.write(table)
+                rejects_file.write(problems)
+                summary.rows_in += len(chunk) + int(chunk.faults["line"].nunique())
+                summary.rows_scored += scored
+                summary.chunks += 1
+                if progress is not None:
+                    progress(summary.rows_in)
+            if scores_file.empty:
+                scores_file.write(_empty_scores(key, prefixes))
+            if rejects_file.empty:
+                rejects_file.write(_empty_rejects(key))
+            if sheets is not None:
+                sheets.commit()
+    finally:
+        if sheets is not None:
+            sheets.discard()
     summary.rows_rejected = summary.rows_in - summary.rows_scored
     summary.seconds = time.perf_counter() - started
     summary.outputs = {"scores": str(out), "rejects": str(rejects),
@@ -177,6 +192,11 @@ def score_export(
         raise AssertionError(f"rows in {summary.rows_in} != scored {summary.rows_scored} + rejected "
                              f"{summary.rows_rejected}")
     return summary
+
+
+def integrity_label(model: ScoringModel) -> str:
+    """``verified``, or UNVERIFIED for a model accepted without a record (``allow_unverified``)."""
+    return VERIFIED if model.verified else UNVERIFIED
 
 
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
@@ -253,6 +273,8 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
         results.append(scores)
         for name in OUTPUTS:
             columns[f"{prefix}_{name}"] = scores.columns[name]
+        columns[f"{prefix}_{INTEGRITY_COLUMN}"] = np.full(int(valid.sum()), integrity_label(scorer.model),
+                                                          dtype=object)
         flagged = summary.flagged[prefix]
         flagged["missing_predictors"] += int((scores.columns["missing_predictors"] != "").sum())
         flagged["extrapolated"] += int((scores.columns["extrapolated"] != "").sum())
@@ -282,10 +304,10 @@ def _scores_table(columns: dict[str, Any], key: str, prefixes: list[str]) -> pa.
     for name, values in columns.items():
         if name == "line":
             arrays[name] = pa.array(np.asarray(values, dtype=np.int64))
-        elif name == key:
-            arrays[name] = pa.array([neutralise_cell(v) for v in values], type=pa.string())
-        elif name.endswith(("_category", "_missing_predictors", "_extrapolated")) or "_factor_" in name:
-            arrays[name] = pa.array(np.asarray(values, dtype=object), type=pa.string())
+        elif (name == key or name.endswith(("_category", "_missing_predictors", "_extrapolated", INTEGRITY_COLUMN))
+              or "_factor_" in name):
+            text = np.asarray(values, dtype=object)
+            arrays[name] = pa.array([neutralise_cell(v) for v in text] if len(text) else text, type=pa.string())
         elif name.endswith("_out_of_distribution"):
             arrays[name] = pa.array(np.asarray(values, dtype=bool))
         else:
@@ -296,7 +318,7 @@ def _scores_table(columns: dict[str, Any], key: str, prefixes: list[str]) -> pa.
 def _empty_scores(key: str, prefixes: list[str]) -> pa.Table:
     columns: dict[str, Any] = {"line": [], key: []}
     for prefix in prefixes:
-        for name in OUTPUTS:
+        for name in (*OUTPUTS, INTEGRITY_COLUMN):
             columns[f"{prefix}_{name}"] = []
     return _scores_table(columns, key, prefixes)
 
@@ -331,13 +353,13 @@ def _prefixes(models: list[ScoringModel]) -> list[str]:
 class _CsvAppender:
     """Appends tables to one CSV file (header once) with pyarrow's writer (exact decimal round trip for floats).
 
-    Rows go to ``<name>.partial`` first; :meth:`commit` renames it to the final name, :meth:`discard`
-    removes it, so an interrupted run never leaves a file that looks complete.
+    ``path`` is the temporary file of :func:`~spineoutcome.outputs.atomic_output`, renamed into
+    place when the run succeeds. Text cells of a rejects table are neutralised here (scores tables
+    are neutralised when they are built).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
         self._writer: pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
         self.empty = True
@@ -346,25 +368,23 @@ class _CsvAppender:
         if isinstance(table, pd.DataFrame):
             if not len(table) and not self.empty:
                 return
-            table = pa.Table.from_pandas(table.astype({c: object for c in table.columns if c != "line"}),
-                                         preserve_index=False)
+            text = table.astype({c: object for c in table.columns if c != "line"})
+            for column in text.columns:
+                if column != "line":
+                    text[column] = text[column].map(neutralise_cell)
+            table = pa.Table.from_pandas(text, preserve_index=False)
             table = table.cast(pa.schema([pa.field(f.name, pa.int64() if f.name == "line" else pa.string())
                                           for f in table.schema]))
         if not len(table) and not self.empty:
             return
         if self._writer is None:
             self._schema = table.schema
-            self._writer = pacsv.CSVWriter(self.partial, table.schema,
+            self._writer = pacsv.CSVWriter(str(self.path), table.schema,
                                            write_options=pacsv.WriteOptions(quoting_style="needed"))
         self._writer.write_table(table.cast(self._schema))
         self.empty = False
 
-    def commit(self) -> None:
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            self.partial.replace(self.path)
-
-    def discard(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self.partial.unlink(missing_ok=True)
+            self._writer = None

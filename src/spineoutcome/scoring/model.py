@@ -1,101 +1,177 @@
-"""Loading a model for scoring: the bundle, checked against what MLflow recorded, and its Evidence.
+"""Loading a model for scoring: every file checked against a record kept outside the folder, then loaded.
 
 A model is named by an MLflow URI (``models:/c5_palsy@champion``, ``models:/c5_palsy/3``,
 ``runs:/<run id>/model``, ``models:/m-<model id>``) or a local path (a downloaded pyfunc model
 folder with its ``MLmodel`` file, or a bundle folder written by :meth:`.ModelBundle.save`).
 
-Integrity. When a bundle is logged, the SHA-256 of its files
-(:func:`spineoutcome.bundle.model.bundle_sha256`) is recorded as a tag of the MLflow logged
-model, in the tracking store, apart from the artifacts. Scoring downloads the artifacts,
-recomputes the digest from the files it is about to load and refuses the model when the two
-differ. A local pyfunc folder is checked against the digest in its ``MLmodel`` metadata (which
-catches damage, not deliberate change). A model with no recorded digest (logged before digests
-were recorded, or a bare bundle folder) is refused unless ``allow_unverified=True``.
+Integrity (:mod:`spineoutcome.bundle.integrity`). The model is copied into a private temporary
+folder; the SHA-256 of every file of that copy (MLmodel, model code, ``code/``, pickles, and what
+scoring shows clinicians) must equal the digest recorded outside the folder:
 
-Evidence. The risk categories are cut at the thresholds the run was configured with (Evidence
-``pipeline.thresholds``), and the risk sheet shows the run's subgroup results; both come from the
-run's ``evidence.json`` artifact (MLflow) or an ``evidence.json`` in or next to a local model
-folder. It must belong to the run that built the bundle (same Evidence run id).
+- a registered version (``models:/<name>/<version>``, ``@alias``): the version record names its
+  logged model; its source must be that logged model, the downloaded ``MLmodel`` must name it,
+  and the digest is the logged model's tag (the version's tag must agree);
+- ``models:/m-<id>``, ``runs:/<run>/<path>``: the logged model's tag (for ``runs:/``, the logged
+  model must belong to that run by the tracking store's record);
+- a local folder: a site signature (``SPINEOUTCOME_SIGNING_KEY``), or, for a downloaded pyfunc
+  folder, the logged model's tag in the configured tracking store.
 
-Only the bundle's own files are deserialised (:meth:`.ModelBundle.load`); the code copy that
-travels with a pyfunc model is not imported.
+Nothing else is accepted, unless ``allow_unverified=True`` (``--allow-unverified``); such a model
+is marked UNVERIFIED and every output of the run says so.
+
+What scoring shows clinicians (risk thresholds, risk groups, subgroup results, intended use) is
+read from the bundle's ``clinical.json`` (:mod:`spineoutcome.bundle.clinical`), covered by the
+digest; no ``evidence.json`` is read.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from spineoutcome.bundle import ModelBundle
-from spineoutcome.bundle.model import DIGEST_KEY, FILES, bundle_sha256
+from spineoutcome.bundle.integrity import (
+    DIGEST_TAG,
+    SIGNING_KEY_ENV,
+    UNVERIFIED,
+    IntegrityError,
+    ModelLoadError,
+    Verification,
+    check_tree,
+    copy_ignore,
+    inside,
+    logged_model_digest,
+    quiet_downloads,
+    signed_digest,
+    verify,
+)
+from spineoutcome.bundle.model import FILES
 from spineoutcome.bundle.pyfunc import ARTIFACT_KEY
-from spineoutcome.errors import SpineoutcomeError
 
-EVIDENCE_FILE = "evidence.json"
 _MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:", "s3://", "gs://", "wasbs://", "abfss://", "hdfs://",
                    "dbfs:/", "http://", "https://", "file:")
 
-
-class ModelLoadError(SpineoutcomeError, RuntimeError):
-    """A model cannot be used for scoring (not found, no Evidence, changed artifacts, ...)."""
-
-
-class IntegrityError(ModelLoadError):
-    """The model's files do not match the digest recorded when it was logged."""
+__all__ = ["UNVERIFIED", "FetchedModel", "IntegrityError", "ModelLoadError", "ScoringModel", "fetch_verified",
+           "load_pyfunc", "load_scoring_model", "load_verified", "quiet_downloads"]
 
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """A bundle ready for scoring, with its risk thresholds and the aggregates of its Evidence.
+    """A verified (or knowingly unverified) bundle ready for scoring, with its risk thresholds.
 
-    ``evidence`` holds the run's Evidence record (aggregates only, by construction); ``integrity``
-    says how the files were checked.
+    ``clinical``: what scoring shows clinicians, from the bundle (:mod:`spineoutcome.bundle.clinical`);
+    ``verification``: how the files were checked.
     """
 
     uri: str
     bundle: ModelBundle
     thresholds: tuple[float, ...]
-    evidence: dict[str, Any] = field(repr=False)
-    digest: str
-    integrity: str
+    verification: Verification
     version: str | None = None
 
     @property
     def task(self) -> str:
         return str(self.bundle.manifest["task"])
 
+    @property
+    def clinical(self) -> dict[str, Any]:
+        return self.bundle.clinical
+
+    @property
+    def digest(self) -> str:
+        return self.verification.digest
+
+    @property
+    def verified(self) -> bool:
+        return self.verification.verified
+
+    @property
+    def integrity(self) -> str:
+        return self.verification.describe()
+
     def describe(self) -> dict[str, Any]:
         """What was scored with (for the run summary): no patient data."""
         manifest = self.bundle.manifest
         return {"uri": self.uri, "task": self.task, "family": manifest.get("family"), "version": self.version,
-                "evidence_run_id": manifest.get("evidence_run_id"), "bundle_sha256": self.digest,
-                "integrity": self.integrity, "thresholds": list(self.thresholds),
+                "evidence_run_id": manifest.get("evidence_run_id"), "model_sha256": self.digest,
+                "verified": self.verified, "integrity": self.integrity, "thresholds": list(self.thresholds),
                 "data_digest": (manifest.get("data") or {}).get("digest")}
 
 
-def load_scoring_model(uri: str | Path, *, tracking_uri: str | None = None,
-                       allow_unverified: bool = False) -> ScoringModel:
-    """Resolve, download, verify and load one model (module docstring)."""
-    text = str(uri)
-    if text.startswith(_MLFLOW_SCHEMES) and not Path(text).exists():
-        return _from_mlflow(text, tracking_uri, allow_unverified)
-    path = Path(text)
-    if not path.exists():
-        raise ModelLoadError(f"model {text!r} not found: give an MLflow URI (models:/<task>@champion) or a folder")
-    return _from_folder(text, path, allow_unverified)
+def load_verified(uri: str | Path, *, tracking_uri: str | None = None,
+                  allow_unverified: bool = False) -> ScoringModel:
+    """Resolve, fetch, verify and load one model: the one loading function of the package (module docstring).
+
+    ``uri``: an MLflow model URI or a local folder. Nothing is unpickled before every file of the
+    model folder matched the digest recorded outside it (registry version, logged model, or a site
+    signature); a folder without such a record is refused unless ``allow_unverified``, and is
+    then marked UNVERIFIED (``ScoringModel.verification``). Raises :class:`ModelLoadError`
+    (:class:`IntegrityError` for a failed check).
+    """
+    with fetch_verified(uri, tracking_uri=tracking_uri, allow_unverified=allow_unverified) as fetched:
+        bundle = ModelBundle.load(fetched.bundle_dir, verified=fetched.verification)
+    return _scoring_model(str(uri), bundle, fetched.verification, fetched.version)
 
 
-def _from_mlflow(uri: str, tracking_uri: str | None, allow_unverified: bool) -> ScoringModel:
+load_scoring_model = load_verified
+"""The earlier name of :func:`load_verified`."""
+
+
+def load_pyfunc(uri: str | Path, *, tracking_uri: str | None = None, allow_unverified: bool = False) -> Any:
+    """``mlflow.pyfunc.load_model`` on a verified private copy: the model code runs only after the check.
+
+    The expected digest is passed on to :meth:`.BundleModel.load_context` (model config
+    ``expected_sha256``), which checks the files again before it unpickles the bundle.
+    """
     import mlflow
-    from mlflow.exceptions import MlflowException
+
+    with fetch_verified(uri, tracking_uri=tracking_uri, allow_unverified=allow_unverified) as fetched:
+        return mlflow.pyfunc.load_model(str(fetched.root), model_config=fetched.model_config())
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    """A private, verified copy of a model folder (valid inside :func:`fetch_verified`)."""
+
+    root: Path
+    bundle_dir: Path
+    verification: Verification
+    mlmodel: dict[str, Any] | None
+    version: str | None
+    run_id: str | None
+
+    def model_config(self) -> dict[str, Any]:
+        """What :meth:`.BundleModel.load_context` needs to check this folder again without a tracking store."""
+        if self.verification.verified:
+            return {"expected_sha256": self.verification.digest, "expected_source": self.verification.source}
+        return {"allow_unverified": True}
+
+
+@contextmanager
+def fetch_verified(uri: str | Path, *, tracking_uri: str | None = None,
+                   allow_unverified: bool = False) -> Iterator[FetchedModel]:
+    """Copy a model into a private temporary folder, check every file, and yield it (deleted afterwards).
+
+    The check runs on the private copy, the same files that are then loaded, so a file changed
+    in the source between check and load makes no difference.
+    """
+    text = str(uri)
+    with tempfile.TemporaryDirectory(prefix="spineoutcome-model-") as tmp:
+        if text.startswith(_MLFLOW_SCHEMES) and not Path(text).exists():
+            yield _fetch_mlflow(text, Path(tmp), tracking_uri, allow_unverified)
+        else:
+            yield _fetch_folder(text, Path(tmp), tracking_uri, allow_unverified)
+
+
+def _set_tracking(tracking_uri: str | None) -> None:
+    import mlflow
     from mlflow.tracking import is_tracking_uri_set
 
     from spineoutcome.tracking import DEFAULT_TRACKING_URI
@@ -104,106 +180,154 @@ def _from_mlflow(uri: str, tracking_uri: str | None, allow_unverified: bool) -> 
         mlflow.set_tracking_uri(tracking_uri)
     elif not is_tracking_uri_set():  # as log_run: MLFLOW_TRACKING_URI, else sqlite:///mlruns.db
         mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
-    uri, version = _resolve(uri)
-    with tempfile.TemporaryDirectory(prefix="spineoutcome-score-") as tmp, quiet_downloads():
-        try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
-        except (MlflowException, OSError) as exc:
-            raise ModelLoadError(f"cannot fetch model {uri!r} from MLflow ({_first_line(exc)})") from None
-        mlmodel = _mlmodel(local)
-        if mlmodel is None:
-            raise ModelLoadError(f"{uri!r} is not an MLflow model (no MLmodel file)")
-        bundle_dir = _bundle_dir(local, mlmodel, uri)
-        recorded, where = _recorded_digest(mlmodel)
-        digest = _verify(bundle_dir, recorded, where, uri, allow_unverified)
-        bundle = _load_bundle(bundle_dir, uri)
-        run_id = mlmodel.get("run_id")
-        evidence = None
-        if run_id:
-            try:
-                path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=EVIDENCE_FILE, dst_path=tmp)
-                evidence = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (MlflowException, OSError, json.JSONDecodeError):
-                evidence = None
-        if evidence is None:
-            raise ModelLoadError(f"model {uri!r}: the run that logged it has no readable {EVIDENCE_FILE}; the risk "
-                                 "thresholds and subgroup results come from it")
-    return _scoring_model(uri, bundle, evidence, digest, _integrity(recorded, where), version)
 
 
-def _from_folder(uri: str, path: Path, allow_unverified: bool) -> ScoringModel:
-    if path.is_file():
-        path = path.parent
-    mlmodel = _mlmodel(path)
-    if mlmodel is not None:
-        bundle_dir = _bundle_dir(path, mlmodel, uri)
-        recorded = (mlmodel.get("metadata") or {}).get(DIGEST_KEY)
-        where = "the model's MLmodel metadata"
-    elif (path / FILES["manifest"]).exists():
-        bundle_dir, recorded, where = path, None, ""
-    else:
-        raise ModelLoadError(f"{uri!r} is neither an MLflow model folder (MLmodel) nor a model bundle "
-                             f"({FILES['manifest']})")
-    digest = _verify(bundle_dir, recorded, where, uri, allow_unverified)
-    bundle = _load_bundle(bundle_dir, uri)
-    candidates = [path / EVIDENCE_FILE, path.parent / EVIDENCE_FILE, bundle_dir / EVIDENCE_FILE]
-    found = next((c for c in candidates if c.exists()), None)
-    if found is None:
-        raise ModelLoadError(f"model {uri!r}: no {EVIDENCE_FILE} in or next to the model folder; copy the run's "
-                             f"{EVIDENCE_FILE} there (the risk thresholds and subgroup results come from it)")
-    try:
-        evidence = json.loads(found.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise ModelLoadError(f"{found}: not a readable Evidence JSON file") from None
-    return _scoring_model(uri, bundle, evidence, digest, _integrity(recorded, where), None)
+@dataclass(frozen=True)
+class _Record:
+    """What the tracking store says a model URI is: where to download it and the digest to expect."""
+
+    download: str
+    model_id: str | None
+    run_id: str | None
+    version: str | None
+    expected: str | None
+    source: str
 
 
-def _scoring_model(uri: str, bundle: ModelBundle, evidence: dict[str, Any], digest: str, integrity: str,
-                   version: str | None) -> ScoringModel:
-    expected = bundle.manifest.get("evidence_run_id")
-    if evidence.get("run_id") != expected:
-        raise ModelLoadError(f"model {uri!r}: the Evidence found belongs to run {evidence.get('run_id')!r}, the model "
-                             f"to run {expected!r}")
-    thresholds = (evidence.get("pipeline") or {}).get("thresholds") or []
-    if not thresholds:
-        raise ModelLoadError(f"model {uri!r}: the Evidence has no decision thresholds (pipeline.thresholds)")
-    thresholds = tuple(sorted(float(t) for t in thresholds))
-    if not all(0.0 < t < 1.0 for t in thresholds):
-        raise ModelLoadError(f"model {uri!r}: thresholds must lie between 0 and 1, got {list(thresholds)}")
-    return ScoringModel(uri, bundle, thresholds, evidence, digest, integrity, version)
-
-
-def _verify(bundle_dir: Path, recorded: str | None, where: str, uri: str, allow_unverified: bool) -> str:
-    digest = bundle_sha256(bundle_dir)
-    if recorded is None:
-        if not allow_unverified:
-            raise IntegrityError(f"model {uri!r}: no SHA-256 of the bundle files was recorded when it was logged, so "
-                                 "its files cannot be checked; log it again, or pass --allow-unverified to accept it")
-    elif recorded != digest:
-        raise IntegrityError(f"model {uri!r}: the bundle files do not match the SHA-256 recorded in {where} "
-                             f"(recorded {recorded[:12]}..., found {digest[:12]}...); the artifacts changed after "
-                             "logging, refusing to score with them")
-    return digest
-
-
-def _integrity(recorded: str | None, where: str) -> str:
-    return f"verified against {where}" if recorded else "not verified (no digest recorded; accepted on request)"
-
-
-def _recorded_digest(mlmodel: dict[str, Any]) -> tuple[str | None, str]:
-    """The digest recorded in the tracking store (logged-model tag), else none."""
+def _record(uri: str) -> _Record:
+    """The registry's or tracking store's record of ``uri`` (never the downloaded files' own claims)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    model_id = mlmodel.get("model_id")
-    if model_id:
+    client = mlflow.MlflowClient()
+    if uri.startswith("models:/"):
+        name, _, rest = uri.removeprefix("models:/").partition("/")
+        if name.startswith("m-") and not rest and "@" not in name:
+            return _logged_model_record(uri, name, None)
         try:
-            tags = mlflow.get_logged_model(model_id).tags or {}
-        except MlflowException:
-            tags = {}
-        if tags.get(DIGEST_KEY):
-            return str(tags[DIGEST_KEY]), "the MLflow tracking store (logged-model tag)"
-    return None, ""
+            if "@" in name and not rest:
+                name, alias = name.split("@", 1)
+                mv = client.get_model_version_by_alias(name, alias)
+            elif rest.split("/")[0].isdigit():
+                mv = client.get_model_version(name, rest.split("/")[0])
+            else:
+                raise ModelLoadError(f"model {uri!r}: give models:/<name>@<alias>, models:/<name>/<version> or "
+                                     "models:/<model id>")
+        except MlflowException as exc:
+            raise ModelLoadError(f"cannot resolve model {uri!r} ({_first_line(exc)})") from None
+        return _version_record(uri, name, mv)
+    if uri.startswith("runs:/"):
+        return _Record(uri, None, uri.removeprefix("runs:/").split("/")[0], None, None, "")
+    return _Record(uri, None, None, None, None, "")
+
+
+def _version_record(uri: str, name: str, mv: Any) -> _Record:
+    """A registered version's record: its own source names its logged model, whose run and digest must agree."""
+    where = f"version {mv.version} of registered model {name!r}"
+    source_id = mv.source.removeprefix("models:/") if str(mv.source).startswith("models:/m-") else None
+    if mv.model_id and source_id and mv.model_id != source_id:
+        raise IntegrityError(f"model {uri!r}: {where} names logged model {mv.model_id!r} but points at "
+                             f"{mv.source!r}; refusing artefacts the registry record does not vouch for")
+    model_id = mv.model_id or source_id
+    if model_id is None:  # registered from a run's path (before logged models): nothing recorded to check against
+        return _Record(mv.source, None, mv.run_id, str(mv.version), None, where)
+    record = _logged_model_record(uri, model_id, str(mv.version))
+    if mv.run_id and record.run_id and mv.run_id != record.run_id:
+        raise IntegrityError(f"model {uri!r}: {where} belongs to run {mv.run_id!r}, but its source {mv.source!r} is "
+                             f"a model of run {record.run_id!r}; refusing another model's artefacts")
+    tagged = (mv.tags or {}).get(DIGEST_TAG)
+    if tagged and record.expected and tagged != record.expected:
+        raise IntegrityError(f"model {uri!r}: {where} records SHA-256 {tagged[:12]}..., its logged model "
+                             f"{model_id} records {record.expected[:12]}...; refusing it")
+    source = f"the MLflow registry ({where}, logged model {model_id})"
+    return _Record(record.download, model_id, record.run_id, str(mv.version), record.expected or tagged, source)
+
+
+def _logged_model_record(uri: str, model_id: str, version: str | None) -> _Record:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        logged = mlflow.get_logged_model(model_id)
+    except MlflowException as exc:
+        raise ModelLoadError(f"cannot resolve model {uri!r} ({_first_line(exc)})") from None
+    return _Record(f"models:/{model_id}", model_id, logged.source_run_id, version, logged_model_digest(model_id),
+                   f"the MLflow tracking store (logged model {model_id})")
+
+
+def _fetch_mlflow(uri: str, tmp: Path, tracking_uri: str | None, allow_unverified: bool) -> FetchedModel:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _set_tracking(tracking_uri)
+    record = _record(uri)
+    with quiet_downloads():
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=record.download, dst_path=str(tmp / "m")))
+        except (MlflowException, OSError) as exc:
+            raise ModelLoadError(f"cannot fetch model {uri!r} from MLflow ({_first_line(exc)})") from None
+    root = check_tree(local)
+    mlmodel = _mlmodel(root)
+    if mlmodel is None:
+        raise ModelLoadError(f"{uri!r} is not an MLflow model (no MLmodel file)")
+    found_id = mlmodel.get("model_id")
+    if record.model_id and found_id != record.model_id:
+        raise IntegrityError(f"model {uri!r}: the downloaded MLmodel names logged model {found_id!r}, the record "
+                             f"{record.model_id!r}; refusing it")
+    expected, source, run_id = record.expected, record.source, record.run_id
+    if record.model_id is None and found_id and uri.startswith("runs:/"):
+        # a runs:/ URI: the logged model it names must belong to that run, by the tracking store's record
+        logged = _logged_model_record(uri, str(found_id), None)
+        if logged.run_id != run_id:
+            raise IntegrityError(f"model {uri!r}: its MLmodel names logged model {found_id!r} of run "
+                                 f"{logged.run_id!r}, not of run {run_id!r}; refusing it")
+        expected, source = logged.expected, logged.source
+    if expected is None and (signed := signed_digest(root)) is not None:
+        expected, source = signed, f"the site signature ({SIGNING_KEY_ENV})"
+    verification = verify(root, expected, source, uri=uri, allow_unverified=allow_unverified)
+    return FetchedModel(root, _bundle_dir(root, mlmodel, uri), verification, mlmodel, record.version,
+                        run_id or mlmodel.get("run_id"))
+
+
+def _fetch_folder(uri: str, tmp: Path, tracking_uri: str | None, allow_unverified: bool) -> FetchedModel:
+    from mlflow.tracking import is_tracking_uri_set
+
+    path = Path(uri)
+    if not path.exists():
+        raise ModelLoadError(f"model {uri!r} not found: give an MLflow URI (models:/<task>@champion) or a folder")
+    if path.is_file():
+        path = path.parent
+    check_tree(path, allow_bytecode=True)
+    root = tmp / "m"
+    shutil.copytree(path, root, ignore=copy_ignore)
+    mlmodel = _mlmodel(root)
+    if mlmodel is not None:
+        bundle_dir = _bundle_dir(root, mlmodel, uri)
+    elif (root / FILES["manifest"]).exists():
+        bundle_dir = root
+    else:
+        raise ModelLoadError(f"{uri!r} is neither an MLflow model folder (MLmodel) nor a model bundle "
+                             f"({FILES['manifest']})")
+    expected, source = signed_digest(root), f"the site signature ({SIGNING_KEY_ENV})"
+    if tracking_uri:
+        _set_tracking(tracking_uri)
+    if expected is None and mlmodel is not None and mlmodel.get("model_id") and is_tracking_uri_set():
+        # a downloaded copy of a logged model: the tracking store's record, if this store has it
+        expected = logged_model_digest(str(mlmodel["model_id"]))
+        source = f"the MLflow tracking store (logged model {mlmodel['model_id']})"
+    verification = verify(root, expected, source, uri=uri, allow_unverified=allow_unverified)
+    return FetchedModel(root, bundle_dir, verification, mlmodel, None, (mlmodel or {}).get("run_id"))
+
+
+def _scoring_model(uri: str, bundle: ModelBundle, verification: Verification, version: str | None) -> ScoringModel:
+    thresholds = bundle.clinical.get("thresholds") or []
+    if not thresholds:
+        raise ModelLoadError(f"model {uri!r}: the bundle carries no risk thresholds (clinical.json); it was built by "
+                             "an earlier spineoutcome: log it again")
+    thresholds = tuple(sorted(float(t) for t in thresholds))
+    if not all(0.0 < t < 1.0 for t in thresholds):
+        raise ModelLoadError(f"model {uri!r}: thresholds must lie between 0 and 1, got {list(thresholds)}")
+    return ScoringModel(uri, bundle, thresholds, verification, version)
 
 
 def _mlmodel(directory: Path) -> dict[str, Any] | None:
@@ -217,50 +341,12 @@ def _mlmodel(directory: Path) -> dict[str, Any] | None:
 def _bundle_dir(directory: Path, mlmodel: dict[str, Any], uri: str) -> Path:
     artifacts = ((mlmodel.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
     entry = artifacts.get(ARTIFACT_KEY)
-    if not entry or not (directory / entry["path"]).is_dir():
+    if not isinstance(entry, dict) or not entry.get("path") or not inside(directory, entry["path"]).is_dir():
         raise ModelLoadError(f"model {uri!r} is an MLflow model but not a spineoutcome model bundle")
-    return directory / entry["path"]
-
-
-def _load_bundle(directory: Path, uri: str) -> ModelBundle:
-    try:
-        return ModelBundle.load(directory)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(f"model {uri!r}: the bundle cannot be loaded ({type(exc).__name__})") from None
-
-
-def _resolve(uri: str) -> tuple[str, str | None]:
-    """``models:/<name>@<alias>`` as the version it points to now (``models:/<name>/<version>``), and that version."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if not uri.startswith("models:/"):
-        return uri, None
-    name, _, rest = uri.removeprefix("models:/").partition("/")
-    if "@" in name and not rest:
-        name, alias = name.split("@", 1)
-        try:
-            version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
-        except MlflowException as exc:
-            raise ModelLoadError(f"cannot resolve model {uri!r} ({_first_line(exc)})") from None
-        return f"models:/{name}/{version}", str(version)
-    return uri, rest.split("/")[0] if rest and rest.split("/")[0].isdigit() else None
+    return inside(directory, entry["path"])
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
-@contextmanager
-def quiet_downloads() -> Iterator[None]:
-    """No per-file download progress bars on the terminal."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before

@@ -18,8 +18,9 @@ Per patient (columns of the scores file, prefixed by the task name):
   in log-odds against the training design mean (the bundle's explanation background), so a
   patient's explanation does not depend on who else is in the export;
 - ``missing_predictors``: predictors without a value, which the model imputed (scored, flagged);
-- ``extrapolated``: predictors whose value lies outside the training data (below its minimum,
-  above its maximum, or a category never seen in training);
+- ``extrapolated``: predictors whose value lies outside the training data (below its k-th
+  smallest or above its k-th largest value, k the small-cell threshold, or a category never seen
+  in training; see :mod:`spineoutcome.bundle.summary`);
 - ``mahalanobis`` and ``out_of_distribution``: the patient's distance from the training patients
   on the model's design (an unusual *combination* of values), and whether it exceeds the
   training 99th percentile.
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from spineoutcome.bundle.model import BAND_PERCENTILES
+from spineoutcome.bundle.summary import bounds
 from spineoutcome.explain import shap_contributions
 from spineoutcome.scoring.design import DesignCache, DistinctValues
 from spineoutcome.scoring.model import ScoringModel
@@ -164,8 +166,8 @@ def _training_ranges(stats: dict[str, dict], names: list[str]) -> list[tuple[str
         entry = stats.get(name, {})
         if "frequencies" in entry:
             out.append(("levels", [level for level, share in entry["frequencies"].items() if share == 0]))
-        elif "min" in entry:
-            out.append(("range", (entry["min"], entry["max"])))
+        elif (span := bounds(entry)) is not None:
+            out.append(("range", span))
         else:
             out.append(("none", None))
     return out
