@@ -35,6 +35,7 @@ from spineoutcome.data import (
 from spineoutcome.data.validate import ValidationReport
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
+from spineoutcome.lifecycle import command as lifecycle_cli
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score
 
@@ -52,6 +53,7 @@ app.command(name="score")(score)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)
+app.command(name="evaluate")(lifecycle_cli.evaluate)
 console = Console(stderr=True)
 
 TrackingOption = Annotated[
