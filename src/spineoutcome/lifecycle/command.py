@@ -40,7 +40,7 @@ UnverifiedOption = Annotated[bool, typer.Option(
     "--allow-unverified", help="Accept a model for which no SHA-256 of its files was recorded.")]
 DictionaryOption = Annotated[Path | None, typer.Option(
     "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")]
-BootOption = Annotated[int, typer.Option("--n-boot", min=50, help="Bootstrap replicates for the intervals.")]
+BootOption = Annotated[int, typer.Option("--n-boot", min=20, help="Bootstrap replicates for the intervals.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 
 
@@ -149,6 +149,91 @@ def _print_comparison(record: dict[str, Any]) -> None:
     for row in record["comparison"]:
         if row["site"] is not None or row["development"] is not None:
             table.add_row(row["measure"], _fmt(row["site"]), _fmt(row["development"]))
+    console.print(table)
+    for note in record["notes"]:
+        console.print(note, highlight=False)
+
+
+def update(
+    model: ModelOption,
+    data: DataOption,
+    out: OutOption = Path("update"),
+    method: Annotated[str, typer.Option(
+        "--method", help="auto (closed testing, Vergouwe et al. 2017), intercept, recalibration or refit.")] = "auto",
+    alias: Annotated[str | None, typer.Option(
+        "--alias", help="Point this registry alias (e.g. champion, site-b) at the new version.")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0001, max=0.5, help="Level of the closed test.")] = 0.05,
+    tracking_uri: TrackingOption = None,
+    outcome: OutcomeOption = None,
+    part: PartOption = "all",
+    split_seed: SplitSeedOption = 0,
+    n_boot: BootOption = 200,
+    seed: SeedOption = 2026,
+    mlflow_tracking: Annotated[bool, typer.Option(
+        "--mlflow/--no-mlflow", help="Register the updated model as a new version and log the run.")] = True,
+    report_pdf: ReportOption = True,
+    allow_unverified: UnverifiedOption = False,
+    dictionary: DictionaryOption = None,
+) -> None:
+    """Update a model for a new site (no update, intercept, recalibration or refit, chosen by closed
+    testing) and register it as a new version with its lineage; bootstrap-corrected validation."""
+    import json
+
+    from spineoutcome.lifecycle.loading import load_model
+    from spineoutcome.lifecycle.records import UPDATE_FILE
+    from spineoutcome.lifecycle.update import update_model
+
+    try:
+        with _step("Loading the model"):
+            loaded = load_model(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified)
+        with _step("Reading the site's exports and deriving the outcome"):
+            site = _site(loaded, data, dictionary, outcome, part, split_seed)
+        with _step(f"Updating on {site.n:,} patients ({site.events:,} events), {n_boot} bootstrap replicates"):
+            record, bundle = update_model(loaded, site, method=method, alpha=alpha, n_boot=n_boot, seed=seed)
+    except _errors() as exc:
+        _fail(f"Cannot update: {exc}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = record.save(out)
+    artifacts = [path]
+    if bundle is not None:
+        folder = bundle.save(out / "model")
+        (folder / "evidence.json").write_text(json.dumps(loaded.evidence, indent=1), encoding="utf-8")
+    if report_pdf:
+        from spineoutcome.lifecycle.report import render_update_report
+
+        with _step("Rendering the update report"):
+            artifacts += render_update_report(record.to_dict(), out)
+    _print_update(record.to_dict())
+    console.print(f"Evidence: {path}", highlight=False)
+    if bundle is not None and mlflow_tracking:
+        from spineoutcome.lifecycle.tracking import log_update, registered_name
+
+        with _step("Registering the updated model"):
+            run_id, version = log_update(record.to_dict(), bundle, loaded.evidence, tracking_uri=tracking_uri,
+                                         filename=UPDATE_FILE, alias=alias, artifacts=artifacts[1:])
+        name = registered_name(loaded.uri)
+        where = f"models:/{name}/{version}" if version else f"runs:/{run_id}/model"
+        console.print(f"Updated model: {where}" + (f" (alias @{alias})" if alias and version else "")
+                      + f"; MLflow run {run_id}", highlight=False)
+    elif bundle is not None:
+        console.print(f"Updated bundle (not registered): {out / 'model'}", highlight=False)
+
+
+def _print_update(record: dict[str, Any]) -> None:
+    test = record["closed_testing"]
+    table = RichTable(title=f"Closed testing (alpha {test['alpha']:g}); method used: {record['method']}")
+    for column in ("comparison", "LR statistic", "df", "p-value"):
+        table.add_column(column)
+    for row in test["tests"]:
+        table.add_row(row["compare"], f"{row['lr']:.2f}", str(row["df"]), f"{row['p_value']:.4f}")
+    console.print(table)
+    validation = record["validation"]
+    table = RichTable(title="Performance on the site's data")
+    for column in ("measure", "before update", "after (apparent)", "after (bootstrap-corrected)"):
+        table.add_column(column)
+    for key in ("auc", "oe_ratio", "citl", "slope", "brier"):
+        table.add_row(key, f"{validation['before_update'][key]:.3f}", f"{validation['apparent'][key]:.3f}",
+                      f"{validation['corrected'][key]:.3f}")
     console.print(table)
     for note in record["notes"]:
         console.print(note, highlight=False)

@@ -20,6 +20,7 @@ from mlflow.tracking import is_tracking_uri_set
 
 from spineoutcome.bundle import ModelBundle, log_bundle
 from spineoutcome.config import mask_secrets
+from spineoutcome.scoring.model import quiet_downloads
 from spineoutcome.tracking import DEFAULT_TRACKING_URI, scalar_metrics
 
 KIND_TAG = "spineoutcome.kind"
@@ -110,7 +111,8 @@ def log_update(record: dict[str, Any], bundle: ModelBundle, development_evidence
     mlflow.set_experiment(str(parent.get("task")))
     with mlflow.start_run(run_name=f"update-{record['method']}-{record['site']['data_digest'][:8]}") as run:
         mlflow.log_text(mask_secrets(json.dumps(development_evidence, indent=1, allow_nan=False)), "evidence.json")
-        info = log_bundle(bundle, registered_model_name=name)
+        with quiet_downloads():
+            info = log_bundle(bundle, registered_model_name=name)
         version = str(info.registered_model_version) if name and info.registered_model_version else None
         mlflow.log_params({"method": record["method"], "requested_method": record["requested_method"],
                            "parent_version": str(parent.get("version") or ""), "parent_uri": str(parent.get("uri"))})
