@@ -55,6 +55,7 @@ app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)
 app.command(name="evaluate")(lifecycle_cli.evaluate)
 app.command(name="update")(lifecycle_cli.update)
+app.command(name="monitor")(lifecycle_cli.monitor)
 console = Console(stderr=True)
 
 TrackingOption = Annotated[

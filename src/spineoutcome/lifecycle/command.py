@@ -237,3 +237,75 @@ def _print_update(record: dict[str, Any]) -> None:
     console.print(table)
     for note in record["notes"]:
         console.print(note, highlight=False)
+
+
+def monitor(
+    model: ModelOption,
+    scores: Annotated[list[Path], typer.Option(
+        "--scores", help="Scores file written by spineoutcome score (its <stem>.drift.json next to it). Repeat for "
+                         "several runs/periods.")],
+    out: OutOption = Path("monitoring"),
+    outcomes: Annotated[Path | None, typer.Option(
+        "--outcomes", help="Folder of the site's exports with follow-up, once outcomes are known: adds O:E, "
+                           "calibration-in-the-large, slope per period and the CUSUM.")] = None,
+    tracking_uri: TrackingOption = None,
+    outcome: OutcomeOption = None,
+    cusum_limit: Annotated[float, typer.Option("--cusum-limit", min=0.5, help="CUSUM decision limit h.")] = 4.5,
+    mlflow_tracking: MlflowOption = True,
+    report_pdf: ReportOption = True,
+    allow_unverified: UnverifiedOption = False,
+    dictionary: DictionaryOption = None,
+) -> None:
+    """Monitor a model in use: input drift (PSI per predictor, out-of-distribution share) by period, and
+    calibration drift (O:E, calibration-in-the-large, slope, CUSUM) once outcomes are known."""
+    from spineoutcome.lifecycle.loading import load_model
+    from spineoutcome.lifecycle.monitor import monitor_model
+    from spineoutcome.lifecycle.records import MONITORING_FILE
+
+    try:
+        with _step("Loading the model"):
+            loaded = load_model(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified)
+        cohort = None
+        if outcomes is not None:
+            from spineoutcome.api import load_cohort
+            from spineoutcome.dictionary import DataDictionary
+
+            with _step("Reading the outcome exports"):
+                cohort = load_cohort(outcomes, DataDictionary.load(dictionary))
+        with _step("Computing drift"):
+            record = monitor_model(loaded, scores, cohort=cohort, outcome=outcome, limit=cusum_limit)
+    except _errors() as exc:
+        _fail(f"Cannot monitor: {exc}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = record.save(out)
+    artifacts = [path]
+    if report_pdf:
+        from spineoutcome.lifecycle.report import render_monitoring_report
+
+        with _step("Rendering the monitoring report"):
+            artifacts += render_monitoring_report(record.to_dict(), out)
+    _print_monitoring(record.to_dict())
+    console.print(f"Evidence: {path}", highlight=False)
+    if mlflow_tracking:
+        from spineoutcome.lifecycle.tracking import log_monitoring
+
+        with _step("Logging to MLflow"):
+            run_id = log_monitoring(record.to_dict(), tracking_uri=tracking_uri, filename=MONITORING_FILE,
+                                    artifacts=artifacts[1:])
+        console.print(f"MLflow monitoring run {run_id}", highlight=False)
+
+
+def _print_monitoring(record: dict[str, Any]) -> None:
+    performance = {row["period"]: row for row in record.get("performance") or []}
+    table = RichTable(title="Monitoring by period")
+    for column in ("period", "scored", "out of distribution", "max PSI", "O:E (95% CI)", "slope (95% CI)"):
+        table.add_column(column)
+    for row in record["input_drift"]:
+        perf = performance.get(row["period"], {})
+        top = max((row.get("psi") or {}).values(), default=None)
+        table.add_row(row["period"], f"{row['n']:,}",
+                      "-" if row["ood_share"] is None else f"{row['ood_share']:.1%}",
+                      "-" if top is None else f"{top:.3f}", _fmt(perf.get("oe_ratio")), _fmt(perf.get("slope")))
+    console.print(table)
+    for note in record["notes"]:
+        console.print(note, highlight=False)

@@ -118,7 +118,7 @@ def model_outcome_definition(model: ScoringModel, dictionary: DataDictionary,
         "and check that it is the definition the model was developed with.")
 
 
-def _rule_fields(definition: Mapping[str, Any]) -> dict[str, Any]:
+def rule_fields(definition: Mapping[str, Any]) -> dict[str, Any]:
     """The fields an outcome rule accepts (a resolved definition also carries bookkeeping fields)."""
     kind = definition.get("kind")
     if kind not in KIND_FIELDS:
@@ -157,7 +157,7 @@ def site_data(model: ScoringModel, cohort: Cohort, *, outcome: str | Path | None
     tables = dict(cohort.tables)
     patients = dd.patient_table.name
     tables[patients] = tables[patients][tables[patients][dd.key].isin(wide.index[eligible])]
-    labels = derive_outcome(_rule_fields(definition), tables, dd)
+    labels = derive_outcome(rule_fields(definition), tables, dd)
     if labels.kind != "binary":
         raise SiteDataError(f"outcome {labels.name!r} is time-to-event; a model bundle predicts a binary outcome")
     counts = labels.counts()
