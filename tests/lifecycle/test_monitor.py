@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from spineoutcome.api import load_cohort
 from spineoutcome.cli import app
 from spineoutcome.lifecycle.loading import load_model
 from spineoutcome.lifecycle.monitor import cusum, monitor_model, performance_by_period
+from spineoutcome.lifecycle.report import render_monitoring_report
 from spineoutcome.outcomes import derive_outcome
 from spineoutcome.scoring.export import score_export
 
@@ -111,3 +114,13 @@ def test_monitor_command_refuses_scores_without_drift_summary(world: World, tmp_
                                       str(tmp_path / "m"), "--tracking-uri", world.uri, "--no-report", "--no-mlflow"])
     assert result.exit_code == 3
     assert "drift summary" in result.output
+
+
+def test_monitoring_report_renders(world: World, scored: dict[str, Path], tmp_path: Path) -> None:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    model = load_model(world.model, tracking_uri=world.uri)
+    record = monitor_model(model, list(scored.values()), cohort=load_cohort(world.site))
+    paths = render_monitoring_report(record.to_dict(), tmp_path)
+    text = subprocess.run(["pdftotext", str(paths[0]), "-"], check=True, capture_output=True, text=True).stdout
+    assert "Input drift by period" in text and "CUSUM" in text and "2027-02" in text

@@ -182,7 +182,7 @@ def cusum(joined: pd.DataFrame, *, limit: float = CUSUM_LIMIT, odds: Sequence[fl
         if first is not None:
             signal_periods.append((first, direction))
     signal = sorted(signal_periods)[0] if signal_periods else None
-    return {"method": "two-sided risk-adjusted Bernoulli CUSUM (Steiner et al., Biostatistics 2000)", "limit": limit,
+    return {"method": "Two-sided risk-adjusted Bernoulli CUSUM (Steiner et al., Biostatistics 2000)", "limit": limit,
             "charts": charts, "signal": signal is not None,
             "recommendation": (f"Recalibration is due: the CUSUM crossed h = {limit:g} in period {signal[0]} "
                                f"({signal[1]}). Run spineoutcome update on recent patients with outcomes."
