@@ -1,7 +1,10 @@
 """External validation of a model on a new site's data, each number beside its development estimate.
 
-The evaluation is the evaluation package's (:func:`spineoutcome.evaluation.evaluate_predictions`):
-discrimination with a bootstrap interval, the calibration hierarchy (Van Calster et al., J Clin
+The evaluation is the evaluation package's (:func:`spineoutcome.evaluation.evaluate_predictions`),
+with analytic intervals for AUC (DeLong), calibration-in-the-large and slope (Wald) and O:E
+(log-normal: an outcome-stratified bootstrap fixes the number of events and so understates the
+uncertainty of O:E), bootstrap percentile intervals for the rest:
+discrimination, the calibration hierarchy (Van Calster et al., J Clin
 Epidemiol 2016: O:E, calibration-in-the-large, slope, flexible curve with ICI/E50/E90), decision
 curves and classification at the development thresholds; subgroups; per centre with random-effects
 pooling and a prediction interval (Riley et al., BMJ 2011) when the site has several centres.
@@ -174,8 +177,8 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
                      f"(about {sample_size['required_events']} events).")
     else:
         try:
-            evaluation = evaluate_predictions(y, p, thresholds=thresholds, n_boot=n_boot, seed=seed,
-                                              level=level).to_dict()
+            evaluation = evaluate_predictions(y, p, thresholds=thresholds, n_boot=n_boot, seed=seed, level=level,
+                                              ci_method="analytic").to_dict()
         except InsufficientDataError as exc:
             notes.append(f"The evaluation could not be estimated: {exc}")
         subgroup_spec = (model.evidence.get("pipeline") or {}).get("subgroups") or {}

@@ -205,9 +205,10 @@ def validation_source(record: dict[str, Any], figures: dict[str, Path | None]) -
     if comparison:
         doc.append(_table(["measure", "this site (95% CI)", "development (95% CI or PI)"], comparison,
                           ["2fr", "1.4fr", "1.4fr"]))
-        doc.append(_para("Intervals: bootstrap percentile (site: "
-                         f"{record['settings']['n_boot']} replicates, seed {record['settings']['seed']}); sensitivity "
-                         "and specificity Wilson. The last row compares the site's O:E with the 95% prediction "
+        doc.append(_para("Site intervals: AUC DeLong, calibration-in-the-large and slope Wald, O:E log-normal, "
+                         "sensitivity and specificity Wilson, the others bootstrap percentile "
+                         f"({record['settings']['n_boot']} replicates, seed {record['settings']['seed']}). "
+                         "The last row compares the site's O:E with the 95% prediction "
                          "interval for a new centre from the development study's internal-external validation."))
     doc.append(_figure(figures.get("calibration"), "Calibration at this site and in development: flexible (loess) "
                                                    "curves with 95% bootstrap bands."))
