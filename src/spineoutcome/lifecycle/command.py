@@ -133,8 +133,8 @@ def evaluate(
 
 
 def _fmt(estimate: dict[str, Any] | None) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "-"
+    if not estimate or estimate.get("value") is None or estimate["value"] != estimate["value"]:
+        return "not estimable"
     text = f"{estimate['value']:.3f}"
     if estimate.get("ci_low") is not None and estimate.get("ci_high") is not None:
         text += f" ({estimate['ci_low']:.3f} to {estimate['ci_high']:.3f})"
@@ -232,8 +232,8 @@ def _print_update(record: dict[str, Any]) -> None:
     for column in ("measure", "before update", "after (apparent)", "after (bootstrap-corrected)"):
         table.add_column(column)
     for key in ("auc", "oe_ratio", "citl", "slope", "brier"):
-        table.add_row(key, f"{validation['before_update'][key]:.3f}", f"{validation['apparent'][key]:.3f}",
-                      f"{validation['corrected'][key]:.3f}")
+        table.add_row(key, *(_fmt({"value": validation[part][key]}) for part in ("before_update", "apparent",
+                                                                                  "corrected")))
     console.print(table)
     for note in record["notes"]:
         console.print(note, highlight=False)

@@ -334,6 +334,10 @@ def update_model(model: ScoringModel, site: SiteData, *, method: str = "auto", a
     else:
         notes.append("No update: the closed test found no significant improvement over the model as it is, so no "
                      "new version is made.")
+    if chosen == "refit" and model.bundle.manifest.get("family") not in LOGISTIC_FAMILIES:
+        notes.append("The refit tree ensemble memorises its training rows, so its apparent performance is near perfect "
+                     "and Harrell's bootstrap correction stays optimistic (Efron & Tibshirani 1997); judge this update "
+                     "by spineoutcome evaluate on patients not used for it (--part second).")
     before = {k: float(v[0]) for k, v in performance(site.y, updater.developed, np.ones((1, site.n))).items()}
     validation = bootstrap_validation(updater, chosen, auto=method == "auto", alpha=alpha, n_boot=n_boot, seed=seed)
     validation["before_update"] = before
