@@ -69,6 +69,7 @@ def test_too_few_events_says_so_with_riley(validation) -> None:
     assert record.evaluation is None
     assert "Too few events" in record.notes[0]
     assert str(record.sample_size["required_n"]) in record.notes[0]
+    assert "<5 event(s)" in record.notes[0]  # small-cell rule
 
 
 def _copy(world: World, tmp_path: Path) -> Path:

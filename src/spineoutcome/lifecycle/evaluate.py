@@ -35,7 +35,13 @@ from spineoutcome.evaluation import (
     subgroup_metrics,
     validation_sample_size,
 )
-from spineoutcome.lifecycle.casemix import linear_predictor, lp_summary, membership_model, predictor_distributions
+from spineoutcome.lifecycle.casemix import (
+    SMALL_CELL,
+    linear_predictor,
+    lp_summary,
+    membership_model,
+    predictor_distributions,
+)
 from spineoutcome.lifecycle.records import ValidationEvidence, new_run_id, now
 from spineoutcome.lifecycle.site import SiteData
 from spineoutcome.scoring.model import ScoringModel
@@ -171,8 +177,9 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
     events, non_events = site.events, site.n - site.events
     evaluation = subgroups = centres = None
     if min(events, non_events) < MIN_EVENTS:
-        notes.append(f"Too few events for a meaningful validation: {events} event(s) and {non_events} non-event(s) "
-                     f"among {site.n} patients (at least {MIN_EVENTS} of each are needed to estimate anything). "
+        notes.append(f"Too few events for a meaningful validation: {cell(events)} event(s) and {cell(non_events)} "
+                     f"non-event(s) among {site.n} patients (at least {MIN_EVENTS} of each are needed to estimate "
+                     "anything). "
                      f"Riley's minimum sample size for this validation is {sample_size['required_n']} patients "
                      f"(about {sample_size['required_events']} events).")
     else:
@@ -191,13 +198,13 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
             centres = centre_heterogeneity(y, p, site.centres, min_events=min_events, min_non_events=min_events,
                                            level=level).to_dict()
         if not sample_size["enough"]:
-            notes.append(f"The site has {site.n} patients ({events} events); Riley's minimum sample size for a "
+            notes.append(f"The site has {site.n} patients ({cell(events)} events); Riley's minimum sample size for a "
                          f"precise external validation is {sample_size['required_n']} (about "
                          f"{sample_size['required_events']} events): intervals are wider than targeted, read them "
                          "before the point estimates.")
         else:
-            notes.append(f"The site has {site.n} patients ({events} events), at least Riley's minimum sample size "
-                         f"for external validation ({sample_size['required_n']}).")
+            notes.append(f"The site has {site.n} patients ({cell(events)} events), at least Riley's minimum "
+                         f"sample size for external validation ({sample_size['required_n']}).")
     dev_lp = ((bundle.manifest.get("development") or {}).get("linear_predictor"))
     casemix: dict[str, Any] = {
         "linear_predictor": {"site": lp_summary(p), "development": dev_lp},
@@ -222,6 +229,11 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
         settings={"n_boot": n_boot, "seed": seed, "level": level, "thresholds": thresholds,
                   "min_events": MIN_EVENTS},
         notes=notes)
+
+
+def cell(count: int) -> str:
+    """A count as shown in text that leaves the site: fewer than 5 (but some) as "<5" (small-cell rule)."""
+    return "<5" if 0 < count < SMALL_CELL else str(count)
 
 
 def _period(site: SiteData) -> dict[str, str] | None:

@@ -55,7 +55,7 @@ from spineoutcome.evaluation import (
     overall_weighted,
     slope_weighted,
 )
-from spineoutcome.lifecycle.evaluate import MIN_EVENTS, model_record
+from spineoutcome.lifecycle.evaluate import MIN_EVENTS, cell, model_record
 from spineoutcome.lifecycle.records import UpdateEvidence, new_run_id, now
 from spineoutcome.lifecycle.site import SiteData
 from spineoutcome.modeling import LogisticRecalibration
@@ -305,8 +305,8 @@ def update_model(model: ScoringModel, site: SiteData, *, method: str = "auto", a
     if method not in ("auto", *METHODS):
         raise UpdateError(f"method must be auto or one of {', '.join(METHODS)}; got {method!r}")
     if min(site.events, site.n - site.events) < MIN_EVENTS:
-        raise UpdateError(f"too few events to update the model: {site.events} event(s) and "
-                          f"{site.n - site.events} non-event(s) among {site.n} patients (at least {MIN_EVENTS} "
+        raise UpdateError(f"too few events to update the model: {cell(site.events)} event(s) and "
+                          f"{cell(site.n - site.events)} non-event(s) among {site.n} patients (at least {MIN_EVENTS} "
                           "of each are needed); no update was made")
     updater = Updater(model.bundle, site.X, site.y)
     everyone = np.arange(site.n)
