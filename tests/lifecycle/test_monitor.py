@@ -9,6 +9,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,3 +125,19 @@ def test_monitoring_report_renders(world: World, scored: dict[str, Path], tmp_pa
     paths = render_monitoring_report(record.to_dict(), tmp_path)
     text = subprocess.run(["pdftotext", str(paths[0]), "-"], check=True, capture_output=True, text=True).stdout
     assert "Input drift by period" in text and "CUSUM" in text and "2027-02" in text
+
+
+def test_monitor_command_logs_metrics_by_period(world: World, scored: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "monitoring"
+    args = ["monitor", "--model", world.model, "--out", str(out), "--outcomes", str(world.site), "--tracking-uri",
+            world.uri, "--no-report"]
+    for path in scored.values():
+        args += ["--scores", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "monitoring_evidence.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=world.uri)
+    run_id = next(k for k in client.get_model_version("c5_palsy", "1").tags if k.startswith("monitoring."))
+    history = client.get_metric_history(run_id.split(".", 1)[1], "psi_age")
+    assert [m.step for m in history] == [0, 1]
+    assert history[1].value == pytest.approx(record["input_drift"][1]["psi"]["age"])

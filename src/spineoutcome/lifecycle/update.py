@@ -79,11 +79,12 @@ def log_likelihood(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def fit_revision(design: np.ndarray, y: np.ndarray) -> LogisticRegression:
-    """Maximum-likelihood logistic regression of ``y`` on ``design`` (no penalty)."""
+    """Maximum-likelihood logistic regression of ``y`` on ``design`` (no penalty); Newton's method converges
+    in a few iterations when the maximum exists, so a fit that needs more than 100 is taken as separation."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            return LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=500).fit(design, y)
+            return LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(design, y)
         except (ConvergenceWarning, ValueError, np.linalg.LinAlgError) as exc:
             raise UpdateError(f"the model revision (all coefficients re-estimated) cannot be fitted on these data "
                               f"({type(exc).__name__}: separation or too few events for its parameters)") from None
