@@ -56,3 +56,4 @@ def test_evaluate_update_evaluate(tmp_path: Path) -> None:
     assert after["site"]["n"] + update["site"]["n"] == json.loads(
         (tmp_path / "before" / "validation_evidence.json").read_text())["site"]["n"]
     assert 0.9 <= after["evaluation"]["calibration"]["oe_ratio"]["value"] <= 1.1
+    assert "updated from version 1 by intercept" in after["notes"][0]

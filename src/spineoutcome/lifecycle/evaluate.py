@@ -173,6 +173,13 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
     y = site.y
     development = development_estimates(model.evidence)
     notes: list[str] = []
+    lineage = bundle.manifest.get("lineage")
+    if lineage:
+        notes.append(f"This model was updated from version {lineage.get('parent_version')} by "
+                     f"{lineage.get('method')} on site data {str(lineage.get('site_data_digest'))[:12]}...; the "
+                     "development column shows the original development estimates."
+                     + (" The data validated here are the data it was updated on: an apparent, not an external, "
+                        "validation." if lineage.get("site_data_digest") == site.digest() else ""))
     sample_size = minimum_sample_size(p, y, development, thresholds)
     events, non_events = site.events, site.n - site.events
     evaluation = subgroups = centres = None
