@@ -131,8 +131,7 @@ def test_monitor_command_logs_metrics_by_period(world: World, scored: dict[str, 
     out = tmp_path / "monitoring"
     args = ["monitor", "--model", world.model, "--out", str(out), "--outcomes", str(world.site), "--tracking-uri",
             world.uri, "--no-report"]
-    for path in scored.values():
-        args += ["--scores", str(path)]
+    args += ["--scores", str(next(iter(scored.values())).parent)]  # a folder of scores files
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads((out / "monitoring_evidence.json").read_text())

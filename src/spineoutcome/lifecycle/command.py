@@ -242,8 +242,8 @@ def _print_update(record: dict[str, Any]) -> None:
 def monitor(
     model: ModelOption,
     scores: Annotated[list[Path], typer.Option(
-        "--scores", help="Scores file written by spineoutcome score (its <stem>.drift.json next to it). Repeat for "
-                         "several runs/periods.")],
+        "--scores", help="Scores file written by spineoutcome score (its <stem>.drift.json next to it), or a folder "
+                         "of them. Repeat for several runs/periods.")],
     out: OutOption = Path("monitoring"),
     outcomes: Annotated[Path | None, typer.Option(
         "--outcomes", help="Folder of the site's exports with follow-up, once outcomes are known: adds O:E, "
@@ -272,8 +272,9 @@ def monitor(
 
             with _step("Reading the outcome exports"):
                 cohort = load_cohort(outcomes, DataDictionary.load(dictionary))
+        files = [f for path in scores for f in (_scores_in(path) if path.is_dir() else [path])]
         with _step("Computing drift"):
-            record = monitor_model(loaded, scores, cohort=cohort, outcome=outcome, limit=cusum_limit)
+            record = monitor_model(loaded, files, cohort=cohort, outcome=outcome, limit=cusum_limit)
     except _errors() as exc:
         _fail(f"Cannot monitor: {exc}")
     out.mkdir(parents=True, exist_ok=True)
@@ -293,6 +294,13 @@ def monitor(
             run_id = log_monitoring(record.to_dict(), tracking_uri=tracking_uri, filename=MONITORING_FILE,
                                     artifacts=artifacts[1:])
         console.print(f"MLflow monitoring run {run_id}", highlight=False)
+
+
+def _scores_in(folder: Path) -> list[Path]:
+    """The scores files of a folder: those with a drift summary next to them."""
+    from spineoutcome.lifecycle.monitor import drift_file
+
+    return sorted(p for p in folder.glob("*.csv") if drift_file(p).exists())
 
 
 def _print_monitoring(record: dict[str, Any]) -> None:
