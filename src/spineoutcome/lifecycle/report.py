@@ -21,8 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+
 from spineoutcome.report import ReportError, load_checklist
-from spineoutcome.report.figures import STYLE, calibration_curves, centre_forest, decision_curves, plt
+from spineoutcome.report.figures import STYLE, calibration_curves, centre_forest, decision_curves
 from spineoutcome.report.render import font_paths
 
 SMALL_CELL = 5
