@@ -110,3 +110,14 @@ def test_update_command_registers_a_version_with_lineage(world: World, tmp_path:
     updated = load_model("models:/c5_palsy@site-b", tracking_uri=world.uri)
     assert updated.bundle.manifest["lineage"]["update_run_id"] == record["run_id"]
     assert updated.bundle.calibration.method == "logistic"
+
+
+def test_updated_bundle_monitors_against_the_update_data(world: World) -> None:
+    model = load_model(world.model, tracking_uri=world.uri)
+    site = site_part(site_data(model, load_cohort(world.site)), "first", 0)
+    _, bundle = update_model(model, site, method="recalibration", n_boot=10, seed=1)
+    reference = bundle.manifest["development"]
+    assert reference["source"] == "the site data of the update"
+    assert reference["drift_reference"]["n"] == site.n
+    lp = logit(np.clip(bundle.probabilities(site.X), 1e-8, 1 - 1e-8))
+    assert reference["linear_predictor"]["mean"] == pytest.approx(lp.mean(), rel=1e-12)

@@ -214,7 +214,9 @@ def validate_model(model: ScoringModel, site: SiteData, *, development_data: Sit
                          f"sample size for external validation ({sample_size['required_n']}).")
     dev_lp = ((bundle.manifest.get("development") or {}).get("linear_predictor"))
     casemix: dict[str, Any] = {
-        "linear_predictor": {"site": lp_summary(p), "development": dev_lp},
+        "linear_predictor": {"site": lp_summary(p), "development": dev_lp,
+                             "reference": (bundle.manifest.get("development") or {}).get("source",
+                                                                                        "the development data")},
         "predictors": predictor_distributions(bundle.summary.predictors, site.X),
         "membership": None,
     }

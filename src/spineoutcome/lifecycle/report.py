@@ -222,7 +222,8 @@ def validation_source(record: dict[str, Any], figures: dict[str, Path | None]) -
     dev_lp = lp.get("development") or {}
     doc.append(_para(f"Linear predictor (logit of the model's risk): mean {_num(lp['site']['mean'], 2)}, SD "
                      f"{_num(lp['site']['sd'], 2)} at this site; mean {_num(dev_lp.get('mean'), 2)}, SD "
-                     f"{_num(dev_lp.get('sd'), 2)} in development. A wider spread makes discrimination easier, a "
+                     f"{_num(dev_lp.get('sd'), 2)} in {lp.get('reference') or 'the development data'}. "
+                     "A wider spread makes discrimination easier, a "
                      "narrower one harder (Debray et al., J Clin Epidemiol 2015)."))
     member = casemix.get("membership")
     if member:

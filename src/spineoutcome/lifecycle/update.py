@@ -55,6 +55,8 @@ from spineoutcome.evaluation import (
     overall_weighted,
     slope_weighted,
 )
+from spineoutcome.lifecycle.casemix import linear_predictor
+from spineoutcome.lifecycle.drift import drift_reference
 from spineoutcome.lifecycle.evaluate import MIN_EVENTS, cell, model_record
 from spineoutcome.lifecycle.records import UpdateEvidence, new_run_id, now
 from spineoutcome.lifecycle.site import SiteData
@@ -239,7 +241,7 @@ def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: 
     manifest = {**bundle.manifest, "lineage": lineage}
     if method in ("intercept", "recalibration"):
         updated = bundle.recalibrated(X, y, "intercept" if method == "intercept" else "logistic")
-        return replace(updated, manifest=manifest)
+        return with_reference(replace(updated, manifest=manifest), X)
     if method != "refit":
         raise UpdateError(f"no updated bundle for method {method!r}")
     rows = np.arange(len(y))
@@ -273,8 +275,19 @@ def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: 
                         "percentiles": list(BAND_PERCENTILES),
                         "method": "the revised model refit on simple bootstrap samples of the site's data"},
     })
-    return replace(bundle, manifest=manifest, pipeline=pipeline, ensemble=ensemble, calibration=Calibration(),
-                   summary=TrainingSummary.from_training(X, bundle.contract, design))
+    return with_reference(replace(bundle, manifest=manifest, pipeline=pipeline, ensemble=ensemble,
+                                  calibration=Calibration(), summary=TrainingSummary.from_training(X, bundle.contract,
+                                                                                                   design)), X)
+
+
+def with_reference(bundle: ModelBundle, X: pd.DataFrame) -> ModelBundle:
+    """``bundle`` whose monitoring and case-mix reference (``manifest["development"]``) is the site data it
+    was updated on: the linear predictor of its updated risks, and the predictors' bins there."""
+    lp = linear_predictor(bundle.probabilities(X))
+    reference = {"source": "the site data of the update",
+                 "linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
+                 "drift_reference": drift_reference(X, {p.name: p.dtype for p in bundle.contract.predictors})}
+    return replace(bundle, manifest={**bundle.manifest, "development": reference})
 
 
 def update_parameters(bundle: ModelBundle, method: str) -> dict[str, Any]:
