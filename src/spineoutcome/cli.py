@@ -35,6 +35,7 @@ from spineoutcome.data.command import validate
 from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.errors import SpineoutcomeError
+from spineoutcome.lifecycle import command as lifecycle_cli
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score, sign_model
 
@@ -69,6 +70,9 @@ app.command(name="sign-model")(sign_model)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)
+app.command(name="evaluate")(lifecycle_cli.evaluate)
+app.command(name="update")(lifecycle_cli.update)
+app.command(name="monitor")(lifecycle_cli.monitor)
 console = Console(stderr=True)
 
 TrackingOption = Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,10 @@ from spineoutcome.bundle.clinical import clinical_summary
 from spineoutcome.bundle.contract import InputContract
 from spineoutcome.bundle.model import BAND_PERCENTILES, Calibration, ModelBundle
 from spineoutcome.bundle.summary import TrainingSummary
-from spineoutcome.evaluation import Bootstrap
+from spineoutcome.evaluation import PROBABILITY_CLIP, Bootstrap
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.experiment.plan import SEED_STREAMS
+from spineoutcome.lifecycle.drift import drift_reference
 from spineoutcome.modeling import REGISTRY, TunedClassifier
 from spineoutcome.privacy import age_variables
 
@@ -44,8 +46,8 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         "task": evidence.task["name"],
         "description": evidence.task["description"],
         "outcome": evidence.task["outcome"],
-        "outcome_definition": {k: evidence.task["outcome_definition"].get(k)
-                               for k in ("name", "version", "description")},
+        "outcome_definition": dict(evidence.task["outcome_definition"]),
+        "eligibility": dict(evidence.pipeline.get("eligibility") or {}),
         "output": {"column": "probability",
                    "meaning": f"calibrated probability of the outcome {evidence.task['outcome']!r}"},
         "family": family,
@@ -67,6 +69,8 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     }
     ensemble = bootstrap_ensemble(tuned, task.X, task.y, ensemble_size, seed)
     manifest["development_calibration"] = asdict(_development_calibration(tuned, task.y))
+    manifest["development"] = development_record(pipeline, Calibration(**manifest["development_calibration"]), task.X,
+                                                 contract)
     manifest["ensemble_development_calibration"] = [
         asdict(_development_calibration(member, task.y[sample])) for member, sample in ensemble]
     return ModelBundle(
@@ -78,6 +82,17 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         ensemble=[member.best_estimator_ for member, _ in ensemble],
         clinical=clinical_summary(evidence),
     )
+
+
+def development_record(pipeline: Pipeline, calibration: Calibration, X: pd.DataFrame,
+                       contract: InputContract) -> dict[str, Any]:
+    """What monitoring and validation compare a new site with: the mean and SD of the linear predictor
+    (logit of the calibrated risk) in the training data, and the development bins of every predictor
+    (:func:`spineoutcome.lifecycle.drift.drift_reference`). Aggregates only."""
+    risk = np.clip(calibration.apply(pipeline.predict_proba(X)[:, 1]), PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+    lp = np.log(risk / (1 - risk))
+    return {"linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
+            "drift_reference": drift_reference(X, {p.name: p.dtype for p in contract.predictors})}
 
 
 def _development_calibration(tuned: TunedClassifier, y: np.ndarray) -> Calibration:

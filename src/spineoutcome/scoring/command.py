@@ -68,6 +68,9 @@ def score(
         "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")] = None,
     dictionary: Annotated[Path | None, typer.Option(
         "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
+    period: Annotated[str | None, typer.Option(
+        "--period", help="Label of the period these patients belong to, for monitoring (default: this month, "
+                         "YYYY-MM); recorded in <out stem>.drift.json.")] = None,
 ) -> None:
     """Score a pre-operative export: calibrated risk, 95 % band, risk group, main drivers and flags per patient.
 
@@ -98,6 +101,7 @@ def score(
                 model, input_file, out, rejects=rejects, sheets_dir=sheets, column_map=mapping, encoding=encoding,
                 delimiter=delimiter, decimal=decimal, chunk_size=chunk_size, explain=explain, band=band,
                 tracking_uri=tracking_uri, allow_unverified=allow_unverified, dictionary=dd, overwrite=overwrite,
+                period=period,
                 progress=lambda rows: bar.update(task, completed=rows, description=f"Scoring: {rows:,} rows"))
         with atomic_output(summary_path, overwrite=overwrite) as temporary:
             temporary.write_text(json.dumps(summary.to_dict(), indent=1), encoding="utf-8")

@@ -34,10 +34,12 @@ rejects file, as it goes: memory stays bounded whatever the size of the export.
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ from spineoutcome.data.reader import repeated_columns_message, short
 from spineoutcome.data.sources import ExportReadError
 from spineoutcome.data.validate import RULES
 from spineoutcome.dictionary import DataDictionary
+from spineoutcome.lifecycle.drift import add_counts, bin_counts
 from spineoutcome.outputs import atomic_output, check_writable, neutralise_cell, neutralise_frame
 from spineoutcome.scoring.model import UNVERIFIED, ScoringModel, load_verified
 from spineoutcome.scoring.parse import Problem, parse_predictors
@@ -58,6 +61,7 @@ from spineoutcome.scoring.task import OUTPUTS, TaskScorer, category_labels
 
 DEFAULT_CHUNK_SIZE = 50_000
 REJECT_COLUMNS = ("source", "line", "column", "value", "rule", "reason")
+DRIFT_FORMAT = "spineoutcome-drift/1"
 DUPLICATE_REASON = "patient key appears on more than one row; every copy is rejected"
 INTEGRITY_COLUMN = "model_integrity"
 VERIFIED = "verified"
@@ -86,13 +90,14 @@ class ScoringSummary:
     chunks: int = 0
     seconds: float = 0.0
     outputs: dict[str, str | int | None] = field(default_factory=dict)
+    drift: dict[str, dict[str, list[int]]] = field(default_factory=dict, repr=False)
 
     @property
     def invariant_holds(self) -> bool:
         return self.rows_in == self.rows_scored + self.rows_rejected
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()} | {"invariant_holds": self.invariant_holds}
+        return {k: v for k, v in self.__dict__.items() if k != "drift"} | {"invariant_holds": self.invariant_holds}
 
 
 def score_export(
@@ -115,6 +120,7 @@ def score_export(
     dictionary: DataDictionary | None = None,
     progress: Callable[[int], None] | None = None,
     overwrite: bool = False,
+    period: str | None = None,
 ) -> ScoringSummary:
     """Score every row of ``source`` with ``models``; write ``out`` (CSV) and the rejects file.
 
@@ -122,7 +128,9 @@ def score_export(
     ``rejects`` defaults to ``<out stem>.rejects.csv`` next to ``out``. ``sheets_dir``: write a
     one-page PDF risk sheet per scored patient there (:mod:`.sheets`). ``progress`` is called with
     the number of rows done after each chunk. ``overwrite``: replace existing outputs (default:
-    refuse them, before any work starts). Raises :class:`~spineoutcome.data.ExportReadError`
+    refuse them, before any work starts). Next to ``out`` goes ``<out stem>.drift.json``, what
+    monitoring needs without identifiers (:func:`drift_summary`); ``period`` labels it (default: the
+    month of scoring, ``YYYY-MM``). Raises :class:`~spineoutcome.data.ExportReadError`
     (unusable file, :class:`ContractMismatchError`) and :class:`.ModelLoadError` before any
     output is written.
     """
@@ -185,9 +193,12 @@ def score_export(
             sheets.discard()
     summary.rows_rejected = summary.rows_in - summary.rows_scored
     summary.seconds = time.perf_counter() - started
+    drift = out.with_name(f"{out.stem}.drift.json")
+    with atomic_output(drift, overwrite=True) as temporary:
+        temporary.write_text(json.dumps(drift_summary(summary, loaded, period), indent=1), encoding="utf-8")
     summary.outputs = {"scores": str(out), "rejects": str(rejects),
                        "sheets": str(sheets_dir) if sheets_dir is not None else None,
-                       "sheets_written": sheets.written if sheets is not None else 0}
+                       "sheets_written": sheets.written if sheets is not None else 0, "drift": str(drift)}
     if not summary.invariant_holds:  # pragma: no cover - a bug, never an input problem
         raise AssertionError(f"rows in {summary.rows_in} != scored {summary.rows_scored} + rejected "
                              f"{summary.rows_rejected}")
@@ -197,6 +208,17 @@ def score_export(
 def integrity_label(model: ScoringModel) -> str:
     """``verified``, or UNVERIFIED for a model accepted without a record (``allow_unverified``)."""
     return VERIFIED if model.verified else UNVERIFIED
+
+
+def drift_summary(summary: ScoringSummary, models: list[ScoringModel], period: str | None) -> dict[str, Any]:
+    """What monitoring needs from a scoring run, per model, with no identifier and no row: the period,
+    the counts scored and flagged, and each predictor's counts in the bundle's development bins
+    (:mod:`spineoutcome.lifecycle.drift`; absent for bundles built without them)."""
+    label = period or datetime.now(UTC).strftime("%Y-%m")
+    return {"format": DRIFT_FORMAT, "period": label, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "models": {prefix: {"model": model.describe(), "n_scored": summary.rows_scored,
+                                "flagged": summary.flagged[prefix], "bins": summary.drift.get(prefix)}
+                       for prefix, model in zip(summary.prefixes, models, strict=True)}}
 
 
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
@@ -279,6 +301,9 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
         flagged["missing_predictors"] += int((scores.columns["missing_predictors"] != "").sum())
         flagged["extrapolated"] += int((scores.columns["extrapolated"] != "").sum())
         flagged["out_of_distribution"] += int(np.sum(scores.columns["out_of_distribution"]))
+        reference = (scorer.model.bundle.manifest.get("development") or {}).get("drift_reference")
+        if reference is not None:
+            summary.drift[prefix] = add_counts(summary.drift.get(prefix, {}), bin_counts(reference, rows))
         counts = pd.Series(scores.columns["category"]).value_counts()
         for label, count in counts.items():
             summary.categories[prefix][str(label)] += int(count)
