@@ -37,6 +37,7 @@ from spineoutcome.dictionary import DataDictionary, DictionaryError
 from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score
+from spineoutcome.serve.command import serve
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 app.command(name="score")(score)
+app.command(name="serve")(serve)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)
