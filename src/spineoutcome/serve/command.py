@@ -17,7 +17,7 @@ from rich.console import Console
 from spineoutcome.serve.settings import LOOPBACK, TOKEN_ENV
 
 EXIT_FILE_ERROR = 3  # as spineoutcome.cli
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # log-like lines: never wrapped
 
 
 def log_config(level: str = "info") -> dict[str, Any]:

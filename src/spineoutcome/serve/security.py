@@ -49,10 +49,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class HospitalMiddleware:
     """Security headers, body limit and a patient-free access log (module docstring)."""
 
@@ -71,10 +67,12 @@ class HospitalMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = {"status": 500, "started": False, "received": 0}
+        state = {"status": 500, "started": False, "received": 0, "refused": False}
         declared = dict(scope.get("headers") or ()).get(b"content-length")
 
         async def send_with_headers(message: Message) -> None:
+            if state["refused"]:  # the app's answer after a refused body is dropped
+                return
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
                 present = {k.lower() for k, _ in message.get("headers", ())}
@@ -86,8 +84,10 @@ class HospitalMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
-                if state["received"] > self.max_body_bytes:
-                    raise _TooLarge
+                if state["received"] > self.max_body_bytes and not state["started"]:
+                    await self._too_large(send_with_headers)
+                    state["refused"] = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
@@ -96,10 +96,6 @@ class HospitalMiddleware:
             else:
                 try:
                     await self.app(scope, counted_receive, send_with_headers)
-                except _TooLarge:
-                    if state["started"]:
-                        raise
-                    await self._too_large(send_with_headers)
                 except Exception as exc:  # a bug: its message may quote a value, so log where, not what
                     frame = traceback.extract_tb(exc.__traceback__)[-1]
                     logging.getLogger(ERROR_LOGGER).error("unhandled %s at %s:%s", type(exc).__name__,
