@@ -53,6 +53,8 @@ class ModelScores:
     row: np.ndarray
     scores: TaskScores
     problems: list[list[dict[str, Any]]]
+    order: np.ndarray | None
+    """Per scored row, the predictors of its top-3 |SHAP| (None without explanations)."""
 
     def typed(self, i: int) -> pd.Series:
         """Patient ``i``'s predictors in the training dtypes (for the risk sheet)."""
@@ -75,15 +77,14 @@ class ModelScores:
     def drivers(self, r: int) -> list[dict[str, Any]]:
         """The top-3 drivers of scored row ``r``: variable, sentence and SHAP value (log-odds)."""
         shap = self.scores.shap
-        if shap is None:
+        if shap is None or self.order is None:
             return []
         names = self.served.contract.names
-        order = self.served.scorer.words.top(shap[r:r + 1])[0]
         out = []
-        for k, j in enumerate(order):
-            text = str(self.scores.columns[f"factor_{k + 1}"][r])
+        for k, j in enumerate(self.order[r]):
+            text = self.scores.columns[f"factor_{k + 1}"][r]
             if text:
-                out.append({"variable": names[j], "text": text, "log_odds": float(shap[r, j])})
+                out.append({"variable": names[j], "text": str(text), "log_odds": float(shap[r, j])})
         return out
 
     def flags(self, r: int) -> list[dict[str, Any]]:
@@ -166,7 +167,7 @@ class Engine:
         frame = pd.DataFrame(text, index=pd.RangeIndex(n), dtype=object) if n else \
             pd.DataFrame({name: pd.Series([], dtype=object) for name in self.names})
         known = set(self.names)
-        ignored = [sorted(k for k in p if k not in known) if isinstance(p, Mapping) else [] for p in patients]
+        ignored = [sorted(extra) if isinstance(p, Mapping) and (extra := p.keys() - known) else [] for p in patients]
         results = [self._score_model(s, frame, given, early, explain) for s in self.served]
         return Batch(n, results, ignored)
 
@@ -192,7 +193,8 @@ class Engine:
         with served.lock:
             scores = served.scorer.score(parsed.frame[valid], parsed.missing[valid], parsed.distinct.subset(valid),
                                          explain=explain)
-        return ModelScores(served, parsed, row, scores, problems)
+        order = served.scorer.words.top(scores.shap) if scores.shap is not None else None
+        return ModelScores(served, parsed, row, scores, problems, order)
 
 
 def refit_risks(served: ServedModel, typed: pd.DataFrame) -> np.ndarray:
@@ -206,6 +208,8 @@ def refit_risks(served: ServedModel, typed: pd.DataFrame) -> np.ndarray:
 
 def _text(value: Any, yes: str, no: str) -> str | None:
     """A JSON value as export text; None when it cannot be one (module docstring)."""
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, str):
@@ -234,4 +238,5 @@ def _names(joined: str) -> list[str]:
 
 
 def _number(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+    value = float(value)
+    return value if math.isfinite(value) else None
