@@ -12,7 +12,9 @@ keep-alive on 127.0.0.1 with httpx:
   requests; patients per second = patients sent / total wall time.
 
 Each with the three drivers (``explain=true``, the default) and without (``explain=false``).
-Patients: a synthetic cohort's clinical and imaging exports side by side, as export text.
+Patients: a synthetic cohort's clinical and imaging exports side by side, as export text, each
+patient sent with the fields the served models read (as an EHR integration reading
+``GET /api/v1/models`` would).
 ``--build DIR`` first trains the benchmark's models (logistic regression with splines for C5 palsy
 and for any complication, each with the default 30 bootstrap refits, on 1,500 synthetic patients)
 into a SQLite store under DIR. Usage:
@@ -178,6 +180,10 @@ def main() -> None:
     try:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(headers=headers, timeout=120) as client:
+            # as an EHR integration sends them: the fields the served models read (GET /api/v1/models)
+            names = list(dict.fromkeys(n for m in client.get(f"{base}/api/v1/models").json()["models"]
+                                       for n in m["predictors"]))
+            rows = [{n: row[n] for n in names} for row in rows]
             print("| models | drivers | start-up (s) | one patient: median ms | p95 ms | p99 ms "
                   "| 1,000-patient requests: patients/s |")
             print("|---|---|---:|---:|---:|---:|---:|")

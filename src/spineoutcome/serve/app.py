@@ -26,6 +26,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from spineoutcome import __version__
@@ -90,19 +92,28 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
         return Response(pdf, media_type="application/pdf",
                         headers={"content-disposition": 'attachment; filename="risk-sheet.pdf"'})
 
+    request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+
     @app.post("/api/v1/predict", response_model=PredictResponse, dependencies=[Depends(guard)],
               summary="Risk for one or more patients from every served model",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {"application/json": {"schema": request_schema}}}},
               responses={401: {"description": "A token is configured and the request lacks it"},
                          413: {"description": "Body larger than the server's limit"},
                          422: {"description": "Not a JSON object with a list of patients, or too many patients"}})
-    async def predict(body: PredictRequest, explain: Annotated[bool, Query(
+    async def predict(request: Request, explain: Annotated[bool, Query(
             description="Compute the three main drivers (SHAP); false is faster.")] = True) -> Response:
         """One prediction per patient and served model (schema: PredictResponse). A value that breaks the
         input contract gives that patient a problem entry and no probability for the models that read it."""
+        try:  # pydantic's own JSON parser; errors without the input (it may be a patient's data)
+            body = PredictRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"detail": exc.errors(include_url=False, include_input=False)}, status_code=422)
         if len(body.patients) > settings.max_patients:
             return JSONResponse({"detail": f"at most {settings.max_patients} patients per request"}, status_code=422)
         batch = await _run(engine.score, body.patients, explain=explain)
-        return JSONResponse({"models": described, "predictions": batch.predictions()})
+        answer = {"models": described, "predictions": batch.predictions()}
+        return Response(to_json(answer), media_type="application/json")
 
     @app.get("/api/v1/models", dependencies=[Depends(guard)], summary="The served models and their input contracts")
     def models() -> dict[str, Any]:

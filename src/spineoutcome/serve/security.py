@@ -97,6 +97,8 @@ class HospitalMiddleware:
                 try:
                     await self.app(scope, counted_receive, send_with_headers)
                 except Exception as exc:  # a bug: its message may quote a value, so log where, not what
+                    if state["refused"]:  # the app stopped reading a body already answered with 413
+                        return
                     frame = traceback.extract_tb(exc.__traceback__)[-1]
                     logging.getLogger(ERROR_LOGGER).error("unhandled %s at %s:%s", type(exc).__name__,
                                                           frame.filename, frame.lineno)
