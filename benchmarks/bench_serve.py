@@ -9,7 +9,11 @@ keep-alive on 127.0.0.1 with httpx:
 - one-patient latency: ``POST /api/v1/predict`` with one patient, sequential calls, each a
   different patient of the cohort; median, p95 and p99 of the wall time per call;
 - batch throughput: ``POST /api/v1/predict`` with 1,000 patients per request, sequential
-  requests; patients per second = patients sent / total wall time.
+  requests; patients per second = patients sent / total wall time (request bodies encoded before
+  the clock starts, answers decoded and checked after it stops: the server's rate, not the client's).
+
+The server's own CPU time (user + system, from /proc) per call and per patient is reported
+too: on a shared machine it shows the server's cost apart from waiting for a core.
 
 Each with the three drivers (``explain=true``, the default) and without (``explain=false``).
 Patients: a synthetic cohort's clinical and imaging exports side by side, as export text, each
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -131,29 +136,48 @@ def stop(server: subprocess.Popen) -> None:
         server.wait(10)
 
 
-def latency(client: httpx.Client, base: str, rows: list[dict], calls: int, explain: bool) -> np.ndarray:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to report the server's own cost on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(client: httpx.Client, base: str, rows: list[dict], calls: int, explain: bool,
+            pid: int) -> tuple[np.ndarray, float]:
+    """Wall time of each one-patient call, and the server's CPU seconds per call."""
     url = f"{base}/api/v1/predict?explain={'true' if explain else 'false'}"
     for row in rows[:20]:
         client.post(url, json={"patients": [row]}).raise_for_status()
     times = []
+    cpu = cpu_seconds(pid)
     for k in range(calls):
         began = time.perf_counter()
         answer = client.post(url, json={"patients": [rows[k % len(rows)]]})
         times.append(time.perf_counter() - began)
         answer.raise_for_status()
-    return np.asarray(times)
+    return np.asarray(times), (cpu_seconds(pid) - cpu) / calls
 
 
-def throughput(client: httpx.Client, base: str, rows: list[dict], requests: int, size: int, explain: bool) -> float:
+def throughput(client: httpx.Client, base: str, rows: list[dict], requests: int, size: int, explain: bool,
+               pid: int) -> tuple[float, float]:
+    """Patients per second of wall time and per second of the server's CPU time; request bodies are encoded
+    before the clock starts, answers checked after it stops."""
     url = f"{base}/api/v1/predict?explain={'true' if explain else 'false'}"
-    batches = [[rows[(r * size + i) % len(rows)] for i in range(size)] for r in range(requests + 1)]
-    client.post(url, json={"patients": batches[-1]}).raise_for_status()
+    bodies = [json.dumps({"patients": [rows[(r * size + i) % len(rows)] for i in range(size)]}).encode()
+              for r in range(requests + 1)]
+    headers = {"content-type": "application/json"}
+    client.post(url, content=bodies[-1], headers=headers).raise_for_status()
+    answers = []
+    cpu = cpu_seconds(pid)
     began = time.perf_counter()
-    for batch in batches[:requests]:
-        answer = client.post(url, json={"patients": batch})
+    for body in bodies[:requests]:
+        answers.append(client.post(url, content=body, headers=headers))
+    rate = requests * size / (time.perf_counter() - began)
+    cpu_rate = requests * size / (cpu_seconds(pid) - cpu)
+    for answer in answers:
         answer.raise_for_status()
         assert len(answer.json()["predictions"]) == size * len(answer.json()["models"])
-    return requests * size / (time.perf_counter() - began)
+    return rate, cpu_rate
 
 
 def main() -> None:
@@ -184,15 +208,16 @@ def main() -> None:
             names = list(dict.fromkeys(n for m in client.get(f"{base}/api/v1/models").json()["models"]
                                        for n in m["predictors"]))
             rows = [{n: row[n] for n in names} for row in rows]
-            print("| models | drivers | start-up (s) | one patient: median ms | p95 ms | p99 ms "
-                  "| 1,000-patient requests: patients/s |")
-            print("|---|---|---:|---:|---:|---:|---:|")
+            print("| models | drivers | start-up (s) | one patient: median ms | p95 ms | p99 ms | server CPU ms "
+                  "| 1,000-patient requests: patients/s | per server CPU s |")
+            print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
             for explain in (True, False):
-                times = 1000 * latency(client, base, rows, args.calls, explain)
-                rate = throughput(client, base, rows, args.requests, args.batch, explain)
+                times, cpu = latency(client, base, rows, args.calls, explain, server.pid)
+                times = 1000 * times
+                rate, cpu_rate = throughput(client, base, rows, args.requests, args.batch, explain, server.pid)
                 print(f"| {len(args.model)} | {'top 3' if explain else 'off'} | {startup:.1f} "
                       f"| {np.median(times):.1f} | {np.percentile(times, 95):.1f} | {np.percentile(times, 99):.1f} "
-                      f"| {rate:,.0f} |", flush=True)
+                      f"| {1000 * cpu:.1f} | {rate:,.0f} | {cpu_rate:,.0f} |", flush=True)
     finally:
         stop(server)
 

@@ -164,3 +164,36 @@ def test_health_models_and_openapi(client: TestClient, served) -> None:
     assert {"probability", "band_low", "band_high", "risk_group", "drivers", "flags", "problems"} <= \
         set(spec["components"]["schemas"]["Prediction"]["properties"])
     assert "/health" in spec["paths"]
+
+
+def test_calculator_fields_come_from_the_dictionary(client: TestClient, served) -> None:
+    from spineoutcome.dictionary import DataDictionary
+    from spineoutcome.serve.form import form_fields
+
+    dictionary = DataDictionary.load()
+    fields = {f.name: f for f in form_fields(served)}
+    assert list(fields) == list(dict.fromkeys(n for s in served for n in s.contract.names))
+    for name, field in fields.items():
+        variable = dictionary.variable(name)
+        assert (field.help, field.unit, field.range, field.required) == \
+            (variable.description, variable.unit, variable.range, not variable.nullable)
+        if variable.dtype == "category":
+            assert [value for value, _ in field.options] == list(variable.categories)
+    assert fields["bmi"].models == ("complication_any",) and fields["age"].models == ("c5_palsy", "complication_any")
+    page = client.get("/").text
+    assert 'name="age" type="number" step="any" min="18" max="100"' in page
+    assert 'name="planned_levels" type="number" step="1" min="1" max="8"' in page
+    assert '<option value="laminoplasty"' in page and page.count("<form") == 1
+
+
+def test_calculator_shows_problems_and_never_fails(client: TestClient, store: Store) -> None:
+    values = {**store.patients.iloc[3].to_dict(), "age": "abc", "bmi": "300"}
+    page = client.post("/", data=values)
+    assert page.status_code == 200
+    assert page.text.count("Not scored: the values below break this model") == 2
+    assert 'data-variable="age" data-rule="not_a_number"' in page.text
+    assert 'data-variable="bmi" data-rule="out_of_range"' in page.text
+    assert client.post("/", content=b"\xff\xfe=%%%&&", headers={"content-type": "application/x-www-form-urlencoded"}
+                       ).status_code == 200
+    sheet = client.post("/sheet", data=values)
+    assert sheet.status_code == 422 and "Not scored" in sheet.text
