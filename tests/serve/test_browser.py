@@ -35,7 +35,12 @@ def browser_context():
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api as playwright
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("playwright is not installed (pip install -e '.[test]')")
+        pytest.skip("playwright is not installed")
     with tempfile.TemporaryDirectory(prefix="spineoutcome-chromium-") as profile, \
             playwright.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
