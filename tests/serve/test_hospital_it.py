@@ -91,6 +91,17 @@ def test_cors_is_off_unless_origins_are_named(served) -> None:
     assert "access-control-allow-origin" not in opened.options("/api/v1/predict", headers=origin).headers
 
 
+def test_only_allowed_host_headers_are_answered(served) -> None:
+    """DNS rebinding: a page of another site that resolves to 127.0.0.1 sends its own Host header."""
+    client = TestClient(create_app(served, ServeSettings(allowed_hosts=("127.0.0.1", "localhost"))),
+                        base_url="http://127.0.0.1:8000")
+    assert client.get("/health").status_code == 200
+    assert client.get("/health", headers={"host": "localhost:8000"}).status_code == 200
+    refused = client.post("/api/v1/predict", json={"patients": []}, headers={"host": "evil.example"})
+    assert refused.status_code == 400
+    assert refused.headers["content-security-policy"] == SECURITY_HEADERS["content-security-policy"]
+
+
 def test_request_bodies_are_bounded(served, store: Store) -> None:
     client = TestClient(create_app(served, ServeSettings(max_body_bytes=2_000)))
     big = {"patients": [patient(store)] * 20}
@@ -180,6 +191,7 @@ def test_cli_serves_on_loopback_and_logs_no_patient_data(store: Store, tmp_path:
         assert [p["probability"] is not None for p in answer.json()["predictions"]] == [True, True]
         assert httpx.post(f"{base}/api/v1/predict", json={"patients": []}, timeout=10).status_code == 401
         assert httpx.post(f"{base}/", data=patient(store, age=SECRET_AGE), timeout=60).status_code == 200
+        assert httpx.get(f"{base}/health", headers={"host": "rebound.example"}, timeout=10).status_code == 400
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -190,5 +202,6 @@ def test_cli_serves_on_loopback_and_logs_no_patient_data(store: Store, tmp_path:
     text = (tmp_path / "serve.log").read_text(encoding="utf-8")
     assert "verified against the MLflow tracking store" in text
     assert f"http://127.0.0.1:{port}/" in text and "API token: required" in text
+    assert "Host headers: 127.0.0.1, localhost" in text
     assert '"POST /api/v1/predict" 200' in text and '"POST /api/v1/predict" 401' in text
     assert SECRET_AGE not in text and SECRET_KEY not in text and TOKEN not in text

@@ -14,7 +14,8 @@ Routes:
 
 The API needs ``Authorization: Bearer <token>`` when a token is configured
 (:class:`.ServeSettings`); every response carries the security headers of
-:class:`.HospitalMiddleware`; CORS is off unless origins are configured.
+:class:`.HospitalMiddleware`; CORS is off unless origins are configured; Host headers outside
+``allowed_hosts`` get 400.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -130,6 +132,8 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    if settings.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     app.add_middleware(HospitalMiddleware, routes=ROUTES, max_body_bytes=settings.max_body_bytes, tls=settings.tls)
     return app
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from spineoutcome.serve.settings import LOOPBACK, TOKEN_ENV
+from spineoutcome.serve.settings import LOOPBACK, LOOPBACK_NAMES, TOKEN_ENV
 
 EXIT_FILE_ERROR = 3  # as spineoutcome.cli
 console = Console(stderr=True, soft_wrap=True)  # log-like lines: never wrapped
@@ -48,6 +48,9 @@ def serve(
     token_env: Annotated[str, typer.Option(
         "--token-env", help="Environment variable holding the API's bearer token (unset: no token). The token "
                             "itself is never given on the command line.")] = TOKEN_ENV,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Host header to answer (repeatable; e.g. the name the hospital's proxy passes on). "
+                               "Default: the loopback names when bound to loopback, any host otherwise.")] = None,
     cors_origin: Annotated[list[str] | None, typer.Option(
         "--cors-origin", help="Allow browser requests from this origin (repeatable). Default: CORS off.")] = None,
     max_patients: Annotated[int, typer.Option(
@@ -81,7 +84,8 @@ def serve(
     try:
         settings = ServeSettings.from_env(token_env=token_env, host=host, port=port,
                                           cors_origins=tuple(cors_origin or ()), max_patients=max_patients,
-                                          tls=ssl_certfile is not None)
+                                          tls=ssl_certfile is not None,
+                                          allowed_hosts=_allowed_hosts(host, allowed_host))
         dd = DataDictionary.load(dictionary)
         served = load_models(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified)
         app = create_app(served, settings, dictionary=dd)
@@ -93,7 +97,9 @@ def serve(
                       markup=False, highlight=False)
     scheme = "https" if settings.tls else "http"
     token = f"required ({token_env})" if settings.token else "none"
-    console.print(f"API token: {token}; CORS: {', '.join(settings.cors_origins) or 'off'}; models ready in "
+    hosts = ", ".join(settings.allowed_hosts) if settings.allowed_hosts is not None else "any"
+    console.print(f"API token: {token}; CORS: {', '.join(settings.cors_origins) or 'off'}; Host headers: {hosts}; "
+                  "models ready in "
                   f"{time.perf_counter() - started:.1f} s; calculator at {scheme}://{host}:{port}/",
                   markup=False, highlight=False)
     if host != LOOPBACK and host != "localhost" and not settings.token:
@@ -102,3 +108,10 @@ def serve(
     uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, log_config=log_config(log_level),
                 ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
                 ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+
+
+def _allowed_hosts(host: str, given: list[str] | None) -> tuple[str, ...] | None:
+    """The Host headers to answer: those given, else the loopback names when bound to loopback, else any."""
+    if given:
+        return tuple(given)
+    return LOOPBACK_NAMES if host in LOOPBACK_NAMES or host == "::1" else None

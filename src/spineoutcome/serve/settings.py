@@ -5,6 +5,9 @@
   never from the command line (argv is visible to every user of the machine) and never shown;
   a token shorter than :data:`MIN_TOKEN_LENGTH` characters is refused;
 - CORS off (no cross-origin browser access) unless origins are named;
+- ``allowed_hosts``: the Host headers answered (others get 400), which stops a web page in the
+  surgeon's browser from reaching a loopback server through DNS rebinding; the command sets the
+  loopback names when it binds to loopback (None: any host);
 - bounded requests: at most ``max_patients`` patients and ``max_body_bytes`` bytes per request.
 """
 
@@ -19,6 +22,7 @@ from spineoutcome.errors import SpineoutcomeError
 TOKEN_ENV = "SPINEOUTCOME_SERVE_TOKEN"
 MIN_TOKEN_LENGTH = 16
 LOOPBACK = "127.0.0.1"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class SettingsError(SpineoutcomeError, ValueError):
@@ -33,6 +37,7 @@ class ServeSettings:
     port: int = 8000
     token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] | None = None
     max_patients: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024
     tls: bool = False
