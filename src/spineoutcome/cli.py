@@ -38,6 +38,7 @@ from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.lifecycle import command as lifecycle_cli
 from spineoutcome.outcomes import cli as outcomes_cli
 from spineoutcome.scoring.command import score, sign_model
+from spineoutcome.serve.command import serve
 
 EXIT_REJECTS = 1
 EXIT_FILE_ERROR = 3
@@ -67,6 +68,7 @@ app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MC
 app.command(name="validate")(validate)
 app.command(name="score")(score)
 app.command(name="sign-model")(sign_model)
+app.command(name="serve")(serve)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)
 app.command(name="spark-score")(distributed_cli.spark_score)

@@ -121,7 +121,7 @@ class TaskScorer:
         out["category"] = self.labels[categorise(probability, self.model.thresholds)]
         shap = None
         if explain:
-            shap = self.contributions(frame)
+            shap = self.contributions(frame, design)
             for k, words in enumerate(self.words.sentences(shap, distinct.codes, distinct.uniques)):
                 out[f"factor_{k + 1}"] = words
         else:
@@ -139,8 +139,24 @@ class TaskScorer:
         return {name: np.zeros(0, dtype=object if name in text else bool if name == "out_of_distribution" else float)
                 for name in OUTPUTS}
 
-    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        """SHAP values (log-odds for logistic and boosting) per predictor, contract order, training-mean background."""
+    def contributions(self, frame: pd.DataFrame, design: pd.DataFrame | None = None) -> np.ndarray:
+        """SHAP values (log-odds for logistic and boosting) per predictor, contract order, training-mean background.
+
+        ``design``: the selected pipeline's design of ``frame`` when already at hand; a logistic
+        model's linear SHAP, (design - background mean) x coefficients summed per predictor, is then
+        taken from it (as :func:`~spineoutcome.explain.shap_contributions` computes it, without
+        running the preprocessing again).
+        """
+        pipeline = self.cache.pipelines[0]
+        if design is not None and pipeline.linear and self.background is not None \
+                and list(design.columns) == pipeline.columns and set(pipeline.columns) <= set(self.background.index):
+            centre = self.background[pipeline.columns].to_numpy(dtype=np.float64)
+            phi = (design.to_numpy(dtype=np.float64) - centre) * pipeline.model.coef_.ravel()
+            out = np.zeros((len(frame), len(self.names)))
+            for j, name in enumerate(self.names):
+                if name in pipeline.blocks:
+                    out[:, j] = phi[:, pipeline.blocks[name]].sum(axis=1)
+            return out
         values = shap_contributions(self.model.bundle.pipeline, frame, background_mean=self.background).values
         return values.reindex(columns=self.names, fill_value=0.0).to_numpy(dtype=np.float64)
 
