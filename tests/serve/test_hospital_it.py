@@ -200,7 +200,7 @@ def test_cli_serves_on_loopback_and_logs_no_patient_data(store: Store, tmp_path:
             server.kill()
             server.wait(10)
     text = (tmp_path / "serve.log").read_text(encoding="utf-8")
-    assert "verified against the MLflow tracking store" in text
+    assert "verified against the MLflow registry" in text
     assert f"http://127.0.0.1:{port}/" in text and "API token: required" in text
     assert "Host headers: 127.0.0.1, localhost" in text
     assert '"POST /api/v1/predict" 200' in text and '"POST /api/v1/predict" 401' in text

@@ -1,8 +1,8 @@
 """The served models: loaded and verified once at start-up, in this one place.
 
 Loading goes through the public path ``spineoutcome score`` uses
-(:func:`spineoutcome.scoring.load_scoring_model`): the bundle is downloaded, its SHA-256 is
-recomputed and compared with the digest recorded when it was logged, and a mismatch raises
+(:func:`spineoutcome.scoring.load_verified`): a private copy of the model folder is checked
+against the digest recorded outside it (the registry version's record or a site signature), and a mismatch raises
 :class:`~spineoutcome.scoring.IntegrityError`, so the server refuses to start exactly as ``score``
 refuses to score. A model without a recorded digest is refused unless ``allow_unverified``. The
 verification status the loader reports (:attr:`.ScoringModel.integrity`) is shown with every
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spineoutcome.bundle import InputContract
-from spineoutcome.scoring import ScoringModel, TaskScorer, category_labels, load_scoring_model
+from spineoutcome.scoring import ScoringModel, TaskScorer, category_labels, load_verified
 
 
 @dataclass
@@ -38,8 +38,7 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         """What the model is and how it was checked (no patient data): the API's ``models`` entries."""
-        evidence = self.model.evidence
-        task = evidence.get("task") or {}
+        task = self.model.clinical.get("task") or {}
         manifest = self.model.bundle.manifest
         return {"name": self.name, "uri": self.model.uri, "version": self.model.version, "task": self.model.task,
                 "description": task.get("description") or self.model.task,
@@ -55,7 +54,7 @@ def load_models(uris: Sequence[str], *, tracking_uri: str | None = None,
     """Load, verify and prepare every model (module docstring); raises ``ModelLoadError`` on the first failure."""
     if not uris:
         raise ValueError("give at least one model to serve")
-    loaded = [load_scoring_model(uri, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for uri in uris]
+    loaded = [load_verified(uri, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for uri in uris]
     return serve_models(loaded)
 
 
