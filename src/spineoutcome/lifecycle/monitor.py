@@ -61,7 +61,7 @@ def _model_entry(doc: dict[str, Any], model: ScoringModel, path: Path) -> tuple[
     """The prefix and entry of ``model`` in a drift summary (matched by bundle digest, else by task)."""
     entries = doc.get("models") or {}
     for prefix, entry in entries.items():
-        if (entry.get("model") or {}).get("bundle_sha256") == model.digest:
+        if (entry.get("model") or {}).get("model_sha256") == model.digest:
             return prefix, entry
     raise MonitoringInputError(f"{path}: these scores were not made with model {model.uri!r} (no entry with its "
                                f"bundle digest {model.digest[:12]}...); monitor each model with its own scores")

@@ -121,7 +121,7 @@ def _title(title: str, subtitle: str) -> str:
 def _model_lines(model: dict[str, Any]) -> list[list[str]]:
     lineage = model.get("lineage") or {}
     rows = [["model", str(model.get("uri"))], ["registry version", str(model.get("version") or "-")],
-            ["family", str(model.get("family"))], ["bundle SHA-256", str(model.get("bundle_sha256"))[:16] + "..."],
+            ["family", str(model.get("family"))], ["bundle SHA-256", str(model.get("model_sha256"))[:16] + "..."],
             ["development run", str(model.get("evidence_run_id"))]]
     update = model.get("calibration_update") or {}
     if update.get("method") not in (None, "identity"):

@@ -50,7 +50,7 @@ def _link(model: dict[str, Any], run_id: str, kind: str, summary: str) -> None:
     name, version = registered_name(str(model.get("uri"))), model.get("version")
     mlflow.set_tags({KIND_TAG: kind, MODEL_TAG: name or str(model.get("uri")), VERSION_TAG: str(version or ""),
                      "spineoutcome.development_run": str(model.get("evidence_run_id") or ""),
-                     "spineoutcome.bundle_sha256": str(model.get("bundle_sha256") or "")})
+                     "spineoutcome.bundle_sha256": str(model.get("model_sha256") or "")})
     if name and version:
         try:
             MlflowClient().set_model_version_tag(name, str(version), f"{kind}.{run_id}", summary[:5000])
