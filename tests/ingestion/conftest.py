@@ -9,6 +9,7 @@ import yaml
 
 from spineoutcome.api import load_cohort, run_pipeline
 from spineoutcome.bundle.build import build_bundle
+from spineoutcome.bundle.integrity import Verification
 from spineoutcome.data.synth import generate_cohort
 from spineoutcome.scoring.model import ScoringModel
 
@@ -36,5 +37,4 @@ def scoring_model(tmp_path_factory: pytest.TempPathFactory) -> ScoringModel:
     pipeline.write_text(yaml.safe_dump(PIPELINE, sort_keys=False), encoding="utf-8")
     result = run_pipeline(pipeline, load_cohort(data))
     bundle = build_bundle(result, ensemble_size=2)
-    evidence = {"run_id": result.evidence.run_id, "pipeline": {"thresholds": PIPELINE["thresholds"]}}
-    return ScoringModel("memory:corpus", bundle, tuple(PIPELINE["thresholds"]), evidence, "", "unverified (test)")
+    return ScoringModel("memory:corpus", bundle, tuple(PIPELINE["thresholds"]), Verification(digest="", source=None))
