@@ -113,14 +113,3 @@ def test_bootstrap_se_of_the_brier_score_matches_its_closed_form():
     assert res.brier.ci_low < res.brier.value < res.brier.ci_high
     assert res.brier.ci_method == "bootstrap-percentile" and res.brier.n_boot_valid == 2000
 
-
-def test_basic_interval_reflects_the_percentile_interval_about_the_estimate():
-    rng = np.random.default_rng(4)
-    boot = Bootstrap.draw(np.zeros(50, dtype=int), n_boot=400, seed=1)
-    reps = rng.gamma(2.0, 0.01, 400)
-    est = boot.basic_estimate(0.02, reps)
-    assert est.ci_low == pytest.approx(2 * 0.02 - np.quantile(reps, 0.975))
-    assert est.ci_high == pytest.approx(2 * 0.02 - np.quantile(reps, 0.025))
-    assert est.ci_method == "bootstrap-basic"
-    truncated = boot.basic_estimate(0.005, reps, lower_bound=0.0)
-    assert truncated.ci_low == 0.0 and truncated.ci_high >= 0.0

@@ -21,9 +21,7 @@ treats the event count as known and makes the intervals of calibration measures 
 (a perfectly calibrated model's O:E interval then covers 1 in about 40 % of samples).
 
 Confidence intervals are percentile intervals of the replicates (Efron & Tibshirani 1993,
-ch. 13), or basic (reverse-percentile) intervals 2 theta - q for statistics with a bias of the
-order of their standard error, such as the calibration error summaries (Davison & Hinkley 1997,
-eq. 5.6). Replicates where a statistic is undefined (NaN) are left out and counted.
+ch. 13). Replicates where a statistic is undefined (NaN) are left out and counted.
 """
 
 from __future__ import annotations
@@ -119,29 +117,6 @@ class Bootstrap:
             ci_high=float(high),
             se=float(np.nanstd(replicates, ddof=1)) if int(n_valid) > 1 else None,
             ci_method="bootstrap-percentile",
-            level=self.level,
-            n_boot_valid=int(n_valid),
-        )
-
-    def basic_estimate(self, value: float, replicates: np.ndarray, *, lower_bound: float | None = None) -> Estimate:
-        """An Estimate of ``value`` with the basic bootstrap interval (2 value - q_high, 2 value - q_low).
-
-        The percentile interval of a statistic with bias b is shifted by b; the basic interval
-        subtracts the bootstrap estimate of that shift (Davison & Hinkley 1997, eq. 5.6), which
-        is what a nonnegative, upward-biased summary such as the ICI needs. ``lower_bound``
-        truncates the limits at the parameter's lower limit (0 for an absolute error).
-        """
-        reps = np.asarray(replicates, dtype=float)
-        low, high, n_valid = self.interval(reps)
-        ci_low, ci_high = 2.0 * value - float(high), 2.0 * value - float(low)
-        if lower_bound is not None:
-            ci_low, ci_high = max(ci_low, lower_bound), max(ci_high, lower_bound)
-        return Estimate(
-            value=float(value),
-            ci_low=ci_low,
-            ci_high=ci_high,
-            se=float(np.nanstd(reps, ddof=1)) if int(n_valid) > 1 else None,
-            ci_method="bootstrap-basic",
             level=self.level,
             n_boot_valid=int(n_valid),
         )

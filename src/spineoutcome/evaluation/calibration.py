@@ -16,10 +16,15 @@ Moderate calibration
 Intervals for CITL and slope are Wald intervals from the logistic fit (as statsmodels reports),
 or bootstrap percentile intervals. Logits use probabilities clipped at PROBABILITY_CLIP.
 
-Intervals of ICI, E50, E90 and Emax are basic bootstrap intervals truncated at 0: the estimates
-are biased upward (a perfectly calibrated model has ICI 0, its estimate is always positive), and
-the basic interval corrects the percentile interval for the bootstrap estimate of that bias.
-Their coverage is measured in tests/evaluation/test_coverage.py.
+Intervals of ICI, E50, E90 and Emax: the estimates are absolute errors of a noisy smoother, biased
+upward near perfect calibration (a perfectly calibrated model has ICI 0, its estimate is always
+positive), so a plain percentile interval never contains 0 even when the model is perfectly
+calibrated. The interval is the bootstrap percentile interval, extended down to 0 whenever perfect
+calibration is not rejected: when the estimate does not exceed the 1 - alpha/2 quantile of its
+distribution under perfect calibration (outcomes drawn from the predictions themselves, a
+parametric bootstrap; Davison & Hinkley 1997, 4.2), 0 is a value the data are consistent with
+(the test-inversion view of a confidence interval), so it belongs in the interval. Their coverage
+is measured in tests/evaluation/test_coverage.py.
 
 Bootstrap ICI, fast and documented: loess on 1,000 replicates of n = 5,000 patients would take
 minutes, so in the bootstrap the smoother is fit to quantile-bin aggregates (``n_bins`` bins;
@@ -30,6 +35,7 @@ patient-level data. tests/evaluation compare the binned ICI with the patient-lev
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,6 +64,8 @@ MAX_EVAL_POINTS = 500
 and linearly interpolated to each patient (exact otherwise)."""
 
 RCS_KNOT_QUANTILES = KNOT_QUANTILES
+NULL_EXTENDED = "bootstrap-percentile, 0 when calibration is not rejected"
+"""``ci_method`` of a calibration error whose interval was extended to 0 (see module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -254,10 +262,9 @@ def calibration_curve(
     ``method="rcs"``: logistic regression of y on a restricted cubic spline of logit(p) with
     ``knots`` knots at Harrell's default quantiles. ``grid`` (default: 100 points spanning the
     predictions) is where the curve is reported. With ``boot``: a pointwise percentile band and
-    basic bootstrap intervals for the error summaries, truncated at 0 (they are absolute errors
-    whose estimates are biased upward by the smoother's noise, so a percentile interval would
-    sit above the truth; see :meth:`Bootstrap.basic_estimate`); for loess the replicates use
-    ``n_bins`` quantile bins (see module docstring).
+    percentile intervals for the error summaries, extended to 0 when perfect calibration is not
+    rejected (see the module docstring and :func:`perfect_calibration_errors`); for loess the
+    replicates use ``n_bins`` quantile bins (see module docstring).
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
     grid_arr = (
@@ -281,7 +288,8 @@ def calibration_curve(
         )
         low, high, _ = boot.interval(curves)
         band_low, band_high = tuple(map(float, low)), tuple(map(float, high))
-        errors = {name: boot.basic_estimate(point[name][0], reps[name], lower_bound=0.0) for name in ERROR_METRICS}
+        null = perfect_calibration_errors(p_arr, boot.n_boot, boot.seed, n_bins=n_bins, **options)
+        errors = {name: error_estimate(boot, point[name][0], reps[name], null[name]) for name in ERROR_METRICS}
     else:
         errors = {name: Estimate(float(point[name][0])) for name in ERROR_METRICS}
     return CalibrationCurve(
@@ -295,6 +303,25 @@ def calibration_curve(
         n_events=int(y_arr.sum()),
         **errors,
     )
+
+
+def perfect_calibration_errors(p: np.ndarray, n_rep: int, seed: int | None, *, n_bins: int | None = 100,
+                               **options: Any) -> dict[str, np.ndarray]:
+    """ICI, E50, E90 and Emax (each (n_rep,)) of outcomes drawn from the predictions themselves:
+    their distribution when the model is perfectly calibrated (a parametric bootstrap), from a
+    random stream separate from the bootstrap's (``SeedSequence([seed, 1])``)."""
+    rng = np.random.default_rng(None if seed is None else np.random.SeedSequence([seed, 1]))
+    y = (rng.random((n_rep, p.size)) < p).astype(float)
+    return calibration_curve_weighted(y, p, np.ones_like(y), n_bins=n_bins, **options)[1]
+
+
+def error_estimate(boot: Bootstrap, value: float, replicates: np.ndarray, null: np.ndarray) -> Estimate:
+    """A calibration error with its percentile interval, whose lower limit is 0 when ``value`` does
+    not exceed the 1 - alpha/2 quantile of ``null`` (its replicates under perfect calibration)."""
+    est = boot.estimate(value, replicates)
+    if value <= float(np.quantile(null, 1.0 - (1.0 - boot.level) / 2.0)):
+        return dataclasses.replace(est, ci_low=0.0, ci_method=NULL_EXTENDED)
+    return est
 
 
 def calibration_errors(

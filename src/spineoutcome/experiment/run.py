@@ -46,6 +46,7 @@ from spineoutcome.evaluation import (
 from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
+from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import Evidence, FamilyEvidence
 from spineoutcome.experiment.baseline import (
     MISSING_LABEL,
@@ -68,6 +69,7 @@ from spineoutcome.experiment.validation import (
 )
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import TunedClassifier, build_preprocessor
+from spineoutcome.modeling.budget import complexity_rank, spline_budget
 from spineoutcome.modeling.resampling import (
     Split,
     centre_splits,
@@ -82,7 +84,7 @@ OPTIMISM_METHOD = {"logistic": "harrell", "elastic_net": "harrell"}
 """Harrell's optimism correction for regression models; .632+ for every other family (trees)."""
 PRE_OPERATIVE = "pre-operative"
 ANTICIPATED_C = 0.75
-SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
+SELECTION_REPLICATES = 1000
 Progress = Callable[[str], None]
 
 
@@ -109,6 +111,10 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
         from spineoutcome.experiment.survival import run_survival_experiment
 
         return run_survival_experiment(config, cohort, task, progress=progress, started=started)
+    budget = spline_budget(cohort.dictionary, task.predictors, task.X, task.y, max_knots=config.spline_knots,
+                           rule=config.spline_budget, imputation=config.imputation,
+                           radiomics_selection=config.radiomics_selection)
+    config = config.model_copy(update={"spline_knots": budget.knots})
     timings["prepare"] = time.perf_counter() - started
     storage = optuna_storage or config.tuning.storage
     X, y = task.X, task.y
@@ -122,12 +128,14 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
     families: dict[str, FamilyEvidence] = {}
     models: dict[str, BaseEstimator] = {}
     oof_first: dict[str, np.ndarray] = {}
+    oof_all: dict[str, np.ndarray] = {}
     for family in config.families:
         t0 = time.perf_counter()
         estimator = _estimator(family, config, cohort, task, storage)
         say = (lambda msg, f=family: progress(f"{f}: {msg}")) if progress else None
         oof, fitted = out_of_fold(estimator, X, y, splits, progress=say)
         oof_first[family] = oof[0]
+        oof_all[family] = oof
         cv_eval = evaluate_predictions(y, oof[0], thresholds=config.thresholds, n_boot=200, seed=config.seed)
         final = clone(estimator).fit(X, y)
         models[family] = final
@@ -161,7 +169,13 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             if family != REFERENCE_FAMILY:
                 comparison = _compare(y, oof_first[family], oof_first[REFERENCE_FAMILY], config)
                 families[family] = replace(record, comparison_to_logistic=comparison)
-    best = min(families, key=lambda f: families[f].cross_validation["overall"]["log_loss"]["value"])
+    selection = select_one_se(y, oof_all, {f: complexity_rank(f, config.spline_knots) for f in oof_all},
+                              n_boot=SELECTION_REPLICATES, seed=config.seed + 3)
+    for comparison in selection.families:
+        record = families[comparison.family]
+        families[comparison.family] = replace(record, cross_validation={
+            **record.cross_validation, "selection": comparison.to_dict()})
+    best = selection.winner
     timings["total"] = time.perf_counter() - started
     evidence = Evidence(
         run_id=uuid.uuid4().hex,
@@ -172,11 +186,12 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
         data=_data_record(task, cohort),
         flow=[to_jsonable(step) for step in task.flow],
         baseline=_baseline(task, cohort, config),
-        sample_size=_sample_size(task, config, cohort),
+        sample_size={**_sample_size(task, config, cohort), "spline_budget": budget.to_dict()},
         missing_data=_missing(task),
         families=families,
         best_family=best,
-        selection_rule=SELECTION_RULE,
+        selection_rule=selection.statement(),
+        model_selection=selection.to_dict(),
         timings=timings,
     )
     return ExperimentResult(evidence, models, task)
@@ -222,7 +237,7 @@ def _refit_factory(family: str, config: PipelineConfig, cohort: Cohort, task: Ta
 def _bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:
     """Bootstrap samples from the evaluation library's engine (stratified, seeded); test = everyone."""
     spec = config.validation.bootstrap
-    boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=config.seed + 1)
+    boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=config.seed + 1, stratify=True)
     everyone = np.arange(len(y))
     return [Split("bootstrap", f"replicate {b + 1}", np.repeat(everyone, counts.astype(int)), everyone)
             for b, counts in enumerate(boot.weights)]
