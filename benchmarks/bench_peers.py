@@ -76,15 +76,16 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Peers on new patients"
 AUC_MARGIN = 0.005
 SLOPE_RANGE = (0.85, 1.15)
-PYCARET = "pycaret>=3,<4"
+PYCARET = ("pycaret>=3,<4", "six")
+"""PyCaret 3.3.2 imports ``six`` (through pyod) without declaring it."""
 PYCARET_SCRIPT = """
 import json, sys, time
 import pandas as pd
 from pycaret.classification import (setup, compare_models, tune_model, calibrate_model, finalize_model,
                                     predict_model)
 work, seed = sys.argv[1], int(sys.argv[2])
-dev = pd.read_parquet(f"{work}/dev.parquet")
-test = pd.read_parquet(f"{work}/test.parquet")
+dev = pd.read_csv(f"{work}/dev.csv")
+test = pd.read_csv(f"{work}/test.csv")
 t0 = time.perf_counter()
 setup(dev, target="outcome", session_id=seed, verbose=False, n_jobs=1)
 best = compare_models(verbose=False)
@@ -93,7 +94,7 @@ calibrated = calibrate_model(tuned, verbose=False)
 final = finalize_model(calibrated)
 seconds = time.perf_counter() - t0
 scored = predict_model(final, data=test, raw_score=True, verbose=False)
-scored[["prediction_score_1"]].rename(columns={"prediction_score_1": "p"}).to_parquet(f"{work}/pycaret_p.parquet")
+scored[["prediction_score_1"]].rename(columns={"prediction_score_1": "p"}).to_csv(f"{work}/pycaret_p.csv", index=False)
 json.dump({"seconds": seconds, "model": type(best).__name__}, open(f"{work}/pycaret.json", "w"))
 """
 
@@ -166,19 +167,23 @@ def run_pycaret(work: Path, X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     probe = subprocess.run([str(python), "-c", "import pycaret"], capture_output=True, text=True)
     if probe.returncode != 0:
-        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", PYCARET], capture_output=True, text=True)
+        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", *PYCARET], capture_output=True, text=True)
         if pip.returncode != 0:
             return {"error": "pip install failed: " + pip.stderr.strip().splitlines()[-1][:300]}
     job = work / "pycaret-job"
     job.mkdir(exist_ok=True)
-    plain(X).assign(outcome=y).to_parquet(job / "dev.parquet")
-    plain(X_test).to_parquet(job / "test.parquet")
-    (job / "run.py").write_text(PYCARET_SCRIPT)
-    done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": "PyCaret failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
+    previous = {name: (job / name).read_bytes() if (job / name).exists() else b"" for name in ("dev.csv", "test.csv")}
+    plain(X).assign(outcome=y).to_csv(job / "dev.csv", index=False)
+    plain(X_test).to_csv(job / "test.csv", index=False)
+    same_inputs = all((job / name).read_bytes() == data for name, data in previous.items())
+    if not (same_inputs and (job / "pycaret.json").exists() and (job / "pycaret_p.csv").exists()):
+        (job / "pycaret.json").unlink(missing_ok=True)
+        (job / "run.py").write_text(PYCARET_SCRIPT)
+        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"error": "PyCaret failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
     meta = json.loads((job / "pycaret.json").read_text())
-    return {"p": pd.read_parquet(job / "pycaret_p.parquet")["p"].to_numpy(dtype=float), **meta}
+    return {"p": pd.read_csv(job / "pycaret_p.csv")["p"].to_numpy(dtype=float), **meta}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,6 +225,20 @@ def run_one(path: Path, dev: Any, test: Any, dev_truth: pd.DataFrame, test_truth
         "pipeline_seconds": pipeline_seconds, "rows": rows, "pycaret": pycaret_note,
         "oracle": true_performance(pi, pi),
     }
+
+
+def add_pycaret(record: dict[str, Any], path: Path, dev: Any, test: Any, test_truth: pd.DataFrame, work: Path,
+                seed: int) -> None:
+    """Run PyCaret for a cached pipeline record (the same development and new patients) and add its row."""
+    config = load_pipeline(path, dev.dictionary, outcomes=list(load_outcome_definitions()))
+    task = prepare_task(config, dev, validation_flow=dev.validation_flow)
+    X_test, _, pi = analysis_set(config, test, test_truth)
+    peer = run_pycaret(work, task.X, task.y, X_test, seed)
+    if "error" in peer:
+        record["pycaret"] = peer["error"]
+        return
+    record["rows"][f"PyCaret ({peer['model']})"] = {**true_performance(peer["p"], pi), "seconds": peer["seconds"]}
+    record["pycaret"] = "ran"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -295,6 +314,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/spineoutcome-bench-peers"))
     parser.add_argument("--no-pycaret", action="store_true")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="Keep cached pipelines; add PyCaret where it did not run.")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -313,7 +334,13 @@ def main() -> None:
         test_truth = pd.read_csv(test_dir / "truth.csv", index_col=0)
         for path in paths:
             t0 = time.perf_counter()
-            record = run_one(path, dev, test, dev_truth, test_truth, args.work, args.seed, not args.no_pycaret)
+            cached = args.work / f"{path.stem}.json"
+            if args.resume and cached.exists():
+                record = json.loads(cached.read_text())
+                if not args.no_pycaret and record["pycaret"] != "ran":
+                    add_pycaret(record, path, dev, test, test_truth, args.work, args.seed)
+            else:
+                record = run_one(path, dev, test, dev_truth, test_truth, args.work, args.seed, not args.no_pycaret)
             record["meta"] = meta
             (args.work / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
             print(f"{path.stem}: done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
