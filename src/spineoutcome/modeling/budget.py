@@ -105,9 +105,8 @@ def spline_budget(
         rule=rule, events=events, non_events=non_events, effective_sample_size=m,
         events_per_parameter=float(events_per_parameter), max_parameters=max_parameters, max_knots=max_knots,
         knots=knots, n_parameters=n_parameters, candidates=candidates,
-        statement=_statement(rule, m, events_per_parameter, max_parameters, max_knots, knots, n_parameters)
-        + (" Even the linear design exceeds the budget: prefer the penalised regression's estimates."
-           if counts[None] > max_parameters else ""),
+        statement=_statement(rule, m, events_per_parameter, max_parameters, max_knots, knots, n_parameters,
+                             counts[None] > max_parameters),
     )
 
 
@@ -120,14 +119,17 @@ def _n_parameters(dictionary: DataDictionary, predictors: Sequence[str], X: pd.D
 
 
 def _statement(rule: str, m: int, epp: float, max_parameters: int, max_knots: int | None, knots: int | None,
-               n_parameters: int) -> str:
+               n_parameters: int, linear_exceeds: bool) -> str:
     terms = "linear terms" if knots is None else f"restricted cubic splines with {knots} knots"
     budget = (f"effective sample size m = {m} (the smaller of events and non-events) allows about "
               f"m / {epp:g} = {max_parameters} parameters (Harrell, Regression Modeling Strategies, 4.4)")
     if rule == "fixed":
         return (f"Continuous predictors of the reference regression: {terms} as configured ({n_parameters} "
-                f"parameters); {budget}.")
-    allowed = "up to linear terms only" if max_knots is None else f"at most {max_knots} knots"
+                f"parameters); {budget}." + (" The linear design alone exceeds the budget." if linear_exceeds else ""))
+    if linear_exceeds:
+        return (f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters); {budget}. "
+                "Even the linear design exceeds the budget: prefer the penalised regression's estimates.")
+    allowed = "linear terms only" if max_knots is None else f"at most {max_knots} knots"
     return (f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters), the most "
             f"flexible design ({allowed}) within the budget: {budget}.")
 
