@@ -144,8 +144,11 @@ def synth(
     Writes clinical, PROM, imaging, radiomics, landmark and follow-up exports, plus truth.csv with
     each patient's true outcome probabilities (for benchmarks only; the pipeline never reads it).
     """
-    from spineoutcome.data.synth import generate_cohort
+    from spineoutcome.data.synth import DEFAULT_CHUNK, generate_cohort
 
+    if first_patient % DEFAULT_CHUNK:
+        raise typer.BadParameter(f"{first_patient} is not a multiple of {DEFAULT_CHUNK} (patients are generated in "
+                                 f"blocks of {DEFAULT_CHUNK})", param_hint="--first-patient")
     dd = _dictionary(dictionary)
     with _progress() as bar:
         task = bar.add_task("Generating patients", total=n)
