@@ -116,18 +116,24 @@ def synth(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     tables: Annotated[list[str] | None, typer.Option("--table", help="Write only these tables (repeatable).")] = None,
     dictionary: DictionaryOption = None,
+    first_patient: Annotated[int, typer.Option("--first-patient", min=0, help="Start at this patient of the seed's "
+                                               "world (a multiple of 10000): new patients of the same world.")] = 0,
 ) -> None:
     """Generate a realistic synthetic multi-centre cohort: the same exports a hospital would send.
 
     Writes clinical, PROM, imaging, radiomics, landmark and follow-up exports, plus truth.csv with
     each patient's true outcome probabilities (for benchmarks only; the pipeline never reads it).
     """
-    from spineoutcome.data.synth import generate_cohort
+    from spineoutcome.data.synth import DEFAULT_CHUNK, generate_cohort
 
+    if first_patient % DEFAULT_CHUNK:
+        raise typer.BadParameter(f"{first_patient} is not a multiple of {DEFAULT_CHUNK} (patients are generated in "
+                                 f"blocks of {DEFAULT_CHUNK})", param_hint="--first-patient")
     dd = _dictionary(dictionary)
     with _progress() as bar:
         task = bar.add_task("Generating patients", total=n)
         summary = generate_cohort(out, n=n, seed=seed, dictionary=dd, fmt=fmt, tables=tables,
+                                  first_patient=first_patient,
                                   progress=lambda done, total: bar.update(task, completed=done))
     table = RichTable(title=f"Synthetic cohort: {n} patients, seed {seed}")
     for col in ("file", "rows"):

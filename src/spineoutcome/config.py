@@ -91,6 +91,10 @@ class PipelineConfig(_Strict):
     radiomics_selection: Literal["none", "lasso", "rad_score"] = Field(
         "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess).")
     spline_knots: int | None = Field(4, ge=3, le=7)
+    spline_budget: Literal["harrell", "fixed"] = Field(
+        "harrell", description="harrell: spline_knots is the most a continuous predictor of the reference "
+        "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
+        "(modeling.budget). fixed: always spline_knots.")
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(
         "logistic", description="Families marked recalibrated in modeling.families.REGISTRY (boosted trees): "

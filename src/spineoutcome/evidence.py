@@ -182,6 +182,7 @@ class Evidence(JsonResult):
     best_family: str
     selection_rule: str
     timings: dict[str, float]
+    model_selection: dict[str, Any] | None = None
     environment: dict[str, Any] = field(default_factory=lambda: environment())
     schema_version: str = SCHEMA_VERSION
 

@@ -65,6 +65,23 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(small, tmp_pat
         assert _digest(path) != _digest(out / f"{table}.csv"), table
 
 
+def test_first_patient_draws_the_same_worlds_later_patients(small, tmp_path: Path) -> None:
+    out, _ = small
+    later = generate_cohort(tmp_path, 1_000, seed=5, chunk_size=1_000, first_patient=2_000,
+                            tables=["clinical", "complications", "truth"])
+    for table in ("clinical", "complications", "truth"):
+        whole = pd.read_csv(out / f"{table}.csv", low_memory=False)
+        part = pd.read_csv(later.files[table], low_memory=False)
+        key = whole.columns[0]
+        tail = whole[whole[key].str[1:].astype(int) > 2_000].reset_index(drop=True)
+        assert len(tail) > 0
+        pd.testing.assert_frame_equal(part, tail, check_dtype=False)
+    first = pd.read_csv(out / "clinical.csv", low_memory=False)
+    assert pd.read_csv(later.files["clinical"]).iloc[:, 0].isin(first.iloc[:2_000, 0]).sum() == 0
+    with pytest.raises(ValueError, match="multiple of chunk_size"):
+        generate_cohort(tmp_path / "bad", 10, seed=5, chunk_size=1_000, first_patient=500)
+
+
 def test_choice_of_tables_does_not_change_a_table(small, tmp_path: Path) -> None:
     out, _ = small
     alone = generate_cohort(tmp_path, 3_000, seed=5, chunk_size=1_000, tables=["imaging"])

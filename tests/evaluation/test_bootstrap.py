@@ -23,7 +23,7 @@ from .conftest import simulate
 
 
 def test_stratified_replicates_keep_the_number_of_events_and_non_events(data):
-    boot = Bootstrap.draw(data.y, n_boot=50, seed=1)
+    boot = Bootstrap.draw(data.y, n_boot=50, seed=1, stratify=True)
     w = boot.weights
     assert w.shape == (50, data.y.size)
     assert np.all(w @ data.y == data.y.sum())
@@ -32,7 +32,9 @@ def test_stratified_replicates_keep_the_number_of_events_and_non_events(data):
 
 
 def test_unstratified_replicates_keep_n_but_not_the_event_count(data):
-    w = Bootstrap.draw(data.y, n_boot=50, seed=1, stratify=False).weights
+    boot = Bootstrap.draw(data.y, n_boot=50, seed=1)
+    w = boot.weights
+    assert not boot.stratified and not boot.clustered
     assert np.all(w.sum(axis=1) == data.y.size)
     assert np.unique(w @ data.y).size > 1
 
@@ -110,3 +112,4 @@ def test_bootstrap_se_of_the_brier_score_matches_its_closed_form():
     assert res.brier.se == pytest.approx(closed, rel=0.08)
     assert res.brier.ci_low < res.brier.value < res.brier.ci_high
     assert res.brier.ci_method == "bootstrap-percentile" and res.brier.n_boot_valid == 2000
+

@@ -32,7 +32,7 @@ def test_evaluation_equals_the_individual_functions_with_the_same_bootstrap():
                                                   boot=boot).ci
     assert ev.discrimination.se_delong == pytest.approx(roc_auc(d.y, d.p).se_delong)
     record = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
-    assert record["n_boot"] == 80 and record["stratified"] is True
+    assert record["n_boot"] == 80 and record["stratified"] is False
     assert record["discrimination"]["auc"]["ci_method"] == "bootstrap-percentile"
 
 

@@ -39,7 +39,8 @@ def test_evidence_holds_every_family_and_the_selection(reference_run):
     evidence = reference_run.evidence
     assert evidence.best_family in evidence.families
     losses = {f: r.cross_validation["overall"]["log_loss"]["value"] for f, r in evidence.families.items()}
-    assert evidence.best_family == min(losses, key=losses.get)
+    assert evidence.model_selection["lowest_loss"] == min(losses, key=losses.get)
+    assert evidence.best_family == evidence.model_selection["winner"]  # one-SE rule: test_selection_budget.py
     assert evidence.families["xgboost"].comparison_to_logistic is not None
     assert evidence.families["logistic"].comparison_to_logistic is None
 

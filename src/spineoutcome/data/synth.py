@@ -47,6 +47,12 @@ Outcome rules (``rules:`` in the parameter file; truth.csv has ``p_<outcome>`` f
 Determinism: identical bytes for the same ``seed``, ``n`` and ``chunk_size``. Block b draws from
 ``SeedSequence([seed, b, crc32(name)])``, one stream per generated quantity; centre-level
 parameters come from the seed alone. The tables written do not change each other's content.
+
+New patients of the same world: ``first_patient`` (a multiple of ``chunk_size``) starts the cohort at
+that patient, in block ``first_patient // chunk_size``. A cohort with ``first_patient`` at or after
+another's end holds different patients (other keys, other random streams) from the same centres and
+the same data-generating process: a development cohort and a test population
+for benchmarks, e.g. ``n=2000`` and ``first_patient=10000, n=20000``.
 """
 
 from __future__ import annotations
@@ -139,15 +145,20 @@ def generate_cohort(
     fmt: Format = "csv",
     tables: Iterable[str] | None = None,
     progress: Progress | None = None,
+    first_patient: int = 0,
 ) -> SynthSummary:
     """Write a synthetic cohort of ``n`` patients to ``out_dir`` (``<table>.csv`` or ``.parquet``).
 
     ``tables`` limits the files (dictionary table names and ``"truth"``; default all; landmarks
     are skipped when the keypoint synthesizer is unavailable). ``progress(done, n)`` is called
-    after each block of ``chunk_size`` patients.
+    after each block of ``chunk_size`` patients. ``first_patient`` (0-based, a multiple of
+    ``chunk_size``) draws patients ``first_patient`` .. ``first_patient + n - 1`` of the world.
     """
     if n < 1 or chunk_size < 1:
         raise ValueError("n and chunk_size must be positive")
+    if first_patient < 0 or first_patient % chunk_size:
+        raise ValueError(f"first_patient must be a nonnegative multiple of chunk_size ({chunk_size}), "
+                         f"got {first_patient}: patients are generated in blocks of chunk_size")
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     dictionary = dictionary or DataDictionary.load()
@@ -159,10 +170,11 @@ def generate_cohort(
     model = CohortModel(settings, dictionary, seed)
     writer = _CohortWriter(model, out, fmt, wanted)
     try:
-        for index, start in enumerate(range(0, n, chunk_size)):
-            writer.write_block(model.patients(index, start, min(chunk_size, n - start)))
+        end = first_patient + n
+        for start in range(first_patient, end, chunk_size):
+            writer.write_block(model.patients(start // chunk_size, start, min(chunk_size, end - start)))
             if progress is not None:
-                progress(min(start + chunk_size, n), n)
+                progress(min(start + chunk_size, end) - first_patient, n)
     finally:
         writer.close()
     return writer.summary(n, seed, skipped)

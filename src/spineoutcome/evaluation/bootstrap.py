@@ -8,10 +8,17 @@ multiplicities ``weights``. Every metric in this package has a vectorised core
 metrics share the same replicates (differences between metrics or subgroups are paired), and a
 subgroup's replicates are the columns of the same matrix.
 
-Resampling is stratified by outcome by default (events are drawn from events and non-events from
-non-events, so every replicate has the observed prevalence and both classes). With ``clusters``
-(for example centres or surgeons) whole clusters are drawn with replacement instead, and outcome
-stratification does not apply.
+Resampling is the ordinary bootstrap of patients by default: n patients drawn with replacement,
+so the number of events varies between replicates as it varies between samples of the source
+population, and intervals of calibration measures (O:E, calibration-in-the-large, Brier) include
+that variability. With ``clusters`` (for example centres or surgeons) whole clusters are drawn
+with replacement instead (Field & Welsh, JRSS B 2007), for patients that are not independent.
+
+Outcome stratification (``stratify=True``: events drawn from events and non-events from
+non-events) is an option for one situation only: a design that fixed the number of events, such
+as case-control sampling or a validation set assembled to a fixed event count. Everywhere else it
+treats the event count as known and makes the intervals of calibration measures far too narrow
+(a perfectly calibrated model's O:E interval then covers 1 in about 40 % of samples).
 
 Confidence intervals are percentile intervals of the replicates (Efron & Tibshirani 1993,
 ch. 13). Replicates where a statistic is undefined (NaN) are left out and counted.
@@ -42,7 +49,7 @@ class Bootstrap:
     weights: np.ndarray = field(repr=False)
     level: float = 0.95
     seed: int | None = None
-    stratified: bool = True
+    stratified: bool = False
     clustered: bool = False
 
     @classmethod
@@ -52,13 +59,14 @@ class Bootstrap:
         *,
         n_boot: int = 1000,
         seed: int | None = None,
-        stratify: bool = True,
+        stratify: bool = False,
         clusters: Any = None,
         level: float = 0.95,
     ) -> Bootstrap:
         """Draw ``n_boot`` replicates for outcomes ``y`` with ``numpy.random.default_rng(seed)``.
 
-        Stratified by outcome unless ``stratify=False``; with ``clusters`` (one label per row)
+        Ordinary bootstrap of patients; ``stratify=True`` keeps the event count fixed (only for
+        designs that fixed it, see the module docstring); with ``clusters`` (one label per row)
         clusters are resampled whole and the stratification is not applied.
         """
         y_arr = as_outcome(y)

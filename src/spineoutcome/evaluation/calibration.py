@@ -16,6 +16,16 @@ Moderate calibration
 Intervals for CITL and slope are Wald intervals from the logistic fit (as statsmodels reports),
 or bootstrap percentile intervals. Logits use probabilities clipped at PROBABILITY_CLIP.
 
+Intervals of ICI, E50, E90 and Emax: the estimates are absolute errors of a noisy smoother, biased
+upward near perfect calibration (a perfectly calibrated model has ICI 0, its estimate is always
+positive), so a plain percentile interval never contains 0 even when the model is perfectly
+calibrated. The interval is the bootstrap percentile interval, extended down to 0 whenever perfect
+calibration is not rejected: when the estimate does not exceed the 1 - alpha/2 quantile of its
+distribution under perfect calibration (outcomes drawn from the predictions themselves, a
+parametric bootstrap; Davison & Hinkley 1997, 4.2), 0 is a value the data are consistent with
+(the test-inversion view of a confidence interval), so it belongs in the interval. Their coverage
+is measured in tests/evaluation/test_coverage.py.
+
 Bootstrap ICI, fast and documented: loess on 1,000 replicates of n = 5,000 patients would take
 minutes, so in the bootstrap the smoother is fit to quantile-bin aggregates (``n_bins`` bins;
 each bin contributes its count and events at its mean prediction) and the curve is then
@@ -25,6 +35,7 @@ patient-level data. tests/evaluation compare the binned ICI with the patient-lev
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,6 +64,8 @@ MAX_EVAL_POINTS = 500
 and linearly interpolated to each patient (exact otherwise)."""
 
 RCS_KNOT_QUANTILES = KNOT_QUANTILES
+NULL_EXTENDED = "bootstrap-percentile, 0 when calibration is not rejected"
+"""``ci_method`` of a calibration error whose interval was extended to 0 (see module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +100,13 @@ class CalibrationCurve(JsonResult):
 
 
 def citl_weighted(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Calibration-in-the-large for every weight row: (R,)."""
-    fit = fit_logistic(np.ones((y.size, 1)), y, weights, offset=clipped_logit(p))
-    return fit.beta[:, 0]
+    """Calibration-in-the-large for every weight row: (R,).
+
+    Newton starts at the unweighted estimate, near which bootstrap replicates lie.
+    """
+    X, lp = np.ones((y.size, 1)), clipped_logit(p)
+    start = fit_logistic(X, y, ones_weights(y.size), offset=lp).beta[0]
+    return fit_logistic(X, y, weights, offset=lp, start=np.nan_to_num(start)).beta[:, 0]
 
 
 def slope_weighted(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -98,7 +115,9 @@ def slope_weighted(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndar
     if np.ptp(lp) == 0:
         return np.full(weights.shape[0], np.nan)
     X = np.column_stack([np.ones_like(lp), lp])
-    return fit_logistic(X, y, weights, start=np.array([0.0, 1.0])).beta[:, 1]
+    start = fit_logistic(X, y, ones_weights(y.size), start=np.array([0.0, 1.0])).beta[0]
+    start = start if np.all(np.isfinite(start)) else np.array([0.0, 1.0])
+    return fit_logistic(X, y, weights, start=start).beta[:, 1]
 
 
 def oe_weighted(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -243,8 +262,9 @@ def calibration_curve(
     ``method="rcs"``: logistic regression of y on a restricted cubic spline of logit(p) with
     ``knots`` knots at Harrell's default quantiles. ``grid`` (default: 100 points spanning the
     predictions) is where the curve is reported. With ``boot``: a pointwise percentile band and
-    percentile intervals for the error summaries; for loess the replicates use ``n_bins``
-    quantile bins (see module docstring).
+    percentile intervals for the error summaries, extended to 0 when perfect calibration is not
+    rejected (see the module docstring and :func:`perfect_calibration_errors`); for loess the
+    replicates use ``n_bins`` quantile bins (see module docstring).
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
     grid_arr = (
@@ -268,7 +288,8 @@ def calibration_curve(
         )
         low, high, _ = boot.interval(curves)
         band_low, band_high = tuple(map(float, low)), tuple(map(float, high))
-        errors = {name: boot.estimate(point[name][0], reps[name]) for name in ERROR_METRICS}
+        null = perfect_calibration_errors(p_arr, boot.n_boot, boot.seed, n_bins=n_bins, **options)
+        errors = {name: error_estimate(boot, point[name][0], reps[name], null[name]) for name in ERROR_METRICS}
     else:
         errors = {name: Estimate(float(point[name][0])) for name in ERROR_METRICS}
     return CalibrationCurve(
@@ -282,6 +303,25 @@ def calibration_curve(
         n_events=int(y_arr.sum()),
         **errors,
     )
+
+
+def perfect_calibration_errors(p: np.ndarray, n_rep: int, seed: int | None, *, n_bins: int | None = 100,
+                               **options: Any) -> dict[str, np.ndarray]:
+    """ICI, E50, E90 and Emax (each (n_rep,)) of outcomes drawn from the predictions themselves:
+    their distribution when the model is perfectly calibrated (a parametric bootstrap), from a
+    random stream separate from the bootstrap's (``SeedSequence([seed, 1])``)."""
+    rng = np.random.default_rng(None if seed is None else np.random.SeedSequence([seed, 1]))
+    y = (rng.random((n_rep, p.size)) < p).astype(float)
+    return calibration_curve_weighted(y, p, np.ones_like(y), n_bins=n_bins, **options)[1]
+
+
+def error_estimate(boot: Bootstrap, value: float, replicates: np.ndarray, null: np.ndarray) -> Estimate:
+    """A calibration error with its percentile interval, whose lower limit is 0 when ``value`` does
+    not exceed the 1 - alpha/2 quantile of ``null`` (its replicates under perfect calibration)."""
+    est = boot.estimate(value, replicates)
+    if value <= float(np.quantile(null, 1.0 - (1.0 - boot.level) / 2.0)):
+        return dataclasses.replace(est, ci_low=0.0, ci_method=NULL_EXTENDED)
+    return est
 
 
 def calibration_errors(

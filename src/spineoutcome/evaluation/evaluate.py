@@ -46,6 +46,7 @@ def evaluate_predictions(
     n_boot: int = 1000,
     seed: int | None = None,
     clusters: Any = None,
+    stratify: bool = False,
     ci_method: Literal["bootstrap", "analytic"] = "bootstrap",
     curve_method: Literal["loess", "rcs"] = "loess",
     n_bins: int = 100,
@@ -58,10 +59,12 @@ def evaluate_predictions(
     ``"analytic"``: DeLong (AUC), Wald (CITL, slope) and log-normal (O:E) intervals; the
     Brier-type measures, loess errors and net benefit keep bootstrap intervals.
     ``thresholds`` are the prespecified classification thresholds, ``nb_thresholds`` the
-    decision-curve grid. ``clusters`` switches to a cluster bootstrap.
+    decision-curve grid. The bootstrap is the ordinary bootstrap of patients; ``clusters``
+    switches to a cluster bootstrap, ``stratify=True`` to outcome-stratified resampling (only for
+    designs that fixed the event count, e.g. case-control sampling: see :mod:`.bootstrap`).
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
-    boot = Bootstrap.draw(y_arr, n_boot=n_boot, seed=seed, clusters=clusters, level=level)
+    boot = Bootstrap.draw(y_arr, n_boot=n_boot, seed=seed, clusters=clusters, stratify=stratify, level=level)
     auc_method: Literal["delong", "bootstrap"] = (
         "bootstrap" if ci_method == "bootstrap" else "delong"
     )

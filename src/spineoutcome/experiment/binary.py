@@ -39,6 +39,7 @@ from spineoutcome.evaluation import (
 from spineoutcome.evaluation.calibration import loess_errors_weighted
 from spineoutcome.evaluation.decision_curve import net_benefit_weighted
 from spineoutcome.evaluation.results import to_jsonable
+from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, refit_factory, seed_of
@@ -54,13 +55,15 @@ from spineoutcome.experiment.validation import (
 )
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import REGISTRY, build_preprocessor
+from spineoutcome.modeling.budget import complexity_rank, spline_budget
 from spineoutcome.modeling.resampling import Split
 
 ANTICIPATED_C = 0.75
 METRIC_REPLICATES = 200
 """Bootstrap replicates of the metrics' confidence intervals (cross-validated, temporal, subgroups)."""
 COMPARISON_REPLICATES = 500
-SELECTION_RULE = "lowest cross-validated log-loss (a proper scoring rule) among the families"
+SELECTION_REPLICATES = 1000
+"""Paired bootstrap replicates of the one-SE choice among the families (evaluation.selection)."""
 Progress = Callable[[str], None]
 
 
@@ -74,6 +77,10 @@ def run_binary(
     started: float,
 ) -> ExperimentResult:
     """Every family of ``config`` through the plan's splits (module docstring), compared and explained."""
+    budget = spline_budget(cohort.dictionary, task.predictors, task.X, task.y, max_knots=config.spline_knots,
+                           rule=config.spline_budget, imputation=config.imputation,
+                           radiomics_selection=config.radiomics_selection)
+    config = config.model_copy(update={"spline_knots": budget.knots})
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
     X, y = task.X, task.y
     plan = ExperimentPlan.build(config, task)
@@ -81,12 +88,14 @@ def run_binary(
     families: dict[str, FamilyEvidence] = {}
     models: dict[str, BaseEstimator] = {}
     oof_first: dict[str, np.ndarray] = {}
+    oof_all: dict[str, np.ndarray] = {}
     for family in config.families:
         t0 = time.perf_counter()
         estimator = family_estimator(family, config, cohort.dictionary, task.predictors, storage)
         say = (lambda msg, f=family: progress(f"{f}: {msg}")) if progress else None
         oof, fitted = out_of_fold(estimator, X, y, plan.cv, progress=say)
         oof_first[family] = oof[0]
+        oof_all[family] = oof
         cv_eval = evaluate_predictions(
             y, oof[0], thresholds=config.thresholds, n_boot=METRIC_REPLICATES, seed=metric_seed
         )
@@ -137,7 +146,14 @@ def run_binary(
             if family != reference:
                 comparison = compare(y, oof_first[family], oof_first[reference], config)
                 families[family] = replace(record, comparison_to_logistic=comparison)
-    best = min(families, key=lambda f: families[f].cross_validation["overall"]["log_loss"]["value"])
+    selection = select_one_se(y, oof_all, {f: complexity_rank(f, config.spline_knots) for f in oof_all},
+                              n_boot=SELECTION_REPLICATES, seed=seed_of(config, "model_selection"))
+    for choice in selection.families:
+        record = families[choice.family]
+        families[choice.family] = replace(
+            record, cross_validation={**record.cross_validation, "selection": choice.to_dict()}
+        )
+    best = selection.winner
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(
         config,
@@ -145,9 +161,10 @@ def run_binary(
         task,
         families=families,
         best=best,
-        selection_rule=SELECTION_RULE,
-        sample_size=sample_size(task, config, cohort),
+        selection_rule=selection.statement(),
+        sample_size={**sample_size(task, config, cohort), "spline_budget": budget.to_dict()},
         timings=timings,
+        model_selection=selection.to_dict(),
     )
     return ExperimentResult(evidence, models, task)
 

@@ -42,6 +42,7 @@ SEED_STREAMS: dict[str, int] = {
     "optimism_bootstrap": 1,
     "comparison_bootstrap": 2,
     "bundle_ensemble": 3,
+    "model_selection": 3,
 }
 """Offset of each named seed stream from the pipeline's ``seed``: the estimators' ``random_state``;
 the cross-validation folds; the bootstrap intervals of the metrics (subgroups, Harrell's C too); the
@@ -116,7 +117,7 @@ class ExperimentPlan:
 def bootstrap_splits(y: np.ndarray, config: PipelineConfig) -> list[Split]:
     """The optimism bootstrap's samples (stratified, seed stream ``optimism_bootstrap``); test = everyone."""
     spec = config.validation.bootstrap
-    boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=seed_of(config, "optimism_bootstrap"))
+    boot = Bootstrap.draw(y, n_boot=spec.replicates, seed=seed_of(config, "optimism_bootstrap"), stratify=True)
     everyone = np.arange(len(y))
     return [
         Split("bootstrap", f"replicate {b + 1}", np.repeat(everyone, counts.astype(int)), everyone)

@@ -50,6 +50,7 @@ def build_evidence(
     selection_rule: str,
     sample_size: dict[str, Any],
     timings: dict[str, float],
+    model_selection: dict[str, Any] | None = None,
 ) -> Evidence:
     """The Evidence of a run: the families' records and everything the task kinds share."""
     return Evidence(
@@ -71,6 +72,7 @@ def build_evidence(
         families=families,
         best_family=best,
         selection_rule=selection_rule,
+        model_selection=model_selection,
         timings=timings,
     )
 

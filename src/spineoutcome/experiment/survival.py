@@ -112,7 +112,7 @@ def calibration_at_horizon(labels: pd.DataFrame, risk: np.ndarray, horizon: floa
 
 def harrell_c_estimate(labels: pd.DataFrame, risk: np.ndarray, *, seed: int,
                        n_boot: int = HARRELL_C_REPLICATES) -> dict[str, Any]:
-    """Harrell's C with a percentile interval from ``n_boot`` event-stratified bootstrap samples of the
+    """Harrell's C with a percentile interval from ``n_boot`` ordinary bootstrap samples (of patients) of the
     out-of-fold risks (the models are not refit: the interval is for the C of these predictions)."""
     event = labels["event"].to_numpy(dtype=int)
     boot = Bootstrap.draw(event, n_boot=n_boot, seed=seed)

@@ -276,6 +276,8 @@ def sample_size(doc: Document) -> None:
                 f"events ({fmt.num(avail.get('epp'), 'epp')} per parameter) against {fmt.integer(req.get('n'))} patients "
                 f"and {fmt.integer(req.get('events'))} events required; expected shrinkage "
                 f"{fmt.num(avail.get('expected_shrinkage'), 'shrinkage')}."))
+    if ss.get("spline_budget"):
+        doc.add(B.p(ss["spline_budget"]["statement"]))
     doc.add(T.sample_size(ss))
 
 

@@ -1,0 +1,56 @@
+"""The spline budget: Harrell's m / 15 against parameter counts worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spineoutcome.modeling.budget import spline_budget
+
+from .conftest import PREDICTORS
+
+# The cohort's linear reference design, counted by hand: age, bmi, asa_class (continuous) 3;
+# missing indicators of bmi and asa_class 2; diabetes and its indicator 2; smoking (3 levels,
+# reference dropped) 2; approach (4 levels) 3. A k-knot spline adds k - 2 parameters for age and
+# for bmi; asa_class (4 distinct values, 2 interior) stays linear, as in modeling.splines.
+LINEAR = 12
+
+
+def outcomes(n: int, events: int) -> np.ndarray:
+    y = np.zeros(n, dtype=int)
+    y[np.random.default_rng(0).choice(n, events, replace=False)] = 1
+    return y
+
+
+@pytest.mark.parametrize(("events", "knots", "n_parameters"), [
+    (300, 5, LINEAR + 2 * 3),   # m = 300 -> 20 parameters: 5 knots (18) fit
+    (250, 4, LINEAR + 2 * 2),   # m = 250 -> 16: 5 knots (18) too many, 4 knots (16) fit
+    (215, 3, LINEAR + 2 * 1),   # m = 215 -> 14: 3 knots (14)
+    (400, None, LINEAR),        # m = min(400, 200) = 200 -> 13: even 3 knots (14) too many
+    (100, None, LINEAR),        # m = 100 -> 6: linear, and the statement says the budget is exceeded
+])
+def test_harrell_rule_picks_the_most_knots_within_m_over_15(dictionary, cohort, events, knots, n_parameters):
+    X, _ = cohort
+    y = outcomes(len(X), events)
+    budget = spline_budget(dictionary, PREDICTORS, X, y, max_knots=5)
+    assert budget.effective_sample_size == min(events, len(X) - events)
+    assert budget.max_parameters == budget.effective_sample_size // 15
+    assert budget.knots == knots
+    assert budget.n_parameters == n_parameters
+    assert {c["knots"]: c["n_parameters"] for c in budget.candidates} == {
+        5: LINEAR + 6, 4: LINEAR + 4, 3: LINEAR + 2, None: LINEAR}
+    assert ("exceeds the budget" in budget.statement) == (LINEAR > budget.max_parameters)
+    assert "m / 15" in budget.statement
+
+
+def test_fixed_rule_keeps_the_configured_knots_and_reports_the_budget(dictionary, cohort):
+    X, _ = cohort
+    budget = spline_budget(dictionary, PREDICTORS, X, outcomes(len(X), 100), max_knots=4, rule="fixed")
+    assert budget.knots == 4 and budget.n_parameters == LINEAR + 4 and budget.max_parameters == 6
+
+
+def test_no_knots_allowed_means_linear_terms(dictionary, cohort):
+    X, _ = cohort
+    budget = spline_budget(dictionary, PREDICTORS, X, outcomes(len(X), 300), max_knots=None)
+    assert budget.knots is None and budget.n_parameters == LINEAR
+    assert budget.to_dict()["candidates"] == ({"knots": None, "n_parameters": LINEAR, "within_budget": True},)
