@@ -35,7 +35,7 @@ def load_cohort(data_dir: str | Path, dictionary: DataDictionary | None = None, 
 def validation_flow(loaded: LoadedTables, dictionary: DataDictionary) -> list[FlowStep]:
     """The first boxes of the participant flow: rows exported, and rows rejected at validation."""
     report = loaded.reports[dictionary.patient_table.name]
-    return [FlowStep("patients in the clinical export", report.rows_in,
+    return [FlowStep(f"patients in the {dictionary.patient_table.name} export", report.rows_in,
                      {f"rejected at validation: {rule}": n for rule, n in _rows_by_rule(report).items()})]
 
 

@@ -121,6 +121,10 @@ class DataRecord(TypedDict, total=False):
     dropped_predictors: dict[str, str]
     dictionary: dict[str, str]
     join_audit: dict[str, Any]
+    key: dict[str, Any]
+    """``{"column", "line_number"}``: the key column's name; true when the line number is the key."""
+    skipped_analyses: dict[str, str]
+    """Analyses the pipeline asked for that the data cannot support (e.g. IECV with one centre): the reason."""
 
 
 class FlowRecord(TypedDict, total=False):

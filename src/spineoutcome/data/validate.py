@@ -116,6 +116,8 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     frame = raw.frame
     key = dictionary.key
     lines = np.asarray(raw.lines)
+    if dictionary.line_number_key and key not in frame.columns:
+        frame = frame.assign(**{key: lines.astype(str)})
     notes = _column_notes(frame.columns, table, dictionary)
     missing = [c for c in table.required if c not in frame.columns]
     if missing:

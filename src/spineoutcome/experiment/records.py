@@ -59,7 +59,7 @@ def build_evidence(
         task={
             "name": config.name,
             "description": config.description,
-            "outcome": config.outcome,
+            "outcome": config.outcome_name,
             "kind": task.labels.kind,
             "outcome_definition": task.labels.definition,
         },
@@ -89,6 +89,8 @@ def data_record(task: TaskData, cohort: Cohort) -> DataRecord:
         "dropped_predictors": task.dropped_predictors,
         "dictionary": {"name": dd.name, "version": dd.version},
         "join_audit": cohort.audit.to_dict()["tables"],
+        "key": {"column": dd.key, "line_number": dd.line_number_key},
+        "skipped_analyses": dict(task.skipped),
     }
 
 
@@ -143,10 +145,10 @@ def _accrual_months(rows: pd.DataFrame) -> dict[str, str | None]:
 
 def baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
     """Baseline characteristics overall, by outcome and by centre (TRIPOD+AI 20b)."""
-    masks = baseline_columns(task.y, task.centres, config.outcome)
+    masks = baseline_columns(task.y, task.centres, config.outcome_name)
     return {
         name: baseline_table(
-            task.X, columns, cohort.dictionary, outcome=config.outcome, y=task.y, followup_days=task.followup_days
+            task.X, columns, cohort.dictionary, outcome=config.outcome_name, y=task.y, followup_days=task.followup_days
         )
         for name, columns in masks.items()
     }

@@ -30,6 +30,7 @@ from spineoutcome.outcomes.labels import (
     assign_reason,
     empty_reasons,
     patient_keys,
+    split_labels,
     table_or_empty,
     table_with_role,
 )
@@ -44,7 +45,32 @@ KIND_FIELDS: Mapping[str, frozenset[str]] = {
     "progression": frozenset({"horizon_day", "tolerance_days", "min_growth_mm", "measures"}),
     "progression_time": frozenset({"min_growth_mm", "measures"}),
     "mcid": frozenset({"mcid", "max_missing_items"}),
+    "column": frozenset({"column", "positive"}),
+    "time_to_event": frozenset({"time", "event", "event_value", "horizon", "unit"}),
 }
+KIND_ROLES: Mapping[str, tuple[str, ...]] = {
+    "c5_palsy": ("last_followup",),
+    "complication": ("last_followup",),
+    "progression": (),
+    "progression_time": (),
+    "mcid": (),
+    "column": (),
+    "time_to_event": (),
+}
+"""Roles of the patient table an outcome kind's rule reads (checked before the first fit)."""
+REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "column": ("column", "positive"),
+    "time_to_event": ("time", "event", "event_value", "horizon"),
+}
+
+
+def inline_definition(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A pipeline's inline outcome (``{column: .., positive: ..}`` or ``{time: .., event: .., event_value: ..,
+    horizon: ..}``) as a full definition: its ``kind`` inferred when absent, ``name`` defaulting to ``name``."""
+    definition = {"name": name, **dict(spec)}
+    if "kind" not in definition:
+        definition["kind"] = "time_to_event" if "time" in definition else "column"
+    return definition
 
 
 def load_outcome_definitions(source: str | Path | DataDictionary | None = None) -> dict[str, dict[str, Any]]:
@@ -90,6 +116,15 @@ def resolve_definition(
     unknown = set(definition) - COMMON_FIELDS - KIND_FIELDS[kind]
     if unknown:
         raise ValueError(f"outcome {name!r} ({kind}): unknown field(s) {sorted(unknown)}")
+    absent = [f for f in REQUIRED_FIELDS.get(kind, ()) if definition.get(f) is None]
+    if absent:
+        raise ValueError(f"outcome {name!r} ({kind}): missing field(s) {absent} "
+                         f"(rule: a {kind} outcome needs {list(REQUIRED_FIELDS[kind])})")
+    for field_name in ("column", "time", "event"):
+        if kind in ("column", "time_to_event") and field_name in definition:
+            dictionary.patient_table[str(definition[field_name])]
+    if kind == "time_to_event" and not float(definition["horizon"]) > 0:
+        raise ValueError(f"outcome {name!r}: horizon must be a positive number, got {definition['horizon']!r}")
     for variable in (definition.get("population") or {}):
         dictionary.patient_table[variable]
     if kind == "mcid":
@@ -185,6 +220,51 @@ def _mcid(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDict
     return mcid_labels(mcid, totals, dd, patients=patients, name=d["name"])
 
 
+def _column(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+            patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    """The outcome is recorded in a column: 1 where it holds one of ``positive``, 0 for any other value;
+    a missing value excludes the patient ("outcome missing")."""
+    positive = d["positive"] if isinstance(d["positive"], list) else [d["positive"]]
+    values = _patient_column(tables, dd, str(d["column"]), patients)
+    label = pd.Series(_as_text(values).isin({str(v) for v in positive}).astype(int), index=patients)
+    reasons = empty_reasons(patients)
+    assign_reason(reasons, values.isna(), f"outcome missing ({d['column']} empty)")
+    definition = {"positive": [str(v) for v in positive]}
+    return split_labels(d["name"], "binary", label, reasons, dd.key, definition)
+
+
+def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+                   patients: pd.Index, value_set: Any) -> OutcomeLabels:
+    """Right-censored time to event, labelled at ``horizon`` (the binary-at-horizon view): 1 when the event
+    happened at or before the horizon, 0 when the patient was followed beyond it without the event;
+    censored before the horizon excludes the patient (their status at the horizon is unknown)."""
+    time = _patient_column(tables, dd, str(d["time"]), patients).astype("float64")
+    event = _as_text(_patient_column(tables, dd, str(d["event"]), patients)) == str(d["event_value"])
+    event_missing = _patient_column(tables, dd, str(d["event"]), patients).isna()
+    horizon = float(d["horizon"])
+    label = pd.Series((event & (time <= horizon)).astype(int).to_numpy(), index=patients)
+    reasons = empty_reasons(patients)
+    assign_reason(reasons, time.isna() | event_missing, f"outcome missing ({d['time']} or {d['event']} empty)")
+    assign_reason(reasons, ~event & (time < horizon), f"censored before the horizon ({horizon:g})")
+    definition = {"horizon": horizon, "event_value": str(d["event_value"]), "view": "binary at the horizon"}
+    return split_labels(d["name"], "binary", label, reasons, dd.key, definition)
+
+
+def _patient_column(tables: Mapping[str, pd.DataFrame], dd: DataDictionary, column: str,
+                    patients: pd.Index) -> pd.Series:
+    rows = tables[dd.patient_table.name].set_index(dd.key)
+    return rows[column].reindex(patients)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as the text a user writes in YAML: a whole number without ``.0``, booleans as written."""
+    def text(v: Any) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+    return values.astype(object).map(text, na_action="ignore").fillna("")
+
+
 def _kwargs(definition: Mapping[str, Any], converters: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
     kwargs = {k: convert(definition[k]) for k, convert in converters.items() if k in definition}
     if "window_days" in definition:
@@ -198,4 +278,6 @@ _RULES: Mapping[str, Callable[..., OutcomeLabels]] = {
     "progression": _progression,
     "progression_time": _progression_time,
     "mcid": _mcid,
+    "column": _column,
+    "time_to_event": _time_to_event,
 }
