@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
-from spineoutcome import __version__, metrics
+from spineoutcome import __version__, dictionary_cli, metrics
 from spineoutcome.data import (
     ExportReadError,
     load_tables,
@@ -68,6 +68,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
+app.add_typer(dictionary_cli.app, name="dictionary", help="Draft a data dictionary from your own table; check one.")
 app.command(name="score")(score)
 app.command(name="worker")(distributed_cli.worker)
 app.command(name="optuna-init")(distributed_cli.optuna_init)

@@ -159,7 +159,7 @@ def _role_column(rows: pd.DataFrame, dd: DataDictionary, role: str, dtype: str) 
     """The patient-table column with ``role``, or all-missing when the dictionary has none (not needed)."""
     if dd.has_role(role):
         return rows[dd.column(role)]
-    return pd.Series(pd.NA if dtype == "float64" else pd.NaT, index=rows.index, dtype=dtype)
+    return pd.Series(np.nan if dtype == "float64" else pd.NaT, index=rows.index, dtype=dtype)
 
 
 def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary,

@@ -226,7 +226,7 @@ def _column(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDi
     a missing value excludes the patient ("outcome missing")."""
     positive = d["positive"] if isinstance(d["positive"], list) else [d["positive"]]
     values = _patient_column(tables, dd, str(d["column"]), patients)
-    label = pd.Series(_as_text(values).isin({str(v) for v in positive}).astype(int), index=patients)
+    label = pd.Series(_is_one_of(values, positive, dd, str(d["column"])).astype(int), index=patients)
     reasons = empty_reasons(patients)
     assign_reason(reasons, values.isna(), f"outcome missing ({d['column']} empty)")
     definition = {"positive": [str(v) for v in positive]}
@@ -239,7 +239,7 @@ def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd:
     happened at or before the horizon, 0 when the patient was followed beyond it without the event;
     censored before the horizon excludes the patient (their status at the horizon is unknown)."""
     time = _patient_column(tables, dd, str(d["time"]), patients).astype("float64")
-    event = _as_text(_patient_column(tables, dd, str(d["event"]), patients)) == str(d["event_value"])
+    event = _is_one_of(_patient_column(tables, dd, str(d["event"]), patients), [d["event_value"]], dd, str(d["event"]))
     event_missing = _patient_column(tables, dd, str(d["event"]), patients).isna()
     horizon = float(d["horizon"])
     label = pd.Series((event & (time <= horizon)).astype(int).to_numpy(), index=patients)
@@ -254,6 +254,16 @@ def _patient_column(tables: Mapping[str, pd.DataFrame], dd: DataDictionary, colu
                     patients: pd.Index) -> pd.Series:
     rows = tables[dd.patient_table.name].set_index(dd.key)
     return rows[column].reindex(patients)
+
+
+def _is_one_of(values: pd.Series, wanted: list[Any], dd: DataDictionary, column: str) -> pd.Series:
+    """Whether each value is one of ``wanted`` as written in YAML; for a ``bool`` column, ``1``, ``yes`` and
+    ``true`` (the dictionary's true values) all mean true."""
+    if dd.patient_table[column].dtype == "bool":
+        truthy = {v.lower() for v in dd.true_values}
+        targets = {w if isinstance(w, bool) else str(w).lower() in truthy for w in wanted}
+        return values.map(lambda v: bool(v) in targets, na_action="ignore").fillna(False).astype(bool)
+    return _as_text(values).isin({str(w) for w in wanted})
 
 
 def _as_text(values: pd.Series) -> pd.Series:
