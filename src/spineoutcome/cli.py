@@ -116,6 +116,8 @@ def validate(
     encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding (default: detected).")] = None,
     show: Annotated[int, typer.Option("--show", help="How many problems to print (all are in the rejects file).")] = 20,
     dictionary: DictionaryOption = None,
+    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="Also check everything this pipeline file "
+                                                  "needs from the dictionary (roles, columns, outcome).")] = None,
 ) -> None:
     """Check exports against the data dictionary; write clean rows and a rejects file.
 
@@ -123,6 +125,11 @@ def validate(
     rows in = clean + rejected for every table, and the counts are printed.
     """
     dd = _dictionary(dictionary)
+    if pipeline is not None:
+        from spineoutcome.config import load_pipeline, pipeline_warnings
+
+        for warning in pipeline_warnings(load_pipeline(pipeline, dd), dd):
+            console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
     try:
         if data.is_dir():
             loaded = load_tables(data, dd, column_map=column_map, decimal=decimal, encoding=encoding)
@@ -212,6 +219,8 @@ def train(
     run_dir = out / f"{evidence.task['name']}-{evidence.run_id[:8]}"
     path = evidence.save(run_dir)
     _print_summary(evidence.to_dict())
+    for analysis, reason in evidence.data.get("skipped_analyses", {}).items():
+        console.print(f"warning: {analysis} skipped: {reason}", style="yellow", markup=False, highlight=False)
     console.print(f"Evidence written to {path}")
     if report_pdf:
         _render(run_dir)

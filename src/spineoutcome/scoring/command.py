@@ -58,7 +58,8 @@ def score(
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")] = None,
     dictionary: Annotated[Path | None, typer.Option(
-        "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
+        "--dictionary", help="Directory of a data dictionary (default: the one the model was trained with, "
+        "as carried in its bundle).")] = None,
 ) -> None:
     """Score a pre-operative export: calibrated risk, 95 % band, risk group, main drivers and flags per patient.
 
@@ -73,7 +74,7 @@ def score(
     from spineoutcome.scoring.sheets import SheetError
 
     try:
-        dd = DataDictionary.load(dictionary)
+        dd = DataDictionary.load(dictionary) if dictionary is not None else None
         mapping = None
         if column_map is not None:
             mapping = {}

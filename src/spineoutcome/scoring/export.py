@@ -112,14 +112,16 @@ def score_export(
     output is written.
     """
     started = time.perf_counter()
-    dictionary = dictionary or DataDictionary.load()
-    key = dictionary.key
     loaded = [m if isinstance(m, ScoringModel) else
               load_scoring_model(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
     if not loaded:
         raise ValueError("give at least one model")
+    contract = loaded[0].bundle.contract
+    key, line_key = scoring_key(dictionary, contract.dictionary)
+    missing_codes = dictionary.missing_codes if dictionary is not None else contract.missing_codes
     export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal)
-    needed = list(dict.fromkeys([key, *(n for m in loaded for n in m.bundle.contract.names)]))
+    needed = list(dict.fromkeys([*([] if line_key else [key]),
+                                 *(n for m in loaded for n in m.bundle.contract.names)]))
     check_columns(export, needed, key)
     prefixes = _prefixes(loaded)
     scorers = [TaskScorer(m, band=band) for m in loaded]
@@ -136,16 +138,16 @@ def score_export(
     if sheets_dir is not None:
         from spineoutcome.scoring.sheets import SheetWriter
 
-        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary)
+        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary or DataDictionary.load())
         extra = [c for c in sheets.columns if c in export.columns and c not in needed]
-    duplicated = duplicate_keys(export, key, dictionary.missing_codes, chunk_size)
+    duplicated = set() if line_key else duplicate_keys(export, key, missing_codes, chunk_size)
     out.parent.mkdir(parents=True, exist_ok=True)
     rejects.parent.mkdir(parents=True, exist_ok=True)
     scores_file, rejects_file = _CsvAppender(out), _CsvAppender(rejects)
     try:
         for chunk in export.chunks([*needed, *extra], chunk_size):
             table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
-                                                   dictionary.missing_codes, explain, summary, sheets)
+                                                   missing_codes, explain, summary, sheets)
             scores_file.write(table)
             rejects_file.write(problems)
             summary.rows_in += len(chunk)
@@ -172,6 +174,17 @@ def score_export(
         raise AssertionError(f"rows in {summary.rows_in} != scored {summary.rows_scored} + rejected "
                              f"{summary.rows_rejected}")
     return summary
+
+
+def scoring_key(dictionary: DataDictionary | None, bundled: dict[str, str]) -> tuple[str, bool]:
+    """The patient key's name, and whether it is the line number (the data had no key column): from the
+    dictionary when one is given, else from the bundle (so scoring needs no dictionary)."""
+    if dictionary is not None:
+        return dictionary.key, dictionary.line_number_key
+    if "key" in bundled:
+        return bundled["key"], bundled.get("line_number_key") == "true"
+    builtin = DataDictionary.load()
+    return builtin.key, builtin.line_number_key
 
 
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
@@ -207,6 +220,8 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
                  scorers: list[TaskScorer], prefixes: list[str], missing_codes: Sequence[str], explain: bool,
                  summary: ScoringSummary, sheets: Any) -> tuple[pa.Table, pd.DataFrame, int]:
     frame = chunk.frame
+    if key not in frame.columns:
+        frame = frame.assign(**{key: np.asarray(chunk.lines).astype(str)})
     n = len(frame)
     keys = frame[key].astype(str).str.strip()
     problems: list[Problem] = []
