@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 import yaml
 from lifelines.datasets import load_gbsg2
 from typer.testing import CliRunner
 
-from spineoutcome.api import load_cohort
+from spineoutcome.api import load_cohort, run_pipeline
 from spineoutcome.cli import app
 from spineoutcome.config import ConfigError, load_pipeline
 from spineoutcome.dictionary import LINE_KEY, DataDictionary
+from spineoutcome.experiment.rawscale import raw_scale_logit
 from spineoutcome.outcomes import derive_outcome
 
 PREDICTORS = ["horTh", "age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]
@@ -203,3 +205,56 @@ def test_a_dictionary_outcomes_file_is_honoured(workspace: Path, tmp_path: Path)
     path.write_text(yaml.safe_dump({**PIPELINE, "outcome": "recurrence"}), encoding="utf-8")
     config = load_pipeline(path, DataDictionary.load(own))
     assert config.outcome_name == "recurrence"
+
+
+@pytest.fixture(scope="module")
+def fitted(workspace: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The logistic and elastic-net families fit on GBSG-2 from the user's edited dictionary."""
+    own = tmp_path_factory.mktemp("fitted_dict")
+    for name in ("variables.yaml", "outcomes.yaml"):
+        (own / name).write_text((workspace / "dict" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    _edit_as_a_user(own / "variables.yaml")
+    spec = {**PIPELINE, "families": ["logistic", "elastic_net"], "tuning": {"n_trials": 2, "inner_folds": 3},
+            "validation": {"folds": 3, "bootstrap": None}}
+    path = own / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    dictionary = DataDictionary.load(own)
+    return run_pipeline(path, load_cohort(workspace / "data", dictionary))
+
+
+@pytest.mark.parametrize("family", ["logistic", "elastic_net"])
+def test_a_risk_recomputed_by_hand_from_the_raw_scale_formula_is_the_models(fitted, family: str):
+    formula = fitted.evidence.families[family].specification["raw_scale"]
+    X = fitted.task.X
+    p = fitted.models[family].predict_proba(X)[:, 1]
+    by_hand = 1.0 / (1.0 + np.exp(-raw_scale_logit(formula, X)))
+    np.testing.assert_allclose(by_hand, p, rtol=0, atol=1e-9)
+    assert formula["references"] == ({"horTh": "no", "menostat": "Post", "tgrade": "I"} if family == "logistic"
+                                     else {"horTh": None, "menostat": None, "tgrade": None})
+
+
+def test_the_unpenalised_raw_scale_coefficients_are_statsmodels(fitted):
+    """An independent fit: statsmodels' Logit on a design built by hand on the original units, with the
+    spline knots at Harrell's default quantiles (10th, 50th, 90th percentile) of each predictor."""
+    formula = fitted.evidence.families["logistic"].specification["raw_scale"]
+    data = load_gbsg2()
+    columns: dict[str, np.ndarray] = {}
+    for name in ["age", "tsize", "pnodes", "progrec", "estrec"]:
+        x = data[name].to_numpy(dtype=float)
+        knots = np.quantile(x, [0.10, 0.50, 0.90])
+        np.testing.assert_allclose(formula["splines"][name], knots)
+        t1, t2, t3 = knots
+        columns[name] = x
+        columns[f"{name}_rcs1"] = (np.maximum(x - t1, 0) ** 3 - np.maximum(x - t2, 0) ** 3 * (t3 - t1) / (t3 - t2)
+                                   + np.maximum(x - t3, 0) ** 3 * (t2 - t1) / (t3 - t2)) / (t3 - t1) ** 2
+    for name, levels in {"horTh": ["yes"], "menostat": ["Pre"], "tgrade": ["II", "III"]}.items():
+        for level in levels:
+            columns[f"{name}_{level}"] = (data[name] == level).to_numpy(dtype=float)
+    design = sm.add_constant(pd.DataFrame(columns))
+    reference = sm.Logit(data["cens"].to_numpy(dtype=float), design).fit(disp=0, method="newton", tol=1e-12)
+    reported = {t["term"]: t for t in formula["terms"]}
+    assert formula["intercept"]["estimate"] == pytest.approx(reference.params["const"], abs=1e-6)
+    assert formula["intercept"]["se"] == pytest.approx(reference.bse["const"], rel=1e-5)
+    for term in columns:
+        assert reported[term]["estimate"] == pytest.approx(reference.params[term], abs=1e-6), term
+        assert reported[term]["se"] == pytest.approx(reference.bse[term], rel=1e-5), term
