@@ -31,9 +31,11 @@ LINE_KEY = "line_number"
 UNDECIDED = "undecided"
 """``preoperative: undecided``: the timing of a variable drafted by ``dictionary init`` that nobody has
 decided yet; such a variable can be neither a predictor nor silently left out of one."""
-STUDY_FIELDS = ("title", "population", "setting", "intended_use", "outcome_timing", "data_source")
-"""Study metadata a dictionary may give (``study:`` in variables.yaml): the report and model card
-describe the study from these, never from wording in code."""
+STUDY_FIELDS = ("population", "setting", "intended_use", "prediction_time", "data_source")
+"""Study metadata a dictionary may give (``study:`` in variables.yaml; a pipeline may override the
+first three): the report and model card describe the study from these, never from wording in code.
+``prediction_time``: when the prediction is made (e.g. "before surgery"); ``data_source``: the
+exports the data come from."""
 
 
 class DictionaryError(SpineoutcomeError, ValueError):

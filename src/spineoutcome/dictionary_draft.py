@@ -66,7 +66,7 @@ class DraftDictionary:
             *[f"# {n}" for n in self.notes],
         ]
         doc_head = {"name": self.table, "version": "draft-1",
-                    "study": {f: "" for f in STUDY_FIELDS if f != "title"},
+                    "study": dict.fromkeys(STUDY_FIELDS, ""),
                     "defaults": {"missing_codes": self.missing_codes}}
         lines = [*header, yaml.safe_dump(doc_head, sort_keys=False, allow_unicode=True).rstrip(), "tables:",
                  f"  {self.table}:", "    layout: wide", "    variables:"]
@@ -187,7 +187,7 @@ def dictionary_problems(dictionary: DataDictionary) -> tuple[list[str], list[str
         problems.append(f"{source}: preoperative: undecided for {', '.join(dictionary.undecided)} (rule: set "
                         "true or false for each; an undecided variable cannot be a predictor)")
     notes = [f"{source}: study.{f} is empty (the report and model card will say 'not stated')"
-             for f in STUDY_FIELDS if f != "title" and not dictionary.study.get(f)]
+             for f in STUDY_FIELDS if not dictionary.study.get(f)]
     for table in dictionary.tables.values():
         notes += [f"{source}: {table.name}.{v.name} has no description" for v in table.variables
                   if not v.description and not v.derived]

@@ -62,6 +62,7 @@ def build_evidence(
             "outcome": config.outcome_name,
             "kind": task.labels.kind,
             "outcome_definition": task.labels.definition,
+            "study": study_record(config, cohort),
         },
         data=data_record(task, cohort),
         flow=[to_jsonable(step) for step in task.flow],
@@ -73,6 +74,16 @@ def build_evidence(
         selection_rule=selection_rule,
         timings=timings,
     )
+
+
+def study_record(config: PipelineConfig, cohort: Cohort) -> dict[str, str]:
+    """Who and what the model is for, from the dictionary's ``study:`` and the pipeline (which overrides
+    ``population``, ``setting`` and ``intended_use``); the exports read (the patient table first) are the
+    data sources when the dictionary does not name them."""
+    study = dict(cohort.dictionary.study)
+    study.update({k: v for k in ("population", "setting", "intended_use") if (v := getattr(config, k))})
+    study.setdefault("data_source", ", ".join(t.table for t in cohort.audit.tables))
+    return study
 
 
 def data_record(task: TaskData, cohort: Cohort) -> DataRecord:
