@@ -27,6 +27,8 @@ from spineoutcome.config import ConfigError, load_pipeline
 from spineoutcome.dictionary import LINE_KEY, DataDictionary
 from spineoutcome.experiment.rawscale import raw_scale_logit
 from spineoutcome.outcomes import derive_outcome
+from spineoutcome.report.document import build as build_report
+from spineoutcome.report.render import prepare_evidence
 
 PREDICTORS = ["horTh", "age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]
 PIPELINE = {
@@ -151,6 +153,8 @@ def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeli
                                   "--dictionary", str(own), "--out", str(tmp_path / "runs"), "--tracking-uri", uri])
     assert trained.exit_code == 0, trained.output
     assert "internal_externalskipped:single-centrestudy" in _runner_output(trained)
+    assert re.search(r"Registeredgbsg2_recurrence:@champion(set\(passedeverygate|withheld,themodelfailed:)",
+                     _runner_output(trained)), trained.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     evidence = json.loads((run_dir / "evidence.json").read_text(encoding="utf-8"))
     data = evidence["data"]
@@ -163,6 +167,14 @@ def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeli
     assert evidence["task"]["outcome_definition"]["kind"] == "column"
     assert evidence["flow"][0]["label"] == "patients in the gbsg2 export"
     assert (run_dir / "report.pdf").stat().st_size > 10_000
+    document = json.dumps(build_report(prepare_evidence(run_dir), tmp_path / "figures"), ensure_ascii=False)
+    card = (run_dir / "model_card.json").read_text(encoding="utf-8")
+    for text in (document, card):
+        assert not re.search(r"OPLL|myelopath|cervical|spine centre", text, re.IGNORECASE)
+        assert STUDY["population"] in text
+    assert "each row's line number in the export is its key" in document
+    assert "Not done (internal-external): single-centre study" in document
+    assert "on the original units" in document
 
     scored = runner.invoke(app, ["score", "--model", "models:/gbsg2_recurrence/1", "--input",
                                  str(workspace / "data" / "gbsg2.csv"), "--out", str(tmp_path / "scores.csv"),

@@ -231,6 +231,7 @@ def train(
             bar.add_task("Logging to MLflow (runs, metrics, model bundle)", total=None)
             run_id = log_run(result, tracking_uri=tracking_uri, artifacts_dir=run_dir)
         console.print(f"MLflow run {run_id}")
+        _print_registration(run_id, evidence.task["name"])
 
 
 @app.command()
@@ -307,6 +308,20 @@ def _print_summary(evidence: dict) -> None:
                       f"{metrics.estimate(cv, 'ici')['value']:.3f}",
                       f"{corrected:.2f}" if corrected is not None else "-")
     console.print(table)
+
+
+def _print_registration(run_id: str, name: str) -> None:
+    """The registry decision of a logged run: ``@champion`` set, or withheld with the gates it failed."""
+    import mlflow
+
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    if "champion" not in tags:
+        console.print(f"No model registered: {tags.get('bundle', 'no bundle for this task')}", markup=False)
+    elif tags["champion"] == "true":
+        console.print(f"Registered {name}: @champion set ({tags.get('gates_decision', '')})", markup=False)
+    else:
+        console.print(f"Registered {name}: @champion withheld, the model {tags.get('gates_decision', '')}",
+                      style="yellow", markup=False)
 
 
 def _progress() -> Progress:

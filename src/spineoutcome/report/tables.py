@@ -654,11 +654,12 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
         return f"{var} missing" if t["kind"] == "missing" else f"{var} (yes vs no)"
 
     rows = [formula["intercept"] | {"label": "(intercept)"}, *[t | {"label": label(t)} for t in formula["terms"]]]
-    body = [[B.cell(B.breakable(r["label"]), m=True), fmt.num(r["estimate"], "coef"),
-             fmt.interval(r.get("ci_low"), r.get("ci_high"), "coef") if r.get("ci_low") is not None else "–"]
-            for r in rows]
-    knots = "; ".join(f"{v}: {', '.join(f'{k:.4g}' for k in ks)}" for v, ks in (formula.get("splines") or {}).items())
-    medians = "; ".join(f"{v} {m:.4g}" for v, m in (formula.get("imputation") or {}).items() if m == m)
+    body = [[B.cell(B.breakable(r["label"]), m=True), _significant(r.get("estimate")),
+             f"{_significant(r.get('ci_low'))} to {_significant(r.get('ci_high'))}"
+             if fmt.finite(r.get("ci_low")) else fmt.MISSING] for r in rows]
+    knots = "; ".join(f"{v}: {', '.join(_significant(k) for k in ks or [])}"
+                      for v, ks in (formula.get("splines") or {}).items())
+    medians = "; ".join(f"{v} {_significant(m)}" for v, m in (formula.get("imputation") or {}).items())
     return B.table(["Term (original units)", "Coefficient (log-odds)", "95 % CI"], body,
                    widths=["1fr", "3cm", "4cm"], align=["l", "r", "r"], id=f"tab-raw-scale-{family}", size=7.5,
                    caption=f"{family}: the model on the predictors' original units. Risk = 1 / (1 + "
@@ -666,6 +667,13 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
                            + "; knots: " + (knots or "none") + ". A missing continuous value is replaced by its median ("
                            + (medians or "–") + ") and its missing indicator is 1. Intervals: Wald, from the "
                            "unpenalised fit (none for penalised models).")
+
+
+def _significant(value: Any) -> str:
+    """Six significant figures (raw-scale coefficients of spline terms can be of order 1e-6), true minus."""
+    if not fmt.finite(value):
+        return fmt.MISSING
+    return f"{float(value):.6g}".replace("-", fmt.MINUS)
 
 
 WEIBULL_PARAMETERS = {"lambda_": "log λ (scale: log time)", "rho_": "log ρ (shape)"}
