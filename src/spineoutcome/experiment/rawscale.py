@@ -26,9 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from spineoutcome.modeling.preprocess import Preprocessor
 
-SPLINE_BASIS = ("Harrell restricted cubic spline: B_1(x) = x; B_(j+1)(x) = [(x - t_j)+^3 - (x - t_(k-1))+^3 "
-                "(t_k - t_j)/(t_k - t_(k-1)) + (x - t_k)+^3 (t_(k-1) - t_j)/(t_k - t_(k-1))] / (t_k - t_1)^2, "
-                "u+ = max(u, 0)")
+SPLINE_BASIS = ("Harrell restricted cubic spline: B1(x) = x; B(j+1)(x) = [(x − t_j)+³ − (x − t_(k−1))+³ "
+                "(t_k − t_j)/(t_k − t_(k−1)) + (x − t_k)+³ (t_(k−1) − t_j)/(t_k − t_(k−1))] / (t_k − t_1)², "
+                "u+ = max(u, 0), knots t_1 < ... < t_k")
 
 
 class RawScaleUnavailable(ValueError):

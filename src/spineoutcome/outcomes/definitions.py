@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from spineoutcome.dictionary import DataDictionary, UnknownVariableError, builtin_dictionary_dir, unknown_name_message
+from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.outcomes.events import (
     c5_palsy_labels,
     complication_labels,
@@ -38,6 +39,11 @@ from spineoutcome.outcomes.mcid import MCIDDefinition, MCIDRegistry, mcid_labels
 from spineoutcome.outcomes.proms import score_totals
 
 OUTCOMES_FILE = "outcomes.yaml"
+
+
+class OutcomeDefinitionError(SpineoutcomeError, ValueError):
+    """An outcome definition is incomplete or wrong; the message names the outcome, the field and the rule."""
+
 COMMON_FIELDS = frozenset({"name", "kind", "description", "population", "source", "version"})
 KIND_FIELDS: Mapping[str, frozenset[str]] = {
     "c5_palsy": frozenset({"window_days", "muscles", "min_drop"}),
@@ -111,20 +117,23 @@ def resolve_definition(
         definition = copy.deepcopy(dict(name_or_definition))
     name, kind = definition.get("name"), definition.get("kind")
     if not name or kind not in KIND_FIELDS:
-        raise ValueError(f"an outcome definition needs a name and a kind in {sorted(KIND_FIELDS)}; "
+        raise OutcomeDefinitionError(f"an outcome definition needs a name and a kind in {sorted(KIND_FIELDS)}; "
                          f"got {name!r}, {kind!r}")
     unknown = set(definition) - COMMON_FIELDS - KIND_FIELDS[kind]
     if unknown:
-        raise ValueError(f"outcome {name!r} ({kind}): unknown field(s) {sorted(unknown)}")
+        raise OutcomeDefinitionError(f"outcome {name!r} ({kind}): unknown field(s) {sorted(unknown)}")
     absent = [f for f in REQUIRED_FIELDS.get(kind, ()) if definition.get(f) is None]
     if absent:
-        raise ValueError(f"outcome {name!r} ({kind}): missing field(s) {absent} "
+        raise OutcomeDefinitionError(f"outcome {name!r} ({kind}): missing field(s) {absent} "
                          f"(rule: a {kind} outcome needs {list(REQUIRED_FIELDS[kind])})")
     for field_name in ("column", "time", "event"):
         if kind in ("column", "time_to_event") and field_name in definition:
             dictionary.patient_table[str(definition[field_name])]
-    if kind == "time_to_event" and not float(definition["horizon"]) > 0:
-        raise ValueError(f"outcome {name!r}: horizon must be a positive number, got {definition['horizon']!r}")
+    horizon = definition.get("horizon")
+    if kind == "time_to_event" and not (isinstance(horizon, (int, float)) and not isinstance(horizon, bool)
+                                        and horizon > 0):
+        raise OutcomeDefinitionError(f"outcome {name!r}: horizon must be a positive number, "
+                                     f"got {definition['horizon']!r}")
     for variable in (definition.get("population") or {}):
         dictionary.patient_table[variable]
     if kind == "mcid":
@@ -135,7 +144,8 @@ def resolve_definition(
             mcid = MCIDDefinition.from_dict(str(reference.get("name", name)),
                                             {k: v for k, v in reference.items() if k != "name"})
         else:
-            raise ValueError(f"outcome {name!r}: 'mcid' must name a definition in mcid.yaml or give one inline")
+            raise OutcomeDefinitionError(f"outcome {name!r}: 'mcid' must name a definition in mcid.yaml "
+                                         "or give one inline")
         definition["mcid"] = {"name": mcid.name, **mcid.to_dict()}
     return definition
 

@@ -647,7 +647,7 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
         if t["kind"] == "linear":
             return f"{var} (per {unit})" if unit else var
         if t["kind"] == "spline":
-            return f"{var}: spline term B{t['index']}"
+            return f"{var}: spline term B{t['index']}(x)"
         if t["kind"] == "level":
             ref = references.get(var)
             return f"{var} = {t['level']}" + (f" (vs {ref})" if ref else "")
