@@ -270,3 +270,28 @@ def test_the_unpenalised_raw_scale_coefficients_are_statsmodels(fitted):
     for term in columns:
         assert reported[term]["estimate"] == pytest.approx(reference.params[term], abs=1e-6), term
         assert reported[term]["se"] == pytest.approx(reference.bse[term], rel=1e-5), term
+
+
+def test_right_censored_time_to_event_runs_the_survival_families(workspace: Path, tmp_path: Path):
+    """``{time, event, event_value, horizon}`` with survival families: the times themselves (events exact,
+    lower = upper; censored, upper = inf), the horizon taken from the outcome."""
+    own = tmp_path / "dict"
+    own.mkdir()
+    for name in ("variables.yaml", "outcomes.yaml"):
+        (own / name).write_text((workspace / "dict" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    _edit_as_a_user(own / "variables.yaml")
+    spec = {"name": "gbsg2_rfs", "outcome": {"time": "time", "event": "cens", "event_value": 1, "horizon": 1095},
+            "predictors": {"include": PREDICTORS}, "families": [], "survival_families": ["weibull_aft"],
+            "validation": {"folds": 3, "bootstrap": None}, "subgroups": {"variables": []}}
+    path = tmp_path / "surv.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    dictionary = DataDictionary.load(own)
+    result = run_pipeline(path, load_cohort(workspace / "data", dictionary))
+    data = load_gbsg2()
+    labels = result.task.labels.labels
+    assert result.evidence.task["kind"] == "interval_censored"
+    np.testing.assert_array_equal(labels["lower"].to_numpy(), data["time"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(np.isinf(labels["upper"]).to_numpy(), (data["cens"] == 0).to_numpy())
+    assert result.evidence.data["events"] == int(data["cens"].sum())
+    c = result.evidence.families["weibull_aft"].cross_validation["harrell_c"]
+    assert 0.6 < c["value"] < 0.8

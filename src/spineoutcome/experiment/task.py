@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from spineoutcome.config import AGE_GROUP, PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.experiment.baseline import MISSING_LABEL
-from spineoutcome.outcomes import OutcomeLabels, derive_outcome
+from spineoutcome.outcomes import OutcomeLabels, derive_outcome, resolve_definition
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
     tables = dict(cohort.tables)
     patient_table = dd.patient_table.name
     tables[patient_table] = tables[patient_table][tables[patient_table][dd.key].isin(wide.index[eligible])]
-    labels = derive_outcome(config.outcome_spec, tables, dd)
+    labels = derive_outcome(outcome_definition(config, dd), tables, dd)
     if labels.kind != "binary" and not config.survival_families:
         raise ValueError(f"outcome {config.outcome_name!r} is time-to-event; name survival_families in the pipeline")
     counts = labels.counts()
@@ -135,6 +136,15 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
         dropped_predictors=dropped,
         skipped=skipped,
     )
+
+
+def outcome_definition(config: PipelineConfig, dd: DataDictionary) -> dict[str, Any]:
+    """The pipeline's outcome definition; a right-censored time to event is analysed as times by survival
+    families and at its horizon by binary ones."""
+    definition = resolve_definition(config.outcome_spec, dd)
+    if definition["kind"] == "time_to_event" and config.survival_families and not config.families:
+        definition["view"] = "time"
+    return definition
 
 
 def single_centre_skips(config: PipelineConfig, dd: DataDictionary, centres: np.ndarray) -> dict[str, str]:

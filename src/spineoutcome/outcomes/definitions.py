@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -25,7 +26,10 @@ from spineoutcome.outcomes.events import (
     progression_labels,
 )
 from spineoutcome.outcomes.labels import (
+    EVENT,
+    LOWER,
     REASON,
+    UPPER,
     DayWindow,
     OutcomeLabels,
     assign_reason,
@@ -52,7 +56,7 @@ KIND_FIELDS: Mapping[str, frozenset[str]] = {
     "progression_time": frozenset({"min_growth_mm", "measures"}),
     "mcid": frozenset({"mcid", "max_missing_items"}),
     "column": frozenset({"column", "positive"}),
-    "time_to_event": frozenset({"time", "event", "event_value", "horizon", "unit"}),
+    "time_to_event": frozenset({"time", "event", "event_value", "horizon", "unit", "view"}),
 }
 KIND_ROLES: Mapping[str, tuple[str, ...]] = {
     "c5_palsy": ("last_followup",),
@@ -245,9 +249,13 @@ def _column(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDi
 
 def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
                    patients: pd.Index, value_set: Any) -> OutcomeLabels:
-    """Right-censored time to event, labelled at ``horizon`` (the binary-at-horizon view): 1 when the event
-    happened at or before the horizon, 0 when the patient was followed beyond it without the event;
-    censored before the horizon excludes the patient (their status at the horizon is unknown)."""
+    """Right-censored time to event. ``view: time`` (survival families): the times themselves, as
+    interval-censored labels with ``lower = upper = time`` for an event and ``upper = inf`` when censored.
+    Otherwise labelled at ``horizon`` (the binary-at-horizon view): 1 when the event happened at or
+    before the horizon, 0 when the patient was followed beyond it without the event; censored before
+    the horizon excludes the patient (their status at the horizon is unknown)."""
+    if d.get("view") == "time":
+        return _right_censored(d, tables, dd, patients)
     time = _patient_column(tables, dd, str(d["time"]), patients).astype("float64")
     event = _is_one_of(_patient_column(tables, dd, str(d["event"]), patients), [d["event_value"]], dd, str(d["event"]))
     event_missing = _patient_column(tables, dd, str(d["event"]), patients).isna()
@@ -258,6 +266,19 @@ def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd:
     assign_reason(reasons, ~event & (time < horizon), f"censored before the horizon ({horizon:g})")
     definition = {"horizon": horizon, "event_value": str(d["event_value"]), "view": "binary at the horizon"}
     return split_labels(d["name"], "binary", label, reasons, dd.key, definition)
+
+
+def _right_censored(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
+                    patients: pd.Index) -> OutcomeLabels:
+    time = _patient_column(tables, dd, str(d["time"]), patients).astype("float64")
+    raw_event = _patient_column(tables, dd, str(d["event"]), patients)
+    event = _is_one_of(raw_event, [d["event_value"]], dd, str(d["event"]))
+    values = pd.DataFrame({LOWER: time, UPPER: time.where(event, np.inf), EVENT: event.astype(int)}, index=patients)
+    reasons = empty_reasons(patients)
+    assign_reason(reasons, time.isna() | raw_event.isna(), f"outcome missing ({d['time']} or {d['event']} empty)")
+    assign_reason(reasons, time <= 0, f"{d['time']} not positive")
+    definition = {"horizon": float(d["horizon"]), "event_value": str(d["event_value"]), "view": "time to event"}
+    return split_labels(d["name"], "interval_censored", values, reasons, dd.key, definition)
 
 
 def _patient_column(tables: Mapping[str, pd.DataFrame], dd: DataDictionary, column: str,
