@@ -295,3 +295,5 @@ def test_right_censored_time_to_event_runs_the_survival_families(workspace: Path
     assert result.evidence.data["events"] == int(data["cens"].sum())
     c = result.evidence.families["weibull_aft"].cross_validation["harrell_c"]
     assert 0.6 < c["value"] < 0.8
+    document = json.dumps(build_report(prepare_evidence(result.evidence), tmp_path / "figures"), ensure_ascii=False)
+    assert not re.search(r"OPLL|myelopath|cervical|progression", document, re.IGNORECASE)

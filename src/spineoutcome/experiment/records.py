@@ -128,7 +128,10 @@ def accrual(task: TaskData) -> dict[str, Any]:
     """First and last surgery and end of follow-up, overall and per centre, to the month (TRIPOD+AI 5b).
 
     Month resolution with counts per centre keeps these aggregates: no patient's date can be recovered.
+    Empty when the data have no surgery dates (no column with role ``surgery_date``).
     """
+    if task.surgery_dates.isna().all():
+        return {}
     frame = pd.DataFrame(
         {
             "centre": task.centres,
@@ -157,6 +160,8 @@ def _accrual_months(rows: pd.DataFrame) -> dict[str, str | None]:
 def baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
     """Baseline characteristics overall, by outcome and by centre (TRIPOD+AI 20b)."""
     masks = baseline_columns(task.y, task.centres, config.outcome_name)
+    if len(np.unique(task.centres)) < 2:
+        masks.pop("by_centre")
     return {
         name: baseline_table(
             task.X, columns, cohort.dictionary, outcome=config.outcome_name, y=task.y, followup_days=task.followup_days

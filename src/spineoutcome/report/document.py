@@ -230,8 +230,8 @@ def participants(doc: Document) -> None:
         final = [{"label": f"With {outcome_name(ev)}", "n": fmt.count_percent(events, n)},
                  {"label": f"Without {outcome_name(ev)}", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
     else:
-        final = [{"label": "Progression observed", "n": fmt.count_percent(events, n)},
-                 {"label": "Censored (no progression seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
+        final = [{"label": f"Event observed ({outcome_name(ev)})", "n": fmt.count_percent(events, n)},
+                 {"label": "Censored (no event seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
     doc.add(B.flow(steps, final))
     if data.get("accrual"):
         doc.add(B.h(2, "Key dates", "sec-dates"))
@@ -406,7 +406,8 @@ def methods(doc: Document) -> None:
     doc.add(B.h(2, "Model output", "sec-output"))
     thresholds = pipe.get("thresholds") or []
     if not binary:
-        doc.add(B.p("Each model outputs the probability of progression by the horizon and a predicted time "
+        doc.add(B.p(f"Each model outputs the probability of the event ({outcome_name(ev)}) by the horizon and a "
+                    "predicted time "
                     "distribution. No classification thresholds are used in this analysis (item 15)."))
     doc.add(B.p("Each model outputs a probability of the outcome. "
                 + (f"Classification is reported only to describe performance at prespecified thresholds "
@@ -643,7 +644,7 @@ def survival_results(doc: Document) -> None:
         cv = r["cross_validation"]
         doc.figure(F.km_by_risk_group(cv.get("km_by_risk_group") or [], cv.get("horizon_days"), f,
                                       doc.fig_path(f"km_{f}"), at_risk=cv.get("km_at_risk")),
-                   f"{F.family_name(f)}: Kaplan-Meier progression-free proportion by tertile of cross-validated "
+                   f"{F.family_name(f)}: Kaplan-Meier event-free proportion by tertile of cross-validated "
                    "predicted risk, with 95 % pointwise bands and the numbers at risk.", f"fig-km-{f}", width="80%",
                    missing=f"{F.family_name(f)}: Kaplan-Meier curves")
     survival_model(doc)

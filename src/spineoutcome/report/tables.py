@@ -696,7 +696,7 @@ def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
                    id=f"tab-coefficients-{spec.get('family', 'survival')}",
                    caption="Weibull accelerated failure time model fitted on all analysed patients: "
                            "S(t | x) = exp(−(t / λ(x))^ρ) with log λ(x) = intercept + coefficients × design "
-                           "(positive coefficients: longer time to progression). Wald 95 % CIs (lifelines).")
+                           "(positive coefficients: longer time to the event). Wald 95 % CIs (lifelines).")
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
