@@ -118,6 +118,8 @@ def _draft_column(name: str, text: pd.Series, missing_codes: set[str], rows: int
             if len(values):
                 spec["range"] = plausible_range(values)
                 notes.append("range: the observed one widened by a quarter of its span (check it is plausible)")
+    elif 0 < len(distinct) <= 2 and {str(v).lower() for v in distinct} <= (_TRUE | _FALSE):
+        spec["dtype"] = "bool"
     elif len(present) and _all_dates(present):
         spec["dtype"] = "date"
         if _SURGERY_NAME.search(name):
@@ -149,8 +151,9 @@ def _draft_column(name: str, text: pd.Series, missing_codes: set[str], rows: int
 
 
 def plausible_range(values: np.ndarray) -> list[float | int]:
-    """The observed range widened by a quarter of its span on each side, rounded outwards to one
-    significant figure of the span; never below zero for non-negative data."""
+    """The observed range widened by a quarter of its span on each side, rounded outwards to the power of
+    ten at or below that quarter; never below zero for non-negative data (one value: its magnitude is
+    the span)."""
     lo, hi = float(np.min(values)), float(np.max(values))
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
     step = 10 ** math.floor(math.log10(span / 4)) if span > 0 else 1.0
