@@ -118,3 +118,19 @@ def test_column_outcome_with_several_positive_values_and_missing_ones(tmp_path: 
                              "positive": ["poor", "failed"]}, tables, dictionary)
     assert labels.labels.to_dict() == {2: 0, 3: 1, 5: 1, 6: 0}
     assert labels.counts()["excluded"] == {"outcome missing (result empty)": 1}
+
+
+def test_a_built_in_outcome_on_a_one_table_dictionary_names_every_missing_role(tmp_path: Path):
+    from spineoutcome.config import ConfigError, load_pipeline
+
+    (tmp_path / "variables.yaml").write_text(yaml.safe_dump({"tables": {"t": {"layout": "wide", "variables": [
+        {"name": "x", "dtype": "int", "preoperative": True}]}}}), encoding="utf-8")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({"name": "p", "outcome": "c5_palsy", "predictors": {"include": ["x"]},
+                                        "families": ["logistic"]}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(pipeline, DataDictionary.load(tmp_path))
+    message = str(info.value)
+    assert "2 problem(s)" in message
+    assert "a c5_palsy outcome needs a patient-table column with role 'last_followup'" in message
+    assert "a c5_palsy outcome needs a follow-up table with a column of role 'myelopathy_worsened'" in message

@@ -24,7 +24,7 @@ from spineoutcome.dictionary import (
 )
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.modeling.families import get_family
-from spineoutcome.outcomes.definitions import KIND_ROLES, inline_definition, resolve_definition
+from spineoutcome.outcomes.definitions import KIND_ROLES, KIND_TABLE_ROLES, inline_definition, resolve_definition
 
 AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
@@ -242,6 +242,9 @@ def pipeline_problems(config: PipelineConfig, dictionary: DataDictionary) -> lis
     else:
         problems += [f"outcome: a {definition['kind']} outcome needs a patient-table column with role {role!r}"
                      for role in KIND_ROLES[definition["kind"]] if not dictionary.has_role(role)]
+        problems += [f"outcome: a {definition['kind']} outcome needs a follow-up table with a column of role {role!r}"
+                     for role in KIND_TABLE_ROLES.get(definition["kind"], ())
+                     if dictionary.table_with_role(role) is None]
     if config.validation.temporal_split and not dictionary.has_role("surgery_date"):
         problems.append("validation.temporal_split: needs a patient-table column with role 'surgery_date'")
     return problems

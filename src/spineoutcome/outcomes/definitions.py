@@ -68,6 +68,14 @@ KIND_ROLES: Mapping[str, tuple[str, ...]] = {
     "time_to_event": (),
 }
 """Roles of the patient table an outcome kind's rule reads (checked before the first fit)."""
+KIND_TABLE_ROLES: Mapping[str, tuple[str, ...]] = {
+    "c5_palsy": ("myelopathy_worsened",),
+    "complication": ("complication_type",),
+    "progression": ("thickness",),
+    "progression_time": ("thickness",),
+    "mcid": ("instrument",),
+}
+"""Roles that identify the follow-up table an outcome kind's rule reads (one table must have each)."""
 REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "column": ("column", "positive"),
     "time_to_event": ("time", "event", "event_value", "horizon"),
