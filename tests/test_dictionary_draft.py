@@ -134,3 +134,17 @@ def test_a_built_in_outcome_on_a_one_table_dictionary_names_every_missing_role(t
     assert "2 problem(s)" in message
     assert "a c5_palsy outcome needs a patient-table column with role 'last_followup'" in message
     assert "a c5_palsy outcome needs a follow-up table with a column of role 'myelopathy_worsened'" in message
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tables:\n  t:\n    layout: wide\n    variables:\n      - {name: x, dtype: int, range: [1, }\n",
+     "not valid YAML"),
+    ("tables:\n  t:\n    layout: wide\n    variables:\n      - {name: x, dtype: integer}\n",
+     "variable 'x' needs a name and a dtype in"),
+])
+def test_a_broken_dictionary_file_is_named_with_exit_code_3(tmp_path: Path, text: str, expected: str):
+    (tmp_path / "variables.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["dictionary", "check", str(tmp_path)])
+    assert result.exit_code == 3
+    output = " ".join(result.output.split())
+    assert "variables.yaml: " in output and expected in output

@@ -205,9 +205,12 @@ class DataDictionary:
             for code, spec in (instruments_doc.get("timepoints") or {}).items()
         }
         lists = {"instruments": tuple(instruments), "timepoints": tuple(timepoints)}
-        tables = {
-            tname: _parse_table(tname, tspec, lists) for tname, tspec in (doc.get("tables") or {}).items()
-        }
+        try:
+            tables = {
+                tname: _parse_table(tname, tspec, lists) for tname, tspec in (doc.get("tables") or {}).items()
+            }
+        except (DictionaryError, UnknownVariableError) as exc:
+            raise DictionaryError(f"{variables_file}: {exc}") from None
         if not tables:
             raise DictionaryError(f"{variables_file}: no tables (rule: 'tables:' maps table names to their variables)")
         tables = _with_line_key(tables, variables_file)
@@ -429,8 +432,11 @@ def _bundled(name: str) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise DictionaryError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(doc, dict):
         raise DictionaryError(f"{path}: expected a mapping at the top level")
     return doc
@@ -454,7 +460,8 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
                               "inside {...} must be quoted")
     dtype = spec.get("dtype")
     if not name or dtype not in _DTYPES:
-        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}")
+        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}; "
+                              f"got dtype {dtype!r}")
     categories = spec.get("categories")
     if "categories_from" in spec:
         categories = lists.get(spec["categories_from"])
