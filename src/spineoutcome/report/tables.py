@@ -41,7 +41,8 @@ def join_audit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
              fmt.integer(r.get("patients_without")), fmt.integer(r.get("duplicate_rows_rejected"))]
             for r in rows]
     return B.table(header, body, widths=["1.6fr"] + ["1fr"] * 6, caption="Join audit of the exports (one row per "
-                   "export): rows read, patients, rows without a patient in the clinical export (orphans), cohort "
+                   "export): rows read, patients, rows without a patient in the patient table "
+                   f"({rows[0].get('table') if rows else 'first row'}; orphans), cohort "
                    "patients absent from the export, duplicates rejected.", id="tab-join")
 
 
