@@ -142,6 +142,8 @@ def outcome_definition(config: PipelineConfig, dd: DataDictionary) -> dict[str, 
     """The pipeline's outcome definition; a right-censored time to event is analysed as times by survival
     families and at its horizon by binary ones."""
     definition = resolve_definition(config.outcome_spec, dd)
+    if not definition.get("description") and config.description:
+        definition["description"] = config.description
     if definition["kind"] == "time_to_event" and config.survival_families and not config.families:
         definition["view"] = "time"
     return definition

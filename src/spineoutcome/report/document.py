@@ -63,6 +63,12 @@ def study(ev: dict[str, Any], field: str, default: str) -> str:
     return str(value).strip().rstrip(".") if value else default
 
 
+def centres_text(data: dict[str, Any]) -> str:
+    """ "3 centres", "one centre" (a single-centre study)."""
+    n = data.get("centres")
+    return "one centre" if n == 1 else f"{fmt.integer(n)} centres"
+
+
 def prediction_time(ev: dict[str, Any]) -> str:
     """When the prediction is made ("before surgery" for the built-in study)."""
     return study(ev, "prediction_time", "at the time the prediction is made")
@@ -106,7 +112,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
                        + ("(cross-validation with nested tuning, bootstrap optimism correction, internal-external "
                           "validation by centre)" if any(r.get("internal_external") for r in ev["families"].values())
                           else "(cross-validation)")),
-        ("Patients analysed", f"{fmt.integer(data.get('n'))} from {fmt.integer(data.get('centres'))} centres"),
+        ("Patients analysed", f"{fmt.integer(data.get('n'))} from {centres_text(data)}"),
         ("Outcome events", fmt.count_percent(data.get("events"), share=data.get("prevalence"))),
         ("Models compared", ", ".join(F.family_name(f) for f in T.ordered_families(ev))),
         ("Selected model", f"{F.family_name(best)} ({ev.get('selection_rule', '')})"),
@@ -144,7 +150,7 @@ def summary(doc: Document) -> None:
     data = ev.get("data", {})
     best = ev.get("best_family")
     doc.add(B.h(1, "Key results", "summary"))
-    runs: list[Any] = [f"{fmt.integer(data.get('n'))} patients from {fmt.integer(data.get('centres'))} centres were "
+    runs: list[Any] = [f"{fmt.integer(data.get('n'))} patients from {centres_text(data)} were "
                        f"analysed; {fmt.count_percent(data.get('events'), share=data.get('prevalence'))} had the outcome "
                        f"({outcome_name(ev)}). "]
     if _is_binary(ev):
@@ -202,7 +208,7 @@ def overview(doc: Document) -> None:
                 f"({(data.get('dictionary') or {}).get('name', '')}, version "
                 f"{(data.get('dictionary') or {}).get('version', '–')}): every value was checked for type, unit range "
                 f"and allowed categories, and rejected values were reported with their line number. Patients come "
-                f"from {fmt.integer(data.get('centres'))} centres. The analysed data set is identified by its SHA-256 "
+                f"from {centres_text(data)}. The analysed data set is identified by its SHA-256 "
                 "digest (", B.ref("sec-repro"), ")."))
     if (data.get("key") or {}).get("line_number"):
         doc.add(B.p("The data have no patient key column: each row's line number in the export is its key."))
