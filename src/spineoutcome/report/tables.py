@@ -665,7 +665,8 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
                    widths=["1fr", "3cm", "4cm"], align=["l", "r", "r"], id=f"tab-raw-scale-{family}", size=7.5,
                    caption=f"{family}: the model on the predictors' original units. Risk = 1 / (1 + "
                            "exp(−(intercept + Σ coefficient × term))). Spline terms: " + formula.get("basis", "")
-                           + "; knots: " + (knots or "none") + ". A missing continuous value is replaced by its median ("
+                           + "; knots: " + (knots or "none")
+                           + ". A missing continuous value is replaced by its median ("
                            + (medians or "–") + ") and its missing indicator is 1. Intervals: Wald, from the "
                            "unpenalised fit (none for penalised models).")
 
