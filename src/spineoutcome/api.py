@@ -15,7 +15,7 @@ from spineoutcome.data import LoadedTables, load_tables
 from spineoutcome.data.cohort import Cohort, assemble_cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.experiment import ExperimentResult, FlowStep, run_experiment
-from spineoutcome.outcomes import load_outcome_definitions, pivot_totals, score_totals
+from spineoutcome.outcomes import pivot_totals, score_totals
 
 
 def load_cohort(data_dir: str | Path, dictionary: DataDictionary | None = None, *,
@@ -35,7 +35,7 @@ def load_cohort(data_dir: str | Path, dictionary: DataDictionary | None = None, 
 def validation_flow(loaded: LoadedTables, dictionary: DataDictionary) -> list[FlowStep]:
     """The first boxes of the participant flow: rows exported, and rows rejected at validation."""
     report = loaded.reports[dictionary.patient_table.name]
-    return [FlowStep("patients in the clinical export", report.rows_in,
+    return [FlowStep(f"patients in the {dictionary.patient_table.name} export", report.rows_in,
                      {f"rejected at validation: {rule}": n for rule, n in _rows_by_rule(report).items()})]
 
 
@@ -50,6 +50,6 @@ def _rows_by_rule(report) -> dict[str, int]:
 def run_pipeline(pipeline: str | Path, cohort: Cohort, *, progress: Callable[[str], None] | None = None,
                  optuna_storage: str | None = None) -> ExperimentResult:
     """Validate a pipeline file against the dictionary and outcome registry, then run it."""
-    config = load_pipeline(pipeline, cohort.dictionary, outcomes=list(load_outcome_definitions()))
+    config = load_pipeline(pipeline, cohort.dictionary)
     return run_experiment(config, cohort, validation_flow=cohort.validation_flow, progress=progress,
                           optuna_storage=optuna_storage)

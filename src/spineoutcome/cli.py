@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
-from spineoutcome import __version__, metrics
+from spineoutcome import __version__, dictionary_cli, metrics
 from spineoutcome.credentials import mask_url
 from spineoutcome.data import ExportReadError
 from spineoutcome.data.command import validate
@@ -66,6 +66,7 @@ app = typer.Typer(
 )
 app.add_typer(outcomes_cli.app, name="outcomes", help="Derive outcome labels; MCID sensitivity analysis.")
 app.command(name="validate")(validate)
+app.add_typer(dictionary_cli.app, name="dictionary", help="Draft a data dictionary from your own table; check one.")
 app.command(name="score")(score)
 app.command(name="sign-model")(sign_model)
 app.command(name="serve")(serve)
@@ -179,6 +180,8 @@ def train(
     run_dir = out / f"{evidence.task['name']}-{evidence.run_id[:8]}"
     path = evidence.save(run_dir)
     _print_summary(evidence.to_dict())
+    for analysis, reason in evidence.data.get("skipped_analyses", {}).items():
+        console.print(f"warning: {analysis} skipped: {reason}", style="yellow", markup=False, highlight=False)
     console.print(f"Evidence written to {path}")
     if report_pdf:
         _render(run_dir)
@@ -189,6 +192,7 @@ def train(
             bar.add_task("Logging to MLflow (runs, metrics, model bundle)", total=None)
             run_id = log_run(result, tracking_uri=tracking_uri, artifacts_dir=run_dir)
         console.print(f"MLflow run {run_id}")
+        _print_registration(run_id, evidence.task["name"])
 
 
 @app.command()
@@ -266,6 +270,20 @@ def _print_summary(evidence: dict) -> None:
                       f"{metrics.estimate(cv, 'ici')['value']:.3f}",
                       f"{corrected:.2f}" if corrected is not None else "-")
     console.print(table)
+
+
+def _print_registration(run_id: str, name: str) -> None:
+    """The registry decision of a logged run: ``@champion`` set, or withheld with the gates it failed."""
+    import mlflow
+
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    if "champion" not in tags:
+        console.print(f"No model registered: {tags.get('bundle', 'no bundle for this task')}", markup=False)
+    elif tags["champion"] == "true":
+        console.print(f"Registered {name}: @champion set ({tags.get('gates_decision', '')})", markup=False)
+    else:
+        console.print(f"Registered {name}: @champion withheld, the model {tags.get('gates_decision', '')}",
+                      style="yellow", markup=False)
 
 
 def _progress() -> Progress:

@@ -15,9 +15,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spineoutcome.credentials import mask_secrets
-from spineoutcome.dictionary import DataDictionary, UnknownVariableError, unknown_name_message
+from spineoutcome.dictionary import (
+    DataDictionary,
+    DictionaryError,
+    PredictorError,
+    UnknownVariableError,
+    unknown_name_message,
+)
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.modeling.families import get_family
+from spineoutcome.outcomes.definitions import KIND_ROLES, KIND_TABLE_ROLES, inline_definition, resolve_definition
 
 AGE_GROUP = "age_group"
 """Derived subgroup: the patient-table variable with role ``age`` cut at ``subgroups.age_bands``."""
@@ -78,7 +85,13 @@ class PipelineConfig(_Strict):
 
     name: str
     description: str = ""
-    outcome: str
+    outcome: str | dict[str, Any] = Field(
+        description="A named definition (the dictionary's outcomes.yaml) or an inline one: {column: NAME, positive: "
+        "VALUE or [VALUES]} (the outcome is recorded in a column), or {time: COLUMN, event: COLUMN, event_value: "
+        "VALUE, horizon: NUMBER} (right-censored time to event, labelled at the horizon).")
+    population: str | None = Field(None, description="Who the model is for (report, model card).")
+    setting: str | None = Field(None, description="Where and when it is used (report, model card).")
+    intended_use: str | None = Field(None, description="The decision it supports (report, model card).")
     eligibility: dict[str, list[str] | list[float]] = Field(
         default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers.")
     predictors: PredictorSpec
@@ -133,6 +146,16 @@ class PipelineConfig(_Strict):
             raise ValueError("name at least one model family")
         return self
 
+    @property
+    def outcome_name(self) -> str:
+        """Name of the outcome: the named definition, or an inline one's ``name`` (default: the pipeline's)."""
+        return self.outcome if isinstance(self.outcome, str) else str(self.outcome.get("name", self.name))
+
+    @property
+    def outcome_spec(self) -> str | dict[str, Any]:
+        """What :func:`~spineoutcome.outcomes.derive_outcome` takes: the name, or the full inline definition."""
+        return self.outcome if isinstance(self.outcome, str) else inline_definition(self.outcome, self.outcome_name)
+
     def flat(self) -> dict[str, Any]:
         """The configuration flattened to dotted keys (for MLflow params)."""
         out: dict[str, Any] = {}
@@ -150,7 +173,13 @@ class PipelineConfig(_Strict):
 
 def load_pipeline(path: str | Path, dictionary: DataDictionary | None = None,
                   outcomes: list[str] | None = None) -> PipelineConfig:
-    """Read and validate a pipeline YAML against the schema, the dictionary and the outcome registry."""
+    """Read and validate a pipeline YAML against the schema, the dictionary and its outcome definitions.
+
+    Every problem the pipeline implies (unknown or undecided predictors, an outcome that cannot be
+    made from the dictionary, a role an analysis needs) is reported at once, in one :class:`ConfigError`.
+    ``outcomes`` is accepted for compatibility: the outcome is resolved in the dictionary's own
+    ``outcomes.yaml`` (the built-in one when the dictionary has none).
+    """
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -165,15 +194,80 @@ def load_pipeline(path: str | Path, dictionary: DataDictionary | None = None,
     return config
 
 
-def check_names(config: PipelineConfig, dictionary: DataDictionary, outcomes: list[str] | None,
+def check_names(config: PipelineConfig, dictionary: DataDictionary, outcomes: list[str] | None = None,
                 source: str = "pipeline") -> None:
-    """Every variable, group and outcome the pipeline names exists (closest match suggested)."""
+    """Pre-flight check: raise one :class:`ConfigError` listing every problem of :func:`pipeline_problems`."""
+    problems = pipeline_problems(config, dictionary)
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{source}: {len(problems)} problem(s) before the first fit:\n{listed}")
+
+
+def pipeline_problems(config: PipelineConfig, dictionary: DataDictionary) -> list[str]:
+    """Everything a pipeline implies that the dictionary cannot give, each as ``field: problem (rule)``.
+
+    Predictors (unknown, post-operative, bookkeeping, timing undecided), eligibility and subgroup
+    variables, the outcome definition and the columns and roles its rule reads, and the roles the
+    validation scheme needs (``surgery_date`` for a temporal split, ``age`` for age groups).
+    """
+    problems: list[str] = []
+    spec = config.predictors
+    undecided = [n for n in spec.include if _timing_undecided(dictionary, n)]
+    undecided += [v.name for g in spec.groups for v in (*dictionary.wide_variables, *dictionary.patterns)
+                  if v.group == g and v.preoperative is None]
+    if undecided:
+        problems.append(f"predictors: timing undecided for {', '.join(dict.fromkeys(undecided))} (rule: set "
+                        f"preoperative: true or false in {dictionary.directory / 'variables.yaml'}; only variables "
+                        "known before the prediction is made can be predictors)")
+    problems += [f"predictors.groups: {unknown_name_message(g, dictionary.groups, 'the predictor groups')}"
+                 for g in spec.groups if g not in dictionary.groups]
+    for name in spec.include:
+        if name not in undecided:
+            _collect(problems, "predictors.include", lambda n=name: dictionary.resolve_predictors([], [n], []))
+    for name in spec.exclude:
+        _collect(problems, "predictors.exclude", lambda n=name: dictionary.variable(n))
+    for name in config.eligibility:
+        _collect(problems, "eligibility", lambda n=name: dictionary.variable(n))
+    for name in config.subgroups.variables:
+        if name == AGE_GROUP:
+            if not dictionary.has_role("age"):
+                problems.append(f"subgroups.variables: {AGE_GROUP} needs a patient-table column with role 'age'")
+        else:
+            _collect(problems, "subgroups.variables", lambda n=name: dictionary.variable(n))
     try:
-        dictionary.resolve_predictors(config.predictors.groups, config.predictors.include, config.predictors.exclude)
-        for name in [*config.eligibility, *config.subgroups.variables]:
-            if name != AGE_GROUP:
-                dictionary.variable(name)
-    except (UnknownVariableError, ValueError) as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    if outcomes is not None and config.outcome not in outcomes:
-        raise ConfigError(f"{source}: outcome {unknown_name_message(config.outcome, outcomes, 'the outcome registry')}")
+        definition = resolve_definition(config.outcome_spec, dictionary)
+    except (UnknownVariableError, DictionaryError, ValueError) as exc:
+        problems.append(f"outcome: {exc}")
+    else:
+        problems += [f"outcome: a {definition['kind']} outcome needs a patient-table column with role {role!r}"
+                     for role in KIND_ROLES[definition["kind"]] if not dictionary.has_role(role)]
+        problems += [f"outcome: a {definition['kind']} outcome needs a follow-up table with a column of role {role!r}"
+                     for role in KIND_TABLE_ROLES.get(definition["kind"], ())
+                     if dictionary.table_with_role(role) is None]
+    if config.validation.temporal_split and not dictionary.has_role("surgery_date"):
+        problems.append("validation.temporal_split: needs a patient-table column with role 'surgery_date'")
+    return problems
+
+
+def pipeline_warnings(config: PipelineConfig, dictionary: DataDictionary) -> list[str]:
+    """What the pipeline asked for that the data's structure cannot give; skipped, with this reason."""
+    if config.validation.internal_external and not dictionary.has_role("centre"):
+        return [f"{SINGLE_CENTRE}: internal-external validation by centre is skipped"]
+    return []
+
+
+SINGLE_CENTRE = "single-centre study (no column with role 'centre')"
+
+
+def _timing_undecided(dictionary: DataDictionary, name: str) -> bool:
+    try:
+        return dictionary.variable(name).preoperative is None
+    except UnknownVariableError:
+        return False
+
+
+def _collect(problems: list[str], field: str, check: Any) -> None:
+    try:
+        check()
+    except (UnknownVariableError, PredictorError, ValueError) as exc:
+        problems.append(f"{field}: {exc}")

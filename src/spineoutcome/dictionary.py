@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,16 @@ DType = Literal["float", "int", "category", "bool", "date", "string"]
 _DTYPES: frozenset[str] = frozenset({"float", "int", "category", "bool", "date", "string"})
 PROM_GROUP = "prom"
 RADIOMICS_GROUP = "radiomics"
+LINE_KEY = "line_number"
+"""The key of a one-table dictionary without a ``key`` column: the row's line number in the export."""
+UNDECIDED = "undecided"
+"""``preoperative: undecided``: the timing of a variable drafted by ``dictionary init`` that nobody has
+decided yet; such a variable can be neither a predictor nor silently left out of one."""
+STUDY_FIELDS = ("population", "setting", "intended_use", "prediction_time", "data_source")
+"""Study metadata a dictionary may give (``study:`` in variables.yaml; a pipeline may override the
+first three): the report and model card describe the study from these, never from wording in code.
+``prediction_time``: when the prediction is made (e.g. "before surgery"); ``data_source``: the
+exports the data come from."""
 
 
 class DictionaryError(SpineoutcomeError, ValueError):
@@ -55,7 +65,7 @@ class Variable:
     range: tuple[float, float] | None = None
     categories: tuple[str, ...] | None = None
     ordered: bool = False
-    preoperative: bool = False
+    preoperative: bool | None = False
     predictor: bool = False
     group: str | None = None
     role: str | None = None
@@ -166,6 +176,7 @@ class DataDictionary:
     false_values: tuple[str, ...]
     date_format: str
     directory: Path
+    study: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> DataDictionary:
@@ -204,9 +215,20 @@ class DataDictionary:
             false_values=tuple(str(c) for c in defaults.get("false_values", ["0", "false", "no"])),
             date_format=str(defaults.get("date_format", "%Y-%m-%d")),
         )
-        tables = {
-            tname: _parse_table(tname, tspec, lists, rules) for tname, tspec in (doc.get("tables") or {}).items()
-        }
+        try:
+            tables = {
+                tname: _parse_table(tname, tspec, lists, rules) for tname, tspec in (doc.get("tables") or {}).items()
+            }
+        except (DictionaryError, UnknownVariableError) as exc:
+            raise DictionaryError(f"{variables_file}: {exc}") from None
+        if not tables:
+            raise DictionaryError(f"{variables_file}: no tables (rule: 'tables:' maps table names to their variables)")
+        tables = _with_line_key(tables, variables_file)
+        study = doc.get("study") or {}
+        unknown_study = sorted(set(study) - set(STUDY_FIELDS))
+        if not isinstance(study, Mapping) or unknown_study:
+            raise DictionaryError(f"{variables_file}: study: unknown field(s) {unknown_study}; "
+                                  f"allowed: {list(STUDY_FIELDS)}")
         dictionary = cls(
             name=str(doc.get("name", directory.name)),
             version=str(doc.get("version", "unversioned")),
@@ -218,17 +240,37 @@ class DataDictionary:
             false_values=rules.false_values,
             date_format=rules.date_format,
             directory=directory,
+            study={str(k): " ".join(str(v).split()) for k, v in study.items() if v is not None},
         )
         dictionary._check()
         return dictionary
 
     def _check(self) -> None:
+        without = [t.name for t in self.tables.values() if not t.has_role("key")]
+        if without:
+            raise DictionaryError(f"{self.directory / 'variables.yaml'}: table(s) {without} have no column with role "
+                                  "'key' (rule: with several tables, every table names the patient key that joins "
+                                  "them; a one-table dictionary may omit it and the line number is the key)")
         keys = {t.column("key") for t in self.tables.values()}
         if len(keys) != 1:
             raise DictionaryError("every table must share one patient key column with role 'key'; "
                                   f"found {sorted(keys)}")
         if self.patient_table.layout != "wide" or not self.patient_table.unique_key:
-            raise DictionaryError("the table holding role 'centre' must be wide with a unique key")
+            raise DictionaryError(f"the patient table {self.patient_table.name!r} must be wide with a unique key")
+
+    @property
+    def line_number_key(self) -> bool:
+        """True when the data have no key column and each row's line number in the export is its key."""
+        return self.key == LINE_KEY and self.patient_table[LINE_KEY].derived
+
+    def has_role(self, role: str) -> bool:
+        """Whether the patient table has a column with ``role`` (``centre``, ``surgery_date``, ``age``...)."""
+        return self.patient_table.has_role(role)
+
+    @property
+    def undecided(self) -> list[str]:
+        """Variables whose timing (``preoperative:``) is still ``undecided``."""
+        return [v.name for t in self.tables.values() for v in (*t.variables, *t.patterns) if v.preoperative is None]
 
     @property
     def key(self) -> str:
@@ -237,11 +279,17 @@ class DataDictionary:
 
     @property
     def patient_table(self) -> Table:
-        """The one-row-per-patient table that defines the cohort (the one with role ``centre``)."""
+        """The one-row-per-patient table that defines the cohort: the one with role ``centre``, else the
+        only wide table (a single-centre study need not have a centre column)."""
         for table in self.tables.values():
             if table.has_role("centre"):
                 return table
-        raise DictionaryError("no table has a column with role 'centre'")
+        wide = [t for t in self.tables.values() if t.layout == "wide"]
+        if len(wide) == 1:
+            return wide[0]
+        raise DictionaryError(f"{self.directory / 'variables.yaml'}: no table has a column with role 'centre' and "
+                              f"there are {len(wide)} wide tables (rule: the patient table is the one with role "
+                              "'centre', or the only wide table)")
 
     def column(self, role: str) -> str:
         """Column with ``role`` in the patient table (``centre``, ``surgery_date``, ``approach``...)."""
@@ -343,6 +391,14 @@ class DataDictionary:
         (key, centre, dates), raises :class:`PredictorError` naming the variable and the rule.
         """
         known_groups = self.groups
+        undecided = [n for n in include if self.variable(n).preoperative is None]
+        undecided += [v.name for g in groups for v in (*self.wide_variables, *self.patterns)
+                      if v.group == g and v.preoperative is None]
+        if undecided:
+            raise PredictorError(
+                f"the timing of {len(undecided)} predictor(s) is undecided: {', '.join(dict.fromkeys(undecided))} "
+                f"(rule: set preoperative: true or false for each in {self.directory / 'variables.yaml'}; only "
+                "variables known before the prediction is made can be predictors)")
         selected: list[str] = []
         for group in groups:
             if group not in known_groups:
@@ -396,8 +452,11 @@ def _bundled(name: str) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise DictionaryError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(doc, dict):
         raise DictionaryError(f"{path}: expected a mapping at the top level")
     return doc
@@ -479,7 +538,8 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
                               "inside {...} must be quoted")
     dtype = spec.get("dtype")
     if not name or dtype not in _DTYPES:
-        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}")
+        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}; "
+                              f"got dtype {dtype!r}")
     categories = spec.get("categories")
     if "categories_from" in spec:
         categories = lists.get(spec["categories_from"])
@@ -487,7 +547,10 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
             raise DictionaryError(f"{table}.{name}: categories_from {spec['categories_from']!r} is empty")
     if dtype == "category" and not categories:
         raise DictionaryError(f"{table}.{name}: a category variable needs categories")
-    preoperative = bool(spec.get("preoperative", False))
+    timing = spec.get("preoperative", False)
+    if timing != UNDECIDED and not isinstance(timing, bool):
+        raise DictionaryError(f"{table}.{name}: preoperative must be true, false or {UNDECIDED!r}; got {timing!r}")
+    preoperative = None if timing == UNDECIDED else timing
     value_range = _pair(spec["range"], f"{table}.{name} range") if "range" in spec else None
     own = tuple(str(c) for c in spec.get("missing_codes") or ())
     valid = [c for c in own if is_valid_value(c, dtype, value_range, categories, rules.true_values,
@@ -507,7 +570,7 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
         categories=tuple(str(c) for c in categories) if categories else None,
         ordered=bool(spec.get("ordered", False)),
         preoperative=preoperative,
-        predictor=bool(spec.get("predictor", preoperative)),
+        predictor=bool(spec.get("predictor", bool(preoperative))),
         group=spec.get("group"),
         role=spec.get("role"),
         required=bool(spec.get("required", True)),
@@ -539,6 +602,20 @@ def _parse_table(name: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[s
     for col in table.unique_together:
         table[col]
     return table
+
+
+def _with_line_key(tables: dict[str, Table], source: Path) -> dict[str, Table]:
+    """A one-table dictionary without a ``key`` column gets the derived :data:`LINE_KEY` as its key."""
+    if len(tables) != 1 or any(t.has_role("key") for t in tables.values()):
+        return tables
+    (name, table), = tables.items()
+    if LINE_KEY in table.names:
+        raise DictionaryError(f"{source}: table {name!r} has a column {LINE_KEY!r} but no role 'key' "
+                              f"(rule: {LINE_KEY!r} is reserved for the line-number key; rename it or give it "
+                              "role: key)")
+    line = Variable(name=LINE_KEY, table=name, dtype="int", role="key", required=False, nullable=False, derived=True,
+                    description="line number of the row in the export (the data have no key column)")
+    return {name: replace(table, variables=(line, *table.variables))}
 
 
 def unknown_name_message(name: str, candidates: Sequence[str], where: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from spineoutcome import __version__
 from spineoutcome.errors import SpineoutcomeError
@@ -106,6 +106,8 @@ class TaskRecord(TypedDict):
     outcome: str
     kind: str
     outcome_definition: dict[str, Any]
+    study: NotRequired[dict[str, str]]
+    """Population, setting, intended use, time of prediction and data sources (dictionary and pipeline)."""
 
 
 class DataRecord(TypedDict, total=False):
@@ -121,6 +123,10 @@ class DataRecord(TypedDict, total=False):
     dropped_predictors: dict[str, str]
     dictionary: dict[str, str]
     join_audit: dict[str, Any]
+    key: dict[str, Any]
+    """``{"column", "line_number"}``: the key column's name; true when the line number is the key."""
+    skipped_analyses: dict[str, str]
+    """Analyses the pipeline asked for that the data cannot support (e.g. IECV with one centre): the reason."""
 
 
 class FlowRecord(TypedDict, total=False):

@@ -84,7 +84,8 @@ class InputContract:
                                        categories=var.categories, required=not var.nullable,
                                        description=var.description, missing_codes=var.missing_codes))
         return cls(tuple(specs), dictionary.missing_codes, dictionary.true_values, dictionary.false_values,
-                   {"name": dictionary.name, "version": dictionary.version})
+                   {"name": dictionary.name, "version": dictionary.version, "key": dictionary.key,
+                    "line_number_key": str(dictionary.line_number_key).lower()})
 
     @property
     def names(self) -> list[str]:

@@ -61,12 +61,17 @@ def validate(
                                                                  "run.")] = False,
     dictionary: Annotated[Path | None, typer.Option(
         "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
+    pipeline: Annotated[Path | None, typer.Option(
+        "--pipeline", help="Also check everything this pipeline file needs from the dictionary (roles, columns, "
+                           "outcome), as train does before its first fit.")] = None,
 ) -> None:
     """Check exports against the data dictionary; write clean rows and a rejects file.
 
     Every problem is reported at once with its line number, column, value and rule. No row is lost:
     rows in = clean + rejected for every table, and the counts are printed.
     """
+    if pipeline is not None:
+        _check_pipeline(pipeline, dictionary)
     try:
         reports = _validate(data, out, table, column_map, decimal, encoding, sheet, overwrite, dictionary)
     except SpineoutcomeError as exc:
@@ -81,6 +86,20 @@ def validate(
         raise typer.Exit(EXIT_FILE_ERROR)
     if any(r.rows_rejected for r in reports.values()):
         raise typer.Exit(EXIT_REJECTS)
+
+
+def _check_pipeline(pipeline: Path, dictionary: Path | None) -> None:
+    """The pipeline's pre-flight check (every missing role, column or setting at once), as ``train`` runs it."""
+    from spineoutcome.config import load_pipeline, pipeline_warnings
+
+    try:
+        dd = DataDictionary.load(dictionary)
+        warnings = pipeline_warnings(load_pipeline(pipeline, dd), dd)
+    except SpineoutcomeError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_FILE_ERROR) from None
+    for warning in warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
 def _validate(data: Path, out: Path, table: str | None, column_map: Path | None, decimal: str, encoding: str | None,

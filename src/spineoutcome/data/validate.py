@@ -149,6 +149,8 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     frame = raw.frame
     key = dictionary.key
     lines = np.asarray(raw.lines)
+    if dictionary.line_number_key and key not in frame.columns:
+        frame = frame.assign(**{key: lines.astype(str)})
     faults = _fault_records(raw, key)
     rows_in = raw.rows_read
     hidden = tuple(v.name for v in table.variables if v.identifying)

@@ -97,7 +97,9 @@ class ExperimentPlan:
         validation = config.validation
         cv = cv_splits(y, validation.folds, validation.repeats, seed_of(config, "folds"))
         iecv, pooled_out = (
-            centre_splits(task.centres, y, validation.min_centre_events) if validation.internal_external else ([], [])
+            centre_splits(task.centres, y, validation.min_centre_events)
+            if validation.internal_external and "internal_external" not in task.skipped
+            else ([], [])
         )
         boot = bootstrap_splits(y, config) if validation.bootstrap else []
         temporal = temporal_split(task.surgery_dates, validation.temporal_split) if validation.temporal_split else None

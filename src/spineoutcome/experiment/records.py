@@ -60,9 +60,10 @@ def build_evidence(
         task={
             "name": config.name,
             "description": config.description,
-            "outcome": config.outcome,
+            "outcome": config.outcome_name,
             "kind": task.labels.kind,
             "outcome_definition": task.labels.definition,
+            "study": study_record(config, cohort),
         },
         data=data_record(task, cohort),
         flow=[to_jsonable(step) for step in task.flow],
@@ -75,6 +76,16 @@ def build_evidence(
         model_selection=model_selection,
         timings=timings,
     )
+
+
+def study_record(config: PipelineConfig, cohort: Cohort) -> dict[str, str]:
+    """Who and what the model is for, from the dictionary's ``study:`` and the pipeline (which overrides
+    ``population``, ``setting`` and ``intended_use``); the exports read (the patient table first) are the
+    data sources when the dictionary does not name them."""
+    study = dict(cohort.dictionary.study)
+    study.update({k: v for k in ("population", "setting", "intended_use") if (v := getattr(config, k))})
+    study.setdefault("data_source", ", ".join(t.table for t in cohort.audit.tables))
+    return study
 
 
 def data_record(task: TaskData, cohort: Cohort) -> DataRecord:
@@ -91,6 +102,8 @@ def data_record(task: TaskData, cohort: Cohort) -> DataRecord:
         "dropped_predictors": task.dropped_predictors,
         "dictionary": {"name": dd.name, "version": dd.version},
         "join_audit": cohort.audit.to_dict()["tables"],
+        "key": {"column": dd.key, "line_number": dd.line_number_key},
+        "skipped_analyses": dict(task.skipped),
     }
 
 
@@ -117,7 +130,10 @@ def accrual(task: TaskData) -> dict[str, Any]:
     """First and last surgery and end of follow-up, overall and per centre, to the month (TRIPOD+AI 5b).
 
     Month resolution with counts per centre keeps these aggregates: no patient's date can be recovered.
+    Empty when the data have no surgery dates (no column with role ``surgery_date``).
     """
+    if task.surgery_dates.isna().all():
+        return {}
     frame = pd.DataFrame(
         {
             "centre": task.centres,
@@ -145,10 +161,12 @@ def _accrual_months(rows: pd.DataFrame) -> dict[str, str | None]:
 
 def baseline(task: TaskData, cohort: Cohort, config: PipelineConfig) -> dict[str, Any]:
     """Baseline characteristics overall, by outcome and by centre (TRIPOD+AI 20b)."""
-    masks = baseline_columns(task.y, task.centres, config.outcome)
+    masks = baseline_columns(task.y, task.centres, config.outcome_name)
+    if len(np.unique(task.centres)) < 2:
+        masks.pop("by_centre")
     return {
         name: baseline_table(
-            task.X, columns, cohort.dictionary, outcome=config.outcome, y=task.y, followup_days=task.followup_days
+            task.X, columns, cohort.dictionary, outcome=config.outcome_name, y=task.y, followup_days=task.followup_days
         )
         for name, columns in masks.items()
     }

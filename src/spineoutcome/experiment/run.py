@@ -29,6 +29,9 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
     started = time.perf_counter()
     task = prepare_task(config, cohort, validation_flow=validation_flow)
     if task.labels.kind != "binary":
+        horizon = task.labels.definition.get("horizon")
+        if config.horizon_days is None and horizon is not None:
+            config = config.model_copy(update={"horizon_days": int(horizon)})
         return run_survival_experiment(config, cohort, task, progress=progress, started=started)
     return run_binary(config, cohort, task, progress=progress, storage=optuna_storage or config.tuning.storage,
                       started=started)

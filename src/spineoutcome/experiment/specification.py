@@ -5,7 +5,9 @@ maximum likelihood on the model's own design), and per predictor an odds ratio w
 CI in the style of Harrell's ``summary.rms``: interquartile-range change for continuous predictors
 (through their spline terms, so non-linearity is respected), each level against the reference for
 categorical ones, yes against no for binary ones, other predictors at the reference profile.
-For penalised and tree models: the estimator, hyperparameters and tuning record (``disclosure``).
+For every logistic family (penalised too): the model on the predictors' original units
+(:mod:`.rawscale`), with CIs for the unpenalised one. For tree models: the estimator,
+hyperparameters and tuning record (``disclosure``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.evaluation.results import to_jsonable
+from spineoutcome.experiment.rawscale import RawScaleUnavailable, raw_scale_formula
 from spineoutcome.explain import reference_profile
 from spineoutcome.modeling import disclosure
 
@@ -31,13 +34,22 @@ def specification(model: Any, X: pd.DataFrame, y: np.ndarray, dictionary: DataDi
     record = disclosure(model)
     pipeline: Pipeline = getattr(model, "best_estimator_", model)
     estimator = pipeline.named_steps["model"]
-    if isinstance(estimator, LogisticRegression) and record.get("family") == "logistic":
-        record["coefficients"], record["odds_ratios"] = _logistic_tables(pipeline, X, y, dictionary)
+    if not isinstance(estimator, LogisticRegression):
+        return to_jsonable(record)
+    cov = None
+    if record.get("family") == "logistic":
+        record["coefficients"], record["odds_ratios"], cov = _logistic_tables(pipeline, X, y, dictionary)
+    calibration = getattr(model, "calibration_params", lambda: None)()
+    try:
+        record["raw_scale"] = raw_scale_formula(pipeline, cov, calibration)
+    except RawScaleUnavailable as exc:
+        record["raw_scale"] = {"unavailable": str(exc)}
     return to_jsonable(record)
 
 
 def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
-                     dictionary: DataDictionary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                     dictionary: DataDictionary,
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray | None]:
     pre = pipeline.named_steps["preprocess"]
     design = pd.DataFrame(pre.transform(X), columns=pre.get_feature_names_out())
     with warnings.catch_warnings(record=True) as caught:
@@ -70,7 +82,7 @@ def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
                 log_or, log_se = float(diff @ beta), float(np.sqrt(diff @ cov @ diff))
             rows.append({"variable": var, "contrast": label, "odds_ratio": float(np.exp(log_or)),
                          "ci_low": float(np.exp(log_or - z * log_se)), "ci_high": float(np.exp(log_or + z * log_se))})
-    return coefficients, rows
+    return coefficients, rows, (None if coefficients_note else cov)
 
 
 def _contrasts(series: pd.Series, dtype: str) -> list[tuple[str, Any, Any]]:

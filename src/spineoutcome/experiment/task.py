@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from spineoutcome.config import AGE_GROUP, PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.experiment.baseline import MISSING_LABEL
-from spineoutcome.outcomes import OutcomeLabels, derive_outcome
+from spineoutcome.outcomes import OutcomeLabels, derive_outcome, resolve_definition
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TaskData:
     labels: OutcomeLabels
     flow: list[FlowStep]
     dropped_predictors: dict[str, str]
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Analyses the pipeline asked for that these data cannot support, with the reason."""
 
     @property
     def n(self) -> int:
@@ -94,9 +97,9 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
     tables = dict(cohort.tables)
     patient_table = dd.patient_table.name
     tables[patient_table] = tables[patient_table][tables[patient_table][dd.key].isin(wide.index[eligible])]
-    labels = derive_outcome(config.outcome, tables, dd)
+    labels = derive_outcome(outcome_definition(config, dd), tables, dd)
     if labels.kind != "binary" and not config.survival_families:
-        raise ValueError(f"outcome {config.outcome!r} is time-to-event; name survival_families in the pipeline")
+        raise ValueError(f"outcome {config.outcome_name!r} is time-to-event; name survival_families in the pipeline")
     counts = labels.counts()
     flow.append(FlowStep("analysed (outcome known)", int(counts["labelled"]), dict(counts["excluded"])))
 
@@ -116,26 +119,66 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
 
     X = wide.loc[keys, predictors]
     y = labels.labels if labels.kind == "binary" else labels.labels["event"]
-    centre = dd.column("centre")
-    groups = _subgroup_columns(config, wide.loc[keys], dd)
+    rows = wide.loc[keys]
+    centres = rows[dd.column("centre")].astype(str).to_numpy() if dd.has_role("centre") else np.full(len(keys), "")
+    skipped = single_centre_skips(config, dd, centres)
+    groups = _subgroup_columns(config, rows, dd, skip=set(skipped))
     return TaskData(
         X=X,
         y=np.asarray(y, dtype=int),
         predictors=predictors,
         groups=groups,
-        centres=wide.loc[keys, centre].astype(str).to_numpy(),
-        surgery_dates=wide.loc[keys, dd.column("surgery_date")],
-        followup_days=wide.loc[keys, dd.column("last_followup")].astype("float64"),
+        centres=centres,
+        surgery_dates=_role_column(rows, dd, "surgery_date", "datetime64[ns]"),
+        followup_days=_role_column(rows, dd, "last_followup", "float64").astype("float64"),
         labels=labels,
         flow=flow,
         dropped_predictors=dropped,
+        skipped=skipped,
     )
 
 
-def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary) -> pd.DataFrame:
-    """Grouping columns for subgroup analysis; ``age_group`` is cut at the configured bands."""
+def outcome_definition(config: PipelineConfig, dd: DataDictionary) -> dict[str, Any]:
+    """The pipeline's outcome definition; a right-censored time to event is analysed as times by survival
+    families and at its horizon by binary ones."""
+    definition = resolve_definition(config.outcome_spec, dd)
+    if not definition.get("description") and config.description:
+        definition["description"] = config.description
+    if definition["kind"] == "time_to_event" and config.survival_families and not config.families:
+        definition["view"] = "time"
+    return definition
+
+
+def single_centre_skips(config: PipelineConfig, dd: DataDictionary, centres: np.ndarray) -> dict[str, str]:
+    """Centre analyses the pipeline asked for but a single-centre study cannot give, with the reason.
+
+    Keys: ``internal_external`` and the centre column's name when it is a subgrouping variable.
+    """
+    n_centres = len(np.unique(centres))
+    if n_centres >= 2:
+        return {}
+    reason = ("single-centre study: no column with role 'centre'" if not dd.has_role("centre")
+              else "single-centre study: every analysed patient comes from one centre")
+    skipped: dict[str, str] = {}
+    if config.validation.internal_external:
+        skipped["internal_external"] = f"{reason}; internal-external validation by centre needs two or more centres"
+    if dd.has_role("centre") and dd.column("centre") in config.subgroups.variables:
+        skipped[dd.column("centre")] = f"{reason}; no centre subgroups"
+    return skipped
+
+
+def _role_column(rows: pd.DataFrame, dd: DataDictionary, role: str, dtype: str) -> pd.Series:
+    """The patient-table column with ``role``, or all-missing when the dictionary has none (not needed)."""
+    if dd.has_role(role):
+        return rows[dd.column(role)]
+    return pd.Series(np.nan if dtype == "float64" else pd.NaT, index=rows.index, dtype=dtype)
+
+
+def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary,
+                      skip: set[str]) -> pd.DataFrame:
+    """Grouping columns for subgroup analysis (but those in ``skip``); ``age_group`` is cut at the configured bands."""
     out: dict[str, pd.Series] = {}
-    for name in config.subgroups.variables:
+    for name in [v for v in config.subgroups.variables if v not in skip]:
         if name == AGE_GROUP:
             age = rows[dd.column("age")]
             bands = [-np.inf, *config.subgroups.age_bands, np.inf]

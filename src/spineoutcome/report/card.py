@@ -138,8 +138,9 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
                        f"predicted risk of the event by day {horizon}"),
             "prespecified_thresholds": pipe.get("thresholds") or [],
             "population": {"eligibility": pipe.get("eligibility") or {},
-                           "setting": "adults undergoing cervical spine surgery for OPLL or degenerative cervical "
-                                      "myelopathy, predictors known before surgery"},
+                           **{k: v for k, v in (task.get("study") or {}).items()
+                              if k in ("population", "setting", "prediction_time", "data_source")}},
+            "use": (task.get("study") or {}).get("intended_use") or AUTHORS,
             "intended_users": AUTHORS,
             "out_of_scope": ["patients outside the eligibility criteria or the predictors' validated ranges",
                              "use of post-operative information as input",

@@ -57,13 +57,30 @@ def outcome_name(ev: dict[str, Any]) -> str:
     return ev.get("task", {}).get("outcome", "outcome").replace("_", " ")
 
 
+def study(ev: dict[str, Any], field: str, default: str) -> str:
+    """A study field of the Evidence (``task.study``: from the dictionary and the pipeline), or ``default``."""
+    value = ((ev.get("task") or {}).get("study") or {}).get(field)
+    return str(value).strip().rstrip(".") if value else default
+
+
+def centres_text(data: dict[str, Any]) -> str:
+    """ "3 centres", "one centre" (a single-centre study)."""
+    n = data.get("centres")
+    return "one centre" if n == 1 else f"{fmt.integer(n)} centres"
+
+
+def prediction_time(ev: dict[str, Any]) -> str:
+    """When the prediction is made ("before surgery" for the built-in study)."""
+    return study(ev, "prediction_time", "at the time the prediction is made")
+
+
 def title_of(ev: dict[str, Any]) -> str:
     """Item 1: the outcome and target population (the task description) and the study type."""
     task = ev.get("task", {})
     subject = (task.get("description") or "").strip().rstrip(".").split(", ")[0]
     if not subject:
         subject = task.get("outcome", "outcome").replace("_", " ")
-        subject = subject[:1].upper() + subject[1:] + " after cervical spine surgery"
+        subject = subject[:1].upper() + subject[1:]
     return f"{subject}: development and internal validation of prediction models"
 
 
@@ -95,7 +112,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
                        + ("(cross-validation with nested tuning, bootstrap optimism correction, internal-external "
                           "validation by centre)" if any(r.get("internal_external") for r in ev["families"].values())
                           else "(cross-validation)")),
-        ("Patients analysed", f"{fmt.integer(data.get('n'))} from {fmt.integer(data.get('centres'))} centres"),
+        ("Patients analysed", f"{fmt.integer(data.get('n'))} from {centres_text(data)}"),
         ("Outcome events", fmt.count_percent(data.get("events"), share=data.get("prevalence"))),
         ("Models compared", ", ".join(F.family_name(f) for f in T.ordered_families(ev))),
         ("Selected model", f"{F.family_name(best)} ({ev.get('selection_rule', '')})"),
@@ -133,7 +150,7 @@ def summary(doc: Document) -> None:
     data = ev.get("data", {})
     best = ev.get("best_family")
     doc.add(B.h(1, "Key results", "summary"))
-    runs: list[Any] = [f"{fmt.integer(data.get('n'))} patients from {fmt.integer(data.get('centres'))} centres were "
+    runs: list[Any] = [f"{fmt.integer(data.get('n'))} patients from {centres_text(data)} were "
                        f"analysed; {fmt.count_percent(data.get('events'), share=data.get('prevalence'))} had the outcome "
                        f"({outcome_name(ev)}). "]
     if _is_binary(ev):
@@ -167,28 +184,36 @@ def overview(doc: Document) -> None:
     reference = "logistic regression" if _is_binary(ev) else "a Weibull accelerated failure time model"
     predicted = _lower_first(task.get("description", "").rstrip(".")) or outcome_name(ev)
     doc.add(B.p(B.b("Objective. "), f"To develop and internally validate models that predict {predicted}, "
-                f"using only information available before surgery, and to compare {reference} with "
+                f"using only information available {prediction_time(ev)}, and to compare {reference} with "
                 f"{_join(flexible) or 'no other family'} under the same resampling, the same folds and the same "
                 "performance measures (TRIPOD+AI item 4)."))
     elig = pipe.get("eligibility") or {}
     population = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in elig.items()) or \
         "all patients of the cohort with a known outcome"
-    doc.add(B.p(B.b("Target population and intended use. "), f"Adults undergoing cervical spine surgery for OPLL or "
-                f"degenerative cervical myelopathy (eligibility: {population}). The model gives a pre-operative "
-                "probability to inform counselling and surgical planning; it is not a decision rule. Intended users "
-                "and the place in the care pathway are for the authors to state (item 3b, ", B.ref("fill-3b"), ")."))
+    stated = "not stated (population in the pipeline or study.population in the data dictionary)"
+    use = study(ev, "intended_use", "The intended use is not stated (intended_use in the pipeline or the data "
+                "dictionary's study)")
+    setting = study(ev, "setting", "")
+    doc.add(B.p(B.b("Target population and intended use. "), f"{study(ev, 'population', stated)} "
+                f"(eligibility: {population}). " + (f"Setting: {setting}. " if setting else "") + f"{use}. "
+                "Intended users and the place in the care pathway are for the authors to state (item 3b, ",
+                B.ref("fill-3b"), ")."))
     doc.add(B.h(2, "Outcome", "sec-outcome"))
     doc.add(B.p(f"{(task.get('outcome_definition') or {}).get('description', '')}"))
     doc.add(T.outcome_definition(task.get("outcome_definition") or {"name": task.get("outcome", "")}))
     doc.add(B.h(2, "Data sources", "sec-data"))
     data = ev.get("data", {})
-    doc.add(B.p(f"Four kinds of export (clinical variables, patient-reported outcome measures, imaging landmarks, "
-                f"radiomics) and follow-up tables were read and validated against the data dictionary "
+    sources = study(ev, "data_source", "The exports")
+    doc.add(B.p(f"{sources[:1].upper()}{sources[1:]} were read and validated against the data dictionary "
                 f"({(data.get('dictionary') or {}).get('name', '')}, version "
                 f"{(data.get('dictionary') or {}).get('version', '–')}): every value was checked for type, unit range "
                 f"and allowed categories, and rejected values were reported with their line number. Patients come "
-                f"from {fmt.integer(data.get('centres'))} centres. The analysed data set is identified by its SHA-256 "
+                f"from {centres_text(data)}. The analysed data set is identified by its SHA-256 "
                 "digest (", B.ref("sec-repro"), ")."))
+    if (data.get("key") or {}).get("line_number"):
+        doc.add(B.p("The data have no patient key column: each row's line number in the export is its key."))
+    for analysis, reason in (data.get("skipped_analyses") or {}).items():
+        doc.add(B.callout("warn", f"Not done ({analysis.replace('_', '-')}): {reason}."))
     doc.add(T.join_audit(data.get("join_audit") or []))
 
 
@@ -211,8 +236,8 @@ def participants(doc: Document) -> None:
         final = [{"label": f"With {outcome_name(ev)}", "n": fmt.count_percent(events, n)},
                  {"label": f"Without {outcome_name(ev)}", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
     else:
-        final = [{"label": "Progression observed", "n": fmt.count_percent(events, n)},
-                 {"label": "Censored (no progression seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
+        final = [{"label": f"Event observed ({outcome_name(ev)})", "n": fmt.count_percent(events, n)},
+                 {"label": "Censored (no event seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)}]
     doc.add(B.flow(steps, final))
     if data.get("accrual"):
         doc.add(B.h(2, "Key dates", "sec-dates"))
@@ -248,8 +273,8 @@ def predictors(doc: Document) -> None:
     doc.add(B.p("Candidate predictors were fixed in the pipeline file before the analysis (", text,
                 (f"; excluded: {', '.join(spec['exclude'])}" if spec.get("exclude") else ""),
                 "), following the published risk factors; no data-driven pre-selection was done outside the "
-                "resampling loop. The dictionary's leakage guard admits only variables marked as known before "
-                "surgery. How each predictor was measured, and by whom, is for the authors (",
+                "resampling loop. The dictionary's leakage guard admits only variables marked as known "
+                f"{prediction_time(ev)}. How each predictor was measured, and by whom, is for the authors (",
                 B.ref("fill-9b"), ")."))
     doc.add(T.predictors(ev))
     dropped = (ev.get("data") or {}).get("dropped_predictors") or {}
@@ -389,7 +414,8 @@ def methods(doc: Document) -> None:
     doc.add(B.h(2, "Model output", "sec-output"))
     thresholds = pipe.get("thresholds") or []
     if not binary:
-        doc.add(B.p("Each model outputs the probability of progression by the horizon and a predicted time "
+        doc.add(B.p(f"Each model outputs the probability of the event ({outcome_name(ev)}) by the horizon and a "
+                    "predicted time "
                     "distribution. No classification thresholds are used in this analysis (item 15)."))
     doc.add(B.p("Each model outputs a probability of the outcome. "
                 + (f"Classification is reported only to describe performance at prespecified thresholds "
@@ -536,6 +562,11 @@ def final_model(doc: Document) -> None:
                    "Adjusted odds ratios with 95 % CIs (log scale); an arrowhead marks an estimate or bound beyond "
                    "the axis.", "fig-odds", width="80%", missing="Odds-ratio forest plot")
         doc.add(T.coefficients(lspec))
+    units = {p["name"]: p.get("unit") for p in (ev.get("data") or {}).get("predictors") or []}
+    for f in [f for f in T.ordered_families(ev) if (fams[f].get("specification") or {}).get("raw_scale")]:
+        table = T.raw_scale(fams[f]["specification"], F.family_name(f), units)
+        if table is not None:
+            doc.add(B.h(2, f"{F.family_name(f)} on the original units"), table)
     for f, r in fams.items():
         if f not in (best, "logistic") and r.get("specification"):
             s = r["specification"]
@@ -621,7 +652,7 @@ def survival_results(doc: Document) -> None:
         cv = r["cross_validation"]
         doc.figure(F.km_by_risk_group(cv.get("km_by_risk_group") or [], cv.get("horizon_days"), f,
                                       doc.fig_path(f"km_{f}"), at_risk=cv.get("km_at_risk")),
-                   f"{F.family_name(f)}: Kaplan-Meier progression-free proportion by tertile of cross-validated "
+                   f"{F.family_name(f)}: Kaplan-Meier event-free proportion by tertile of cross-validated "
                    "predicted risk, with 95 % pointwise bands and the numbers at risk.", f"fig-km-{f}", width="80%",
                    missing=f"{F.family_name(f)}: Kaplan-Meier curves")
     survival_model(doc)

@@ -41,7 +41,8 @@ def join_audit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
              fmt.integer(r.get("patients_without")), fmt.integer(r.get("duplicate_rows_rejected"))]
             for r in rows]
     return B.table(header, body, widths=["1.6fr"] + ["1fr"] * 6, caption="Join audit of the exports (one row per "
-                   "export): rows read, patients, rows without a patient in the clinical export (orphans), cohort "
+                   "export): rows read, patients, rows without a patient in the patient table "
+                   f"({rows[0].get('table') if rows else 'first row'}; orphans), cohort "
                    "patients absent from the export, duplicates rejected.", id="tab-join")
 
 
@@ -78,8 +79,13 @@ def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
     return B.table(["Predictor", "Definition", "Type and coding", "Group / export", "Timing"], rows,
                    widths=["2.9cm", "1fr", "3.3cm", "2.7cm", "2.2cm"], align=["l", "l", "l", "l", "l"], size=7.5,
                    caption="Predictors, from the data dictionary (the single source of column names, types, units, "
-                           "allowed values and timing). Only variables known before surgery can be predictors.",
+                           "allowed values and timing). Only variables known "
+                           f"{_prediction_time(evidence)} can be predictors.",
                    id="tab-predictors")
+
+
+def _prediction_time(evidence: dict[str, Any]) -> str:
+    return ((evidence.get("task") or {}).get("study") or {}).get("prediction_time") or "at the time of prediction"
 
 
 _DTYPE_NAMES = {"float": "continuous", "int": "integer", "bool": "binary (yes / no)", "category": "categorical"}
@@ -629,6 +635,49 @@ def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
                            "preprocessing (medians, scaling, knots) is part of the logged model object.")
 
 
+def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -> dict[str, Any] | None:
+    """The model on the predictors' original units (:mod:`spineoutcome.experiment.rawscale`): intercept and
+    every term, spline terms numbered with their knots, levels against their reference (TRIPOD+AI item 22)."""
+    formula = spec.get("raw_scale") or {}
+    if not formula.get("terms"):
+        return None
+    references = formula.get("references") or {}
+
+    def label(t: dict[str, Any]) -> str:
+        var, unit = t["variable"], units.get(t["variable"])
+        if t["kind"] == "linear":
+            return f"{var} (per {unit})" if unit else var
+        if t["kind"] == "spline":
+            return f"{var}: spline term B{t['index']}(x)"
+        if t["kind"] == "level":
+            ref = references.get(var)
+            return f"{var} = {t['level']}" + (f" (vs {ref})" if ref else "")
+        return f"{var} missing" if t["kind"] == "missing" else f"{var} (yes vs no)"
+
+    rows = [formula["intercept"] | {"label": "(intercept)"}, *[t | {"label": label(t)} for t in formula["terms"]]]
+    body = [[B.cell(B.breakable(r["label"]), m=True), _significant(r.get("estimate")),
+             f"{_significant(r.get('ci_low'))} to {_significant(r.get('ci_high'))}"
+             if fmt.finite(r.get("ci_low")) else fmt.MISSING] for r in rows]
+    knots = "; ".join(f"{v}: {', '.join(_significant(k) for k in ks or [])}"
+                      for v, ks in (formula.get("splines") or {}).items())
+    medians = "; ".join(f"{v} {_significant(m)}" for v, m in (formula.get("imputation") or {}).items())
+    return B.table(["Term (original units)", "Coefficient (log-odds)", "95 % CI"], body,
+                   widths=["1fr", "3cm", "4cm"], align=["l", "r", "r"], id=f"tab-raw-scale-{family}", size=7.5,
+                   caption=f"{family}: the model on the predictors' original units. Risk = 1 / (1 + "
+                           "exp(−(intercept + Σ coefficient × term))). Spline terms: " + formula.get("basis", "")
+                           + "; knots: " + (knots or "none")
+                           + ". A missing continuous value is replaced by its median ("
+                           + (medians or "–") + ") and its missing indicator is 1. Intervals: Wald, from the "
+                           "unpenalised fit (none for penalised models).")
+
+
+def _significant(value: Any) -> str:
+    """Six significant figures (raw-scale coefficients of spline terms can be of order 1e-6), true minus."""
+    if not fmt.finite(value):
+        return fmt.MISSING
+    return f"{float(value):.6g}".replace("-", fmt.MINUS)
+
+
 WEIBULL_PARAMETERS = {"lambda_": "log λ (scale: log time)", "rho_": "log ρ (shape)"}
 
 
@@ -649,7 +698,7 @@ def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
                    id=f"tab-coefficients-{spec.get('family', 'survival')}",
                    caption="Weibull accelerated failure time model fitted on all analysed patients: "
                            "S(t | x) = exp(−(t / λ(x))^ρ) with log λ(x) = intercept + coefficients × design "
-                           "(positive coefficients: longer time to progression). Wald 95 % CIs (lifelines).")
+                           "(positive coefficients: longer time to the event). Wald 95 % CIs (lifelines).")
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def score(
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")] = None,
     dictionary: Annotated[Path | None, typer.Option(
-        "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
+        "--dictionary", help="Directory of a data dictionary (default: the one the model was trained with, "
+        "as carried in its bundle).")] = None,
     period: Annotated[str | None, typer.Option(
         "--period", help="Label of the period these patients belong to, for monitoring (default: this month, "
                          "YYYY-MM); recorded in <out stem>.drift.json.")] = None,
@@ -89,7 +90,7 @@ def score(
     summary_path = out.with_suffix(".summary.json")
     try:
         check_writable(summary_path, overwrite=overwrite)
-        dd = DataDictionary.load(dictionary)
+        dd = DataDictionary.load(dictionary) if dictionary is not None else None
         mapping = None
         if column_map is not None:
             mapping = {}

@@ -139,15 +139,17 @@ def score_export(
     rejects = Path(rejects) if rejects is not None else out.with_name(f"{out.stem}.rejects.csv")
     check_writable(out, overwrite=overwrite)
     check_writable(rejects, overwrite=overwrite)
-    dictionary = dictionary or DataDictionary.load()
-    key = dictionary.key
     loaded = [m if isinstance(m, ScoringModel) else
               load_verified(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
     if not loaded:
         raise ValueError("give at least one model")
+    contract = loaded[0].bundle.contract
+    key, line_key = scoring_key(dictionary, contract.dictionary)
+    missing_codes = dictionary.missing_codes if dictionary is not None else contract.missing_codes
     export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal,
                          sheet=sheet)
-    needed = list(dict.fromkeys([key, *(n for m in loaded for n in m.bundle.contract.names)]))
+    needed = list(dict.fromkeys([*([] if line_key else [key]),
+                                 *(n for m in loaded for n in m.bundle.contract.names)]))
     check_columns(export, needed, key)
     prefixes = _prefixes(loaded)
     scorers = [TaskScorer(m, band=band) for m in loaded]
@@ -162,10 +164,11 @@ def score_export(
     if sheets_dir is not None:
         from spineoutcome.scoring.sheets import SheetWriter
 
-        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary, overwrite=overwrite)
+        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary or DataDictionary.load(),
+                             overwrite=overwrite)
         extra = [c for c in sheets.columns if c in export.columns and c not in needed]
     try:
-        duplicated = duplicate_keys(export, key, dictionary.missing_codes, chunk_size)
+        duplicated = set() if line_key else duplicate_keys(export, key, missing_codes, chunk_size)
         with ExitStack() as stack:
             scores_file = _CsvAppender(stack.enter_context(atomic_output(out, overwrite=overwrite)))
             rejects_file = _CsvAppender(stack.enter_context(atomic_output(rejects, overwrite=overwrite)))
@@ -173,7 +176,7 @@ def score_export(
             stack.callback(scores_file.close)
             for chunk in export.chunks([*needed, *extra], chunk_size):
                 table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
-                                                       dictionary.missing_codes, explain, summary, sheets)
+                                                       missing_codes, explain, summary, sheets)
                 if table is not None:
                     scores_file.write(table)
                 rejects_file.write(problems)
@@ -221,6 +224,17 @@ def drift_summary(summary: ScoringSummary, models: list[ScoringModel], period: s
                        for prefix, model in zip(summary.prefixes, models, strict=True)}}
 
 
+def scoring_key(dictionary: DataDictionary | None, bundled: dict[str, str]) -> tuple[str, bool]:
+    """The patient key's name, and whether it is the line number (the data had no key column): from the
+    dictionary when one is given, else from the bundle (so scoring needs no dictionary)."""
+    if dictionary is not None:
+        return dictionary.key, dictionary.line_number_key
+    if "key" in bundled:
+        return bundled["key"], bundled.get("line_number_key") == "true"
+    builtin = DataDictionary.load()
+    return builtin.key, builtin.line_number_key
+
+
 def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
     """Refuse an export that lacks a column the models need (naming it and the closest headers)."""
     absent = [c for c in needed if c not in export.columns]
@@ -260,6 +274,8 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
                  scorers: list[TaskScorer], prefixes: list[str], missing_codes: Sequence[str], explain: bool,
                  summary: ScoringSummary, sheets: Any) -> tuple[pa.Table | None, pd.DataFrame, int]:
     frame = chunk.frame
+    if key not in frame.columns:
+        frame = frame.assign(**{key: np.asarray(chunk.lines).astype(str)})
     n = len(frame)
     for rule in chunk.faults["rule"]:
         summary.problems_by_rule[rule] = summary.problems_by_rule.get(rule, 0) + 1

@@ -281,12 +281,14 @@ class SheetWriter:
         developed = (f"Developed on {fmt.integer(data.get('n'))} patients with "
                      f"{fmt.count_percent(data.get('events'), data.get('n'))} events from "
                      f"{fmt.integer(data.get('centres'))} centres{period}.")
+        study = task.get("study") or {}
+        use = str(study.get("intended_use") or "Intended use: not stated by the developers").rstrip(".")
+        who = str(study.get("population") or "not stated by the developers").rstrip(".")
+        when = study.get("prediction_time") or "at the time of prediction"
         return [
-            (f"Purpose: {task.get('description', '')} The model gives a pre-operative probability to inform "
-             "counselling and surgical planning together with clinical judgement; it is not a decision rule, and "
+            (f"Purpose: {task.get('description', '')} {use}; to be used together with clinical judgement, and "
              "the risk groups describe the configured thresholds, not recommendations."),
-            ("Population: adults undergoing cervical spine surgery for OPLL or degenerative cervical myelopathy"
-             f"{restricted}, with predictors known before surgery. {developed}"),
+            f"Population: {who}{restricted}, with predictors known {when}. {developed}",
             ("Out of scope: patients outside this population or the predictors' validated ranges, post-operative "
              "information as input, and centres unlike the development centres without local validation."),
         ]
