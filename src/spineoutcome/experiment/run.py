@@ -169,7 +169,8 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
             if family != REFERENCE_FAMILY:
                 comparison = _compare(y, oof_first[family], oof_first[REFERENCE_FAMILY], config)
                 families[family] = replace(record, comparison_to_logistic=comparison)
-    selection = select_one_se(y, oof_all, {f: complexity_rank(f, config.spline_knots) for f in oof_all},
+    within_budget = budget.n_parameters <= budget.max_parameters
+    selection = select_one_se(y, oof_all, {f: complexity_rank(f, config.spline_knots, within_budget) for f in oof_all},
                               n_boot=SELECTION_REPLICATES, seed=config.seed + 3)
     for comparison in selection.families:
         record = families[comparison.family]

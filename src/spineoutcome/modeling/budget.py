@@ -141,11 +141,16 @@ then tree ensembles."""
 _TREE_ENSEMBLES = ("xgboost", "lightgbm", "random_forest")
 
 
-def complexity_rank(family: str, spline_knots: int | None) -> int:
-    """Position of ``family`` in :data:`COMPLEXITY_ORDER`; the unpenalised logistic family counts as
-    linear when its budget left it without splines (``spline_knots`` None)."""
+def complexity_rank(family: str, spline_knots: int | None, within_budget: bool = True) -> int:
+    """Position of ``family`` in :data:`COMPLEXITY_ORDER`.
+
+    The unpenalised logistic family counts as the simple linear model only when its budget left it
+    without splines (``spline_knots`` None) and its design fits the budget (``within_budget``); an
+    unpenalised design with more parameters than m / 15 is more complex in effect than the
+    penalised regression (it overfits; Riley et al., BMJ 2020), so it ranks with the spline regression.
+    """
     if family == "logistic":
-        return 0 if spline_knots is None else 2
+        return 0 if spline_knots is None and within_budget else 2
     if family == "elastic_net":
         return 1
     if family in _TREE_ENSEMBLES:
