@@ -182,7 +182,8 @@ def run_pycaret(work: Path, X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame
     if not (same_inputs and (job / "pycaret.json").exists() and (job / "pycaret_p.csv").exists()):
         (job / "pycaret.json").unlink(missing_ok=True)
         (job / "run.py").write_text(PYCARET_SCRIPT)
-        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True)
+        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True,
+                              cwd=job)  # PyCaret writes logs.log into its working directory
         (job / "stderr.txt").write_text(done.stderr)
         if done.returncode != 0:
             return {"error": "PyCaret failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
