@@ -154,6 +154,9 @@ def plain(X: pd.DataFrame) -> pd.DataFrame:
     for c in X.columns:
         if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c]):
             out[c] = X[c].to_numpy(dtype=float, na_value=np.nan)
+        elif pd.api.types.is_bool_dtype(X[c]):
+            # as words: PyCaret 3.3 fails on "True"/"False" text with missing values (it casts it to float)
+            out[c] = X[c].astype(object).map({True: "yes", False: "no"}).where(X[c].notna(), np.nan)
         else:
             out[c] = X[c].astype(object).where(X[c].notna(), np.nan).astype(str).where(X[c].notna(), np.nan)
     return pd.DataFrame(out, index=X.index)
@@ -179,7 +182,9 @@ def run_pycaret(work: Path, X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame
     if not (same_inputs and (job / "pycaret.json").exists() and (job / "pycaret_p.csv").exists()):
         (job / "pycaret.json").unlink(missing_ok=True)
         (job / "run.py").write_text(PYCARET_SCRIPT)
-        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True)
+        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True,
+                              cwd=job)  # PyCaret writes logs.log into its working directory
+        (job / "stderr.txt").write_text(done.stderr)
         if done.returncode != 0:
             return {"error": "PyCaret failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
     meta = json.loads((job / "pycaret.json").read_text())

@@ -29,8 +29,10 @@ def test_winner_is_the_one_se_choice_and_frequencies_are_recorded(reference_run:
     assert sum(c["lowest_loss_frequency"] for c in comparisons.values()) == pytest.approx(1.0)
     best_loss = min(c["loss"] for c in comparisons.values())
     eligible = [f for f, c in comparisons.items() if c["loss"] - best_loss <= c["se_difference"]]
-    knots = ev.sample_size["spline_budget"]["knots"]
-    assert ev.best_family == min(eligible, key=lambda f: (complexity_rank(f, knots), comparisons[f]["loss"]))
+    budget = ev.sample_size["spline_budget"]
+    within = budget["n_parameters"] <= budget["max_parameters"]
+    assert ev.best_family == min(eligible, key=lambda f: (complexity_rank(f, budget["knots"], within),
+                                                          comparisons[f]["loss"]))
     for family, record in ev.families.items():
         assert record.cross_validation["selection"] == comparisons[family]
         assert record.cross_validation["selection"]["loss"] == pytest.approx(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spineoutcome.modeling.budget import spline_budget
+from spineoutcome.modeling.budget import complexity_rank, spline_budget
 
 from .conftest import PREDICTORS
 
@@ -54,3 +54,11 @@ def test_no_knots_allowed_means_linear_terms(dictionary, cohort):
     budget = spline_budget(dictionary, PREDICTORS, X, outcomes(len(X), 300), max_knots=None)
     assert budget.knots is None and budget.n_parameters == LINEAR
     assert budget.to_dict()["candidates"] == ({"knots": None, "n_parameters": LINEAR, "within_budget": True},)
+
+
+def test_unpenalised_logistic_is_the_simplest_family_only_when_linear_and_within_budget():
+    assert complexity_rank("logistic", None) == 0 < complexity_rank("elastic_net", None) == 1
+    assert complexity_rank("logistic", 3) == 2 == complexity_rank("logistic", None, within_budget=False)
+    assert complexity_rank("lightgbm", None) == 3
+    with pytest.raises(ValueError, match="no complexity rank"):
+        complexity_rank("svm", None)

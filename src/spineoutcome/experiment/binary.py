@@ -146,8 +146,9 @@ def run_binary(
             if family != reference:
                 comparison = compare(y, oof_first[family], oof_first[reference], config)
                 families[family] = replace(record, comparison_to_logistic=comparison)
-    selection = select_one_se(y, oof_all, {f: complexity_rank(f, config.spline_knots) for f in oof_all},
-                              n_boot=SELECTION_REPLICATES, seed=seed_of(config, "model_selection"))
+    within_budget = budget.n_parameters <= budget.max_parameters
+    ranks = {f: complexity_rank(f, config.spline_knots, within_budget) for f in oof_all}
+    selection = select_one_se(y, oof_all, ranks, n_boot=SELECTION_REPLICATES, seed=seed_of(config, "model_selection"))
     for choice in selection.families:
         record = families[choice.family]
         families[choice.family] = replace(

@@ -141,14 +141,19 @@ a linear unpenalised logistic regression, then a penalised linear one, then the 
 then tree ensembles."""
 
 
-def complexity_rank(family: str, spline_knots: int | None) -> int:
-    """Position of ``family`` in :data:`COMPLEXITY_ORDER`; the unpenalised logistic family counts as
-    linear when its budget left it without splines (``spline_knots`` None). Read from the family
-    registry: the reference regression, a flexible learner (tree ensembles), or else a penalised
-    regression."""
+def complexity_rank(family: str, spline_knots: int | None, within_budget: bool = True) -> int:
+    """Position of ``family`` in :data:`COMPLEXITY_ORDER`, read from the family registry.
+
+    The reference (unpenalised logistic) family counts as the simple linear model only when its
+    budget left it without splines (``spline_knots`` None) and its design fits the budget
+    (``within_budget``); an unpenalised design with more parameters than m / 15 is more complex in
+    effect than the penalised regression (it overfits; Riley et al., BMJ 2020), so it ranks with the
+    spline regression. Flexible learners (tree ensembles) rank last; other families are penalised
+    regressions.
+    """
     if family not in REGISTRY:
         raise ValueError(f"no complexity rank for model family {family!r}")
     spec = REGISTRY[family]
     if spec.reference:
-        return 0 if spline_knots is None else 2
+        return 0 if spline_knots is None and within_budget else 2
     return 3 if spec.flexible else 1
