@@ -71,6 +71,7 @@ class Verification:
 
     @property
     def verified(self) -> bool:
+        """Whether the files matched a record kept outside the folder (not accepted on request)."""
         return self.source is not None
 
     def describe(self) -> str:

@@ -39,6 +39,7 @@ def linear_predictor(p: np.ndarray) -> np.ndarray:
 
 
 def lp_summary(p: np.ndarray) -> dict[str, float]:
+    """Mean and SD of the linear predictor (log-odds) of the risks ``p``: the case-mix summary of Debray et al."""
     lp = linear_predictor(p)
     return {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)) if lp.size > 1 else float("nan"), "n": int(lp.size)}
 
@@ -64,6 +65,7 @@ def membership_model(bundle: ModelBundle, development: pd.DataFrame, y_developme
 
 
 def membership_reading(c: float) -> str:
+    """Plain reading of the membership model's c-statistic (Debray et al. 2015): how different the site's case-mix is."""
     if c < 0.6:
         return "similar case-mix: the validation mainly tests reproducibility"
     if c < 0.75:

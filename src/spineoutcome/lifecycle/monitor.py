@@ -54,6 +54,7 @@ class MonitoringInputError(SpineoutcomeError, ValueError):
 
 
 def drift_file(scores: Path) -> Path:
+    """The drift summary ``score`` wrote next to a scores file (``<stem>.drift.json``)."""
     return scores.with_name(f"{scores.stem}.drift.json")
 
 

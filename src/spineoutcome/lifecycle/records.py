@@ -26,16 +26,19 @@ MONITORING_FILE = "monitoring_evidence.json"
 
 
 def new_run_id() -> str:
+    """A new random run identifier (hex UUID4), as development runs have."""
     return uuid.uuid4().hex
 
 
 def now() -> str:
+    """The current UTC time, ISO 8601 to the second (the records' ``created``)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
 class _Record(JsonResult):
     def save(self, directory: str | Path, name: str) -> Path:
+        """Write the record as JSON (strict: no NaN) to ``directory/name``; return its path."""
         path = Path(directory) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(to_jsonable(self), indent=1, allow_nan=False), encoding="utf-8")
@@ -72,6 +75,7 @@ class ValidationEvidence(_Record):
     schema_version: str = LIFECYCLE_SCHEMA_VERSION
 
     def save(self, directory: str | Path, name: str = VALIDATION_FILE) -> Path:
+        """Write the record to ``directory`` under its default file name; return its path."""
         return super().save(directory, name)
 
 
@@ -97,6 +101,7 @@ class UpdateEvidence(_Record):
     schema_version: str = LIFECYCLE_SCHEMA_VERSION
 
     def save(self, directory: str | Path, name: str = UPDATE_FILE) -> Path:
+        """Write the record to ``directory`` under its default file name; return its path."""
         return super().save(directory, name)
 
 
@@ -118,4 +123,5 @@ class MonitoringEvidence(_Record):
     schema_version: str = LIFECYCLE_SCHEMA_VERSION
 
     def save(self, directory: str | Path, name: str = MONITORING_FILE) -> Path:
+        """Write the record to ``directory`` under its default file name; return its path."""
         return super().save(directory, name)

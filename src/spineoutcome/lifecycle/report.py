@@ -158,6 +158,7 @@ def validation_figures(record: dict[str, Any], folder: Path) -> dict[str, Path |
 
 
 def validation_source(record: dict[str, Any], figures: dict[str, Path | None]) -> str:
+    """The Typst source of the external-validation report, from its record and figure files."""
     model, site = record["model"], record["site"]
     definition = record.get("outcome_definition") or {}
     development = record.get("development") or {}

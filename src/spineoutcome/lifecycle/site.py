@@ -62,10 +62,12 @@ class SiteData:
 
     @property
     def n(self) -> int:
+        """Patients analysed at the site."""
         return len(self.y)
 
     @property
     def events(self) -> int:
+        """Events among the patients analysed at the site."""
         return int(np.sum(self.y))
 
     def digest(self) -> str:

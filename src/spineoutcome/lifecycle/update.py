@@ -116,6 +116,7 @@ class ClosedTest:
     most_extensive: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The closed test's statistics and choice as plain data (for the Evidence)."""
         return asdict(self)
 
 
@@ -172,6 +173,7 @@ class Updater:
             self.design = bundle.pipeline.named_steps["preprocess"].transform(X).to_numpy(dtype=float)
 
     def choose(self, rows: np.ndarray, alpha: float) -> ClosedTest:
+        """The closed-testing choice on the patients ``rows`` (a bootstrap replicate or all of them)."""
         design = self.design[rows] if self.design is not None else None
         return closed_test(self.y[rows], self.developed[rows], design, alpha=alpha)
 

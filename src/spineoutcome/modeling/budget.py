@@ -63,6 +63,7 @@ class SplineBudget:
     statement: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The budget, its rule and the designs considered, as plain data (for the Evidence)."""
         return asdict(self)
 
 

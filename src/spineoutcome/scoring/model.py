@@ -82,18 +82,22 @@ class ScoringModel:
 
     @property
     def clinical(self) -> dict[str, Any]:
+        """What scoring shows clinicians (thresholds, subgroup rows, intended use), from the verified bundle."""
         return self.bundle.clinical
 
     @property
     def digest(self) -> str:
+        """SHA-256 of the model folder's files as checked at load."""
         return self.verification.digest
 
     @property
     def verified(self) -> bool:
+        """Whether the files matched a record kept outside the folder."""
         return self.verification.verified
 
     @property
     def integrity(self) -> str:
+        """One line on how the model was checked (``verified against ...`` or UNVERIFIED)."""
         return self.verification.describe()
 
     def describe(self) -> dict[str, Any]:

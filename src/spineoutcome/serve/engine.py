@@ -61,6 +61,7 @@ class ModelScores:
         return self.parsed.frame.iloc[i]
 
     def valid_frame(self) -> pd.DataFrame:
+        """The parsed predictors of the patients that could be scored."""
         return self.parsed.frame[self.row >= 0]
 
     def entry(self, i: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class FormField:
 
     @property
     def range_text(self) -> str:
+        """The plausible range with its unit, as the form shows it ('' when the variable has none)."""
         if self.range is None:
             return ""
         lo, hi = self.range

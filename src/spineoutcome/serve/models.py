@@ -34,6 +34,7 @@ class ServedModel:
 
     @property
     def contract(self) -> InputContract:
+        """The model's input contract (one form field and API variable per predictor)."""
         return self.model.bundle.contract
 
     def describe(self) -> dict[str, Any]:
