@@ -33,8 +33,11 @@ BASE = "name: t\noutcome: c5_palsy\npredictors: {groups: [clinical]}\n"
 
 def test_misspelt_variable_names_the_closest_match(tmp_path):
     path = _write(tmp_path, BASE.replace("{groups: [clinical]}", "{include: [occupyingratio]}"))
-    with pytest.raises(ConfigError, match=r"p\.yaml: 1 problem\(s\)[^']*predictors\.include: 'occupyingratio' "
-                       r"is not in the data dictionary; did you mean 'occupying_ratio'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"p\.yaml: 1 problem\(s\)[^']*predictors\.include: 'occupyingratio' "
+        r"is not in the data dictionary; did you mean 'occupying_ratio'",
+    ):
         load_pipeline(path, outcomes=_outcomes())
 
 
@@ -45,8 +48,9 @@ def test_postoperative_predictor_is_refused(tmp_path):
 
 
 def test_unknown_outcome_and_unknown_field(tmp_path):
-    with pytest.raises(ConfigError,
-                       match="outcome: 'c5_plasy' is not in the outcome definitions; did you mean 'c5_palsy'"):
+    with pytest.raises(
+        ConfigError, match="outcome: 'c5_plasy' is not in the outcome definitions; did you mean 'c5_palsy'"
+    ):
         load_pipeline(_write(tmp_path, BASE.replace("c5_palsy", "c5_plasy")), outcomes=_outcomes())
     with pytest.raises(ConfigError, match="familes: Extra inputs are not permitted"):
         load_pipeline(_write(tmp_path, BASE + "familes: [logistic]\n"), outcomes=_outcomes())

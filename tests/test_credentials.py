@@ -37,8 +37,14 @@ def test_passwords_in_the_query_string_are_masked() -> None:
 
 
 def test_urls_without_secrets_are_unchanged() -> None:
-    for url in ("sqlite:///mlruns.db", "sqlite:////abs/path/optuna.db", "http://mlflow-host:5000",
-                "postgresql://alice@db-host:5432/optuna", "models:/c5_palsy@champion", "file:///tmp/x"):
+    for url in (
+        "sqlite:///mlruns.db",
+        "sqlite:////abs/path/optuna.db",
+        "http://mlflow-host:5000",
+        "postgresql://alice@db-host:5432/optuna",
+        "models:/c5_palsy@champion",
+        "file:///tmp/x",
+    ):
         assert mask_url(url) == url
         assert mask_secrets(f"using {url} now") == f"using {url} now"
 
@@ -47,9 +53,15 @@ def test_urls_without_secrets_are_unchanged() -> None:
 def test_mlflow_params_and_the_evidence_config_hold_no_password(url: str, password: str, masked: str) -> None:
     from spineoutcome.config import PipelineConfig
 
-    pipeline = PipelineConfig.model_validate({"name": "t", "outcome": "c5_palsy", "families": ["logistic"],
-                                              "predictors": {"include": ["age"]},
-                                              "tuning": {"storage": url}}).model_dump(mode="json")
+    pipeline = PipelineConfig.model_validate(
+        {
+            "name": "t",
+            "outcome": "c5_palsy",
+            "families": ["logistic"],
+            "predictors": {"include": ["age"]},
+            "tuning": {"storage": url},
+        }
+    ).model_dump(mode="json")
     params = config_params(pipeline)
     assert params["tuning.storage"] == masked
     assert all(password not in value for value in params.values())

@@ -25,26 +25,54 @@ def test_expected_fits_hand_worked(tmp_path: Path) -> None:
     # Shipped c5_palsy: 4 families (logistic untuned), 12 trials x 3 inner folds, 5 folds, IECV on,
     # 100 fixed-hyperparameter replicates. Outer fits 5 + 1 + 5 = 11; 11 x (1 + 3 x 36) = 1199; + 100 x 4.
     assert expected_fits(builtin_pipelines_dir() / "c5_palsy.yaml") == 1199 + 400
-    full = _write(tmp_path, "full", families=["logistic", "xgboost"],
-                  validation={"folds": 3, "repeats": 2, "internal_external": False,
-                              "bootstrap": {"replicates": 10, "mode": "full"}})
+    full = _write(
+        tmp_path,
+        "full",
+        families=["logistic", "xgboost"],
+        validation={
+            "folds": 3,
+            "repeats": 2,
+            "internal_external": False,
+            "bootstrap": {"replicates": 10, "mode": "full"},
+        },
+    )
     # Outer 3 x 2 + 1 = 7; 7 x (1 + 36) = 259; each replicate re-tunes: 10 x (1 + 36) = 370.
     assert expected_fits(full) == 259 + 370
-    selected = _write(tmp_path, "selected", families=["logistic"], predictors={"groups": ["radiomics"]},
-                      radiomics_selection="lasso", validation={"folds": 3, "internal_external": False, "bootstrap": None})
+    selected = _write(
+        tmp_path,
+        "selected",
+        families=["logistic"],
+        predictors={"groups": ["radiomics"]},
+        radiomics_selection="lasso",
+        validation={"folds": 3, "internal_external": False, "bootstrap": None},
+    )
     assert expected_fits(selected) == 4 * SELECTION_COST
 
 
 @pytest.mark.slow
 def test_demo_trains_logs_and_reports_every_pipeline(tmp_path: Path) -> None:
-    small = {"families": ["logistic", "xgboost"], "tuning": {"n_trials": 2, "inner_folds": 2},
-             "validation": {"folds": 3, "internal_external": False,
-                            "bootstrap": {"replicates": 5, "mode": "fixed_hyperparameters"}}}
+    small = {
+        "families": ["logistic", "xgboost"],
+        "tuning": {"n_trials": 2, "inner_folds": 2},
+        "validation": {
+            "folds": 3,
+            "internal_external": False,
+            "bootstrap": {"replicates": 5, "mode": "fixed_hyperparameters"},
+        },
+    }
     pipelines = [_write(tmp_path / "pipelines", name, **small) for name in ("c5_a", "c5_b")]
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     messages: list[str] = []
-    summary = run_demo(tmp_path / "demo", n=400, seed=3, pipelines=pipelines, reports_dir=tmp_path / "reports",
-                       workers=2, tracking_uri=uri, progress=messages.append)
+    summary = run_demo(
+        tmp_path / "demo",
+        n=400,
+        seed=3,
+        pipelines=pipelines,
+        reports_dir=tmp_path / "reports",
+        workers=2,
+        tracking_uri=uri,
+        progress=messages.append,
+    )
     assert [run.pipeline for run in summary.runs] == ["c5_a", "c5_b"]
     client = mlflow.MlflowClient(tracking_uri=uri)
     for run in summary.runs:

@@ -42,8 +42,9 @@ def test_postoperative_variables_can_never_be_predictors(dd):
 
 
 def test_groups_expand_to_preoperative_variables_and_patterns(dd):
-    cols = dd.resolve_predictors(groups=["prom", "radiomics"],
-                                 available=["original_glcm_Contrast", "diagnostics_Versions_PyRadiomics"])
+    cols = dd.resolve_predictors(
+        groups=["prom", "radiomics"], available=["original_glcm_Contrast", "diagnostics_Versions_PyRadiomics"]
+    )
     assert "ndi_baseline" in cols and "ndi_12m" not in cols
     assert "original_glcm_Contrast" in cols and "diagnostics_Versions_PyRadiomics" not in cols
     assert dd.resolve_predictors(groups=["clinical"], exclude=["age"])[0] == "sex"
@@ -67,8 +68,9 @@ def test_a_hospital_dictionary_with_other_names_loads(tmp_path):
 
 
 def test_inconsistent_dictionary_is_refused(tmp_path):
-    (tmp_path / "variables.yaml").write_text("tables:\n  t:\n    layout: wide\n    variables:\n"
-                                             "      - {name: a, dtype: category}\n")
+    (tmp_path / "variables.yaml").write_text(
+        "tables:\n  t:\n    layout: wide\n    variables:\n      - {name: a, dtype: category}\n"
+    )
     with pytest.raises(DictionaryError, match="needs categories"):
         DataDictionary.load(tmp_path)
 
@@ -76,6 +78,7 @@ def test_inconsistent_dictionary_is_refused(tmp_path):
 def test_unknown_variable_fields_are_refused(tmp_path):
     (tmp_path / "variables.yaml").write_text(
         "tables:\n  t:\n    layout: wide\n    variables:\n"
-        "      - {name: a, dtype: float, role: key, description: Grip strength, left}\n")
+        "      - {name: a, dtype: float, role: key, description: Grip strength, left}\n"
+    )
     with pytest.raises(DictionaryError, match="unknown field"):
         DataDictionary.load(tmp_path)

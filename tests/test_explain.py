@@ -16,13 +16,17 @@ from spineoutcome.modeling import feature_sources, make_pipeline
 def data() -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(4)
     n = 300
-    X = pd.DataFrame({
-        "age": rng.normal(65, 10, n),
-        "approach": pd.Categorical(rng.choice(["anterior", "laminoplasty", "posterior_fusion"], n),
-                                   categories=["anterior", "laminoplasty", "posterior_fusion", "combined"]),
-        "diabetes": pd.array(rng.random(n) < 0.3, dtype="boolean"),
-        "asa_class": pd.array(rng.integers(1, 4, n), dtype="Int64"),
-    })
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(65, 10, n),
+            "approach": pd.Categorical(
+                rng.choice(["anterior", "laminoplasty", "posterior_fusion"], n),
+                categories=["anterior", "laminoplasty", "posterior_fusion", "combined"],
+            ),
+            "diabetes": pd.array(rng.random(n) < 0.3, dtype="boolean"),
+            "asa_class": pd.array(rng.integers(1, 4, n), dtype="Int64"),
+        }
+    )
     X.loc[::7, "age"] = np.nan
     lp = (X["age"].fillna(65) - 65) / 8 + (X["approach"] == "laminoplasty") * 0.8
     y = (rng.random(n) < 1 / (1 + np.exp(-lp.to_numpy(dtype=float)))).astype(int)
@@ -70,8 +74,9 @@ def test_linear_shap_matches_shap_linear_explainer_and_the_coefficients(data, fa
 def test_one_hot_levels_are_summed_back_to_their_variable(data):
     X, y = data
     pipe = make_pipeline("xgboost", DataDictionary.load(), list(X.columns)).fit(X, y)
-    assert list(shap_contributions(pipe, X).values.columns) == ["age", "asa_class", "diabetes", "approach"] or \
-        set(shap_contributions(pipe, X).values.columns) == set(X.columns)
+    assert list(shap_contributions(pipe, X).values.columns) == ["age", "asa_class", "diabetes", "approach"] or set(
+        shap_contributions(pipe, X).values.columns
+    ) == set(X.columns)
     assert sum(v == "approach" for v in feature_sources(pipe).values()) >= 3
 
 

@@ -71,8 +71,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("own_data")
     (root / "data").mkdir()
     load_gbsg2().to_csv(root / "data" / "gbsg2.csv", index=False)
-    result = CliRunner().invoke(app, ["dictionary", "init", str(root / "data" / "gbsg2.csv"), "--out",
-                                      str(root / "dict")])
+    result = CliRunner().invoke(
+        app, ["dictionary", "init", str(root / "data" / "gbsg2.csv"), "--out", str(root / "dict")]
+    )
     assert result.exit_code == 0, result.output
     (root / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False), encoding="utf-8")
     return root
@@ -103,8 +104,20 @@ def test_train_refuses_undecided_predictors_listing_all_of_them(workspace: Path,
     for name in ("variables.yaml", "outcomes.yaml"):
         (own / name).write_text((workspace / "dict" / name).read_text(encoding="utf-8"), encoding="utf-8")
     _edit_as_a_user(own / "variables.yaml", undecided=("tsize", "pnodes"))
-    result = CliRunner().invoke(app, ["train", str(workspace / "pipeline.yaml"), "--data", str(workspace / "data"),
-                                      "--dictionary", str(own), "--out", str(tmp_path / "runs"), "--no-mlflow"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(workspace / "pipeline.yaml"),
+            "--data",
+            str(workspace / "data"),
+            "--dictionary",
+            str(own),
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert "timingundecidedfortsize,pnodes" in _runner_output(result)
     assert not (tmp_path / "runs").exists()
@@ -112,10 +125,13 @@ def test_train_refuses_undecided_predictors_listing_all_of_them(workspace: Path,
 
 def test_the_preflight_check_lists_every_problem_at_once(workspace: Path, tmp_path: Path):
     dictionary = DataDictionary.load(workspace / "dict")
-    bad = {**PIPELINE, "outcome": {"column": "cen", "positive": 1},
-           "predictors": {"include": ["age", "tsise"]},
-           "subgroups": {"variables": ["centre"]},
-           "validation": {"temporal_split": "1986-01-01"}}
+    bad = {
+        **PIPELINE,
+        "outcome": {"column": "cen", "positive": 1},
+        "predictors": {"include": ["age", "tsise"]},
+        "subgroups": {"variables": ["centre"]},
+        "validation": {"temporal_split": "1986-01-01"},
+    }
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad), encoding="utf-8")
     with pytest.raises(ConfigError) as info:
@@ -123,18 +139,36 @@ def test_the_preflight_check_lists_every_problem_at_once(workspace: Path, tmp_pa
     message = str(info.value)
     assert str(path) in message
     assert re.search(r"5 problem\(s\)", message), message
-    for expected in ("predictors: timing undecided for age (", "predictors.include: 'tsise'", "did you mean 'tsize'",
-                     "subgroups.variables: 'centre'", "outcome: 'cen'", "did you mean 'cens'",
-                     "validation.temporal_split: needs a patient-table column with role 'surgery_date'"):
+    for expected in (
+        "predictors: timing undecided for age (",
+        "predictors.include: 'tsise'",
+        "did you mean 'tsize'",
+        "subgroups.variables: 'centre'",
+        "outcome: 'cen'",
+        "did you mean 'cens'",
+        "validation.temporal_split: needs a patient-table column with role 'surgery_date'",
+    ):
         assert expected in message, expected
-    result = CliRunner().invoke(app, ["validate", str(workspace / "data"), "--dictionary", str(workspace / "dict"),
-                                      "--pipeline", str(path), "--out", str(tmp_path / "validated")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            str(workspace / "data"),
+            "--dictionary",
+            str(workspace / "dict"),
+            "--pipeline",
+            str(path),
+            "--out",
+            str(tmp_path / "validated"),
+        ],
+    )
     assert result.exit_code == 3
     assert "5problem(s)" in _runner_output(result)
 
 
 def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeline(
-        workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     own = tmp_path / "dict"
     own.mkdir()
     for name in ("variables.yaml", "outcomes.yaml"):
@@ -142,19 +176,44 @@ def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeli
     _edit_as_a_user(own / "variables.yaml")
     runner = CliRunner()
     assert runner.invoke(app, ["dictionary", "check", str(own)]).exit_code == 0
-    validated = runner.invoke(app, ["validate", str(workspace / "data"), "--dictionary", str(own), "--pipeline",
-                                    str(workspace / "pipeline.yaml"), "--out", str(tmp_path / "validated")])
+    validated = runner.invoke(
+        app,
+        [
+            "validate",
+            str(workspace / "data"),
+            "--dictionary",
+            str(own),
+            "--pipeline",
+            str(workspace / "pipeline.yaml"),
+            "--out",
+            str(tmp_path / "validated"),
+        ],
+    )
     assert validated.exit_code == 0, validated.output
     assert "single-centre study" in validated.output
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    trained = runner.invoke(app, ["train", str(workspace / "pipeline.yaml"), "--data", str(workspace / "data"),
-                                  "--dictionary", str(own), "--out", str(tmp_path / "runs"), "--tracking-uri", uri])
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(workspace / "pipeline.yaml"),
+            "--data",
+            str(workspace / "data"),
+            "--dictionary",
+            str(own),
+            "--out",
+            str(tmp_path / "runs"),
+            "--tracking-uri",
+            uri,
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     assert "internal_externalskipped:single-centrestudy" in _runner_output(trained)
-    assert re.search(r"Registeredgbsg2_recurrence:@champion(set\(passedeverygate|withheld,themodelfailed:)",
-                     _runner_output(trained)), trained.output
+    assert re.search(
+        r"Registeredgbsg2_recurrence:@champion(set\(passedeverygate|withheld,themodelfailed:)", _runner_output(trained)
+    ), trained.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     evidence = json.loads((run_dir / "evidence.json").read_text(encoding="utf-8"))
     data = evidence["data"]
@@ -176,9 +235,21 @@ def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeli
     assert "Not done (internal-external): single-centre study" in document
     assert "on the original units" in document
 
-    scored = runner.invoke(app, ["score", "--model", "models:/gbsg2_recurrence/1", "--input",
-                                 str(workspace / "data" / "gbsg2.csv"), "--out", str(tmp_path / "scores.csv"),
-                                 "--tracking-uri", uri, "--no-explain"])
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            "models:/gbsg2_recurrence/1",
+            "--input",
+            str(workspace / "data" / "gbsg2.csv"),
+            "--out",
+            str(tmp_path / "scores.csv"),
+            "--tracking-uri",
+            uri,
+            "--no-explain",
+        ],
+    )
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert len(scores) == len(gbsg2)
@@ -189,8 +260,14 @@ def test_validate_train_report_score_with_only_the_draft_dictionary_and_a_pipeli
 def test_time_to_event_outcome_labelled_at_the_horizon_by_hand(workspace: Path):
     dictionary = DataDictionary.load(workspace / "dict")
     cohort = load_cohort(workspace / "data", dictionary)
-    definition = {"name": "rfs_3y", "kind": "time_to_event", "time": "time", "event": "cens", "event_value": 1,
-                  "horizon": 1095}
+    definition = {
+        "name": "rfs_3y",
+        "kind": "time_to_event",
+        "time": "time",
+        "event": "cens",
+        "event_value": 1,
+        "horizon": 1095,
+    }
     labels = derive_outcome(definition, cohort.tables, dictionary)
     frame = load_gbsg2()
     event_by_horizon = (frame["cens"] == 1) & (frame["time"] <= 1095)
@@ -207,12 +284,26 @@ def test_time_to_event_outcome_labelled_at_the_horizon_by_hand(workspace: Path):
 def test_a_dictionary_outcomes_file_is_honoured(workspace: Path, tmp_path: Path):
     own = tmp_path / "dict"
     own.mkdir()
-    (own / "variables.yaml").write_text((workspace / "dict" / "variables.yaml").read_text(encoding="utf-8"),
-                                        encoding="utf-8")
+    (own / "variables.yaml").write_text(
+        (workspace / "dict" / "variables.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     _edit_as_a_user(own / "variables.yaml")
-    (own / "outcomes.yaml").write_text(yaml.safe_dump({"version": "1", "outcomes": {"recurrence": {
-        "kind": "column", "description": "Recurrence or death", "column": "cens", "positive": [1]}}}),
-        encoding="utf-8")
+    (own / "outcomes.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": "1",
+                "outcomes": {
+                    "recurrence": {
+                        "kind": "column",
+                        "description": "Recurrence or death",
+                        "column": "cens",
+                        "positive": [1],
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({**PIPELINE, "outcome": "recurrence"}), encoding="utf-8")
     config = load_pipeline(path, DataDictionary.load(own))
@@ -226,8 +317,12 @@ def fitted(workspace: Path, tmp_path_factory: pytest.TempPathFactory):
     for name in ("variables.yaml", "outcomes.yaml"):
         (own / name).write_text((workspace / "dict" / name).read_text(encoding="utf-8"), encoding="utf-8")
     _edit_as_a_user(own / "variables.yaml")
-    spec = {**PIPELINE, "families": ["logistic", "elastic_net"], "tuning": {"n_trials": 2, "inner_folds": 3},
-            "validation": {"folds": 3, "bootstrap": None}}
+    spec = {
+        **PIPELINE,
+        "families": ["logistic", "elastic_net"],
+        "tuning": {"n_trials": 2, "inner_folds": 3},
+        "validation": {"folds": 3, "bootstrap": None},
+    }
     path = own / "pipeline.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     dictionary = DataDictionary.load(own)
@@ -241,8 +336,9 @@ def test_a_risk_recomputed_by_hand_from_the_raw_scale_formula_is_the_models(fitt
     p = fitted.models[family].predict_proba(X)[:, 1]
     by_hand = 1.0 / (1.0 + np.exp(-raw_scale_logit(formula, X)))
     np.testing.assert_allclose(by_hand, p, rtol=0, atol=1e-9)
-    assert formula["references"] == ({"menostat": "Post", "tgrade": "I"} if family == "logistic"
-                                     else {"menostat": None, "tgrade": None})
+    assert formula["references"] == (
+        {"menostat": "Post", "tgrade": "I"} if family == "logistic" else {"menostat": None, "tgrade": None}
+    )
 
 
 def test_the_unpenalised_raw_scale_coefficients_are_statsmodels(fitted):
@@ -257,8 +353,11 @@ def test_the_unpenalised_raw_scale_coefficients_are_statsmodels(fitted):
         np.testing.assert_allclose(formula["splines"][name], knots)
         t1, t2, t3 = knots
         columns[name] = x
-        columns[f"{name}_rcs1"] = (np.maximum(x - t1, 0) ** 3 - np.maximum(x - t2, 0) ** 3 * (t3 - t1) / (t3 - t2)
-                                   + np.maximum(x - t3, 0) ** 3 * (t2 - t1) / (t3 - t2)) / (t3 - t1) ** 2
+        columns[f"{name}_rcs1"] = (
+            np.maximum(x - t1, 0) ** 3
+            - np.maximum(x - t2, 0) ** 3 * (t3 - t1) / (t3 - t2)
+            + np.maximum(x - t3, 0) ** 3 * (t2 - t1) / (t3 - t2)
+        ) / (t3 - t1) ** 2
     columns["horTh"] = (data["horTh"] == "yes").to_numpy(dtype=float)  # drafted as bool (yes/no)
     for name, levels in {"menostat": ["Pre"], "tgrade": ["II", "III"]}.items():
         for level in levels:
@@ -281,9 +380,15 @@ def test_right_censored_time_to_event_runs_the_survival_families(workspace: Path
     for name in ("variables.yaml", "outcomes.yaml"):
         (own / name).write_text((workspace / "dict" / name).read_text(encoding="utf-8"), encoding="utf-8")
     _edit_as_a_user(own / "variables.yaml")
-    spec = {"name": "gbsg2_rfs", "outcome": {"time": "time", "event": "cens", "event_value": 1, "horizon": 1095},
-            "predictors": {"include": PREDICTORS}, "families": [], "survival_families": ["weibull_aft"],
-            "validation": {"folds": 3, "bootstrap": None}, "subgroups": {"variables": []}}
+    spec = {
+        "name": "gbsg2_rfs",
+        "outcome": {"time": "time", "event": "cens", "event_value": 1, "horizon": 1095},
+        "predictors": {"include": PREDICTORS},
+        "families": [],
+        "survival_families": ["weibull_aft"],
+        "validation": {"folds": 3, "bootstrap": None},
+        "subgroups": {"variables": []},
+    }
     path = tmp_path / "surv.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     dictionary = DataDictionary.load(own)

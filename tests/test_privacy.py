@@ -33,23 +33,36 @@ from spineoutcome.privacy import (
 
 
 def test_small_cells_are_suppressed_with_everything_computed_from_them() -> None:
-    rows = [{"grouping": "centre", "group": "A", "n": 40, "n_events": 3, "auc": 0.7, "status": "ok"},
-            {"grouping": "centre", "group": "B", "n": 40, "n_events": 38, "auc": 0.6, "status": "ok"},
-            {"grouping": "centre", "group": "C", "n": 40, "n_events": 10, "auc": 0.8, "status": "ok"},
-            {"grouping": "centre", "group": "D", "n": 40, "n_events": 0, "auc": None, "status": "no events"}]
+    rows = [
+        {"grouping": "centre", "group": "A", "n": 40, "n_events": 3, "auc": 0.7, "status": "ok"},
+        {"grouping": "centre", "group": "B", "n": 40, "n_events": 38, "auc": 0.6, "status": "ok"},
+        {"grouping": "centre", "group": "C", "n": 40, "n_events": 10, "auc": 0.8, "status": "ok"},
+        {"grouping": "centre", "group": "D", "n": 40, "n_events": 0, "auc": None, "status": "no events"},
+    ]
     out = disclose({"subgroups": rows})["subgroups"]
-    assert out[0] == {"grouping": "centre", "group": "A", "n": None, "n_events": None, "auc": None, "status": "ok",
-                      "suppressed": "fewer than 5 patients"}
+    assert out[0] == {
+        "grouping": "centre",
+        "group": "A",
+        "n": None,
+        "n_events": None,
+        "auc": None,
+        "status": "ok",
+        "suppressed": "fewer than 5 patients",
+    }
     assert out[1]["n"] is None and out[1]["suppressed"]  # 2 non-events: the complement is a small cell
     assert out[2] == rows[2] and out[3] == rows[3]  # 10 events kept; a zero count identifies nobody
     assert rows[0]["n"] == 40  # the input is not changed
 
 
 def test_counts_by_label_extremes_and_ages() -> None:
-    doc = {"flow": [{"label": "eligible", "n": 200, "excluded": {"under 18": 2, "no consent": 12}}],
-           "predictors": [{"variable": "age", "median": 64.0, "q3": 91.5, "min": 18.0, "max": 97.0, "n": 200},
-                          {"variable": "bmi", "median": 27.0, "q3": 31.0, "max": 52.0, "n": 200}],
-           "baseline": {"cells": [{"count": 4, "percent": 2.0}, {"count": 120, "percent": 60.0}]}}
+    doc = {
+        "flow": [{"label": "eligible", "n": 200, "excluded": {"under 18": 2, "no consent": 12}}],
+        "predictors": [
+            {"variable": "age", "median": 64.0, "q3": 91.5, "min": 18.0, "max": 97.0, "n": 200},
+            {"variable": "bmi", "median": 27.0, "q3": 31.0, "max": 52.0, "n": 200},
+        ],
+        "baseline": {"cells": [{"count": 4, "percent": 2.0}, {"count": 120, "percent": 60.0}]},
+    }
     out = disclose(doc, ages=["age"])
     assert out["flow"][0]["excluded"] == {"under 18": None, "no consent": 12}
     assert out["predictors"][0] == {"variable": "age", "median": 64.0, "q3": 90.0, "n": 200}
@@ -61,11 +74,20 @@ def test_counts_by_label_extremes_and_ages() -> None:
 
 def test_a_few_missing_values_hide_only_their_count() -> None:
     cell = {"median": 27.0, "q1": 24.0, "q3": 30.0, "missing": 2}
-    assert disclose({"c": cell})["c"] == {"median": 27.0, "q1": 24.0, "q3": 30.0, "missing": None,
-                                          "suppressed": "fewer than 5 patients"}
+    assert disclose({"c": cell})["c"] == {
+        "median": 27.0,
+        "q1": 24.0,
+        "q3": 30.0,
+        "missing": None,
+        "suppressed": "fewer than 5 patients",
+    }
     row = {"variable": "bmi", "n_missing": 3, "fraction": 0.012}
-    assert disclose({"m": [row]})["m"][0] == {"variable": "bmi", "n_missing": None, "fraction": None,
-                                              "suppressed": "fewer than 5 patients"}
+    assert disclose({"m": [row]})["m"][0] == {
+        "variable": "bmi",
+        "n_missing": None,
+        "fraction": None,
+        "suppressed": "fewer than 5 patients",
+    }
 
 
 def test_the_threshold_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,8 +116,18 @@ PIPELINE = {
     "name": "c5_palsy_privacy",
     "description": "Risk of C5 palsy within 21 days after surgery (disclosure scan).",
     "outcome": "c5_palsy",
-    "predictors": {"include": ["age", "sex", "bmi", "diabetes", "approach", "planned_levels", "occupying_ratio",
-                               "c45_foraminal_stenosis"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "bmi",
+            "diabetes",
+            "approach",
+            "planned_levels",
+            "occupying_ratio",
+            "c45_foraminal_stenosis",
+        ]
+    },
     "families": ["logistic"],
     "tuning": {"n_trials": 0, "inner_folds": 2},
     "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
@@ -183,9 +215,9 @@ def test_no_patient_key_leaves_the_hospital(published: dict[str, Any]) -> None:
     for path in sorted(p for p in published["store"].rglob("*") if p.is_file()):
         blob = path.read_bytes()
         parts = path.parts
-        if "code" in parts and "spineoutcome" in parts[parts.index("code"):]:
+        if "code" in parts and "spineoutcome" in parts[parts.index("code") :]:
             # the package's own source travels with the model (its docstrings show the synthetic key format)
-            relative = Path(*parts[parts.index("code") + 2:])
+            relative = Path(*parts[parts.index("code") + 2 :])
             source = package / relative
             if source.is_file() and source.read_bytes() == blob or relative.parts[:1] == ("_bundled",):
                 continue
@@ -198,8 +230,9 @@ def test_no_patient_key_leaves_the_hospital(published: dict[str, Any]) -> None:
 
 def test_no_small_cell_or_exact_extreme_leaves_the_hospital(published: dict[str, Any]) -> None:
     store = published["store"]
-    documents = {p.relative_to(store).as_posix(): json.loads(p.read_text(encoding="utf-8"))
-                 for p in store.rglob("*.json")}
+    documents = {
+        p.relative_to(store).as_posix(): json.loads(p.read_text(encoding="utf-8")) for p in store.rglob("*.json")
+    }
     assert any(name.endswith("evidence.json") for name in documents)
     assert any(name.endswith("clinical.json") for name in documents)
     assert any(name.endswith("training_summary.json") for name in documents)

@@ -1,8 +1,8 @@
 """The Python API: the same steps as the command line.
 
-    >>> from spineoutcome.api import load_cohort, run_pipeline
-    >>> cohort = load_cohort("synthetic/")
-    >>> result = run_pipeline("pipelines/c5_palsy.yaml", cohort)
+>>> from spineoutcome.api import load_cohort, run_pipeline
+>>> cohort = load_cohort("synthetic/")
+>>> result = run_pipeline("pipelines/c5_palsy.yaml", cohort)
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ from spineoutcome.experiment import ExperimentResult, FlowStep, run_experiment
 from spineoutcome.outcomes import pivot_totals, score_totals
 
 
-def load_cohort(data_dir: str | Path, dictionary: DataDictionary | None = None, *,
-                column_map: str | Path | Mapping[str, Mapping[str, str]] | None = None,
-                decimal: str = ".", encoding: str | None = None) -> Cohort:
+def load_cohort(
+    data_dir: str | Path,
+    dictionary: DataDictionary | None = None,
+    *,
+    column_map: str | Path | Mapping[str, Mapping[str, str]] | None = None,
+    decimal: str = ".",
+    encoding: str | None = None,
+) -> Cohort:
     """Read, validate and join a folder of exports into a :class:`Cohort` (PROM totals scored)."""
     dictionary = dictionary or DataDictionary.load()
     loaded = load_tables(data_dir, dictionary, column_map=column_map, decimal=decimal, encoding=encoding)
@@ -35,8 +40,13 @@ def load_cohort(data_dir: str | Path, dictionary: DataDictionary | None = None, 
 def validation_flow(loaded: LoadedTables, dictionary: DataDictionary) -> list[FlowStep]:
     """The first boxes of the participant flow: rows exported, and rows rejected at validation."""
     report = loaded.reports[dictionary.patient_table.name]
-    return [FlowStep(f"patients in the {dictionary.patient_table.name} export", report.rows_in,
-                     {f"rejected at validation: {rule}": n for rule, n in _rows_by_rule(report).items()})]
+    return [
+        FlowStep(
+            f"patients in the {dictionary.patient_table.name} export",
+            report.rows_in,
+            {f"rejected at validation: {rule}": n for rule, n in _rows_by_rule(report).items()},
+        )
+    ]
 
 
 def _rows_by_rule(report) -> dict[str, int]:
@@ -47,9 +57,15 @@ def _rows_by_rule(report) -> dict[str, int]:
     return {str(k): int(v) for k, v in first["rule"].value_counts().sort_index().items()}
 
 
-def run_pipeline(pipeline: str | Path, cohort: Cohort, *, progress: Callable[[str], None] | None = None,
-                 optuna_storage: str | None = None) -> ExperimentResult:
+def run_pipeline(
+    pipeline: str | Path,
+    cohort: Cohort,
+    *,
+    progress: Callable[[str], None] | None = None,
+    optuna_storage: str | None = None,
+) -> ExperimentResult:
     """Validate a pipeline file against the dictionary and outcome registry, then run it."""
     config = load_pipeline(pipeline, cohort.dictionary)
-    return run_experiment(config, cohort, validation_flow=cohort.validation_flow, progress=progress,
-                          optuna_storage=optuna_storage)
+    return run_experiment(
+        config, cohort, validation_flow=cohort.validation_flow, progress=progress, optuna_storage=optuna_storage
+    )

@@ -80,7 +80,8 @@ console = Console(stderr=True)
 
 TrackingOption = Annotated[
     str | None,
-    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")]
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db)."),
+]
 DictionaryOption = Annotated[
     Path | None,
     typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
@@ -117,8 +118,14 @@ def synth(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     tables: Annotated[list[str] | None, typer.Option("--table", help="Write only these tables (repeatable).")] = None,
     dictionary: DictionaryOption = None,
-    first_patient: Annotated[int, typer.Option("--first-patient", min=0, help="Start at this patient of the seed's "
-                                               "world (a multiple of 10000): new patients of the same world.")] = 0,
+    first_patient: Annotated[
+        int,
+        typer.Option(
+            "--first-patient",
+            min=0,
+            help="Start at this patient of the seed's world (a multiple of 10000): new patients of the same world.",
+        ),
+    ] = 0,
 ) -> None:
     """Generate a realistic synthetic multi-centre cohort: the same exports a hospital would send.
 
@@ -128,14 +135,24 @@ def synth(
     from spineoutcome.data.synth import DEFAULT_CHUNK, generate_cohort
 
     if first_patient % DEFAULT_CHUNK:
-        raise typer.BadParameter(f"{first_patient} is not a multiple of {DEFAULT_CHUNK} (patients are generated in "
-                                 f"blocks of {DEFAULT_CHUNK})", param_hint="--first-patient")
+        raise typer.BadParameter(
+            f"{first_patient} is not a multiple of {DEFAULT_CHUNK} (patients are generated in "
+            f"blocks of {DEFAULT_CHUNK})",
+            param_hint="--first-patient",
+        )
     dd = _dictionary(dictionary)
     with _progress() as bar:
         task = bar.add_task("Generating patients", total=n)
-        summary = generate_cohort(out, n=n, seed=seed, dictionary=dd, fmt=fmt, tables=tables,
-                                  first_patient=first_patient,
-                                  progress=lambda done, total: bar.update(task, completed=done))
+        summary = generate_cohort(
+            out,
+            n=n,
+            seed=seed,
+            dictionary=dd,
+            fmt=fmt,
+            tables=tables,
+            first_patient=first_patient,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
     table = RichTable(title=f"Synthetic cohort: {n} patients, seed {seed}")
     for col in ("file", "rows"):
         table.add_column(col)
@@ -151,10 +168,17 @@ def train(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline file, e.g. pipelines/c5_palsy.yaml.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of exports (clinical.csv, proms.csv, ...).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run directories.")] = Path("runs"),
-    optuna_storage: Annotated[str | None, typer.Option(
-        "--optuna-storage", envvar="SPINEOUTCOME_OPTUNA_STORAGE",
-        help="Optuna storage URL (SQLite file or PostgreSQL); keep passwords out of argv (env var, ~/.pgpass).")] = None,
-    report_pdf: Annotated[bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")] = True,
+    optuna_storage: Annotated[
+        str | None,
+        typer.Option(
+            "--optuna-storage",
+            envvar="SPINEOUTCOME_OPTUNA_STORAGE",
+            help="Optuna storage URL (SQLite file or PostgreSQL); keep passwords out of argv (env var, ~/.pgpass).",
+        ),
+    ] = None,
+    report_pdf: Annotated[
+        bool, typer.Option("--report/--no-report", help="Render the TRIPOD+AI report at the end.")
+    ] = True,
     mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")] = True,
     tracking_uri: TrackingOption = None,
     dictionary: DictionaryOption = None,
@@ -171,8 +195,12 @@ def train(
         cohort = load_cohort(data, dd)
         with _progress() as bar:
             task = bar.add_task(f"Training {pipeline.stem}", total=None)
-            result = run_pipeline(pipeline, cohort, optuna_storage=optuna_storage,
-                                  progress=lambda msg: bar.update(task, advance=1, description=msg))
+            result = run_pipeline(
+                pipeline,
+                cohort,
+                optuna_storage=optuna_storage,
+                progress=lambda msg: bar.update(task, advance=1, description=msg),
+            )
     except (ExportReadError, ConfigError) as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_FILE_ERROR) from None
@@ -210,19 +238,35 @@ def demo(
 
     with _progress() as bar:
         task = bar.add_task("Demo", total=None)
-        summary = run_demo(out, n=n, seed=seed, reports_dir=reports_dir, workers=workers, tracking_uri=tracking_uri,
-                           log_to_mlflow=mlflow_tracking, progress=lambda msg: bar.update(task, description=msg))
+        summary = run_demo(
+            out,
+            n=n,
+            seed=seed,
+            reports_dir=reports_dir,
+            workers=workers,
+            tracking_uri=tracking_uri,
+            log_to_mlflow=mlflow_tracking,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
     table = RichTable(title=f"Demo finished in {summary.seconds / 60:.1f} min")
     for col in ("pipeline", "training (min)", "MLflow + report (min)", "selected model", "report", "MLflow run"):
         table.add_column(col)
     for run in summary.runs:
-        table.add_row(run.pipeline, f"{run.seconds / 60:.1f}", f"{run.publish_seconds / 60:.1f}", run.best_family,
-                      str(run.report), run.mlflow_run_id or "-")
+        table.add_row(
+            run.pipeline,
+            f"{run.seconds / 60:.1f}",
+            f"{run.publish_seconds / 60:.1f}",
+            run.best_family,
+            str(run.report),
+            run.mlflow_run_id or "-",
+        )
     console.print(table)
     console.print(f"Synthetic exports: {summary.data_dir}/   Evidence and figures: {out}/runs/")
     if mlflow_tracking:
-        console.print("Browse the runs: mlflow ui --backend-store-uri " + mask_url(tracking_uri or "sqlite:///mlruns.db"),
-                      markup=False)
+        console.print(
+            "Browse the runs: mlflow ui --backend-store-uri " + mask_url(tracking_uri or "sqlite:///mlruns.db"),
+            markup=False,
+        )
 
 
 @app.command()
@@ -251,10 +295,19 @@ def _render(run: Path, out: Path | None = None) -> None:
 
 def _print_summary(evidence: dict) -> None:
     data = evidence["data"]
-    console.print(f"{evidence['task']['name']}: {data['n']} patients, {data['events']} events "
-                  f"({data['prevalence']:.1%}), {data['centres']} centres")
+    console.print(
+        f"{evidence['task']['name']}: {data['n']} patients, {data['events']} events "
+        f"({data['prevalence']:.1%}), {data['centres']} centres"
+    )
     table = RichTable(title="Internal validation (cross-validated; tuning nested)")
-    for col in ("family", "AUC (95% CI)", "calibration slope", "calibration intercept", "ICI", "optimism-corrected AUC"):
+    for col in (
+        "family",
+        "AUC (95% CI)",
+        "calibration slope",
+        "calibration intercept",
+        "ICI",
+        "optimism-corrected AUC",
+    ):
         table.add_column(col)
     for family, record in evidence["families"].items():
         cv = record["cross_validation"]
@@ -263,12 +316,14 @@ def _print_summary(evidence: dict) -> None:
             table.add_row(family, f"Harrell's C {metrics.estimate(cv, 'harrell_c')['value']:.2f}", "", "", "", "")
             continue
         corrected = metrics.point((record["optimism"] or {}).get("corrected"), "auc")
-        table.add_row(family + (" (best)" if family == evidence["best_family"] else ""),
-                      f"{auc['value']:.2f} ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})",
-                      f"{metrics.estimate(cv, 'calibration_slope')['value']:.2f}",
-                      f"{metrics.estimate(cv, 'calibration_intercept')['value']:.2f}",
-                      f"{metrics.estimate(cv, 'ici')['value']:.3f}",
-                      f"{corrected:.2f}" if corrected is not None else "-")
+        table.add_row(
+            family + (" (best)" if family == evidence["best_family"] else ""),
+            f"{auc['value']:.2f} ({auc['ci_low']:.2f}-{auc['ci_high']:.2f})",
+            f"{metrics.estimate(cv, 'calibration_slope')['value']:.2f}",
+            f"{metrics.estimate(cv, 'calibration_intercept')['value']:.2f}",
+            f"{metrics.estimate(cv, 'ici')['value']:.3f}",
+            f"{corrected:.2f}" if corrected is not None else "-",
+        )
     console.print(table)
 
 
@@ -282,12 +337,20 @@ def _print_registration(run_id: str, name: str) -> None:
     elif tags["champion"] == "true":
         console.print(f"Registered {name}: @champion set ({tags.get('gates_decision', '')})", markup=False)
     else:
-        console.print(f"Registered {name}: @champion withheld, the model {tags.get('gates_decision', '')}",
-                      style="yellow", markup=False)
+        console.print(
+            f"Registered {name}: @champion withheld, the model {tags.get('gates_decision', '')}",
+            style="yellow",
+            markup=False,
+        )
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
-
-
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

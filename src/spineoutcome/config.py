@@ -42,7 +42,9 @@ class _Strict(BaseModel):
 
 
 class PredictorSpec(_Strict):
-    groups: list[str] = Field(default_factory=list, description="Predictor groups: clinical, prom, landmark, radiomics.")
+    groups: list[str] = Field(
+        default_factory=list, description="Predictor groups: clinical, prom, landmark, radiomics."
+    )
     include: list[str] = Field(default_factory=list, description="Single dictionary variables to add.")
     exclude: list[str] = Field(default_factory=list, description="Variables to leave out.")
 
@@ -88,31 +90,41 @@ class PipelineConfig(_Strict):
     outcome: str | dict[str, Any] = Field(
         description="A named definition (the dictionary's outcomes.yaml) or an inline one: {column: NAME, positive: "
         "VALUE or [VALUES]} (the outcome is recorded in a column), or {time: COLUMN, event: COLUMN, event_value: "
-        "VALUE, horizon: NUMBER} (right-censored time to event, labelled at the horizon).")
+        "VALUE, horizon: NUMBER} (right-censored time to event, labelled at the horizon)."
+    )
     population: str | None = Field(None, description="Who the model is for (report, model card).")
     setting: str | None = Field(None, description="Where and when it is used (report, model card).")
     intended_use: str | None = Field(None, description="The decision it supports (report, model card).")
     eligibility: dict[str, list[str] | list[float]] = Field(
-        default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers.")
+        default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers."
+    )
     predictors: PredictorSpec
-    families: list[str] = Field(default_factory=lambda: ["logistic", "xgboost", "lightgbm"],
-                                description="Binary model families (modeling.families.REGISTRY).")
-    survival_families: list[str] = Field(default_factory=list,
-                                         description="Time-to-event model families (modeling.families.REGISTRY).")
+    families: list[str] = Field(
+        default_factory=lambda: ["logistic", "xgboost", "lightgbm"],
+        description="Binary model families (modeling.families.REGISTRY).",
+    )
+    survival_families: list[str] = Field(
+        default_factory=list, description="Time-to-event model families (modeling.families.REGISTRY)."
+    )
     horizon_days: int | None = Field(None, gt=0)
     imputation: Literal["simple", "iterative"] = "simple"
     radiomics_selection: Literal["none", "lasso", "rad_score"] = Field(
-        "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess).")
+        "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess)."
+    )
     spline_knots: int | None = Field(4, ge=3, le=7)
     spline_budget: Literal["harrell", "fixed"] = Field(
-        "harrell", description="harrell: spline_knots is the most a continuous predictor of the reference "
+        "harrell",
+        description="harrell: spline_knots is the most a continuous predictor of the reference "
         "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
-        "(modeling.budget). fixed: always spline_knots.")
+        "(modeling.budget). fixed: always spline_knots.",
+    )
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(
-        "logistic", description="Families marked recalibrated in modeling.families.REGISTRY (boosted trees): "
+        "logistic",
+        description="Families marked recalibrated in modeling.families.REGISTRY (boosted trees): "
         "logistic recalibration on the tuned model's inner "
-        "out-of-fold risks (modeling.tuning.TunedClassifier), part of every fit and so validated with it.")
+        "out-of-fold risks (modeling.tuning.TunedClassifier), part of every fit and so validated with it.",
+    )
     tuning: TuningSpec = Field(default_factory=TuningSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.2])
@@ -171,8 +183,9 @@ class PipelineConfig(_Strict):
         return out
 
 
-def load_pipeline(path: str | Path, dictionary: DataDictionary | None = None,
-                  outcomes: list[str] | None = None) -> PipelineConfig:
+def load_pipeline(
+    path: str | Path, dictionary: DataDictionary | None = None, outcomes: list[str] | None = None
+) -> PipelineConfig:
     """Read and validate a pipeline YAML against the schema, the dictionary and its outcome definitions.
 
     Every problem the pipeline implies (unknown or undecided predictors, an outcome that cannot be
@@ -194,8 +207,9 @@ def load_pipeline(path: str | Path, dictionary: DataDictionary | None = None,
     return config
 
 
-def check_names(config: PipelineConfig, dictionary: DataDictionary, outcomes: list[str] | None = None,
-                source: str = "pipeline") -> None:
+def check_names(
+    config: PipelineConfig, dictionary: DataDictionary, outcomes: list[str] | None = None, source: str = "pipeline"
+) -> None:
     """Pre-flight check: raise one :class:`ConfigError` listing every problem of :func:`pipeline_problems`."""
     problems = pipeline_problems(config, dictionary)
     if problems:
@@ -213,14 +227,23 @@ def pipeline_problems(config: PipelineConfig, dictionary: DataDictionary) -> lis
     problems: list[str] = []
     spec = config.predictors
     undecided = [n for n in spec.include if _timing_undecided(dictionary, n)]
-    undecided += [v.name for g in spec.groups for v in (*dictionary.wide_variables, *dictionary.patterns)
-                  if v.group == g and v.preoperative is None]
+    undecided += [
+        v.name
+        for g in spec.groups
+        for v in (*dictionary.wide_variables, *dictionary.patterns)
+        if v.group == g and v.preoperative is None
+    ]
     if undecided:
-        problems.append(f"predictors: timing undecided for {', '.join(dict.fromkeys(undecided))} (rule: set "
-                        f"preoperative: true or false in {dictionary.directory / 'variables.yaml'}; only variables "
-                        "known before the prediction is made can be predictors)")
-    problems += [f"predictors.groups: {unknown_name_message(g, dictionary.groups, 'the predictor groups')}"
-                 for g in spec.groups if g not in dictionary.groups]
+        problems.append(
+            f"predictors: timing undecided for {', '.join(dict.fromkeys(undecided))} (rule: set "
+            f"preoperative: true or false in {dictionary.directory / 'variables.yaml'}; only variables "
+            "known before the prediction is made can be predictors)"
+        )
+    problems += [
+        f"predictors.groups: {unknown_name_message(g, dictionary.groups, 'the predictor groups')}"
+        for g in spec.groups
+        if g not in dictionary.groups
+    ]
     for name in spec.include:
         if name not in undecided:
             _collect(problems, "predictors.include", lambda n=name: dictionary.resolve_predictors([], [n], []))
@@ -239,11 +262,16 @@ def pipeline_problems(config: PipelineConfig, dictionary: DataDictionary) -> lis
     except (UnknownVariableError, DictionaryError, ValueError) as exc:
         problems.append(f"outcome: {exc}")
     else:
-        problems += [f"outcome: a {definition['kind']} outcome needs a patient-table column with role {role!r}"
-                     for role in KIND_ROLES[definition["kind"]] if not dictionary.has_role(role)]
-        problems += [f"outcome: a {definition['kind']} outcome needs a follow-up table with a column of role {role!r}"
-                     for role in KIND_TABLE_ROLES.get(definition["kind"], ())
-                     if dictionary.table_with_role(role) is None]
+        problems += [
+            f"outcome: a {definition['kind']} outcome needs a patient-table column with role {role!r}"
+            for role in KIND_ROLES[definition["kind"]]
+            if not dictionary.has_role(role)
+        ]
+        problems += [
+            f"outcome: a {definition['kind']} outcome needs a follow-up table with a column of role {role!r}"
+            for role in KIND_TABLE_ROLES.get(definition["kind"], ())
+            if dictionary.table_with_role(role) is None
+        ]
     if config.validation.temporal_split and not dictionary.has_role("surgery_date"):
         problems.append("validation.temporal_split: needs a patient-table column with role 'surgery_date'")
     return problems

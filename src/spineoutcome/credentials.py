@@ -23,14 +23,31 @@ from sqlalchemy.exc import ArgumentError
 MASK = "***"
 STORAGE_ENV = "SPINEOUTCOME_OPTUNA_STORAGE"
 """Environment variable read by ``train``, ``worker`` and ``optuna-init`` for the Optuna storage URL."""
-SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "access_token", "api_key",
-                     "apikey", "access_key", "secret_key", "sig", "signature", "x-amz-signature", "x-amz-credential",
-                     "x-amz-security-token")
+SECRET_QUERY_KEYS = (
+    "password",
+    "passwd",
+    "pwd",
+    "sslpassword",
+    "secret",
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "secret_key",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+)
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
 # scheme://user:password@ where the password runs to the last '@' before the host (it may hold '/', spaces)
 _USERINFO = re.compile(_SCHEME + r"(?P<user>[^:/@\s]*):(?P<password>[^@\n]*)@(?=[^@\s]*(?:[\s\"',;)\]}]|$))")
-_QUERY = re.compile(r"(?P<key>[?&;](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS)
-                    + r")=)(?P<value>[^&#\s\"',;]*)", re.IGNORECASE)
+_QUERY = re.compile(
+    r"(?P<key>[?&;](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_KEYS) + r")=)(?P<value>[^&#\s\"',;]*)",
+    re.IGNORECASE,
+)
 
 
 def mask_url(url: str) -> str:

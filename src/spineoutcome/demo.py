@@ -49,9 +49,18 @@ class DemoSummary:
     seconds: float = 0.0
 
 
-def run_demo(out: Path, *, n: int = 2000, seed: int = 7, pipelines: list[Path] | None = None,
-             reports_dir: Path = Path("reports"), workers: int = 2, tracking_uri: str | None = None,
-             log_to_mlflow: bool = True, progress: Callable[[str], None] | None = None) -> DemoSummary:
+def run_demo(
+    out: Path,
+    *,
+    n: int = 2000,
+    seed: int = 7,
+    pipelines: list[Path] | None = None,
+    reports_dir: Path = Path("reports"),
+    workers: int = 2,
+    tracking_uri: str | None = None,
+    log_to_mlflow: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> DemoSummary:
     """Run the whole job on a synthetic cohort (see module docstring)."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -103,8 +112,15 @@ def _train(pipeline: Path, data_dir: Path) -> tuple[ExperimentResult, float]:
     return result, time.perf_counter() - t0
 
 
-def _publish(result: ExperimentResult, seconds: float, name: str, runs_dir: Path, reports_dir: Path,
-             tracking_uri: str | None, log_to_mlflow: bool) -> DemoRun:
+def _publish(
+    result: ExperimentResult,
+    seconds: float,
+    name: str,
+    runs_dir: Path,
+    reports_dir: Path,
+    tracking_uri: str | None,
+    log_to_mlflow: bool,
+) -> DemoRun:
     from spineoutcome.report import render_report, write_model_card
 
     started = time.perf_counter()

@@ -227,8 +227,9 @@ class DataDictionary:
         study = doc.get("study") or {}
         unknown_study = sorted(set(study) - set(STUDY_FIELDS))
         if not isinstance(study, Mapping) or unknown_study:
-            raise DictionaryError(f"{variables_file}: study: unknown field(s) {unknown_study}; "
-                                  f"allowed: {list(STUDY_FIELDS)}")
+            raise DictionaryError(
+                f"{variables_file}: study: unknown field(s) {unknown_study}; allowed: {list(STUDY_FIELDS)}"
+            )
         dictionary = cls(
             name=str(doc.get("name", directory.name)),
             version=str(doc.get("version", "unversioned")),
@@ -248,13 +249,16 @@ class DataDictionary:
     def _check(self) -> None:
         without = [t.name for t in self.tables.values() if not t.has_role("key")]
         if without:
-            raise DictionaryError(f"{self.directory / 'variables.yaml'}: table(s) {without} have no column with role "
-                                  "'key' (rule: with several tables, every table names the patient key that joins "
-                                  "them; a one-table dictionary may omit it and the line number is the key)")
+            raise DictionaryError(
+                f"{self.directory / 'variables.yaml'}: table(s) {without} have no column with role "
+                "'key' (rule: with several tables, every table names the patient key that joins "
+                "them; a one-table dictionary may omit it and the line number is the key)"
+            )
         keys = {t.column("key") for t in self.tables.values()}
         if len(keys) != 1:
-            raise DictionaryError("every table must share one patient key column with role 'key'; "
-                                  f"found {sorted(keys)}")
+            raise DictionaryError(
+                f"every table must share one patient key column with role 'key'; found {sorted(keys)}"
+            )
         if self.patient_table.layout != "wide" or not self.patient_table.unique_key:
             raise DictionaryError(f"the patient table {self.patient_table.name!r} must be wide with a unique key")
 
@@ -287,9 +291,11 @@ class DataDictionary:
         wide = [t for t in self.tables.values() if t.layout == "wide"]
         if len(wide) == 1:
             return wide[0]
-        raise DictionaryError(f"{self.directory / 'variables.yaml'}: no table has a column with role 'centre' and "
-                              f"there are {len(wide)} wide tables (rule: the patient table is the one with role "
-                              "'centre', or the only wide table)")
+        raise DictionaryError(
+            f"{self.directory / 'variables.yaml'}: no table has a column with role 'centre' and "
+            f"there are {len(wide)} wide tables (rule: the patient table is the one with role "
+            "'centre', or the only wide table)"
+        )
 
     def column(self, role: str) -> str:
         """Column with ``role`` in the patient table (``centre``, ``surgery_date``, ``approach``...)."""
@@ -392,13 +398,18 @@ class DataDictionary:
         """
         known_groups = self.groups
         undecided = [n for n in include if self.variable(n).preoperative is None]
-        undecided += [v.name for g in groups for v in (*self.wide_variables, *self.patterns)
-                      if v.group == g and v.preoperative is None]
+        undecided += [
+            v.name
+            for g in groups
+            for v in (*self.wide_variables, *self.patterns)
+            if v.group == g and v.preoperative is None
+        ]
         if undecided:
             raise PredictorError(
                 f"the timing of {len(undecided)} predictor(s) is undecided: {', '.join(dict.fromkeys(undecided))} "
                 f"(rule: set preoperative: true or false for each in {self.directory / 'variables.yaml'}; only "
-                "variables known before the prediction is made can be predictors)")
+                "variables known before the prediction is made can be predictors)"
+            )
         selected: list[str] = []
         for group in groups:
             if group not in known_groups:
@@ -468,9 +479,28 @@ def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-_VARIABLE_KEYS = frozenset({"name", "dtype", "unit", "range", "categories", "categories_from", "ordered", "description",
-                            "preoperative", "predictor", "group", "role", "required", "nullable", "source", "regex",
-                            "missing_codes", "identifying"})
+_VARIABLE_KEYS = frozenset(
+    {
+        "name",
+        "dtype",
+        "unit",
+        "range",
+        "categories",
+        "categories_from",
+        "ordered",
+        "description",
+        "preoperative",
+        "predictor",
+        "group",
+        "role",
+        "required",
+        "nullable",
+        "source",
+        "regex",
+        "missing_codes",
+        "identifying",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -483,8 +513,15 @@ class ValueRules:
     date_format: str
 
 
-def is_valid_value(text: str, dtype: str, value_range: Sequence[float] | None, categories: Sequence[str] | None,
-                   true_values: Sequence[str] = (), false_values: Sequence[str] = (), date_format: str = "") -> bool:
+def is_valid_value(
+    text: str,
+    dtype: str,
+    value_range: Sequence[float] | None,
+    categories: Sequence[str] | None,
+    true_values: Sequence[str] = (),
+    false_values: Sequence[str] = (),
+    date_format: str = "",
+) -> bool:
     """True when ``text`` is a valid value of a variable (a number in its range, one of its categories, ...).
 
     A missing code that is a valid value would erase real data (a follow-up of 999 days), so such a
@@ -520,26 +557,38 @@ def is_valid_value(text: str, dtype: str, value_range: Sequence[float] | None, c
     return False
 
 
-def usable_missing_codes(codes: Sequence[str], dtype: str, value_range: Sequence[float] | None,
-                         categories: Sequence[str] | None, true_values: Sequence[str] = (),
-                         false_values: Sequence[str] = (), date_format: str = "") -> tuple[str, ...]:
+def usable_missing_codes(
+    codes: Sequence[str],
+    dtype: str,
+    value_range: Sequence[float] | None,
+    categories: Sequence[str] | None,
+    true_values: Sequence[str] = (),
+    false_values: Sequence[str] = (),
+    date_format: str = "",
+) -> tuple[str, ...]:
     """``codes`` without those that are valid values of the variable (see :func:`is_valid_value`); '' always."""
-    kept = [c for c in codes if not is_valid_value(c, dtype, value_range, categories, true_values, false_values,
-                                                   date_format)]
+    kept = [
+        c
+        for c in codes
+        if not is_valid_value(c, dtype, value_range, categories, true_values, false_values, date_format)
+    ]
     return tuple(dict.fromkeys(["", *kept]))
 
 
-def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]],
-                    rules: ValueRules) -> Variable:
+def _parse_variable(
+    table: str, spec: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]], rules: ValueRules
+) -> Variable:
     name = spec.get("name")
     unknown = sorted(str(k) for k in set(spec) - _VARIABLE_KEYS)
     if unknown:
-        raise DictionaryError(f"{table}.{name}: unknown field(s) {unknown}; a description with a comma "
-                              "inside {...} must be quoted")
+        raise DictionaryError(
+            f"{table}.{name}: unknown field(s) {unknown}; a description with a comma inside {{...}} must be quoted"
+        )
     dtype = spec.get("dtype")
     if not name or dtype not in _DTYPES:
-        raise DictionaryError(f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}; "
-                              f"got dtype {dtype!r}")
+        raise DictionaryError(
+            f"table {table!r}: variable {name!r} needs a name and a dtype in {sorted(_DTYPES)}; got dtype {dtype!r}"
+        )
     categories = spec.get("categories")
     if "categories_from" in spec:
         categories = lists.get(spec["categories_from"])
@@ -553,13 +602,25 @@ def _parse_variable(table: str, spec: Mapping[str, Any], lists: Mapping[str, tup
     preoperative = None if timing == UNDECIDED else timing
     value_range = _pair(spec["range"], f"{table}.{name} range") if "range" in spec else None
     own = tuple(str(c) for c in spec.get("missing_codes") or ())
-    valid = [c for c in own if is_valid_value(c, dtype, value_range, categories, rules.true_values,
-                                              rules.false_values, rules.date_format)]
+    valid = [
+        c
+        for c in own
+        if is_valid_value(c, dtype, value_range, categories, rules.true_values, rules.false_values, rules.date_format)
+    ]
     if valid:
-        raise DictionaryError(f"{table}.{name}: missing code(s) {valid} are valid values of the variable; a "
-                              "missing code must never erase a real value")
-    missing_codes = usable_missing_codes((*rules.missing_codes, *own), dtype, value_range, categories,
-                                         rules.true_values, rules.false_values, rules.date_format)
+        raise DictionaryError(
+            f"{table}.{name}: missing code(s) {valid} are valid values of the variable; a "
+            "missing code must never erase a real value"
+        )
+    missing_codes = usable_missing_codes(
+        (*rules.missing_codes, *own),
+        dtype,
+        value_range,
+        categories,
+        rules.true_values,
+        rules.false_values,
+        rules.date_format,
+    )
     return Variable(
         name=str(name),
         table=table,
@@ -608,13 +669,23 @@ def _with_line_key(tables: dict[str, Table], source: Path) -> dict[str, Table]:
     """A one-table dictionary without a ``key`` column gets the derived :data:`LINE_KEY` as its key."""
     if len(tables) != 1 or any(t.has_role("key") for t in tables.values()):
         return tables
-    (name, table), = tables.items()
+    ((name, table),) = tables.items()
     if LINE_KEY in table.names:
-        raise DictionaryError(f"{source}: table {name!r} has a column {LINE_KEY!r} but no role 'key' "
-                              f"(rule: {LINE_KEY!r} is reserved for the line-number key; rename it or give it "
-                              "role: key)")
-    line = Variable(name=LINE_KEY, table=name, dtype="int", role="key", required=False, nullable=False, derived=True,
-                    description="line number of the row in the export (the data have no key column)")
+        raise DictionaryError(
+            f"{source}: table {name!r} has a column {LINE_KEY!r} but no role 'key' "
+            f"(rule: {LINE_KEY!r} is reserved for the line-number key; rename it or give it "
+            "role: key)"
+        )
+    line = Variable(
+        name=LINE_KEY,
+        table=name,
+        dtype="int",
+        role="key",
+        required=False,
+        nullable=False,
+        derived=True,
+        description="line number of the row in the export (the data have no key column)",
+    )
     return {name: replace(table, variables=(line, *table.variables))}
 
 

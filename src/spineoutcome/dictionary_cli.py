@@ -46,10 +46,12 @@ outcomes: {}
 
 @app.command()
 def init(
-    data_file: Annotated[Path, typer.Argument(help="One table: CSV, TSV, XLSX or Parquet.", exists=True,
-                                              dir_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the draft dictionary (variables.yaml, "
-                                      "outcomes.yaml).")],
+    data_file: Annotated[
+        Path, typer.Argument(help="One table: CSV, TSV, XLSX or Parquet.", exists=True, dir_okay=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the draft dictionary (variables.yaml, outcomes.yaml).")
+    ],
     table: Annotated[str | None, typer.Option("--table", help="Table name (default: the file name).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing draft.")] = False,
 ) -> None:
@@ -66,12 +68,20 @@ def init(
         temporary.write_text(draft.to_yaml(), encoding="utf-8")
     with atomic_output(outcomes, overwrite=overwrite) as temporary:
         temporary.write_text(OUTCOMES_TEMPLATE, encoding="utf-8")
-    console.print(f"Draft dictionary of {len(draft.variables)} columns written to {out}/ (table {name!r}; "
-                  f"put the data in a folder as {name}{data_file.suffix}).", markup=False, highlight=False)
+    console.print(
+        f"Draft dictionary of {len(draft.variables)} columns written to {out}/ (table {name!r}; "
+        f"put the data in a folder as {name}{data_file.suffix}).",
+        markup=False,
+        highlight=False,
+    )
     for note in draft.notes:
         console.print(note, markup=False, highlight=False)
-    console.print(f"Next: set preoperative: true/false for each variable in {variables}, fill in study:, then "
-                  f"run `spineoutcome dictionary check {out}`.", markup=False, highlight=False)
+    console.print(
+        f"Next: set preoperative: true/false for each variable in {variables}, fill in study:, then "
+        f"run `spineoutcome dictionary check {out}`.",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -88,7 +98,10 @@ def check(
     tables = ", ".join(f"{t.name} ({len(t.variables)} variables)" for t in dictionary.tables.values())
     key = "the line number" if dictionary.line_number_key else repr(dictionary.key)
     centre = repr(dictionary.column("centre")) if dictionary.has_role("centre") else "none (single-centre study)"
-    console.print(f"Dictionary {dictionary.name!r} {dictionary.version}: {tables}; key {key}; centre {centre}.",
-                  markup=False, highlight=False)
+    console.print(
+        f"Dictionary {dictionary.name!r} {dictionary.version}: {tables}; key {key}; centre {centre}.",
+        markup=False,
+        highlight=False,
+    )
     if problems:
         raise typer.Exit(EXIT_UNDECIDED)

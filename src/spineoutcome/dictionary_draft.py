@@ -65,16 +65,26 @@ class DraftDictionary:
             "# an undecided predictor. Then run `spineoutcome dictionary check` on this folder.",
             *[f"# {n}" for n in self.notes],
         ]
-        doc_head = {"name": self.table, "version": "draft-1",
-                    "study": dict.fromkeys(STUDY_FIELDS, ""),
-                    "defaults": {"missing_codes": self.missing_codes}}
-        lines = [*header, yaml.safe_dump(doc_head, sort_keys=False, allow_unicode=True).rstrip(), "tables:",
-                 f"  {self.table}:", "    layout: wide", "    variables:"]
+        doc_head = {
+            "name": self.table,
+            "version": "draft-1",
+            "study": dict.fromkeys(STUDY_FIELDS, ""),
+            "defaults": {"missing_codes": self.missing_codes},
+        }
+        lines = [
+            *header,
+            yaml.safe_dump(doc_head, sort_keys=False, allow_unicode=True).rstrip(),
+            "tables:",
+            f"  {self.table}:",
+            "    layout: wide",
+            "    variables:",
+        ]
         for var in self.variables:
             for note in var.notes:
                 lines.append(f"      # {var.spec['name']}: {note}")
-            flow = yaml.safe_dump([var.spec], default_flow_style=None, sort_keys=False, width=10_000,
-                                  allow_unicode=True).rstrip()
+            flow = yaml.safe_dump(
+                [var.spec], default_flow_style=None, sort_keys=False, width=10_000, allow_unicode=True
+            ).rstrip()
             lines.extend("      " + row for row in flow.splitlines())
         return "\n".join(lines) + "\n"
 
@@ -82,11 +92,13 @@ class DraftDictionary:
 def draft_dictionary(raw: RawExport, table: str) -> DraftDictionary:
     """Propose a dictionary entry for every column of ``raw`` (module docstring)."""
     frame = raw.frame
-    observed_missing = sorted({str(v).strip() for c in frame.columns for v in frame[c].unique()}
-                              & set(MISSING_TEXT) - {""})
+    observed_missing = sorted(
+        {str(v).strip() for c in frame.columns for v in frame[c].unique()} & set(MISSING_TEXT) - {""}
+    )
     missing_codes = ["", "NA", *[c for c in observed_missing if c != "NA"]]
-    variables = [_draft_column(str(c), frame[c].astype(str).str.strip(), set(missing_codes), len(frame))
-                 for c in frame.columns]
+    variables = [
+        _draft_column(str(c), frame[c].astype(str).str.strip(), set(missing_codes), len(frame)) for c in frame.columns
+    ]
     keys = [v for v in variables if v.spec.get("role") == "key"]
     notes: list[str] = []
     for extra in keys[1:]:
@@ -108,8 +120,10 @@ def _draft_column(name: str, text: pd.Series, missing_codes: set[str], rows: int
         values = numbers.to_numpy(dtype=float)
         sentinels = _sentinels(values)
         if sentinels:
-            notes.append(f"{', '.join(f'{s:g}' for s in sentinels)} look(s) like missing-value codes, far outside "
-                         "the other values; add them to defaults.missing_codes if so")
+            notes.append(
+                f"{', '.join(f'{s:g}' for s in sentinels)} look(s) like missing-value codes, far outside "
+                "the other values; add them to defaults.missing_codes if so"
+            )
             values = values[~np.isin(values, sentinels)]
         if len(distinct) <= 2 and {str(v).lower() for v in distinct} <= (_TRUE | _FALSE):
             spec["dtype"] = "bool"
@@ -169,8 +183,11 @@ def _sentinels(values: np.ndarray) -> list[float]:
     found = []
     for code in SENTINELS:
         others = values[values != code]
-        if (values == code).any() and len(others) and (
-                code > 10 * max(np.max(np.abs(others)), 1) or (code < 0 <= np.min(others))):
+        if (
+            (values == code).any()
+            and len(others)
+            and (code > 10 * max(np.max(np.abs(others)), 1) or (code < 0 <= np.min(others)))
+        ):
             found.append(code)
     return found
 
@@ -187,11 +204,19 @@ def dictionary_problems(dictionary: DataDictionary) -> tuple[list[str], list[str
     problems: list[str] = []
     source = dictionary.directory / "variables.yaml"
     if dictionary.undecided:
-        problems.append(f"{source}: preoperative: undecided for {', '.join(dictionary.undecided)} (rule: set "
-                        "true or false for each; an undecided variable cannot be a predictor)")
-    notes = [f"{source}: study.{f} is empty (the report and model card will say 'not stated')"
-             for f in STUDY_FIELDS if not dictionary.study.get(f)]
+        problems.append(
+            f"{source}: preoperative: undecided for {', '.join(dictionary.undecided)} (rule: set "
+            "true or false for each; an undecided variable cannot be a predictor)"
+        )
+    notes = [
+        f"{source}: study.{f} is empty (the report and model card will say 'not stated')"
+        for f in STUDY_FIELDS
+        if not dictionary.study.get(f)
+    ]
     for table in dictionary.tables.values():
-        notes += [f"{source}: {table.name}.{v.name} has no description" for v in table.variables
-                  if not v.description and not v.derived]
+        notes += [
+            f"{source}: {table.name}.{v.name} has no description"
+            for v in table.variables
+            if not v.description and not v.derived
+        ]
     return problems, notes

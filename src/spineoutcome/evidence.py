@@ -32,8 +32,21 @@ SCHEMA_VERSION = "1.1"
 ``baseline``, ``cross_validation.prediction_distribution``, SHAP fifth edges, ``km_at_risk`` and the
 survival models' preprocessing and Weibull coefficients."""
 EVIDENCE_FILE = "evidence.json"
-_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "shap", "optuna",
-             "statsmodels", "lifelines", "pandera", "mlflow")
+_PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "xgboost-cpu",
+    "xgboost",
+    "lightgbm",
+    "shap",
+    "optuna",
+    "statsmodels",
+    "lifelines",
+    "pandera",
+    "mlflow",
+)
 
 
 class EstimateRecord(TypedDict, total=False):
@@ -250,8 +263,10 @@ def upgrade_evidence(record: dict[str, Any]) -> dict[str, Any]:
     version = str(record.get("schema_version", "1.0"))
     while version != SCHEMA_VERSION:
         if version not in UPGRADES:
-            raise EvidenceSchemaError(f"Evidence schema {version!r} is not known to spineoutcome {__version__} "
-                                      f"(it reads {sorted([*UPGRADES, SCHEMA_VERSION])}); upgrade spineoutcome")
+            raise EvidenceSchemaError(
+                f"Evidence schema {version!r} is not known to spineoutcome {__version__} "
+                f"(it reads {sorted([*UPGRADES, SCHEMA_VERSION])}); upgrade spineoutcome"
+            )
         version, step = UPGRADES[version]
         record = step(record)
         record["schema_version"] = version
@@ -266,5 +281,11 @@ def environment() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return to_jsonable({"spineoutcome": __version__, "python": sys.version.split()[0],
-                        "platform": platform.platform(), "packages": versions})
+    return to_jsonable(
+        {
+            "spineoutcome": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": versions,
+        }
+    )

@@ -69,9 +69,13 @@ class ShapSummary(JsonResult):
     n_explained: int
 
 
-def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
-                       background_mean: Mapping[str, float] | pd.Series | None = None,
-                       calibration: tuple[float, float] | None = None) -> Contributions:
+def shap_contributions(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    *,
+    background_mean: Mapping[str, float] | pd.Series | None = None,
+    calibration: tuple[float, float] | None = None,
+) -> Contributions:
     """Per-patient SHAP values of a fitted ``Pipeline([("preprocess", ...), ("model", ...)])``.
 
     ``background_mean``: for linear models, the design mean the contributions are centred on
@@ -105,8 +109,12 @@ def shap_contributions(pipeline: Pipeline, X: pd.DataFrame, *,
     return Contributions(grouped[list(dict.fromkeys(sources[c] for c in columns))], base, np.asarray(output), units)
 
 
-def _linear(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
-            background_mean: Mapping[str, float] | pd.Series | None) -> tuple[np.ndarray, float, np.ndarray]:
+def _linear(
+    model: BaseEstimator,
+    design: pd.DataFrame,
+    columns: list[str],
+    background_mean: Mapping[str, float] | pd.Series | None,
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Linear SHAP, phi_j = beta_j (x_j - centre_j), centred on ``background_mean`` or the design's own mean."""
     matrix = design.to_numpy(dtype=float)
     beta = model.coef_.ravel()
@@ -121,23 +129,26 @@ def _linear(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
     return (matrix - centre) * beta, float(model.intercept_[0] + centre @ beta), model.decision_function(design)
 
 
-def _xgboost_native(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
-                    background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+def _xgboost_native(
+    model: BaseEstimator, design: pd.DataFrame, columns: list[str], background_mean: object
+) -> tuple[np.ndarray, float, np.ndarray]:
     """XGBoost's exact TreeSHAP contributions (``pred_contribs``), in log-odds."""
     matrix = xgboost.DMatrix(design.to_numpy(dtype=float), feature_names=columns)
     raw = model.get_booster().predict(matrix, pred_contribs=True)
     return raw[:, :-1], float(raw[0, -1]), model.get_booster().predict(matrix, output_margin=True)
 
 
-def _lightgbm_native(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
-                     background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+def _lightgbm_native(
+    model: BaseEstimator, design: pd.DataFrame, columns: list[str], background_mean: object
+) -> tuple[np.ndarray, float, np.ndarray]:
     """LightGBM's exact TreeSHAP contributions (``pred_contrib``), in log-odds."""
     raw = model.predict(design, pred_contrib=True)
     return raw[:, :-1], float(raw[0, -1]), model.predict(design, raw_score=True)
 
 
-def _tree_explainer(model: BaseEstimator, design: pd.DataFrame, columns: list[str],
-                    background_mean: object) -> tuple[np.ndarray, float, np.ndarray]:
+def _tree_explainer(
+    model: BaseEstimator, design: pd.DataFrame, columns: list[str], background_mean: object
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Exact TreeSHAP through ``shap.TreeExplainer`` on the model's raw output: the positive class's
     probability for a forest (which averages probabilities), the log-odds for gradient boosting."""
     import shap
@@ -150,7 +161,9 @@ def _tree_explainer(model: BaseEstimator, design: pd.DataFrame, columns: list[st
 
 
 SHAP_METHODS: dict[str, Callable[..., tuple[np.ndarray, float, np.ndarray]]] = {
-    "linear": _linear, "xgboost_native": _xgboost_native, "lightgbm_native": _lightgbm_native,
+    "linear": _linear,
+    "xgboost_native": _xgboost_native,
+    "lightgbm_native": _lightgbm_native,
     "tree_explainer": _tree_explainer,
 }
 """The implementation of each :class:`~spineoutcome.modeling.families.ShapMethod` name:
@@ -171,8 +184,14 @@ def reference_profile(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(row, index=pd.Index(["reference profile"]))
 
 
-def summarise_shap(pipeline: Pipeline, X: pd.DataFrame, *, max_rows: int = 2000, seed: int = 0,
-                   calibration: tuple[float, float] | None = None) -> ShapSummary:
+def summarise_shap(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    *,
+    max_rows: int = 2000,
+    seed: int = 0,
+    calibration: tuple[float, float] | None = None,
+) -> ShapSummary:
     """Mean |SHAP| ranking, binned beeswarm and a worked reference-profile example (``calibration``:
     see :func:`shap_contributions`)."""
     sample = X if len(X) <= max_rows else X.sample(max_rows, random_state=seed)
@@ -221,8 +240,11 @@ def _binned(values: pd.Series, shap_values: pd.Series) -> list[dict[str, float |
     out = []
     for label, group in frame.groupby("label", sort=True):
         qs = np.quantile(group["s"], _QUANTILES)
-        record = {"bin": str(label), "n": len(group),
-                  **{f"q{int(q * 100):02d}": float(v) for q, v in zip(_QUANTILES, qs, strict=True)}}
+        record = {
+            "bin": str(label),
+            "n": len(group),
+            **{f"q{int(q * 100):02d}": float(v) for q, v in zip(_QUANTILES, qs, strict=True)},
+        }
         if label in edges:
             record["low"], record["high"] = edges[label]
         out.append(record)

@@ -27,8 +27,9 @@ def row_identity(X: Any) -> np.ndarray | None:
     return pd.factorize(X.index)[0]
 
 
-def inner_folds(X: Any, y: np.ndarray, n_splits: int, random_state: int | None,
-                groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def inner_folds(
+    X: Any, y: np.ndarray, n_splits: int, random_state: int | None, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified ``n_splits``-fold (train, test) positions; copies of a row never straddle a split.
 
     ``groups`` (from :func:`row_identity`) defaults to the identity read from ``X``'s index.

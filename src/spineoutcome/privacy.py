@@ -36,8 +36,22 @@ from spineoutcome.errors import SpineoutcomeError
 DEFAULT_MIN_CELL = 5
 MIN_CELL_ENV = "SPINEOUTCOME_MIN_CELL"
 AGE_CAP = 90.0
-COUNT_KEYS = frozenset({"n", "n_events", "n_non_events", "events", "non_events", "count", "n_missing", "missing",
-                        "n_patients", "patients", "at_risk", "n_at_risk"})
+COUNT_KEYS = frozenset(
+    {
+        "n",
+        "n_events",
+        "n_non_events",
+        "events",
+        "non_events",
+        "count",
+        "n_missing",
+        "missing",
+        "n_patients",
+        "patients",
+        "at_risk",
+        "n_at_risk",
+    }
+)
 """Keys whose integer value counts patients of a group defined by their characteristics or outcome.
 
 Not among them: the confusion-matrix tallies of the model at a decision threshold (``tp``, ``fp``,
@@ -51,8 +65,26 @@ SHARE_KEYS = frozenset({"fraction", "percent", "missing_fraction", "missing_perc
 COUNT_MAPS = frozenset({"excluded"})
 """Keys whose value is a mapping label -> count of patients."""
 EXTREME_KEYS = frozenset({"min", "max", "minimum", "maximum"})
-LABEL_KEYS = frozenset({"variable", "level", "grouping", "group", "metric", "label", "bin", "centre", "name", "status",
-                        "unit", "dtype", "kind", "threshold", "period", "column"})
+LABEL_KEYS = frozenset(
+    {
+        "variable",
+        "level",
+        "grouping",
+        "group",
+        "metric",
+        "label",
+        "bin",
+        "centre",
+        "name",
+        "status",
+        "unit",
+        "dtype",
+        "kind",
+        "threshold",
+        "period",
+        "column",
+    }
+)
 SUPPRESSED = "suppressed"
 
 T = TypeVar("T")
@@ -88,9 +120,11 @@ def age_variables(dictionary: Any) -> tuple[str, ...]:
 def rule_text(threshold: int | None = None) -> str:
     """The rule in one sentence, for the report and the model card."""
     k = min_cell(threshold)
-    return (f"Disclosure control: counts of 1 to {k - 1} patients (and any row or cell computed from them) are "
-            f"suppressed and shown as '-'; no exact minimum or maximum of any predictor is reported; ages above "
-            f"{AGE_CAP:g} are reported as {AGE_CAP:g}.")
+    return (
+        f"Disclosure control: counts of 1 to {k - 1} patients (and any row or cell computed from them) are "
+        f"suppressed and shown as '-'; no exact minimum or maximum of any predictor is reported; ages above "
+        f"{AGE_CAP:g} are reported as {AGE_CAP:g}."
+    )
 
 
 def is_small(value: Any, threshold: int) -> bool:
@@ -115,8 +149,9 @@ def disclose(value: T, *, threshold: int | None = None, ages: Iterable[str] = ()
 
 def _walk(value: Any, k: int, ages: frozenset[str], variable: str | None) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _walk(getattr(value, f.name), k, ages, variable) for f in dataclasses.fields(value)
-                   if f.init}
+        changes = {
+            f.name: _walk(getattr(value, f.name), k, ages, variable) for f in dataclasses.fields(value) if f.init
+        }
         return dataclasses.replace(value, **changes)
     if isinstance(value, dict):
         return _record(value, k, ages, variable)

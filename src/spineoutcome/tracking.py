@@ -61,22 +61,47 @@ from spineoutcome.privacy import age_variables, disclose
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 CHAMPION_ALIAS = "champion"
 LOGGED_SUFFIXES = frozenset({".png", ".svg", ".pdf"})
-SECTIONS = {"cross_validation": "cv", "optimism": "optimism", "internal_external": "iecv", "temporal": "temporal",
-            "comparison_to_logistic": "vs_logistic", "shap": "shap"}
+SECTIONS = {
+    "cross_validation": "cv",
+    "optimism": "optimism",
+    "internal_external": "iecv",
+    "temporal": "temporal",
+    "comparison_to_logistic": "vs_logistic",
+    "shap": "shap",
+}
 # Levels of the Evidence that group metrics without adding meaning to their names.
-_GROUPING = frozenset({"discrimination", "overall", "calibration_curve", "classification", "rows", "decision_curve",
-                       "heterogeneity", "evaluation", "estimate"})
-_NOT_METRICS = frozenset({"level", "n_boot", "n_boot_valid", "seed", "settings", "min_events", "min_non_events",
-                          "binned", "example", "roc"})
+_GROUPING = frozenset(
+    {
+        "discrimination",
+        "overall",
+        "calibration_curve",
+        "classification",
+        "rows",
+        "decision_curve",
+        "heterogeneity",
+        "evaluation",
+        "estimate",
+    }
+)
+_NOT_METRICS = frozenset(
+    {"level", "n_boot", "n_boot_valid", "seed", "settings", "min_events", "min_non_events", "binned", "example", "roc"}
+)
 # A list of records becomes one metric per record, named by this field (e.g. ``_t0.1``).
 _RECORD_KEYS = {"threshold": "t", "variable": ""}
 _ESTIMATE_PARTS = (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high"))
 _COMPARISONS = (("<=", "le"), (">=", "ge"), ("<", "lt"), (">", "gt"))
 
 
-def log_run(result: ExperimentResult, *, tracking_uri: str | None = None, experiment_name: str | None = None,
-            register: bool = True, gates: Gates | None = None, artifacts_dir: str | Path | None = None,
-            ensemble_size: int = ENSEMBLE_SIZE) -> str:
+def log_run(
+    result: ExperimentResult,
+    *,
+    tracking_uri: str | None = None,
+    experiment_name: str | None = None,
+    register: bool = True,
+    gates: Gates | None = None,
+    artifacts_dir: str | Path | None = None,
+    ensemble_size: int = ENSEMBLE_SIZE,
+) -> str:
     """Log an experiment to MLflow (module docstring) and return the parent run's id.
 
     Tracking store: ``tracking_uri``, else the one already configured (``MLFLOW_TRACKING_URI``,
@@ -161,11 +186,20 @@ def _run_tags(evidence: Evidence) -> dict[str, str]:
 
 def _log_family(record: FamilyEvidence, evidence: Evidence) -> None:
     with mlflow.start_run(run_name=record.family, nested=True):
-        mlflow.set_tags({"task": evidence.task["name"], "family": record.family,
-                         "best": str(record.family == evidence.best_family).lower()})
+        mlflow.set_tags(
+            {
+                "task": evidence.task["name"],
+                "family": record.family,
+                "best": str(record.family == evidence.best_family).lower(),
+            }
+        )
         spec = record.specification
-        mlflow.log_params({**_prefixed("model", spec.get("hyperparameters", {})),
-                           **_prefixed("preprocess", spec.get("preprocessing", {}))})
+        mlflow.log_params(
+            {
+                **_prefixed("model", spec.get("hyperparameters", {})),
+                **_prefixed("preprocess", spec.get("preprocessing", {})),
+            }
+        )
         mlflow.log_metrics(family_metrics(record, evidence.pipeline["thresholds"]))
         for step, repeat in enumerate(record.cv_repeats):
             mlflow.log_metrics({f"cv_repeat_{k}": v for k, v in repeat.items() if _is_number(v)}, step=step)
@@ -192,12 +226,21 @@ def _studies(record: FamilyEvidence, folds: int) -> Iterator[tuple[str, dict[str
 
 
 def _log_study(study: dict[str, Any], label: str) -> None:
-    mlflow.set_tags({"family": study["family"], "fit": label,
-                     **{k: mask_secrets(str(study[k]))
-                        for k in ("study_name", "storage", "metric", "sampler", "inner_cv")}})
+    mlflow.set_tags(
+        {
+            "family": study["family"],
+            "fit": label,
+            **{k: mask_secrets(str(study[k])) for k in ("study_name", "storage", "metric", "sampler", "inner_cv")},
+        }
+    )
     mlflow.log_params({k: _param_value(v) for k, v in study["best_params"].items()})
-    mlflow.log_metrics({k: study[k] for k in ("best_value", "n_trials", "n_complete", "n_pruned", "n_failed",
-                                              "elapsed_seconds") if _is_number(study.get(k))})
+    mlflow.log_metrics(
+        {
+            k: study[k]
+            for k in ("best_value", "n_trials", "n_complete", "n_pruned", "n_failed", "elapsed_seconds")
+            if _is_number(study.get(k))
+        }
+    )
 
 
 def _log_model(result: ExperimentResult, *, register: bool, gates: Gates | None, ensemble_size: int) -> None:
@@ -205,8 +248,9 @@ def _log_model(result: ExperimentResult, *, register: bool, gates: Gates | None,
     evidence = result.evidence
     decision = check_gates(evidence, gates)
     name = evidence.task["name"]
-    logged = log_bundle(build_bundle(result, ensemble_size=ensemble_size),
-                        registered_model_name=name if register else None)
+    logged = log_bundle(
+        build_bundle(result, ensemble_size=ensemble_size), registered_model_name=name if register else None
+    )
     version = logged.registered_model_version
     promoted = register and decision.passed
     if register:
@@ -215,10 +259,19 @@ def _log_model(result: ExperimentResult, *, register: bool, gates: Gates | None,
         client.set_model_version_tag(name, str(version), "data_digest", evidence.data["digest"])
         if promoted:
             client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
-    mlflow.set_tags({"gates_passed": str(decision.passed).lower(), "gates_decision": decision.summary(),
-                     "champion": str(promoted).lower()})
-    registry = {"registered": register, "model": name if register else None, "version": version,
-                "alias": CHAMPION_ALIAS if promoted else None}
+    mlflow.set_tags(
+        {
+            "gates_passed": str(decision.passed).lower(),
+            "gates_decision": decision.summary(),
+            "champion": str(promoted).lower(),
+        }
+    )
+    registry = {
+        "registered": register,
+        "model": name if register else None,
+        "version": version,
+        "alias": CHAMPION_ALIAS if promoted else None,
+    }
     mlflow.log_dict({**decision.to_dict(), "registry": registry}, "gates.json")
 
 
@@ -246,8 +299,11 @@ def family_metrics(record: FamilyEvidence, thresholds: list[float]) -> dict[str,
 def experiment_metrics(evidence: Evidence) -> dict[str, float]:
     """Data, sample-size and timing numbers of the run."""
     data = {k: evidence.data[k] for k in ("n", "events", "prevalence", "centres")}
-    return {**scalar_metrics(data, "data"), **scalar_metrics(evidence.sample_size, "sample_size"),
-            **scalar_metrics(evidence.timings, "seconds")}
+    return {
+        **scalar_metrics(data, "data"),
+        **scalar_metrics(evidence.sample_size, "sample_size"),
+        **scalar_metrics(evidence.timings, "seconds"),
+    }
 
 
 def scalar_metrics(node: Any, prefix: str = "") -> dict[str, float]:
@@ -301,8 +357,9 @@ def subgroup_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
 def git_commit(cwd: str | Path | None = None) -> str | None:
     """HEAD of the git repository containing ``cwd`` (default: the working directory), or None."""
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, check=False, capture_output=True, text=True,
-                              timeout=10)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, check=False, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -310,14 +367,23 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 def _dataset(evidence: Evidence, X: pd.DataFrame) -> MetaDataset:
     """The analysed data as an MLflow dataset: digest and schema (types as in the model signature), no rows."""
-    schema = Schema([ColSpec("string" if isinstance(dtype, pd.CategoricalDtype) else "double", str(name))
-                     for name, dtype in X.dtypes.items()])
+    schema = Schema(
+        [
+            ColSpec("string" if isinstance(dtype, pd.CategoricalDtype) else "double", str(name))
+            for name, dtype in X.dtypes.items()
+        ]
+    )
     data = evidence.data
-    source = CodeDatasetSource({"dictionary": f"{data['dictionary']['name']} {data['dictionary']['version']}",
-                                "n": data["n"], "events": data["events"], "centres": data["centres"]})
+    source = CodeDatasetSource(
+        {
+            "dictionary": f"{data['dictionary']['name']} {data['dictionary']['version']}",
+            "n": data["n"],
+            "events": data["events"],
+            "centres": data["centres"],
+        }
+    )
     # The tracking schema stores dataset digests of at most 36 characters; the full digest is a run tag.
-    return MetaDataset(source, name=f"{evidence.task['name']}-analysis-data", digest=data["digest"][:36],
-                       schema=schema)
+    return MetaDataset(source, name=f"{evidence.task['name']}-analysis-data", digest=data["digest"][:36], schema=schema)
 
 
 def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, str]:

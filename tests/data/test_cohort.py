@@ -12,17 +12,32 @@ from .conftest import clinical_row, write_csv
 
 
 def _imaging(pid: str, **kw: str) -> dict[str, str]:
-    row = {"patient_id": pid, "k_line": "positive", "kline_min_distance_mm": "3.1", "occupying_ratio": "45",
-           "opll_type": "mixed", "opll_max_thickness_mm": "5.5", "ossified_levels": "3", "c1_c3_involvement": "no",
-           "double_layer_sign": "no", "t2_high_signal": "yes", "c2c7_angle": "12", "t1_slope": "25", "ts_cl": "13",
-           "csva_mm": "20", "torg_pavlov_ratio": "0.7", "c45_foraminal_stenosis": "no"}
+    row = {
+        "patient_id": pid,
+        "k_line": "positive",
+        "kline_min_distance_mm": "3.1",
+        "occupying_ratio": "45",
+        "opll_type": "mixed",
+        "opll_max_thickness_mm": "5.5",
+        "ossified_levels": "3",
+        "c1_c3_involvement": "no",
+        "double_layer_sign": "no",
+        "t2_high_signal": "yes",
+        "c2c7_angle": "12",
+        "t1_slope": "25",
+        "ts_cl": "13",
+        "csva_mm": "20",
+        "torg_pavlov_ratio": "0.7",
+        "c45_foraminal_stenosis": "no",
+    }
     row.update(kw)
     return row
 
 
 def test_join_audit_counts_orphans_missing_tables_and_duplicates(tmp_path, dictionary):
-    write_csv(tmp_path / "clinical.csv", [clinical_row("P1"), clinical_row("P2"), clinical_row("P3"),
-                                          clinical_row("P3")])
+    write_csv(
+        tmp_path / "clinical.csv", [clinical_row("P1"), clinical_row("P2"), clinical_row("P3"), clinical_row("P3")]
+    )
     write_csv(tmp_path / "imaging.csv", [_imaging("P1"), _imaging("P2", occupying_ratio=""), _imaging("X9")])
     loaded = load_tables(tmp_path, dictionary)
     cohort = assemble_cohort(loaded.tables, dictionary, reports=loaded.reports)
@@ -31,8 +46,13 @@ def test_join_audit_counts_orphans_missing_tables_and_duplicates(tmp_path, dicti
     clinical = cohort.audit.table("clinical")
     assert clinical.duplicate_rows_rejected == 2 and clinical.patients == 2
     imaging = cohort.audit.table("imaging")
-    assert (imaging.rows, imaging.patients, imaging.orphan_patients, imaging.orphan_rows, imaging.patients_without) \
-        == (3, 2, 1, 1, 0)
+    assert (imaging.rows, imaging.patients, imaging.orphan_patients, imaging.orphan_rows, imaging.patients_without) == (
+        3,
+        2,
+        1,
+        1,
+        0,
+    )
     missing = cohort.audit.missingness.set_index("column")
     assert missing.loc["occupying_ratio", "n_missing"] == 1
     assert missing.loc["occupying_ratio", "fraction"] == 0.5

@@ -11,8 +11,7 @@ from .conftest import clinical_row, write_csv
 
 
 def test_utf8_bom_and_semicolon_are_detected(tmp_path, dictionary):
-    path = write_csv(tmp_path / "clinical.csv", [clinical_row("P1"), clinical_row("P2")], sep=";",
-                     encoding="utf-8-sig")
+    path = write_csv(tmp_path / "clinical.csv", [clinical_row("P1"), clinical_row("P2")], sep=";", encoding="utf-8-sig")
     raw = read_export(path)
     assert raw.delimiter == ";" and raw.encoding == "utf-8-sig"
     assert raw.frame.columns[0] == "patient_id"
@@ -39,13 +38,7 @@ def test_tab_separated(tmp_path, dictionary):
 
 
 def test_line_numbers_skip_blank_lines_and_follow_quoted_line_breaks(tmp_path):
-    text = (
-        "patient_id,centre,note\n"
-        "P1,C01,plain\n"
-        "\n"
-        'P2,C01,"two\nlines"\n'
-        "P3,C01,last\n"
-    )
+    text = 'patient_id,centre,note\nP1,C01,plain\n\nP2,C01,"two\nlines"\nP3,C01,last\n'
     path = tmp_path / "x.csv"
     path.write_text(text)
     assert read_export(path).lines.tolist() == [2, 4, 6]

@@ -67,8 +67,9 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(small, tmp_pat
 
 def test_first_patient_draws_the_same_worlds_later_patients(small, tmp_path: Path) -> None:
     out, _ = small
-    later = generate_cohort(tmp_path, 1_000, seed=5, chunk_size=1_000, first_patient=2_000,
-                            tables=["clinical", "complications", "truth"])
+    later = generate_cohort(
+        tmp_path, 1_000, seed=5, chunk_size=1_000, first_patient=2_000, tables=["clinical", "complications", "truth"]
+    )
     for table in ("clinical", "complications", "truth"):
         whole = pd.read_csv(out / f"{table}.csv", low_memory=False)
         part = pd.read_csv(later.files[table], low_memory=False)

@@ -79,8 +79,9 @@ def test_postoperative_column_in_a_preoperative_export_gets_its_own_message(tmp_
     rows = [clinical_row("P001", complication_type="c5_palsy")]
     header = [*CLINICAL_HEADER, "complication_type"]
     report = _validate(write_csv(tmp_path / "clinical.csv", rows, header), dictionary)
-    assert any("'complication_type' is a post-operative variable" in n and "never be a predictor" in n
-               for n in report.notes)
+    assert any(
+        "'complication_type' is a post-operative variable" in n and "never be a predictor" in n for n in report.notes
+    )
     assert "complication_type" not in report.clean.columns
 
 
@@ -117,8 +118,9 @@ def test_prom_values_checked_against_their_instrument_and_item(tmp_path, diction
 
 
 def test_categories_are_matched_case_insensitively(tmp_path, dictionary):
-    report = _validate(write_csv(tmp_path / "clinical.csv", [clinical_row("P1", sex="Male", diagnosis="opll")]),
-                       dictionary)
+    report = _validate(
+        write_csv(tmp_path / "clinical.csv", [clinical_row("P1", sex="Male", diagnosis="opll")]), dictionary
+    )
     assert report.rows_rejected == 0
     assert report.clean.loc[0, "sex"] == "male" and report.clean.loc[0, "diagnosis"] == "OPLL"
 
@@ -134,8 +136,14 @@ def test_clean_rows_have_dictionary_dtypes(tmp_path, dictionary):
 
 
 def test_radiomics_pattern_columns_are_validated_as_numbers(tmp_path, dictionary):
-    rows = [{"patient_id": "P1", "original_glcm_Contrast": "1.5", "wavelet-LLH_glrlm_RunEntropy": "x",
-             "diagnostics_Mask-original_VoxelNum": "120"}]
+    rows = [
+        {
+            "patient_id": "P1",
+            "original_glcm_Contrast": "1.5",
+            "wavelet-LLH_glrlm_RunEntropy": "x",
+            "diagnostics_Mask-original_VoxelNum": "120",
+        }
+    ]
     report = _validate(write_csv(tmp_path / "radiomics.csv", rows), dictionary, table="radiomics")
     assert report.rejects[["column", "rule"]].values.tolist() == [["wavelet-LLH_glrlm_RunEntropy", "not_a_number"]]
     assert any("diagnostics_Mask-original_VoxelNum" in n for n in report.notes)

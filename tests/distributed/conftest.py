@@ -63,13 +63,14 @@ def tiny_pipeline(directory: Path, name: str = "c5_palsy_tiny", **changes) -> Pa
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     import sqlalchemy
 
     url = os.environ.get(PG_ENV)
     if not url:
-        unavailable(f"{PG_ENV} is not set; start a throwaway PostgreSQL with: eval \"$(scripts/pg_test.sh start)\"")
+        unavailable(f'{PG_ENV} is not set; start a throwaway PostgreSQL with: eval "$(scripts/pg_test.sh start)"')
     try:
         engine = sqlalchemy.create_engine(url)
         with engine.connect() as connection:
@@ -104,6 +105,7 @@ def new_database(pg_url: str) -> Iterator[Callable[[str], str]]:
 
 # --- Java and Spark -----------------------------------------------------------------------------
 
+
 def java_problem() -> str | None:
     """Why Spark cannot run here, or None."""
     try:
@@ -134,15 +136,21 @@ def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (SparkSession.builder.master("local[2]").appName("spineoutcome-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-               .config("spark.driver.memory", "1g").getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("spineoutcome-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
 
 
 # --- A tiny cohort and experiment ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

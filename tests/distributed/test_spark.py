@@ -93,31 +93,46 @@ def test_spark_scores_equal_in_process_scores(spark, export: pd.DataFrame, tmp_p
     assert summary.with_problem == len(wanted) and summary.scored == len(export) - len(wanted)
     assert (scores["problem"] == expected["problem"]).all()
     for column in ("probability", "band_low", "band_high"):
-        np.testing.assert_allclose(scores[column].to_numpy(float), expected[column].to_numpy(float),
-                                   rtol=0, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(
+            scores[column].to_numpy(float), expected[column].to_numpy(float), rtol=0, atol=1e-12, equal_nan=True
+        )
     assert scores.loc[problems, "probability"].isna().all() and scores.loc[~problems, "probability"].notna().all()
 
 
-def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, export: pd.DataFrame,
-                                                                     tmp_path: Path) -> None:
+def test_spark_score_command_writes_csv_and_refuses_a_missing_column(
+    spark, export: pd.DataFrame, tmp_path: Path
+) -> None:
     small = export.head(150)
     source = tmp_path / "export.csv"
     small.to_csv(source, index=False)
     out = tmp_path / "scores_csv"
     with quiet_downloads():
-        result = CliRunner().invoke(command.app, ["spark-score", str(source), "--model", MODEL, "--out", str(out),
-                                                  "--format", "csv"])
+        result = CliRunner().invoke(
+            command.app, ["spark-score", str(source), "--model", MODEL, "--out", str(out), "--format", "csv"]
+        )
         assert result.exit_code == 0, result.output
         assert "150 rows" in result.output
         expected = in_process(small)
-    written = pd.read_csv(out, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
-                          na_values={"probability": [""]}) if out.is_file() else pd.concat(
-        pd.read_csv(part, dtype={"patient_id": str, "problem": str}, keep_default_na=False,
-                    na_values={"probability": [""]})
-        for part in sorted(out.glob("part-*.csv")))
+    written = (
+        pd.read_csv(
+            out, dtype={"patient_id": str, "problem": str}, keep_default_na=False, na_values={"probability": [""]}
+        )
+        if out.is_file()
+        else pd.concat(
+            pd.read_csv(
+                part, dtype={"patient_id": str, "problem": str}, keep_default_na=False, na_values={"probability": [""]}
+            )
+            for part in sorted(out.glob("part-*.csv"))
+        )
+    )
     written = written.set_index("patient_id").loc[expected.index]
-    np.testing.assert_allclose(written["probability"].to_numpy(float), expected["probability"].to_numpy(float),
-                               rtol=0, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        written["probability"].to_numpy(float),
+        expected["probability"].to_numpy(float),
+        rtol=0,
+        atol=1e-12,
+        equal_nan=True,
+    )
     assert (written["problem"] == expected["problem"]).all()
 
     again = CliRunner().invoke(command.app, ["spark-score", str(source), "--model", MODEL, "--out", str(out)])
@@ -129,8 +144,9 @@ def test_spark_score_command_writes_csv_and_refuses_a_missing_column(spark, expo
         score_with_spark(MODEL, str(lacking), str(tmp_path / "never"), spark)
 
 
-def test_spark_reads_through_the_one_reader_and_keeps_faulty_records(spark, export: pd.DataFrame,
-                                                                      tmp_path: Path) -> None:
+def test_spark_reads_through_the_one_reader_and_keeps_faulty_records(
+    spark, export: pd.DataFrame, tmp_path: Path
+) -> None:
     small = export.head(40)
     lines = small.to_csv(index=False).splitlines()
     lines[5] += ",surplus"  # file line 6: one field too many
@@ -148,8 +164,9 @@ def test_spark_reads_through_the_one_reader_and_keeps_faulty_records(spark, expo
 def _artifact_folder(name: str = "c5_palsy") -> Path:
     """The champion's logged-model folder in the local artifact store (what a file-level attacker edits)."""
     version = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
-    return Path(mlflow.get_logged_model(version.source.removeprefix("models:/")).artifact_location.removeprefix(
-        "file://"))
+    return Path(
+        mlflow.get_logged_model(version.source.removeprefix("models:/")).artifact_location.removeprefix("file://")
+    )
 
 
 def test_spark_refuses_a_tampered_model_and_marks_its_rows(spark, export: pd.DataFrame, tmp_path: Path) -> None:

@@ -48,18 +48,33 @@ def server(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     port = str(free_port())
     common = ["--port", port, "--state-dir", str(state)]
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    refused = subprocess.run(["bash", str(SCRIPT), "start", "--backend-store-uri", backend, *common],
-                             capture_output=True, text=True, timeout=60, check=False)
+    refused = subprocess.run(
+        ["bash", str(SCRIPT), "start", "--backend-store-uri", backend, *common],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert refused.returncode != 0 and "process list" in refused.stderr  # a password in argv is refused
-    started = subprocess.run(["bash", str(SCRIPT), "start", "--artifacts-destination", str(artifacts), *common],
-                             capture_output=True, text=True, timeout=300, check=False, env=env)
+    started = subprocess.run(
+        ["bash", str(SCRIPT), "start", "--artifacts-destination", str(artifacts), *common],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
     log = state / "server.log"
     assert started.returncode == 0, f"{started.stderr}\n{log.read_text() if log.exists() else ''}"
     assert started.stdout.strip() == f"export MLFLOW_TRACKING_URI=http://127.0.0.1:{port}"
     password = sqlalchemy.engine.make_url(backend).password
     assert "***@" in started.stderr and f":{password}@" not in started.stderr  # the password is masked
     assert {p.name: p.stat().st_mode & 0o777 for p in state.iterdir() if p.name != "server.log"} == {
-        "server.pid": 0o600, "secret_key": 0o600, "basic_auth.ini": 0o600, "basic_auth.db": 0o600}
+        "server.pid": 0o600,
+        "secret_key": 0o600,
+        "basic_auth.ini": 0o600,
+        "basic_auth.db": 0o600,
+    }
     before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
     try:
@@ -70,8 +85,9 @@ def server(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        stopped = subprocess.run(["bash", str(SCRIPT), "stop", *common], capture_output=True, text=True, timeout=60,
-                                 check=False)
+        stopped = subprocess.run(
+            ["bash", str(SCRIPT), "stop", *common], capture_output=True, text=True, timeout=60, check=False
+        )
         assert stopped.returncode == 0, stopped.stderr
 
 
@@ -82,8 +98,9 @@ def test_the_server_refuses_requests_without_credentials(server: Server) -> None
     assert refused.value.code == 401
 
 
-def test_log_register_load_and_predict_through_the_server(server: Server, experiment: ExperimentResult,
-                                                          cohort_dir: Path, restore_tracking_uri) -> None:
+def test_log_register_load_and_predict_through_the_server(
+    server: Server, experiment: ExperimentResult, cohort_dir: Path, restore_tracking_uri
+) -> None:
     with quiet_downloads():
         run_id = log_run(experiment, tracking_uri=server.uri, gates=LENIENT, ensemble_size=3)
         assert mlflow.get_tracking_uri() == server.uri

@@ -35,8 +35,20 @@ HEARTBEAT, GRACE = 1, 10
 
 
 def worker_command(pipeline: Path, data: Path, storage: str, seed: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "spineoutcome.distributed", "worker", str(pipeline), "--data", str(data),
-            "--optuna-storage", storage, "--sampler-seed", str(seed), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "spineoutcome.distributed",
+        "worker",
+        str(pipeline),
+        "--data",
+        str(data),
+        "--optuna-storage",
+        storage,
+        "--sampler-seed",
+        str(seed),
+        *extra,
+    ]
 
 
 def only_study(storage: str) -> list[FrozenTrial]:
@@ -55,23 +67,31 @@ def wait_for(condition, what: str, procs: list[subprocess.Popen], timeout: float
         if value:
             return value
         if exited:
-            pytest.fail(f"worker exited with {exited[0].returncode} while waiting for {what}:\n{exited[0].stderr.read()}")
+            pytest.fail(
+                f"worker exited with {exited[0].returncode} while waiting for {what}:\n{exited[0].stderr.read()}"
+            )
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
 
 
 def heartbeat_ages(storage: str) -> dict[int, float]:
     """Seconds since the last heartbeat of each running trial, by trial number (Optuna's own table)."""
-    rows = _query(storage, "SELECT t.number, EXTRACT(EPOCH FROM (LOCALTIMESTAMP - h.heartbeat)) FROM trials t "
-                           "JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'")
+    rows = _query(
+        storage,
+        "SELECT t.number, EXTRACT(EPOCH FROM (LOCALTIMESTAMP - h.heartbeat)) FROM trials t "
+        "JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'",
+    )
     return {int(number): float(age) for number, age in rows}
 
 
 def open_transactions(storage: str) -> int:
     """Other sessions on this study's database that are inside a transaction or running a statement."""
-    ((count,),) = _query(storage, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', "
-                                  "'idle in transaction (aborted)')")
+    ((count,),) = _query(
+        storage,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', "
+        "'idle in transaction (aborted)')",
+    )
     return int(count)
 
 
@@ -95,21 +115,39 @@ def test_two_workers_one_killed_mid_trial_still_finish_the_budget(new_database, 
     budget = 150  # trials take ~0.2 s: finding the frozen trial (up to ~20 s) must not use up the budget
     storage = new_database("kill")
     pipeline = tiny_pipeline(tmp_path, families=["xgboost"], tuning={"n_trials": budget, "inner_folds": 3})
-    init = subprocess.run([sys.executable, "-m", "spineoutcome.distributed", "optuna-init", storage],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+    init = subprocess.run(
+        [sys.executable, "-m", "spineoutcome.distributed", "optuna-init", storage],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert init.returncode == 0, init.stderr
     extra = ("--family", "xgboost", "--fit", "final", "--heartbeat", str(HEARTBEAT), "--grace-period", str(GRACE))
     report = tmp_path / "survivor.json"
-    survivor = subprocess.Popen(worker_command(pipeline, cohort_dir, storage, 11, *extra, "--json", str(report)),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    victim = subprocess.Popen(worker_command(pipeline, cohort_dir, storage, 22, *extra),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    survivor = subprocess.Popen(
+        worker_command(pipeline, cohort_dir, storage, 11, *extra, "--json", str(report)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    victim = subprocess.Popen(
+        worker_command(pipeline, cohort_dir, storage, 22, *extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     procs = [survivor, victim]
     try:
+
         def both_busy() -> list[FrozenTrial] | None:
             trials = only_study(storage)
-            busy = (sum(t.state in BUDGET_STATES for t in trials) >= 2
-                    and sum(t.state == TrialState.RUNNING for t in trials) == 2)
+            busy = (
+                sum(t.state in BUDGET_STATES for t in trials) >= 2
+                and sum(t.state == TrialState.RUNNING for t in trials) == 2
+            )
             return trials if busy else None
 
         trials = wait_for(both_busy, "both workers running a trial", procs)
@@ -191,9 +229,26 @@ def test_a_stalled_worker_whose_trial_was_failed_rejoins_the_study(new_database,
     prepare_storage(storage)
     pipeline = tiny_pipeline(tmp_path, families=["xgboost"], tuning={"n_trials": budget, "inner_folds": 3})
     report = tmp_path / "stalled.json"
-    worker = subprocess.Popen(worker_command(pipeline, cohort_dir, storage, 7, "--fit", "final", "--heartbeat",
-                                             str(HEARTBEAT), "--grace-period", str(grace), "--json", str(report)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    worker = subprocess.Popen(
+        worker_command(
+            pipeline,
+            cohort_dir,
+            storage,
+            7,
+            "--fit",
+            "final",
+            "--heartbeat",
+            str(HEARTBEAT),
+            "--grace-period",
+            str(grace),
+            "--json",
+            str(report),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         stalled = None
         while stalled is None:
@@ -209,8 +264,11 @@ def test_a_stalled_worker_whose_trial_was_failed_rejoins_the_study(new_database,
                 os.kill(worker.pid, signal.SIGCONT)
         wait_for(lambda: heartbeat_ages(storage).get(stalled, 0.0) > grace + HEARTBEAT, "a stale trial", [])
         other = optuna.storages.RDBStorage(  # what any other worker does when it starts a trial
-            storage, heartbeat_interval=HEARTBEAT, grace_period=grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+            storage,
+            heartbeat_interval=HEARTBEAT,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
         (name,) = optuna.get_all_study_names(storage)
         optuna.storages.fail_stale_trials(optuna.load_study(study_name=name, storage=other))
         other.engine.dispose()
@@ -263,8 +321,10 @@ def test_server_databases_get_heartbeat_and_retry_by_default(pg_url, tmp_path) -
     assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback) and callback._max_retry == 3
     server.engine.dispose()
     sqlite = f"sqlite:///{tmp_path / 'optuna.db'}"
-    for off in (TunedClassifier(storage=sqlite, **kwargs), TunedClassifier(storage=pg_url, heartbeat_interval=None,
-                                                                           **kwargs)):
+    for off in (
+        TunedClassifier(storage=sqlite, **kwargs),
+        TunedClassifier(storage=pg_url, heartbeat_interval=None, **kwargs),
+    ):
         storage = off._rdb_storage()
         assert isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is None
         storage.engine.dispose()
@@ -283,8 +343,10 @@ def test_a_worker_holds_few_connections(new_database, cohort, tmp_path) -> None:
         nonlocal peak
         admin = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)
         with admin.connect() as connection:
-            n = connection.execute(sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                                                   "AND pid <> pg_backend_pid()"), {"d": database}).scalar()
+            n = connection.execute(
+                sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                {"d": database},
+            ).scalar()
         admin.dispose()
         peak = max(peak, int(n))
 
@@ -296,10 +358,23 @@ def test_a_worker_holds_few_connections(new_database, cohort, tmp_path) -> None:
 def test_worker_reports_an_unreachable_storage_clearly(cohort_dir, tmp_path) -> None:
     pipeline = tiny_pipeline(tmp_path)
     url = "postgresql://someone:secret@127.0.0.1:1/optuna"
-    result = CliRunner().invoke(command.app, ["worker", str(pipeline), "--data", str(cohort_dir),
-                                              "--optuna-storage", url])
+    result = CliRunner().invoke(
+        command.app, ["worker", str(pipeline), "--data", str(cohort_dir), "--optuna-storage", url]
+    )
     assert result.exit_code == command.EXIT_FILE_ERROR
     assert "cannot use the Optuna storage" in result.output and "secret" not in result.output
-    unknown = CliRunner().invoke(command.app, ["worker", str(pipeline), "--data", str(cohort_dir),
-                                               "--optuna-storage", "sqlite:///x.db", "--family", "svm", "--plan"])
+    unknown = CliRunner().invoke(
+        command.app,
+        [
+            "worker",
+            str(pipeline),
+            "--data",
+            str(cohort_dir),
+            "--optuna-storage",
+            "sqlite:///x.db",
+            "--family",
+            "svm",
+            "--plan",
+        ],
+    )
     assert unknown.exit_code == command.EXIT_FILE_ERROR and "not in pipeline" in unknown.output

@@ -95,8 +95,7 @@ def test_weighted_cores_equal_metrics_on_explicitly_resampled_data():
         lp = np.log(pr / (1 - pr))
         assert auc[r] == pytest.approx(roc_auc_score(yr, pr), rel=1e-12)
         assert overall["brier"][r] == pytest.approx(brier_score_loss(yr, pr), rel=1e-12)
-        glm_citl = sm.GLM(yr, np.ones((idx.size, 1)), family=sm.families.Binomial(),
-                          offset=lp).fit()
+        glm_citl = sm.GLM(yr, np.ones((idx.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
         assert citl[r] == pytest.approx(glm_citl.params[0], abs=1e-8)
         glm_slope = sm.GLM(yr, sm.add_constant(lp), family=sm.families.Binomial()).fit()
         assert slope[r] == pytest.approx(glm_slope.params[1], abs=1e-8)
@@ -112,4 +111,3 @@ def test_bootstrap_se_of_the_brier_score_matches_its_closed_form():
     assert res.brier.se == pytest.approx(closed, rel=0.08)
     assert res.brier.ci_low < res.brier.value < res.brier.ci_high
     assert res.brier.ci_method == "bootstrap-percentile" and res.brier.n_boot_valid == 2000
-

@@ -31,12 +31,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def test_citl_matches_statsmodels_glm_with_offset(data):
     res = calibration_metrics(data.y, data.p)
-    glm = sm.GLM(data.y, np.ones((data.y.size, 1)), family=sm.families.Binomial(),
-                 offset=_logit(data.p)).fit()
+    glm = sm.GLM(data.y, np.ones((data.y.size, 1)), family=sm.families.Binomial(), offset=_logit(data.p)).fit()
     assert res.citl.value == pytest.approx(glm.params[0], abs=1e-9)
     assert res.citl.se == pytest.approx(glm.bse[0], rel=1e-7)
-    assert (res.citl.ci_low, res.citl.ci_high) == pytest.approx(tuple(glm.conf_int()[0]),
-                                                                rel=1e-7)
+    assert (res.citl.ci_low, res.citl.ci_high) == pytest.approx(tuple(glm.conf_int()[0]), rel=1e-7)
 
 
 def test_slope_matches_statsmodels_glm(data):
@@ -44,8 +42,7 @@ def test_slope_matches_statsmodels_glm(data):
     glm = sm.GLM(data.y, sm.add_constant(_logit(data.p)), family=sm.families.Binomial()).fit()
     assert res.slope.value == pytest.approx(glm.params[1], abs=1e-9)
     assert res.slope.se == pytest.approx(glm.bse[1], rel=1e-7)
-    assert (res.slope.ci_low, res.slope.ci_high) == pytest.approx(tuple(glm.conf_int()[1]),
-                                                                  rel=1e-7)
+    assert (res.slope.ci_low, res.slope.ci_high) == pytest.approx(tuple(glm.conf_int()[1]), rel=1e-7)
     # The simulated predictions have slope 0.8 on the true logit: slope near 1 / 0.8.
     assert res.slope.ci_low < 1.25 < res.slope.ci_high
 
@@ -55,10 +52,8 @@ def test_oe_ratio_and_its_log_normal_interval(data):
     observed, expected = data.y.sum(), data.p.sum()
     se = math.sqrt((1 - observed / data.y.size) / observed)
     assert res.oe_ratio.value == pytest.approx(observed / expected, rel=1e-12)
-    assert res.oe_ratio.ci_low == pytest.approx(observed / expected * math.exp(-1.959964 * se),
-                                                rel=1e-6)
-    assert res.oe_ratio.ci_high == pytest.approx(observed / expected * math.exp(1.959964 * se),
-                                                 rel=1e-6)
+    assert res.oe_ratio.ci_low == pytest.approx(observed / expected * math.exp(-1.959964 * se), rel=1e-6)
+    assert res.oe_ratio.ci_high == pytest.approx(observed / expected * math.exp(1.959964 * se), rel=1e-6)
 
 
 def test_well_calibrated_predictions_have_citl_zero_and_slope_one():
@@ -125,8 +120,14 @@ def test_curve_interpolation_above_500_distinct_predictions_is_accurate():
     one = np.ones((1, d.y.size))
     approx = loess_errors_weighted(d.y, d.p, one)
     nodes, inverse = np.unique(d.p, return_inverse=True)
-    full = loess_fit(nodes, np.bincount(inverse)[None].astype(float),
-                     np.bincount(inverse, weights=d.y)[None], nodes, frac=0.75, degree=2)
+    full = loess_fit(
+        nodes,
+        np.bincount(inverse)[None].astype(float),
+        np.bincount(inverse, weights=d.y)[None],
+        nodes,
+        frac=0.75,
+        degree=2,
+    )
     exact = calibration_errors(d.p, nodes, full, one)
     for name in ("ici", "e50", "e90", "emax"):
         assert approx[name][0] == pytest.approx(exact[name][0], abs=1e-4)

@@ -158,8 +158,9 @@ def error_coverage(model: str, samples: int = ICI_SAMPLES, seed: int = 7) -> Cov
             est: Estimate = getattr(curve, name)
             pct = boot.estimate(est.value, reps[name])
             hits[name] = hits.get(name, 0) + _covers(est.ci_low, est.ci_high, true[name])
-            hits[f"{name} percentile"] = hits.get(f"{name} percentile", 0) + _covers(pct.ci_low, pct.ci_high,
-                                                                                     true[name])
+            hits[f"{name} percentile"] = hits.get(f"{name} percentile", 0) + _covers(
+                pct.ci_low, pct.ci_high, true[name]
+            )
     return Coverage({name: k / samples for name, k in hits.items()}, samples)
 
 

@@ -34,13 +34,13 @@ def test_published_net_benefit_table():
     # 0.206 at 20% and 0.135 at 50%, and unnecessary interventions avoided per 100 patients,
     # (NB model - NB all) / (pt / (1 - pt)) * 100, of 32 and 54.
     thresholds = [0.03, 0.05, 0.08, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 0.96]
-    published_all = [0.278, 0.263, 0.239, 0.222, 0.125, 0.000, -0.167, -0.400, -0.750, -1.333,
-                     -2.500, -6.000, -16.50]
+    published_all = [0.278, 0.263, 0.239, 0.222, 0.125, 0.000, -0.167, -0.400, -0.750, -1.333, -2.500, -6.000, -16.50]
     # 1,000 patients, 300 events, built so that at pt = 0.2 TP = 250, FP = 176
     # (NB = 0.25 - 0.176 / 4 = 0.206) and at pt = 0.5 TP = 200, FP = 65 (NB = 0.135).
     y = np.r_[np.ones(300), np.zeros(700)].astype(int)
-    p = np.r_[np.full(200, 0.6), np.full(50, 0.3), np.full(50, 0.1),
-              np.full(65, 0.6), np.full(111, 0.3), np.full(524, 0.1)]
+    p = np.r_[
+        np.full(200, 0.6), np.full(50, 0.3), np.full(50, 0.1), np.full(65, 0.6), np.full(111, 0.3), np.full(524, 0.1)
+    ]
     dc = decision_curve(y, p, thresholds=thresholds)
     assert np.round(dc.nb_all, 3) == pytest.approx(published_all, abs=1e-12)
     at = {t: i for i, t in enumerate(thresholds)}

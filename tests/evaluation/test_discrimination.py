@@ -169,8 +169,7 @@ def test_threshold_metrics_match_confusion_matrix_and_wilson():
     d = simulate(300, seed=6)
     table = threshold_metrics(d.y, d.p, [0.1, 0.3, 0.999])
     for row in table.rows:
-        tn, fp, fn, tp = confusion_matrix(d.y, (d.p >= row.threshold).astype(int),
-                                          labels=[0, 1]).ravel()
+        tn, fp, fn, tp = confusion_matrix(d.y, (d.p >= row.threshold).astype(int), labels=[0, 1]).ravel()
         assert (row.tp, row.fp, row.tn, row.fn) == (tp, fp, tn, fn)
         if tp + fn:
             assert row.sensitivity.value == pytest.approx(tp / (tp + fn))

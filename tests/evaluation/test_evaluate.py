@@ -28,8 +28,7 @@ def test_evaluation_equals_the_individual_functions_with_the_same_bootstrap():
     cal = calibration_metrics(d.y, d.p, ci_method="bootstrap", boot=boot)
     assert ev.calibration == cal
     assert ev.calibration_curve.ici == calibration_curve(d.y, d.p, boot=boot).ici
-    assert ev.decision_curve.ci == decision_curve(d.y, d.p, thresholds=[0.1, 0.2],
-                                                  boot=boot).ci
+    assert ev.decision_curve.ci == decision_curve(d.y, d.p, thresholds=[0.1, 0.2], boot=boot).ci
     assert ev.discrimination.se_delong == pytest.approx(roc_auc(d.y, d.p).se_delong)
     record = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
     assert record["n_boot"] == 80 and record["stratified"] is False
@@ -39,8 +38,7 @@ def test_evaluation_equals_the_individual_functions_with_the_same_bootstrap():
 def test_analytic_intervals_and_cluster_bootstrap():
     d = simulate(300, seed=31)
     clusters = np.repeat(np.arange(10), 30)
-    ev = evaluate_predictions(d.y, d.p, n_boot=40, seed=1, clusters=clusters,
-                              ci_method="analytic", nb_thresholds=[0.2])
+    ev = evaluate_predictions(d.y, d.p, n_boot=40, seed=1, clusters=clusters, ci_method="analytic", nb_thresholds=[0.2])
     assert ev.clustered and not ev.stratified
     assert ev.discrimination.auc.ci_method == "delong"
     assert ev.calibration.slope.ci_method == "wald"

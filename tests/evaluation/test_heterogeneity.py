@@ -20,10 +20,19 @@ from spineoutcome.evaluation import (
 # metafor's dat.bcg (Colditz et al., JAMA 1994): tpos, tneg, cpos, cneg of 13 BCG trials.
 BCG = np.array(
     [
-        [4, 119, 11, 128], [6, 300, 29, 274], [3, 228, 11, 209], [62, 13536, 248, 12619],
-        [33, 5036, 47, 5761], [180, 1361, 372, 1079], [8, 2537, 10, 619],
-        [505, 87886, 499, 87892], [29, 7470, 45, 7232], [17, 1699, 65, 1600],
-        [186, 50448, 141, 27197], [5, 2493, 3, 2338], [27, 16886, 29, 17825],
+        [4, 119, 11, 128],
+        [6, 300, 29, 274],
+        [3, 228, 11, 209],
+        [62, 13536, 248, 12619],
+        [33, 5036, 47, 5761],
+        [180, 1361, 372, 1079],
+        [8, 2537, 10, 619],
+        [505, 87886, 499, 87892],
+        [29, 7470, 45, 7232],
+        [17, 1699, 65, 1600],
+        [186, 50448, 141, 27197],
+        [5, 2493, 3, 2338],
+        [27, 16886, 29, 17825],
     ],
     dtype=float,
 )
@@ -121,9 +130,7 @@ def test_centre_heterogeneity_pools_per_centre_measures():
     pooled = random_effects_meta(logits, variances, method="REML")
     assert res.pooled["logit_auc"].estimate.value == pytest.approx(pooled.estimate.value)
     assert res.pooled_auc.value == pytest.approx(expit(pooled.estimate.value))
-    assert res.pooled_auc_prediction_interval == pytest.approx(
-        tuple(expit(np.array(pooled.prediction_interval)))
-    )
+    assert res.pooled_auc_prediction_interval == pytest.approx(tuple(expit(np.array(pooled.prediction_interval))))
     # The centres' baseline risks differ (shifts -0.6 to 0.7): CITL is heterogeneous.
     assert res.pooled["citl"].tau2 > 0.05
     assert res.pooled["citl"].estimate.value == pytest.approx(

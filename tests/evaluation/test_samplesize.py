@@ -50,13 +50,10 @@ def test_pmsampsize_cases_where_its_rounding_does_not_matter():
 
 def test_r2_inputs_are_interchangeable():
     base = development_sample_size(n_parameters=10, prevalence=0.1, r2_cox_snell=0.1)
-    via_nagelkerke = development_sample_size(
-        n_parameters=10, prevalence=0.1, r2_nagelkerke=0.1 / r2_cs_max(0.1)
-    )
+    via_nagelkerke = development_sample_size(n_parameters=10, prevalence=0.1, r2_nagelkerke=0.1 / r2_cs_max(0.1))
     assert via_nagelkerke.n == base.n and via_nagelkerke.r2_source == "nagelkerke"
     with pytest.raises(ValueError, match="exactly one"):
-        development_sample_size(n_parameters=10, prevalence=0.1, r2_cox_snell=0.1,
-                                c_statistic=0.8)
+        development_sample_size(n_parameters=10, prevalence=0.1, r2_cox_snell=0.1, c_statistic=0.8)
 
 
 def test_r2_from_c_statistic_quadrature_agrees_with_pmsampsize_style_simulation():
@@ -77,9 +74,7 @@ def test_expected_shrinkage_inverts_criterion_one_and_adequacy_of_a_given_n():
     enough = development_adequacy(662, n_parameters=24, prevalence=0.174, r2_cox_snell=0.288)
     assert enough.meets_criteria
     assert enough.nagelkerke_optimism <= 0.05 and enough.epp == pytest.approx(662 * 0.174 / 24)
-    assert enough.overall_risk_margin == pytest.approx(
-        1.959964 * math.sqrt(0.174 * 0.826 / 662), rel=1e-6
-    )
+    assert enough.overall_risk_margin == pytest.approx(1.959964 * math.sqrt(0.174 * 0.826 / 662), rel=1e-6)
     short = development_adequacy(400, n_parameters=24, prevalence=0.174, r2_cox_snell=0.288)
     assert not short.meets_criteria and short.expected_shrinkage < 0.9
     json.dumps(short.to_dict(), allow_nan=False)
@@ -90,14 +85,11 @@ def test_validation_worked_example_c_statistic_and_oe():
     # LP ~ N(-5, 2.5), O:E CI width 1. pmvalsampsize (tests/testthat/test_bin.R) gives 4252 for
     # the C-statistic (CI width 0.1) and 905 for O:E; 905 comes from its 0.0001 search grid for
     # SE(ln O:E) (0.2456), the exact SE 0.245521 gives 906.
-    res = validation_sample_size(prevalence=0.018, c_statistic=0.8, lp_mean=-5, lp_sd=2.5,
-                                 oe_ci_width=1.0)
+    res = validation_sample_size(prevalence=0.018, c_statistic=0.8, lp_mean=-5, lp_sd=2.5, oe_ci_width=1.0)
     assert res.n_c_statistic == 4252
     se = math.asinh(0.5) / 1.959963984540054
     assert res.se_ln_oe == pytest.approx(se, rel=1e-12)
-    assert math.exp(1.959963984540054 * se) - math.exp(-1.959963984540054 * se) == (
-        pytest.approx(1.0)
-    )
+    assert math.exp(1.959963984540054 * se) - math.exp(-1.959963984540054 * se) == (pytest.approx(1.0))
     assert res.n_oe == 906 == math.ceil(0.982 / (0.018 * se**2))
     assert res.n_net_benefit is None
     assert res.n == max(res.n_oe, res.n_slope, res.n_c_statistic)
@@ -122,8 +114,7 @@ def test_validation_slope_criterion_gives_the_target_se_in_simulation():
 def test_validation_oe_and_net_benefit_criteria_give_the_target_se_in_simulation():
     # Prevalence consistent with the LP distribution: E[expit(LP)], LP ~ N(-3, 1.2).
     mean_risk = integrate.quad(lambda x: expit(x) * stats.norm.pdf(x, -3, 1.2), -20, 14)[0]
-    res = validation_sample_size(prevalence=mean_risk, c_statistic=0.75, lp_mean=-3,
-                                 lp_sd=1.2, threshold=0.1)
+    res = validation_sample_size(prevalence=mean_risk, c_statistic=0.75, lp_mean=-3, lp_sd=1.2, threshold=0.1)
     rng = np.random.default_rng(2)
     log_oe, snb = [], []
     for _ in range(400):

@@ -39,8 +39,9 @@ def test_simplest_family_within_one_se_wins_over_a_slightly_better_complex_one()
     # The point losses are sklearn's log-loss.
     assert by["trees"].loss == pytest.approx(log_loss(y, risk))
     # The bootstrap SE of the paired difference approaches the closed form SD(d) / sqrt(n).
-    d = (-(y * np.log(preds["penalised"]) + (1 - y) * np.log1p(-preds["penalised"]))
-         + (y * np.log(risk) + (1 - y) * np.log1p(-risk)))
+    d = -(y * np.log(preds["penalised"]) + (1 - y) * np.log1p(-preds["penalised"])) + (
+        y * np.log(risk) + (1 - y) * np.log1p(-risk)
+    )
     assert by["penalised"].se_difference == pytest.approx(np.std(d, ddof=1) / math.sqrt(y.size), rel=0.1)
 
 

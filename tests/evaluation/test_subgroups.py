@@ -24,8 +24,7 @@ def cohort():
     groups = pd.DataFrame(
         {
             "sex": rng.choice(["F", "M"], d.y.size),
-            "approach": rng.choice(["anterior", "posterior", "combined"], d.y.size,
-                                   p=[0.45, 0.47, 0.08]),
+            "approach": rng.choice(["anterior", "posterior", "combined"], d.y.size, p=[0.45, 0.47, 0.08]),
         }
     )
     return d, groups
@@ -37,8 +36,7 @@ def _group(frame, grouping, group):
 
 def test_group_metrics_equal_metrics_on_the_groups_rows(cohort):
     d, groups = cohort
-    frame = subgroup_metrics(d.y, d.p, groups, metrics=("auc", "brier", "slope"),
-                             thresholds=[0.2])
+    frame = subgroup_metrics(d.y, d.p, groups, metrics=("auc", "brier", "slope"), thresholds=[0.2])
     mask = (groups.sex == "F").to_numpy()
     g = _group(frame, ("sex",), ("F",))
     yf, pf = d.y[mask], d.p[mask]
@@ -48,9 +46,7 @@ def test_group_metrics_equal_metrics_on_the_groups_rows(cohort):
     glm = sm.GLM(yf, sm.add_constant(np.log(pf / (1 - pf))), family=sm.families.Binomial()).fit()
     assert g.metrics["slope"].estimate.value == pytest.approx(glm.params[1], abs=1e-8)
     treated = pf >= 0.2
-    assert g.metrics["sensitivity@0.2"].estimate.value == pytest.approx(
-        np.sum(treated & (yf == 1)) / yf.sum()
-    )
+    assert g.metrics["sensitivity@0.2"].estimate.value == pytest.approx(np.sum(treated & (yf == 1)) / yf.sum())
     nb = np.sum(treated & (yf == 1)) / yf.size - np.sum(treated & (yf == 0)) / yf.size * 0.25
     assert g.metrics["net_benefit@0.2"].estimate.value == pytest.approx(nb)
     assert frame.overall["auc"] == pytest.approx(roc_auc_score(d.y, d.p))
@@ -58,8 +54,7 @@ def test_group_metrics_equal_metrics_on_the_groups_rows(cohort):
 
 def test_intersections_and_too_few_events_status(cohort):
     d, groups = cohort
-    frame = subgroup_metrics(d.y, d.p, groups, metrics=("auc",), min_events=10,
-                             min_non_events=10)
+    frame = subgroup_metrics(d.y, d.p, groups, metrics=("auc",), min_events=10, min_non_events=10)
     groupings = {g.grouping for g in frame.groups}
     assert groupings == {("sex",), ("approach",), ("sex", "approach")}
     assert len(frame.groups) == 2 + 3 + 6
@@ -75,9 +70,9 @@ def test_intersections_and_too_few_events_status(cohort):
         else:
             assert g.status == "ok"
     assert any(g.status == "too_few_events" for g in frame.groups)
-    assert subgroup_metrics(d.y, d.p, groups, metrics=("auc",), intersections=False).groups[
-        -1
-    ].grouping == ("approach",)
+    assert subgroup_metrics(d.y, d.p, groups, metrics=("auc",), intersections=False).groups[-1].grouping == (
+        "approach",
+    )
 
 
 def test_difference_to_overall_between_groups_and_tidy_frame(cohort):
@@ -85,17 +80,16 @@ def test_difference_to_overall_between_groups_and_tidy_frame(cohort):
     frame = subgroup_metrics(d.y, d.p, groups[["sex"]], metrics=("auc", "oe_ratio"))
     diff = frame.difference()
     by_group = frame.by_group
-    assert diff.loc[("sex", "F"), "auc"] == pytest.approx(
-        by_group.loc[("sex", "F"), "auc"] - frame.overall["auc"]
-    )
+    assert diff.loc[("sex", "F"), "auc"] == pytest.approx(by_group.loc[("sex", "F"), "auc"] - frame.overall["auc"])
     between = frame.difference("between_groups")
     assert between.loc["sex", "oe_ratio"] == pytest.approx(
         abs(by_group.loc[("sex", "F"), "oe_ratio"] - by_group.loc[("sex", "M"), "oe_ratio"])
     )
     tidy = frame.to_frame()
     assert len(tidy) == 2 * (1 + 2)
-    assert {"grouping", "group", "metric", "estimate", "ci_low", "difference", "status",
-            "n", "n_events"} <= set(tidy.columns)
+    assert {"grouping", "group", "metric", "estimate", "ci_low", "difference", "status", "n", "n_events"} <= set(
+        tidy.columns
+    )
     json.dumps(frame.to_dict(), allow_nan=False)
 
 
@@ -118,8 +112,7 @@ def test_paired_bootstrap_difference_interval(cohort):
 def test_missing_labels_form_their_own_group_and_unknown_metrics_are_rejected():
     d = simulate(300, seed=2)
     labels = np.where(np.arange(300) % 5 == 0, None, "site A").astype(object)
-    frame = subgroup_metrics(d.y, d.p, labels, metrics=("brier",), min_events=1,
-                             min_non_events=1)
+    frame = subgroup_metrics(d.y, d.p, labels, metrics=("brier",), min_events=1, min_non_events=1)
     assert {g.group for g in frame.groups} == {("(missing)",), ("site A",)}
     with pytest.raises(ValueError, match="unknown metric"):
         subgroup_metrics(d.y, d.p, labels, metrics=("accuracy",))
@@ -129,8 +122,7 @@ def test_undefined_metric_in_an_estimable_group():
     y = np.r_[np.ones(20), np.zeros(40), np.ones(20), np.zeros(40)].astype(int)
     rng = np.random.default_rng(1)
     p = np.r_[np.full(60, 0.3), rng.uniform(0.1, 0.6, 60)]
-    frame = subgroup_metrics(y, p, np.repeat(["constant", "varied"], 60),
-                             metrics=("slope", "brier"))
+    frame = subgroup_metrics(y, p, np.repeat(["constant", "varied"], 60), metrics=("slope", "brier"))
     constant = _group(frame, ("group",), ("constant",))
     assert constant.status == "ok"
     assert constant.metrics["slope"].status == "undefined"

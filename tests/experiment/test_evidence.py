@@ -52,8 +52,13 @@ def test_pipeline_without_subgroups_runs(run):
     which raises ``ValueError: groups has no columns``, so every pipeline that omitted ``subgroups``
     crashed after its first family's cross-validation.
     """
-    spec = {"name": "no_subgroups", "outcome": "complication_any",
-            "predictors": {"include": ["age", "sex", "diabetes", "approach"]}, "families": ["logistic"],
-            "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False}, "seed": 3}
+    spec = {
+        "name": "no_subgroups",
+        "outcome": "complication_any",
+        "predictors": {"include": ["age", "sex", "diabetes", "approach"]},
+        "families": ["logistic"],
+        "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
+        "seed": 3,
+    }
     result = run(spec)
     assert result.evidence.families["logistic"].subgroups == []

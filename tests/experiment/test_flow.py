@@ -19,8 +19,12 @@ def _steps(result) -> dict[str, dict]:
 
 def test_flow_boxes_are_in_order(reference_run):
     labels = [step["label"] for step in reference_run.evidence.to_dict()["flow"]]
-    assert labels == ["patients in the clinical export", "patients in the assembled cohort", "eligible",
-                      "analysed (outcome known)"]
+    assert labels == [
+        "patients in the clinical export",
+        "patients in the assembled cohort",
+        "eligible",
+        "analysed (outcome known)",
+    ]
 
 
 def test_every_exported_patient_is_accounted_for(reference_run, synth, cohort):

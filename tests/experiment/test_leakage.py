@@ -49,8 +49,13 @@ NOISE = {
 # the same noise through the radiomics selection (near-zero variance, correlation, LASSO with inner
 # CV), which must be refit inside every development fold: selecting on all rows is the classic
 # selection-bias leak (Ambroise & McLachlan, PNAS 2002)
-NOISE_SELECTED = {**NOISE, "name": "noise_selected", "radiomics_selection": "lasso", "families": ["logistic"],
-                  "validation": {**NOISE["validation"], "bootstrap": None}}
+NOISE_SELECTED = {
+    **NOISE,
+    "name": "noise_selected",
+    "radiomics_selection": "lasso",
+    "families": ["logistic"],
+    "validation": {**NOISE["validation"], "bootstrap": None},
+}
 
 
 def _auc(record) -> dict:
@@ -139,12 +144,16 @@ def permuted_run(run):
     def shuffled(name, tables, dictionary):
         labels = real(name, tables, dictionary)
         values = labels.labels.to_numpy().copy()
-        permuted = pd.Series(rng.permutation(values), index=labels.labels.index, dtype=labels.labels.dtype,
-                             name=labels.labels.name)
+        permuted = pd.Series(
+            rng.permutation(values), index=labels.labels.index, dtype=labels.labels.dtype, name=labels.labels.name
+        )
         return dataclasses.replace(labels, labels=permuted)
 
-    spec = {**REFERENCE, "name": "permuted",
-            "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False}}
+    spec = {
+        **REFERENCE,
+        "name": "permuted",
+        "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(task_module, "derive_outcome", shuffled)
         return run(spec)
@@ -171,9 +180,13 @@ POST_OPERATIVE = ["last_followup_day", "mjoa_12m"]
 
 
 def _leaky_spec(variable: str) -> dict:
-    return {"name": f"leaky_{variable}", "outcome": "complication_any",
-            "predictors": {"include": ["age", "sex", variable]}, "families": ["logistic"],
-            "subgroups": {"variables": ["sex"]}}
+    return {
+        "name": f"leaky_{variable}",
+        "outcome": "complication_any",
+        "predictors": {"include": ["age", "sex", variable]},
+        "families": ["logistic"],
+        "subgroups": {"variables": ["sex"]},
+    }
 
 
 def _assert_names_variable_and_rule(message: str, variable: str) -> None:

@@ -29,8 +29,22 @@ import statsmodels.api as sm
 SHRINKAGE = {
     "name": "shrinkage",
     "outcome": "complication_any",
-    "predictors": {"include": ["age", "sex", "bmi", "smoking", "diabetes", "hypertension", "asa_class", "diagnosis",
-                               "approach", "planned_levels", "occupying_ratio", "mjoa_baseline"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "bmi",
+            "smoking",
+            "diabetes",
+            "hypertension",
+            "asa_class",
+            "diagnosis",
+            "approach",
+            "planned_levels",
+            "occupying_ratio",
+            "mjoa_baseline",
+        ]
+    },
     "spline_knots": 3,
     "families": ["logistic"],
     "validation": {"folds": 3, "repeats": 1, "bootstrap": {"replicates": 25}, "internal_external": False},
@@ -92,8 +106,9 @@ def _selected(preprocessor, X, y) -> int:
     return len(preprocessor.fit(X, y).get_feature_names_out())
 
 
-def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplicated_rows(cohort, pipeline_dir,
-                                                                                          monkeypatch):
+def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplicated_rows(
+    cohort, pipeline_dir, monkeypatch
+):
     """Copies of a patient in a bootstrap replicate do not leak across the selector's inner folds.
 
     Harrell's bootstrap assumes the modelling procedure does on a bootstrap replicate what it would
@@ -116,16 +131,24 @@ def test_radiomics_selection_on_a_bootstrap_replicate_is_not_inflated_by_duplica
     from .conftest import write_pipeline
     from .test_leakage import NOISE_SELECTED
 
-    spec = {**NOISE_SELECTED, "name": "noise_selected_bootstrap",
-            "validation": {**NOISE_SELECTED["validation"], "bootstrap": {"replicates": 10}}}
+    spec = {
+        **NOISE_SELECTED,
+        "name": "noise_selected_bootstrap",
+        "validation": {**NOISE_SELECTED["validation"], "bootstrap": {"replicates": 10}},
+    }
     config = load_pipeline(write_pipeline(pipeline_dir, spec))
     task = prepare_task(config, cohort)
     options = preprocess_options("logistic", config)
     assert options["radiomics"] == {"selection": "lasso"}
 
     def kept(rows: np.ndarray) -> int:
-        pre = build_preprocessor(cohort.dictionary, task.predictors, imputation=config.imputation,
-                                 radiomics=options["radiomics"], random_state=config.seed)
+        pre = build_preprocessor(
+            cohort.dictionary,
+            task.predictors,
+            imputation=config.imputation,
+            radiomics=options["radiomics"],
+            random_state=config.seed,
+        )
         return len(pre.fit(task.X.iloc[rows], task.y[rows]).get_feature_names_out())
 
     replicates = [s.train for s in bootstrap_splits(task.y, config)[:8]]

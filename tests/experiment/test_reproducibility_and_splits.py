@@ -59,8 +59,12 @@ def differences(a: Any, b: Any, path: str = "$", limit: int = 10) -> list[str]:
 
 
 def test_scrub_removes_only_volatile_fields():
-    doc = {"run_id": "x", "a": [{"seconds": 1.0, "auc": 0.7, "tuning": [{"elapsed_seconds": 2, "n": 3}]}],
-           "timings": {"total": 1}, "created": "now"}
+    doc = {
+        "run_id": "x",
+        "a": [{"seconds": 1.0, "auc": 0.7, "tuning": [{"elapsed_seconds": 2, "n": 3}]}],
+        "timings": {"total": 1},
+        "created": "now",
+    }
     assert scrub(doc) == {"a": [{"auc": 0.7, "tuning": [{"n": 3}]}]}
     assert differences({"a": [1, 2.0]}, {"a": [1, 2.5]}) == ["$.a[1]: 2.0 != 2.5"]
 
@@ -126,8 +130,10 @@ def test_different_seed_gives_different_numbers(reference_run, run):
     assert first != second
     for family in REFERENCE["families"]:
         a, b = first["families"][family], second["families"][family]
-        assert a["cross_validation"]["discrimination"]["auc"]["value"] != \
-            b["cross_validation"]["discrimination"]["auc"]["value"]
+        assert (
+            a["cross_validation"]["discrimination"]["auc"]["value"]
+            != b["cross_validation"]["discrimination"]["auc"]["value"]
+        )
         assert a["optimism"]["optimism"]["auc"] != b["optimism"]["optimism"]["auc"]
 
 
@@ -179,7 +185,11 @@ def test_internal_external_never_trains_on_the_held_out_centre(spied):
             continue
         centres = set(centre_of[list(predicted)])
         held_out = {s.label for s in splits}
-        if len(centres) == 1 and centres <= held_out and predicted == frozenset(centre_of.index[centre_of == next(iter(centres))]):
+        if (
+            len(centres) == 1
+            and centres <= held_out
+            and predicted == frozenset(centre_of.index[centre_of == next(iter(centres))])
+        ):
             centre = next(iter(centres))
             assert not set(centre_of[list(validation[model])]) & {centre}, f"trained on held-out centre {centre}"
             # every other centre, including those too small to be tested, stays in development

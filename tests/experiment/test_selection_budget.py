@@ -31,10 +31,12 @@ def test_winner_is_the_one_se_choice_and_frequencies_are_recorded(reference_run:
     eligible = [f for f, c in comparisons.items() if c["loss"] - best_loss <= c["se_difference"]]
     budget = ev.sample_size["spline_budget"]
     within = budget["n_parameters"] <= budget["max_parameters"]
-    assert ev.best_family == min(eligible, key=lambda f: (complexity_rank(f, budget["knots"], within),
-                                                          comparisons[f]["loss"]))
+    assert ev.best_family == min(
+        eligible, key=lambda f: (complexity_rank(f, budget["knots"], within), comparisons[f]["loss"])
+    )
     for family, record in ev.families.items():
         assert record.cross_validation["selection"] == comparisons[family]
         assert record.cross_validation["selection"]["loss"] == pytest.approx(
-            record.cross_validation["overall"]["log_loss"]["value"], rel=1e-6)
+            record.cross_validation["overall"]["log_loss"]["value"], rel=1e-6
+        )
     assert "within one standard error" in ev.selection_rule

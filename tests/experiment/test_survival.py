@@ -11,8 +11,19 @@ SURVIVAL = {
     "name": "progression_time_small",
     "outcome": "progression_time",
     "eligibility": {"diagnosis": ["OPLL"]},
-    "predictors": {"include": ["age", "sex", "diabetes", "bmi", "approach", "opll_type", "ossified_levels",
-                               "opll_max_thickness_mm", "occupying_ratio"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "diabetes",
+            "bmi",
+            "approach",
+            "opll_type",
+            "ossified_levels",
+            "opll_max_thickness_mm",
+            "occupying_ratio",
+        ]
+    },
     "families": [],
     "survival_families": ["weibull_aft", "xgboost_aft"],
     "horizon_days": 730,

@@ -26,8 +26,13 @@ def test_train_prints_the_config_error_verbatim(tmp_path: Path, synth):
     ``eligibility.diagnosis.list`` twice (the alternatives indistinguishable), and a message holding
     ``[/...]`` would raise ``rich.errors.MarkupError`` instead of exiting with code 3.
     """
-    spec = {"name": "bad_eligibility", "outcome": "complication_any", "eligibility": {"diagnosis": "OPLL"},
-            "predictors": {"include": ["age"]}, "families": ["logistic"]}
+    spec = {
+        "name": "bad_eligibility",
+        "outcome": "complication_any",
+        "eligibility": {"diagnosis": "OPLL"},
+        "predictors": {"include": ["age"]},
+        "families": ["logistic"],
+    }
     path = write_pipeline(tmp_path, spec)
     with pytest.raises(ConfigError) as info:
         load_pipeline(path)

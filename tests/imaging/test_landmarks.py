@@ -23,11 +23,11 @@ from tests.imaging.crafted import CRAFTED, KEY, SPACING, keypoint_frame
 deg = math.degrees
 
 # Worked by hand from CRAFTED (anatomical X = x, Y = -y because the patient faces right).
-C2_DIRECTION = deg(math.atan2(10, 40))        # C2 lower endplate rises 10 px over 40 anteriorly
-C7_DIRECTION = deg(math.atan2(-30, 40))       # C7 lower endplate falls 30 px over 40
+C2_DIRECTION = deg(math.atan2(10, 40))  # C2 lower endplate rises 10 px over 40 anteriorly
+C7_DIRECTION = deg(math.atan2(-30, 40))  # C7 lower endplate falls 30 px over 40
 # The sacral midpoint (140,1330) is 80 px behind and 170 px above the hip axis (220,1500).
 PT = deg(math.atan2(80, 170))
-SS = deg(math.atan2(60, 80))                   # S1 endplate falls 60 px over 80
+SS = deg(math.atan2(60, 80))  # S1 endplate falls 60 px over 80
 # Angle between the endplate's caudal normal (-0.6, -0.8) and the line to the hips (80, -170).
 PI = deg(math.acos((-0.6 * 80 + 0.8 * 170) / math.hypot(80, 170)))
 LL = deg(math.atan2(10, 40)) + SS
@@ -47,9 +47,9 @@ EXPECTED = {
     "ll": LL,
     "l4s1": SS,
     "tk": TK,
-    "tpa": PT - deg(math.atan2(90, 860)),       # T1 centre is 90 px behind, 860 px above the hips
-    "cbva": deg(math.atan2(10, 150)),           # brow 10 px anterior of the chin, 150 px above
-    "odha": -deg(math.atan2(50, 1300)),         # odontoid 50 px behind the hip axis
+    "tpa": PT - deg(math.atan2(90, 860)),  # T1 centre is 90 px behind, 860 px above the hips
+    "cbva": deg(math.atan2(10, 150)),  # brow 10 px anterior of the chin, 150 px above
+    "odha": -deg(math.atan2(50, 1300)),  # odontoid 50 px behind the hip axis
     "ssa": deg(math.acos((-20 * 40 + 735 * -30) / (math.hypot(20, 735) * 50))),
     "pi_ll": PI - LL,
     "sva_mm": (120 - 100) * SPACING,
@@ -61,8 +61,9 @@ def measured(frame: pd.DataFrame, **kwargs: object) -> pd.Series:
     return measure_parameters(frame, KEY, **kwargs).parameters.iloc[0]
 
 
-def transformed(frame: pd.DataFrame, angle_deg: float = 0.0, shift: tuple[float, float] = (0.0, 0.0),
-                flip: bool = False) -> pd.DataFrame:
+def transformed(
+    frame: pd.DataFrame, angle_deg: float = 0.0, shift: tuple[float, float] = (0.0, 0.0), flip: bool = False
+) -> pd.DataFrame:
     out = frame.copy()
     x, y = out["x_px"].to_numpy(float), out["y_px"].to_numpy(float)
     if flip:
@@ -83,8 +84,9 @@ def test_hand_worked_values(crafted: pd.DataFrame) -> None:
             assert row[name] == pytest.approx(value, abs=1e-9), name
 
 
-def test_output_columns_follow_the_catalogue_and_the_callers_key(crafted: pd.DataFrame,
-                                                                catalogue: LandmarkCatalogue) -> None:
+def test_output_columns_follow_the_catalogue_and_the_callers_key(
+    crafted: pd.DataFrame, catalogue: LandmarkCatalogue
+) -> None:
     table = measure_parameters(crafted, KEY).parameters
     assert list(table.columns) == [KEY, *EXPECTED]
     assert list(table.columns[1:]) == catalogue.parameter_names()
@@ -106,8 +108,9 @@ def test_facing_left_gives_the_same_values(crafted: pd.DataFrame) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(angle=st.floats(-35, 35), dx=st.floats(-500, 500), dy=st.floats(-500, 500), flip=st.booleans())
-def test_invariant_to_rotation_translation_and_flip_with_a_vertical_reference(angle: float, dx: float, dy: float,
-                                                                               flip: bool) -> None:
+def test_invariant_to_rotation_translation_and_flip_with_a_vertical_reference(
+    angle: float, dx: float, dy: float, flip: bool
+) -> None:
     base = keypoint_frame(CRAFTED)
     row = measured(transformed(base, angle, (dx, dy), flip))
     for name, value in EXPECTED.items():
@@ -119,8 +122,9 @@ def test_invariant_to_rotation_translation_and_flip_with_a_vertical_reference(an
 
 @settings(max_examples=25, deadline=None)
 @given(angle=st.floats(-35, 35).filter(lambda a: abs(a) > 0.5), flip=st.booleans())
-def test_without_a_vertical_reference_only_gravity_referenced_values_follow_a_rotation(angle: float,
-                                                                                       flip: bool) -> None:
+def test_without_a_vertical_reference_only_gravity_referenced_values_follow_a_rotation(
+    angle: float, flip: bool
+) -> None:
     base = keypoint_frame({k: v for k, v in CRAFTED.items() if not k.startswith("VERT")})
     before = measured(transformed(base, flip=flip))
     after = measured(transformed(base, angle, flip=flip))
@@ -136,16 +140,25 @@ def test_without_a_vertical_reference_only_gravity_referenced_values_follow_a_ro
 
 
 @settings(max_examples=30, deadline=None)
-@given(hip=st.tuples(st.floats(0, 2000), st.floats(1800, 2600)),
-       offset=st.tuples(st.floats(-15, 15), st.floats(-10, 10)),
-       posterior=st.tuples(st.floats(0, 2000), st.floats(800, 1500)),
-       endplate=st.tuples(st.floats(150, 400), st.floats(-300, 300)), facing=st.sampled_from([-1.0, 1.0]))
-def test_pelvic_incidence_is_tilt_plus_slope(hip: tuple[float, float], offset: tuple[float, float],
-                                             posterior: tuple[float, float], endplate: tuple[float, float],
-                                             facing: float) -> None:
+@given(
+    hip=st.tuples(st.floats(0, 2000), st.floats(1800, 2600)),
+    offset=st.tuples(st.floats(-15, 15), st.floats(-10, 10)),
+    posterior=st.tuples(st.floats(0, 2000), st.floats(800, 1500)),
+    endplate=st.tuples(st.floats(150, 400), st.floats(-300, 300)),
+    facing=st.sampled_from([-1.0, 1.0]),
+)
+def test_pelvic_incidence_is_tilt_plus_slope(
+    hip: tuple[float, float],
+    offset: tuple[float, float],
+    posterior: tuple[float, float],
+    endplate: tuple[float, float],
+    facing: float,
+) -> None:
     points = {
-        "FH_1": (hip[0] + offset[0], hip[1] + offset[1]), "FH_2": (hip[0] - offset[0], hip[1] - offset[1]),
-        "S_2": posterior, "S_1": (posterior[0] + facing * endplate[0], posterior[1] + endplate[1]),
+        "FH_1": (hip[0] + offset[0], hip[1] + offset[1]),
+        "FH_2": (hip[0] - offset[0], hip[1] - offset[1]),
+        "S_2": posterior,
+        "S_1": (posterior[0] + facing * endplate[0], posterior[1] + endplate[1]),
     }
     row = measured(keypoint_frame(points, spacing=0.143))
     assert math.remainder(row["pi"] - row["pt"] - row["ss"], 360.0) == pytest.approx(0.0, abs=1e-9)
@@ -178,19 +191,23 @@ def test_occupying_ratio_uses_the_canal_axis(crafted: pd.DataFrame) -> None:
     assert measured(off_axis)["occupying_ratio"] == pytest.approx(60.0)
 
 
-@pytest.mark.parametrize("dropped, affected", [
-    ("C7_3", {"csva_mm"}),
-    ("C7_2", {"c2c7_angle", "ts_cl"}),
-    ("T1_1", {"t1_slope", "ts_cl"}),
-    ("FH_1", {"pi", "pt", "tpa", "odha", "pi_ll"}),
-    ("S_2", {"pi", "pt", "ss", "ll", "l4s1", "tpa", "ssa", "pi_ll", "sva_mm"}),
-    ("OPLL_T", {"k_line", "kline_min_distance_mm", "occupying_ratio"}),
-    ("C2_CP", {"k_line", "kline_min_distance_mm"}),
-    ("C5_SL", {"torg_pavlov_ratio"}),
-    ("Jaw", {"cbva"}),
-])
-def test_missing_landmark_blanks_exactly_its_parameters(crafted: pd.DataFrame, dropped: str,
-                                                        affected: set[str]) -> None:
+@pytest.mark.parametrize(
+    "dropped, affected",
+    [
+        ("C7_3", {"csva_mm"}),
+        ("C7_2", {"c2c7_angle", "ts_cl"}),
+        ("T1_1", {"t1_slope", "ts_cl"}),
+        ("FH_1", {"pi", "pt", "tpa", "odha", "pi_ll"}),
+        ("S_2", {"pi", "pt", "ss", "ll", "l4s1", "tpa", "ssa", "pi_ll", "sva_mm"}),
+        ("OPLL_T", {"k_line", "kline_min_distance_mm", "occupying_ratio"}),
+        ("C2_CP", {"k_line", "kline_min_distance_mm"}),
+        ("C5_SL", {"torg_pavlov_ratio"}),
+        ("Jaw", {"cbva"}),
+    ],
+)
+def test_missing_landmark_blanks_exactly_its_parameters(
+    crafted: pd.DataFrame, dropped: str, affected: set[str]
+) -> None:
     other = keypoint_frame(CRAFTED, patient="B")
     frame = pd.concat([crafted[crafted.landmark != dropped], other])
     result = measure_parameters(frame, KEY)
@@ -209,8 +226,9 @@ def test_undetected_landmark_with_empty_coordinates_counts_as_missing(crafted: p
     assert measured(frame)["c2c7_angle"] == pytest.approx(EXPECTED["c2c7_angle"])
 
 
-def test_a_cervical_film_is_not_reported_as_missing_whole_spine_points(crafted: pd.DataFrame,
-                                                                        catalogue: LandmarkCatalogue) -> None:
+def test_a_cervical_film_is_not_reported_as_missing_whole_spine_points(
+    crafted: pd.DataFrame, catalogue: LandmarkCatalogue
+) -> None:
     whole_spine_only = [n for n in CRAFTED if catalogue.landmark_film(n) == "whole_spine"]
     assert {"FH_1", "S_2", "T4_1", "Jaw", "C7", "T1"} <= set(whole_spine_only)
     result = measure_parameters(crafted[~crafted.landmark.isin(whole_spine_only)], KEY)
@@ -275,12 +293,15 @@ def test_non_positive_or_non_numeric_spacing(spacing: str) -> None:
 
 
 def test_duplicate_landmark_names_both_lines() -> None:
-    frame = pd.concat([keypoint_frame(CRAFTED, patient=SECRET), keypoint_frame({"C2_1": (1, 2)}, patient=SECRET)],
-                      ignore_index=True)
+    frame = pd.concat(
+        [keypoint_frame(CRAFTED, patient=SECRET), keypoint_frame({"C2_1": (1, 2)}, patient=SECRET)], ignore_index=True
+    )
     message = invalid(frame)
     first = list(CRAFTED).index("C2_1") + 2
-    assert (f"line {len(CRAFTED) + 2}, column 'landmark', value 'C2_1': landmark given twice for the same patient "
-            f"(first at line {first})") in message
+    assert (
+        f"line {len(CRAFTED) + 2}, column 'landmark', value 'C2_1': landmark given twice for the same patient "
+        f"(first at line {first})"
+    ) in message
 
 
 def test_unknown_landmark_suggests_the_catalogue_name() -> None:
@@ -294,8 +315,9 @@ def test_spacing_must_be_constant_per_patient_and_both_coordinates_given() -> No
     frame.loc[4, "pixel_spacing_mm"] = 0.25
     frame.loc[6, "y_px"] = np.nan
     message = invalid(frame)
-    assert ("line 6, column 'pixel_spacing_mm', value '0.25': "
-            "differs from the spacing of the same patient at line 2") in message
+    assert (
+        "line 6, column 'pixel_spacing_mm', value '0.25': differs from the spacing of the same patient at line 2"
+    ) in message
     assert "line 8, column 'y_px': x_px and y_px must both be given or both be empty" in message
 
 
@@ -304,7 +326,8 @@ def test_missing_key_and_missing_column() -> None:
     frame.loc[2, KEY] = ""
     assert "line 4, column 'record': a patient key is required" in invalid(frame)
     assert "column 'pixel_spacing_mm': required column is missing" in invalid(
-        keypoint_frame(CRAFTED, patient=SECRET).drop(columns="pixel_spacing_mm"))
+        keypoint_frame(CRAFTED, patient=SECRET).drop(columns="pixel_spacing_mm")
+    )
 
 
 def test_csv_line_numbers_match_the_file(tmp_path: Path) -> None:

@@ -35,28 +35,48 @@ from spineoutcome.imaging import (
 # Shrout & Fleiss, Psychol Bull 1979;86:420-8, Table 2: 6 targets rated by 4 judges, and Table 4:
 # ICC(1,1) .17, ICC(2,1) .29, ICC(3,1) .71, ICC(1,4) .44, ICC(2,4) .62, ICC(3,4) .91.
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
-PUBLISHED_ICC = {"ICC(1,1)": 0.17, "ICC(2,1)": 0.29, "ICC(3,1)": 0.71,
-                 "ICC(1,k)": 0.44, "ICC(2,k)": 0.62, "ICC(3,k)": 0.91}
+PUBLISHED_ICC = {
+    "ICC(1,1)": 0.17,
+    "ICC(2,1)": 0.29,
+    "ICC(3,1)": 0.71,
+    "ICC(1,k)": 0.44,
+    "ICC(2,k)": 0.62,
+    "ICC(3,k)": 0.91,
+}
 
 
 # --- names and intake -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, parts", [
-    ("original_glcm_Contrast", ("original", "glcm", "Contrast")),
-    ("original_firstorder_Mean", ("original", "firstorder", "Mean")),
-    ("original_shape_Sphericity", ("original", "shape", "Sphericity")),
-    ("wavelet-LLH_glrlm_RunEntropy", ("wavelet-LLH", "glrlm", "RunEntropy")),
-    ("wavelet2-HH_glcm_Idmn", ("wavelet2-HH", "glcm", "Idmn")),
-    ("log-sigma-1-0-mm-3D_glszm_ZoneEntropy", ("log-sigma-1-0-mm-3D", "glszm", "ZoneEntropy")),
-    ("lbp-3D-m1_firstorder_10Percentile", ("lbp-3D-m1", "firstorder", "10Percentile")),
-    ("original_shape2D_Perimeter", ("original", "shape2D", "Perimeter")),
-])
+
+@pytest.mark.parametrize(
+    "name, parts",
+    [
+        ("original_glcm_Contrast", ("original", "glcm", "Contrast")),
+        ("original_firstorder_Mean", ("original", "firstorder", "Mean")),
+        ("original_shape_Sphericity", ("original", "shape", "Sphericity")),
+        ("wavelet-LLH_glrlm_RunEntropy", ("wavelet-LLH", "glrlm", "RunEntropy")),
+        ("wavelet2-HH_glcm_Idmn", ("wavelet2-HH", "glcm", "Idmn")),
+        ("log-sigma-1-0-mm-3D_glszm_ZoneEntropy", ("log-sigma-1-0-mm-3D", "glszm", "ZoneEntropy")),
+        ("lbp-3D-m1_firstorder_10Percentile", ("lbp-3D-m1", "firstorder", "10Percentile")),
+        ("original_shape2D_Perimeter", ("original", "shape2D", "Perimeter")),
+    ],
+)
 def test_feature_names_are_parsed(name: str, parts: tuple[str, str, str]) -> None:
     assert tuple(parse_feature_name(name)) == parts
 
 
-@pytest.mark.parametrize("name", ["diagnostics_Versions_PyRadiomics", "age", "original_glcm", "glcm_Contrast",
-                                  "original_texture_Contrast", "Original_glcm_Contrast", "original_glcm_Contrast_x"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "diagnostics_Versions_PyRadiomics",
+        "age",
+        "original_glcm",
+        "glcm_Contrast",
+        "original_texture_Contrast",
+        "Original_glcm_Contrast",
+        "original_glcm_Contrast_x",
+    ],
+)
 def test_other_names_are_rejected(name: str) -> None:
     with pytest.raises(ValueError, match="not a PyRadiomics feature name"):
         parse_feature_name(name)
@@ -69,25 +89,34 @@ def test_the_pattern_is_the_one_of_the_dictionary_in_use(tmp_path) -> None:
 
     shutil.copytree(builtin_dictionary_dir(), tmp_path / "dd")
     variables = tmp_path / "dd" / "variables.yaml"
-    variables.write_text(variables.read_text(encoding="utf-8").replace("(?P<image_type>original|",
-                                                                      "(?P<image_type>original|scanner9|"),
-                         encoding="utf-8")
+    variables.write_text(
+        variables.read_text(encoding="utf-8").replace("(?P<image_type>original|", "(?P<image_type>original|scanner9|"),
+        encoding="utf-8",
+    )
     hospital = DataDictionary.load(tmp_path / "dd")
     assert tuple(parse_feature_name("scanner9_glcm_Contrast", hospital)) == ("scanner9", "glcm", "Contrast")
     with pytest.raises(ValueError, match="not a PyRadiomics feature name"):
         parse_feature_name("scanner9_glcm_Contrast")  # the built-in dictionary does not know that image type
     table = pd.DataFrame({"record": ["a"], "scanner9_glcm_Contrast": [1.0], "original_glcm_Contrast": [2.0]})
     assert list(intake_radiomics(table, "record", hospital).features.columns) == [
-        "record", "scanner9_glcm_Contrast", "original_glcm_Contrast"]
+        "record",
+        "scanner9_glcm_Contrast",
+        "original_glcm_Contrast",
+    ]
     assert list(intake_radiomics(table, "record").features.columns) == ["record", "original_glcm_Contrast"]
 
 
 def test_intake_keeps_features_and_reports_the_rest() -> None:
-    table = pd.DataFrame({
-        "record": ["a", "b"], "Image": ["ct_a.nii.gz", "ct_b.nii.gz"],
-        "diagnostics_Mask-original_VoxelNum": [120, 98],
-        "original_glcm_Contrast": ["1.5", "2.25"], "wavelet-LLH_glrlm_RunEntropy": [3.0, None], "age": [61, 70],
-    })
+    table = pd.DataFrame(
+        {
+            "record": ["a", "b"],
+            "Image": ["ct_a.nii.gz", "ct_b.nii.gz"],
+            "diagnostics_Mask-original_VoxelNum": [120, 98],
+            "original_glcm_Contrast": ["1.5", "2.25"],
+            "wavelet-LLH_glrlm_RunEntropy": [3.0, None],
+            "age": [61, 70],
+        }
+    )
     intake = intake_radiomics(table, "record")
     assert list(intake.features.columns) == ["record", "original_glcm_Contrast", "wavelet-LLH_glrlm_RunEntropy"]
     assert intake.features["original_glcm_Contrast"].tolist() == [1.5, 2.25]
@@ -98,8 +127,9 @@ def test_intake_keeps_features_and_reports_the_rest() -> None:
 
 
 def test_intake_rejects_bad_cells_without_quoting_keys() -> None:
-    table = pd.DataFrame({"record": ["SECRET-1", "SECRET-2", "SECRET-1"],
-                          "original_firstorder_Mean": ["1", "high", "2"]})
+    table = pd.DataFrame(
+        {"record": ["SECRET-1", "SECRET-2", "SECRET-1"], "original_firstorder_Mean": ["1", "high", "2"]}
+    )
     with pytest.raises(ValueError) as error:
         intake_radiomics(table, "record")
     message = str(error.value)
@@ -109,6 +139,7 @@ def test_intake_rejects_bad_cells_without_quoting_keys() -> None:
 
 
 # --- ICC ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("form, published", PUBLISHED_ICC.items())
 def test_icc_reproduces_shrout_and_fleiss(form: str, published: float) -> None:
@@ -129,11 +160,14 @@ def repeat_study(n: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
     rng = np.random.default_rng(seed)
     index = pd.Index([f"P{i}" for i in range(n)], name="record")
     first = pd.DataFrame(rng.normal(size=(n, 3)), index=index, columns=["stable", "unstable", "mixed"])
-    repeat = pd.DataFrame({
-        "stable": first["stable"] + rng.normal(0, 0.1, n),
-        "unstable": rng.normal(size=n),
-        "mixed": np.where(np.arange(n) < n // 2, first["mixed"] + rng.normal(0, 0.1, n), rng.normal(size=n)),
-    }, index=index)
+    repeat = pd.DataFrame(
+        {
+            "stable": first["stable"] + rng.normal(0, 0.1, n),
+            "unstable": rng.normal(size=n),
+            "mixed": np.where(np.arange(n) < n // 2, first["mixed"] + rng.normal(0, 0.1, n), rng.normal(size=n)),
+        },
+        index=index,
+    )
     return first, repeat
 
 
@@ -161,14 +195,17 @@ def test_icc_filter_needs_patient_keys() -> None:
 
 # --- filters on crafted data --------------------------------------------------------------------
 
+
 def test_near_zero_variance_drops_constant_and_near_constant_columns() -> None:
     rng = np.random.default_rng(1)
-    X = pd.DataFrame({
-        "constant": np.full(100, 3.0),
-        "rare_flag": np.r_[np.zeros(98), np.ones(2)],
-        "balanced_flag": np.r_[np.zeros(50), np.ones(50)],
-        "continuous": rng.normal(size=100),
-    })
+    X = pd.DataFrame(
+        {
+            "constant": np.full(100, 3.0),
+            "rare_flag": np.r_[np.zeros(98), np.ones(2)],
+            "balanced_flag": np.r_[np.zeros(50), np.ones(50)],
+            "continuous": rng.normal(size=100),
+        }
+    )
     kept = NearZeroVarianceFilter().fit(X).get_feature_names_out().tolist()
     assert kept == ["balanced_flag", "continuous"]
 
@@ -177,12 +214,14 @@ def test_correlation_filter_reduces_duplicates_to_one() -> None:
     rng = np.random.default_rng(2)
     signal = rng.normal(size=200)
     y = (signal + rng.normal(0, 0.5, 200) > 0).astype(int)
-    X = pd.DataFrame({
-        "echo": signal + rng.normal(0, 0.2, 200),  # nearly a copy, a little weaker with y
-        "signal": signal,
-        "copy": signal.copy(),
-        "other": rng.normal(size=200),
-    })
+    X = pd.DataFrame(
+        {
+            "echo": signal + rng.normal(0, 0.2, 200),  # nearly a copy, a little weaker with y
+            "signal": signal,
+            "copy": signal.copy(),
+            "other": rng.normal(size=200),
+        }
+    )
     assert CorrelationFilter(threshold=0.9).fit(X).get_feature_names_out().tolist() == ["echo", "other"]
     assert CorrelationFilter(threshold=0.9).fit(X, y).get_feature_names_out().tolist() == ["signal", "other"]
 
@@ -198,8 +237,9 @@ def test_spearman_sees_monotone_duplicates() -> None:
 def one_signal_problem(n: int = 300, noise_features: int = 50, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     columns = ["original_glcm_Signal", *[f"original_firstorder_Noise{i}" for i in range(noise_features)]]
-    X = pd.DataFrame(rng.normal(size=(n, noise_features + 1)) * rng.uniform(0.5, 50, noise_features + 1),
-                     columns=columns)
+    X = pd.DataFrame(
+        rng.normal(size=(n, noise_features + 1)) * rng.uniform(0.5, 50, noise_features + 1), columns=columns
+    )
     logit = 2.0 * (X["original_glcm_Signal"] / X["original_glcm_Signal"].std())
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     return X, y.to_numpy()
@@ -227,18 +267,22 @@ def test_rad_score_is_the_lasso_linear_predictor_with_training_scaling() -> None
 
 # --- no learning outside fit --------------------------------------------------------------------
 
+
 def shifted_copy(X: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Another sample with a different distribution: fitting on it would select differently."""
     rng = np.random.default_rng(seed)
     return pd.DataFrame(rng.normal(5.0, 3.0, size=X.shape), columns=X.columns)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: NearZeroVarianceFilter(),
-    lambda: CorrelationFilter(threshold=0.8),
-    lambda: LassoSelector(n_cs=6, cv=3, random_state=0),
-    lambda: RadScore(n_cs=6, cv=3, random_state=0),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NearZeroVarianceFilter(),
+        lambda: CorrelationFilter(threshold=0.8),
+        lambda: LassoSelector(n_cs=6, cv=3, random_state=0),
+        lambda: RadScore(n_cs=6, cv=3, random_state=0),
+    ],
+)
 def test_transform_does_not_learn(make: Callable[[], object]) -> None:
     X, y = one_signal_problem(n=120, noise_features=8)
     X["original_firstorder_Constant"] = 1.0
@@ -272,24 +316,36 @@ def test_selectors_run_inside_cross_validation_on_dataframes() -> None:
     X.index = pd.Index([f"P{i}" for i in range(len(X))], name="record")
     repeats = X + np.random.default_rng(6).normal(0, 0.05, X.shape) * X.std().to_numpy()
     pipeline = make_pipeline(
-        NearZeroVarianceFilter(), ICCFilter(repeats=repeats), CorrelationFilter(),
-        LassoSelector(n_cs=6, cv=3, random_state=0), StandardScaler(), LogisticRegression(),
+        NearZeroVarianceFilter(),
+        ICCFilter(repeats=repeats),
+        CorrelationFilter(),
+        LassoSelector(n_cs=6, cv=3, random_state=0),
+        StandardScaler(),
+        LogisticRegression(),
     ).set_output(transform="pandas")
-    result = cross_validate(pipeline, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0), scoring="roc_auc",
-                            return_estimator=True)
+    result = cross_validate(
+        pipeline, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0), scoring="roc_auc", return_estimator=True
+    )
     assert result["test_score"].mean() > 0.75
     for fitted in result["estimator"]:
         assert "original_glcm_Signal" in fitted[:4].get_feature_names_out()
         assert fitted[1].n_patients_ == 200  # the ICC used the training fold's patients only
 
 
-@parametrize_with_checks([NearZeroVarianceFilter(), CorrelationFilter(),
-                          LassoSelector(n_cs=3, cv=2, random_state=0), RadScore(n_cs=3, cv=2, random_state=0)])
+@parametrize_with_checks(
+    [
+        NearZeroVarianceFilter(),
+        CorrelationFilter(),
+        LassoSelector(n_cs=3, cv=2, random_state=0),
+        RadScore(n_cs=3, cv=2, random_state=0),
+    ]
+)
 def test_scikit_learn_estimator_checks(estimator: object, check: Callable[[object], None]) -> None:
     check(estimator)
 
 
 # --- extraction (optional PyRadiomics) ----------------------------------------------------------
+
 
 def test_shipped_extraction_settings() -> None:
     params = yaml.safe_load(pyradiomics_params_path().read_text(encoding="utf-8"))

@@ -13,29 +13,39 @@ from spineoutcome.imaging import (
 )
 from tests.imaging.crafted import KEY
 
-CERVICAL_TARGETS = ["c2c7_angle", "t1_slope", "csva_mm", "torg_pavlov_ratio", "occupying_ratio",
-                    "kline_min_distance_mm"]
+CERVICAL_TARGETS = [
+    "c2c7_angle",
+    "t1_slope",
+    "csva_mm",
+    "torg_pavlov_ratio",
+    "occupying_ratio",
+    "kline_min_distance_mm",
+]
 
 
 def cervical_targets(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        KEY: [f"R{i:03d}" for i in range(n)],
-        "c2c7_angle": rng.normal(12, 9, n),
-        "t1_slope": rng.normal(26, 6, n),
-        "csva_mm": rng.normal(22, 8, n),
-        "torg_pavlov_ratio": rng.normal(0.82, 0.08, n),
-        "occupying_ratio": rng.uniform(15, 70, n),
-        "kline_min_distance_mm": rng.normal(3, 2.5, n),
-    })
+    return pd.DataFrame(
+        {
+            KEY: [f"R{i:03d}" for i in range(n)],
+            "c2c7_angle": rng.normal(12, 9, n),
+            "t1_slope": rng.normal(26, 6, n),
+            "csva_mm": rng.normal(22, 8, n),
+            "torg_pavlov_ratio": rng.normal(0.82, 0.08, n),
+            "occupying_ratio": rng.uniform(15, 70, n),
+            "kline_min_distance_mm": rng.normal(3, 2.5, n),
+        }
+    )
 
 
-def assert_measures(export: pd.DataFrame, targets: pd.DataFrame, columns: list[str],
-                    atol: float = 1e-6) -> pd.DataFrame:
+def assert_measures(
+    export: pd.DataFrame, targets: pd.DataFrame, columns: list[str], atol: float = 1e-6
+) -> pd.DataFrame:
     measured = measure_parameters(export, KEY).parameters.set_index(KEY).loc[targets[KEY]]
     for column in columns:
-        np.testing.assert_allclose(measured[column].to_numpy(float), targets[column].to_numpy(float),
-                                   atol=atol, err_msg=column)
+        np.testing.assert_allclose(
+            measured[column].to_numpy(float), targets[column].to_numpy(float), atol=atol, err_msg=column
+        )
     return measured
 
 
@@ -88,8 +98,9 @@ def test_nan_target_leaves_out_the_landmarks_only_it_needs() -> None:
 
 
 def test_categorical_k_line_target_is_honoured() -> None:
-    targets = pd.DataFrame({KEY: range(30), "k_line": ["negative", "positive"] * 15,
-                            "occupying_ratio": np.linspace(20, 60, 30)})
+    targets = pd.DataFrame(
+        {KEY: range(30), "k_line": ["negative", "positive"] * 15, "occupying_ratio": np.linspace(20, 60, 30)}
+    )
     export = synthesize_keypoints(targets, KEY, np.random.default_rng(6), 0.0)
     measured = measure_parameters(export, KEY).parameters
     assert (measured["k_line"] == targets["k_line"]).all()

@@ -17,8 +17,9 @@ PIPELINE = {
     "name": "c5_palsy",
     "description": "C5 palsy from clinical predictors (a small model for the fault corpus).",
     "outcome": "c5_palsy",
-    "predictors": {"include": ["age", "sex", "bmi", "diabetes", "asa_class", "diagnosis", "approach",
-                               "planned_levels"]},
+    "predictors": {
+        "include": ["age", "sex", "bmi", "diabetes", "asa_class", "diagnosis", "approach", "planned_levels"]
+    },
     "spline_knots": 3,
     "families": ["logistic"],
     "tuning": {"n_trials": 1, "inner_folds": 2, "metric": "neg_log_loss"},

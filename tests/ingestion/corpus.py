@@ -43,8 +43,17 @@ class Variant:
 Record = tuple[str | bytes, str | None, bool]  # text of the record (may hold line breaks), key, is a data record
 
 
-def assemble(name: str, header: str | bytes, records: list[Record], *, filename: str = "clinical.csv",
-             eol: str = "\n", encoding: str = "utf-8", final_eol: bool = True, **extra: object) -> Variant:
+def assemble(
+    name: str,
+    header: str | bytes,
+    records: list[Record],
+    *,
+    filename: str = "clinical.csv",
+    eol: str = "\n",
+    encoding: str = "utf-8",
+    final_eol: bool = True,
+    **extra: object,
+) -> Variant:
     """Join records with ``eol`` (their own line breaks kept), encode, and record lines and keys."""
     parts: list[bytes] = []
     keys: dict[int, str | None] = {}
@@ -84,6 +93,7 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
             if i == i_target:
                 row[col[column]] = value
             return row
+
         return change
 
     h = line(header)
@@ -104,29 +114,51 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     add(assemble("no_final_newline", h, records(), final_eol=False))
     mixed = records()
     add(assemble("mixed_crlf_lf", h, [(t + ("\r" if k % 2 else ""), key, d) for k, (t, key, d) in enumerate(mixed)]))
-    add(assemble("excel_trailing_comma_rows", h, [*records(), *[("," * (len(header) - 1), None, False)] * 3],
-                 eol="\r\n"))
+    add(
+        assemble(
+            "excel_trailing_comma_rows", h, [*records(), *[("," * (len(header) - 1), None, False)] * 3], eol="\r\n"
+        )
+    )
     # encodings
     add(assemble("utf8_bom", "\ufeff" + h, records()))
-    add(assemble("utf16_le_tab", "\t".join(header), records("\t"), encoding="utf-16-le", filename="clinical.txt",
-                 eol="\r\n"))
+    add(
+        assemble(
+            "utf16_le_tab", "\t".join(header), records("\t"), encoding="utf-16-le", filename="clinical.txt", eol="\r\n"
+        )
+    )
     add(assemble("utf16_be", h, records(), encoding="utf-16-be"))
     accents = records(change=lambda i, r: [*r[:1], "Zürich-Süd" if i % 3 == 0 else r[1], *r[2:]])
     add(assemble("latin1_file", h, accents, encoding="latin-1"))
-    mixed_enc = [(t.encode("utf-8") if k % 7 == 0 else t.encode("cp1252"), key, d)
-                 for k, (t, key, d) in enumerate(records(change=lambda i, r: [*r[:1], "Genève-Nord", *r[2:]]))]
-    add(assemble("cp1252_with_utf8_minority", h, mixed_enc, encoding="cp1252",
-                 values={rows[0][0]: ("centre", "Genève-Nord"), rows[1][0]: ("centre", "Genève-Nord")}))
+    mixed_enc = [
+        (t.encode("utf-8") if k % 7 == 0 else t.encode("cp1252"), key, d)
+        for k, (t, key, d) in enumerate(records(change=lambda i, r: [*r[:1], "Genève-Nord", *r[2:]]))
+    ]
+    add(
+        assemble(
+            "cp1252_with_utf8_minority",
+            h,
+            mixed_enc,
+            encoding="cp1252",
+            values={rows[0][0]: ("centre", "Genève-Nord"), rows[1][0]: ("centre", "Genève-Nord")},
+        )
+    )
     one_latin = records(change=lambda i, r: [*r[:1], "Zürich" if i == 4 else "Genève", *r[2:]])
     one_latin[4] = (one_latin[4][0].encode("latin-1"), one_latin[4][1], True)
-    add(assemble("utf8_with_one_latin1_line", h, one_latin,
-                 values={rows[4][0]: ("centre", "Zürich"), rows[5][0]: ("centre", "Genève")}))
+    add(
+        assemble(
+            "utf8_with_one_latin1_line",
+            h,
+            one_latin,
+            values={rows[4][0]: ("centre", "Zürich"), rows[5][0]: ("centre", "Genève")},
+        )
+    )
     sjis = records(change=with_value(6, "centre", "東京大学病院"))
     sjis[6] = (sjis[6][0].encode("shift_jis"), sjis[6][1], True)
     add(assemble("utf8_with_one_shift_jis_line", h, sjis, faulty_lines=frozenset({8})))
     sjis_latin = records(change=lambda i, r: [*r[:1], "Zürich" if i != 9 else "東京大学病院の整形外科", *r[2:]])
-    sjis_latin = [(t.encode("shift_jis") if k == 9 else t.encode("latin-1"), key, d)
-                  for k, (t, key, d) in enumerate(sjis_latin)]
+    sjis_latin = [
+        (t.encode("shift_jis") if k == 9 else t.encode("latin-1"), key, d) for k, (t, key, d) in enumerate(sjis_latin)
+    ]
     add(assemble("latin1_with_one_shift_jis_line", h, sjis_latin, encoding="latin-1", faulty_lines=frozenset({11})))
     garbage = records()
     garbage[3] = (garbage[3][0].encode() + b"\xff\xfe\x80", garbage[3][1], True)
@@ -140,19 +172,34 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     comma = records(";", change=lambda i, r: [c.replace(".", ",") if k == col["bmi"] else c for k, c in enumerate(r)])
     add(assemble("semicolon_decimal_comma", line(header, ";"), comma, options={"decimal": ","}))
     # quoting
-    add(assemble("all_quoted", ",".join(f'"{c}"' for c in header),
-                 [(",".join(f'"{c}"' for c in r), r[0], True) for r in rows]))
+    add(
+        assemble(
+            "all_quoted",
+            ",".join(f'"{c}"' for c in header),
+            [(",".join(f'"{c}"' for c in r), r[0], True) for r in rows],
+        )
+    )
     note_header = h + ",note"
     notes = [(line(r) + (',"first line\nsecond line"' if i == 3 else ",plain"), r[0], True) for i, r in enumerate(rows)]
     add(assemble("quoted_line_break", note_header, notes))
     doubled = [(line(r) + ',"he said ""no"""', r[0], True) for r in rows]
     add(assemble("doubled_quotes", note_header, doubled))
     open_quote = [(line(r) + (',"never closed' if i == 10 else ",x"), r[0], True) for i, r in enumerate(rows)]
-    add(assemble("unterminated_quote_mid_file", note_header, open_quote, csv_countable=False,
-                 faulty_lines=frozenset({12})))
+    add(
+        assemble(
+            "unterminated_quote_mid_file", note_header, open_quote, csv_countable=False, faulty_lines=frozenset({12})
+        )
+    )
     last_open = [(line(r) + (',"never closed' if i == len(rows) - 1 else ",x"), r[0], True) for i, r in enumerate(rows)]
-    add(assemble("unterminated_quote_last_line", note_header, last_open, csv_countable=False,
-                 faulty_lines=frozenset({len(rows) + 1})))
+    add(
+        assemble(
+            "unterminated_quote_last_line",
+            note_header,
+            last_open,
+            csv_countable=False,
+            faulty_lines=frozenset({len(rows) + 1}),
+        )
+    )
     inch = [(line(r) + ',5" disc', r[0], True) for r in rows]
     add(assemble("quote_inside_unquoted_field", note_header, inch))
     big = [(line(r) + (',"' + "x" * 200_000 + '"' if i == 2 else ",y"), r[0], True) for i, r in enumerate(rows)]
@@ -178,10 +225,21 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     add(assemble("required_column_misspelled", line(renamed), records(), refused=True))
     add(assemble("duplicate_header", line([*header[:-1], header[1]]), records(), refused=True))
     dropped = [k for k, c in enumerate(header) if c == "age"][0]
-    add(assemble("required_column_missing", line([c for k, c in enumerate(header) if k != dropped]),
-                 [(line([c for k, c in enumerate(r) if k != dropped]), r[0], True) for r in rows], refused=True))
-    add(assemble("unknown_extra_column", h + ",hospital_ward", [(t + ",W" + str(i), k, d)
-                                                               for i, (t, k, d) in enumerate(records())]))
+    add(
+        assemble(
+            "required_column_missing",
+            line([c for k, c in enumerate(header) if k != dropped]),
+            [(line([c for k, c in enumerate(r) if k != dropped]), r[0], True) for r in rows],
+            refused=True,
+        )
+    )
+    add(
+        assemble(
+            "unknown_extra_column",
+            h + ",hospital_ward",
+            [(t + ",W" + str(i), k, d) for i, (t, k, d) in enumerate(records())],
+        )
+    )
     # values
     add(assemble("inf_in_integer", h, records(change=with_value(3, "asa_class", "inf"))))
     add(assemble("huge_number_in_integer", h, records(change=with_value(3, "asa_class", "1e30"))))
@@ -190,8 +248,15 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     add(assemble("followup_of_999_days", h, records(change=with_value(5, "last_followup_day", "999"))))
     add(assemble("key_typed_into_age", h, records(change=with_value(5, "age", rows[9][0]))))
     formulas = ["=cmd|'/C calc'!A0", "+1+1", "@SUM(A1)", "-2+3", "\tx"]
-    add(assemble("formula_injection", h, records(change=lambda i, r: [*r[:col["smoking"]], formulas[i % 5],
-                                                                          *r[col["smoking"] + 1:]] if i < 5 else r)))
+    add(
+        assemble(
+            "formula_injection",
+            h,
+            records(
+                change=lambda i, r: [*r[: col["smoking"]], formulas[i % 5], *r[col["smoking"] + 1 :]] if i < 5 else r
+            ),
+        )
+    )
     add(assemble("surrounding_whitespace", h, records(change=lambda i, r: [f" {c} " for c in r])))
     add(assemble("undeclared_decimal_comma", line(header, ";"), comma))
     dup = records()
@@ -199,8 +264,13 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     add(assemble("duplicate_keys", h, dup))
     add(assemble("empty_key", h, records(change=with_value(2, "patient_id", ""))))
     add(assemble("wrong_date_format", h, records(change=with_value(2, "surgery_date", "03/04/2021"))))
-    add(assemble("upper_case_categories", h, records(change=lambda i, r: [c.upper() if k == col["sex"] else c
-                                                                             for k, c in enumerate(r)])))
+    add(
+        assemble(
+            "upper_case_categories",
+            h,
+            records(change=lambda i, r: [c.upper() if k == col["sex"] else c for k, c in enumerate(r)]),
+        )
+    )
     add(assemble("long_value_in_age", h, records(change=with_value(6, "age", "9" * 5000))))
     # control characters
     nul = records()
@@ -214,8 +284,17 @@ def build_corpus(base: pd.DataFrame) -> list[Variant]:
     add(Variant("empty_file", "clinical.csv", b"", 0, {}, refused=True))
     add(Variant("only_newlines", "clinical.csv", b"\n\r\n\n  \n", 0, {}, refused=True))
     add(Variant("png_named_csv", "clinical.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, 0, {}, refused=True))
-    add(Variant("random_binary", "clinical.csv", np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8)
-                .tobytes(), 0, {}, refused=True, csv_countable=False))
+    add(
+        Variant(
+            "random_binary",
+            "clinical.csv",
+            np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes(),
+            0,
+            {},
+            refused=True,
+            csv_countable=False,
+        )
+    )
     add(assemble("header_only", h, []))
     return v
 
@@ -244,17 +323,29 @@ def xlsx_variants(base: pd.DataFrame) -> list[Variant]:
     two = book({"export": data, "copy": data})
     out.append(Variant("xlsx_two_data_sheets", "clinical.xlsx", two, len(rows), keys, refused=True))
     out.append(Variant("xlsx_two_sheets_named", "clinical.xlsx", two, len(rows), keys, options={"sheet": "copy"}))
-    out.append(Variant("xlsx_with_empty_second_sheet", "clinical.xlsx", book({"export": data, "notes": []}),
-                       len(rows), keys))
+    out.append(
+        Variant("xlsx_with_empty_second_sheet", "clinical.xlsx", book({"export": data, "notes": []}), len(rows), keys)
+    )
     formula = [list(r) for r in data]
     formula[4][header.index("age")] = "=1+1"
-    out.append(Variant("xlsx_formula_without_value", "clinical.xlsx", book({"export": formula}), len(rows), keys,
-                       faulty_lines=frozenset({5})))
+    out.append(
+        Variant(
+            "xlsx_formula_without_value",
+            "clinical.xlsx",
+            book({"export": formula}),
+            len(rows),
+            keys,
+            faulty_lines=frozenset({5}),
+        )
+    )
     gaps = [header, *rows[:5], [], [None, None], *rows[5:]]
     gap_keys = {**{k + 2: r[0] for k, r in enumerate(rows[:5])}, **{k + 9: r[0] for k, r in enumerate(rows[5:])}}
     out.append(Variant("xlsx_blank_rows", "clinical.xlsx", book({"export": gaps}), len(rows), gap_keys))
-    out.append(Variant("xlsx_truncated", "clinical.xlsx", book({"export": data})[:600], 0, {}, refused=True,
-                       csv_countable=False))
+    out.append(
+        Variant(
+            "xlsx_truncated", "clinical.xlsx", book({"export": data})[:600], 0, {}, refused=True, csv_countable=False
+        )
+    )
     return out
 
 
@@ -263,18 +354,24 @@ def parquet_variants(base: pd.DataFrame) -> list[Variant]:
     frame = base.copy()
     keys = {k + 2: key for k, key in enumerate(frame["patient_id"])}
     typed = frame.copy()
-    typed["asa_class"] = pd.array([None if k % 5 == 0 else int(v) for k, v in enumerate(frame["asa_class"])],
-                                  dtype="Int64")
-    typed["diabetes"] = pd.array([None if k % 4 == 0 else v == "yes" for k, v in enumerate(frame["diabetes"])],
-                                 dtype="boolean")
-    typed["bmi"] = [np.nan if k == 1 else (np.inf if k == 2 else float(v) if v else np.nan)
-                    for k, v in enumerate(frame["bmi"])]
+    typed["asa_class"] = pd.array(
+        [None if k % 5 == 0 else int(v) for k, v in enumerate(frame["asa_class"])], dtype="Int64"
+    )
+    typed["diabetes"] = pd.array(
+        [None if k % 4 == 0 else v == "yes" for k, v in enumerate(frame["diabetes"])], dtype="boolean"
+    )
+    typed["bmi"] = [
+        np.nan if k == 1 else (np.inf if k == 2 else float(v) if v else np.nan) for k, v in enumerate(frame["bmi"])
+    ]
     buffer = io.BytesIO()
     typed.to_parquet(buffer)
     good = buffer.getvalue()
     plain = io.BytesIO()
     frame.to_parquet(plain)
-    return [Variant("parquet_text", "clinical.parquet", plain.getvalue(), len(frame), keys),
-            Variant("parquet_nullable_types", "clinical.parquet", good, len(frame), keys),
-            Variant("parquet_truncated", "clinical.parquet", good[: len(good) // 2], 0, {}, refused=True,
-                    csv_countable=False)]
+    return [
+        Variant("parquet_text", "clinical.parquet", plain.getvalue(), len(frame), keys),
+        Variant("parquet_nullable_types", "clinical.parquet", good, len(frame), keys),
+        Variant(
+            "parquet_truncated", "clinical.parquet", good[: len(good) // 2], 0, {}, refused=True, csv_countable=False
+        ),
+    ]

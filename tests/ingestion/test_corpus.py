@@ -101,7 +101,7 @@ def check_rejects(variant: Variant, rejects: pd.DataFrame, path: Path) -> set[in
         value = unneutralised(str(rec.value))
         if not value or lines is None:
             continue
-        where = "\n".join(lines[int(rec.line) - 1:int(rec.line) + 3])
+        where = "\n".join(lines[int(rec.line) - 1 : int(rec.line) + 3])
         assert value.strip() in where, f"{variant.name}: line {rec.line} does not hold the reported value"
     assert variant.faulty_lines <= rejected, f"{variant.name}: faulty lines not rejected"
     return rejected
@@ -110,8 +110,9 @@ def check_rejects(variant: Variant, rejects: pd.DataFrame, path: Path) -> set[in
 def check_kept(variant: Variant, kept_keys: list[str], rejected: set[int]) -> None:
     expected = [variant.keys[line] for line in sorted(variant.keys) if line not in rejected]
     assert None not in expected, f"{variant.name}: an unknowable line was not rejected"
-    assert sorted(k.strip() for k in map(unneutralised, kept_keys)) == sorted(str(k).strip() for k in expected), \
+    assert sorted(k.strip() for k in map(unneutralised, kept_keys)) == sorted(str(k).strip() for k in expected), (
         f"{variant.name}: the clean rows are not the unrejected records"
+    )
 
 
 @pytest.mark.parametrize("variant", CORPUS, ids=NAMES)
@@ -122,12 +123,14 @@ def test_validate_keeps_every_row_and_no_key_reaches_the_console(variant: Varian
     if counted is not None:
         assert counted == variant.rows, f"{variant.name}: the construction and the csv module disagree"
     options = [x for k, v in variant.options.items() for x in (f"--{k}", v)]
-    result = CliRunner().invoke(app, ["validate", str(path), "--table", "clinical", "--out", str(tmp_path / "out"),
-                                      *options])
+    result = CliRunner().invoke(
+        app, ["validate", str(path), "--table", "clinical", "--out", str(tmp_path / "out"), *options]
+    )
     output = result.output
     assert result.exit_code in (0, 1, 3), f"{variant.name}: exit {result.exit_code}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"{variant.name}: {type(result.exception).__name__}"
+    )
     assert "Traceback" not in output
     flat = output.replace("\n", "")
     assert not [k for k in BASE["patient_id"] if k in flat], f"{variant.name}: a patient key on the console"
@@ -158,8 +161,9 @@ def test_score_keeps_every_row(variant: Variant, scoring_model, tmp_path: Path) 
     path = tmp_path / variant.filename
     path.write_bytes(variant.data)
     try:
-        summary = score_export([scoring_model], path, tmp_path / "scores.csv", chunk_size=7, explain=False,
-                               band=False, **variant.options)
+        summary = score_export(
+            [scoring_model], path, tmp_path / "scores.csv", chunk_size=7, explain=False, band=False, **variant.options
+        )
     except ExportReadError as exc:
         assert variant.score_refuses, f"{variant.name}: refused by score: {exc}"
         assert not (tmp_path / "scores.csv").exists()

@@ -48,15 +48,15 @@ def corrupt(data: bytes, steps: list[tuple[str, int, bytes]]) -> bytes:
     for kind, position, payload in steps:
         position = min(position, max(len(data) - 1, 0))
         if kind == "replace":
-            data = data[:position] + payload + data[position + len(payload):]
+            data = data[:position] + payload + data[position + len(payload) :]
         elif kind == "insert":
             data = data[:position] + payload + data[position:]
         elif kind == "delete":
-            data = data[:position] + data[position + len(payload):]
+            data = data[:position] + data[position + len(payload) :]
         else:
             lines = data.split(b"\n")
             k = position % len(lines)
-            lines = lines[:k + 1] + lines[k:] if kind == "duplicate_line" else lines[:k] + lines[k + 1:]
+            lines = lines[: k + 1] + lines[k:] if kind == "duplicate_line" else lines[:k] + lines[k + 1 :]
             data = b"\n".join(lines)
     return data
 
@@ -95,8 +95,9 @@ def test_random_corruption_keeps_every_row(export: bytes, tmp_path: Path, data: 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_random_corruption_through_score_keeps_every_row(export: bytes, scoring_model, tmp_path_factory,
-                                                         data: st.DataObject) -> None:
+def test_random_corruption_through_score_keeps_every_row(
+    export: bytes, scoring_model, tmp_path_factory, data: st.DataObject
+) -> None:
     from spineoutcome.scoring.export import score_export
 
     folder = tmp_path_factory.mktemp("scored")

@@ -24,8 +24,19 @@ PIPELINE = {
     "name": "c5_palsy",
     "description": "Risk of C5 palsy within 21 days after surgery.",
     "outcome": "c5_palsy",
-    "predictors": {"include": ["age", "sex", "diabetes", "approach", "planned_levels", "deltoid_mmt_pre_left",
-                               "c1_c3_involvement", "c45_foraminal_stenosis", "occupying_ratio"]},
+    "predictors": {
+        "include": [
+            "age",
+            "sex",
+            "diabetes",
+            "approach",
+            "planned_levels",
+            "deltoid_mmt_pre_left",
+            "c1_c3_involvement",
+            "c45_foraminal_stenosis",
+            "occupying_ratio",
+        ]
+    },
     "spline_knots": 3,
     "families": ["logistic"],
     "tuning": {"n_trials": 1, "inner_folds": 2, "metric": "neg_log_loss"},

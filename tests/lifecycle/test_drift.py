@@ -30,9 +30,12 @@ def test_psi_floors_an_empty_bin() -> None:
 
 
 def test_bins_of_numbers_and_levels() -> None:
-    x = pd.DataFrame({"n": pd.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, None], dtype="Float64"),
-                      "c": pd.Categorical(["a", "b", "a", "a", None, "b", "a", "a", "b", "a", "a"],
-                                          categories=["a", "b", "z"])})
+    x = pd.DataFrame(
+        {
+            "n": pd.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, None], dtype="Float64"),
+            "c": pd.Categorical(["a", "b", "a", "a", None, "b", "a", "a", "b", "a", "a"], categories=["a", "b", "z"]),
+        }
+    )
     ref = drift_reference(x, {"n": "float", "c": "category"})
     numbers = ref["predictors"]["n"]
     assert numbers["cuts"] == pytest.approx(list(np.quantile(np.arange(1, 11), np.arange(1, 10) / 10)))

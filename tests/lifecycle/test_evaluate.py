@@ -103,8 +103,23 @@ def test_model_without_outcome_definition_says_how_to_supply_one(world: World) -
 
 def test_evaluate_command_logs_a_validation_run_linked_to_the_version(world: World, tmp_path: Path) -> None:
     out = tmp_path / "validation"
-    result = CliRunner().invoke(app, ["evaluate", "--model", world.model, "--data", str(world.site), "--out", str(out),
-                                      "--tracking-uri", world.uri, "--no-report", "--n-boot", "50"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            world.model,
+            "--data",
+            str(world.site),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            world.uri,
+            "--no-report",
+            "--n-boot",
+            "50",
+        ],
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "validation_evidence.json").read_text())
     mlflow.set_tracking_uri(world.uri)
@@ -120,7 +135,21 @@ def test_evaluate_command_logs_a_validation_run_linked_to_the_version(world: Wor
 def test_evaluate_command_refuses_missing_export_with_exit_3(world: World, tmp_path: Path) -> None:
     data = _copy(world, tmp_path)
     (data / "neuro_exam.csv").unlink()
-    result = CliRunner().invoke(app, ["evaluate", "--model", world.model, "--data", str(data), "--out",
-                                      str(tmp_path / "v"), "--tracking-uri", world.uri, "--no-report", "--no-mlflow"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            world.model,
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "v"),
+            "--tracking-uri",
+            world.uri,
+            "--no-report",
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 3
     assert "neuro_exam" in result.output and "Traceback" not in result.output

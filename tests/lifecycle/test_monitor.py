@@ -107,12 +107,27 @@ def test_period_with_few_events_is_not_estimated() -> None:
     assert row["status"] == "too_few_events" and row["events"] is None and "oe_ratio" not in row
 
 
-def test_monitor_command_refuses_scores_without_drift_summary(world: World, tmp_path: Path,
-                                                              scored: dict[str, Path]) -> None:
+def test_monitor_command_refuses_scores_without_drift_summary(
+    world: World, tmp_path: Path, scored: dict[str, Path]
+) -> None:
     lone = tmp_path / "old-scores.csv"
     lone.write_text(scored["2027-01"].read_text())
-    result = CliRunner().invoke(app, ["monitor", "--model", world.model, "--scores", str(lone), "--out",
-                                      str(tmp_path / "m"), "--tracking-uri", world.uri, "--no-report", "--no-mlflow"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            world.model,
+            "--scores",
+            str(lone),
+            "--out",
+            str(tmp_path / "m"),
+            "--tracking-uri",
+            world.uri,
+            "--no-report",
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 3
     assert "drift summary" in result.output
 
@@ -129,8 +144,18 @@ def test_monitoring_report_renders(world: World, scored: dict[str, Path], tmp_pa
 
 def test_monitor_command_logs_metrics_by_period(world: World, scored: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "monitoring"
-    args = ["monitor", "--model", world.model, "--out", str(out), "--outcomes", str(world.site), "--tracking-uri",
-            world.uri, "--no-report"]
+    args = [
+        "monitor",
+        "--model",
+        world.model,
+        "--out",
+        str(out),
+        "--outcomes",
+        str(world.site),
+        "--tracking-uri",
+        world.uri,
+        "--no-report",
+    ]
     args += ["--scores", str(next(iter(scored.values())).parent)]  # a folder of scores files
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -23,17 +23,53 @@ def _text(pdf: Path) -> str:
 def test_validation_and_update_reports(world: World, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "validation"
-    result = runner.invoke(app, ["evaluate", "--model", world.model, "--data", str(world.site), "--out", str(out),
-                                 "--tracking-uri", world.uri, "--n-boot", "30", "--no-mlflow"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            world.model,
+            "--data",
+            str(world.site),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            world.uri,
+            "--n-boot",
+            "30",
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = _text(out / "validation_report.pdf")
-    for expected in ("External validation of the c5_palsy model", "Riley", "Case-mix", "TRIPOD+AI checklist",
-                     "calibration slope", "development (95% CI or PI)"):
+    for expected in (
+        "External validation of the c5_palsy model",
+        "Riley",
+        "Case-mix",
+        "TRIPOD+AI checklist",
+        "calibration slope",
+        "development (95% CI or PI)",
+    ):
         assert expected in text
     assert "P0000" not in text  # no patient key
     out = tmp_path / "update"
-    result = runner.invoke(app, ["update", "--model", world.model, "--data", str(world.site), "--out", str(out),
-                                 "--tracking-uri", world.uri, "--n-boot", "20", "--no-mlflow"])
+    result = runner.invoke(
+        app,
+        [
+            "update",
+            "--model",
+            world.model,
+            "--data",
+            str(world.site),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            world.uri,
+            "--n-boot",
+            "20",
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = _text(out / "update_report.pdf")
     assert "Closed testing" in text and "bootstrap-corrected" in text

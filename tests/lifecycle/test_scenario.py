@@ -27,8 +27,10 @@ PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 @pytest.mark.slow
 def test_evaluate_update_evaluate(tmp_path: Path) -> None:
     spec = yaml.safe_load((PIPELINES / "mcid_mjoa_12m.yaml").read_text()) | {
-        "families": ["logistic"], "tuning": {"n_trials": 1, "inner_folds": 2},
-        "validation": {"folds": 3, "bootstrap": None, "internal_external": False}}
+        "families": ["logistic"],
+        "tuning": {"n_trials": 1, "inner_folds": 2},
+        "validation": {"folds": 3, "bootstrap": None, "internal_external": False},
+    }
     pipeline = tmp_path / "mcid.yaml"
     pipeline.write_text(yaml.safe_dump(spec))
     generate_cohort(tmp_path / "development", n=800, seed=7)
@@ -41,10 +43,30 @@ def test_evaluate_update_evaluate(tmp_path: Path) -> None:
     runner = CliRunner()
     steps = [
         ["evaluate", "--model", "models:/mcid_mjoa_12m/1", "--out", str(tmp_path / "before"), *common],
-        ["update", "--model", "models:/mcid_mjoa_12m/1", "--out", str(tmp_path / "update"), "--part", "first",
-         "--method", "intercept", "--alias", "site", *common],
-        ["evaluate", "--model", "models:/mcid_mjoa_12m@site", "--out", str(tmp_path / "after"), "--part", "second",
-         *common],
+        [
+            "update",
+            "--model",
+            "models:/mcid_mjoa_12m/1",
+            "--out",
+            str(tmp_path / "update"),
+            "--part",
+            "first",
+            "--method",
+            "intercept",
+            "--alias",
+            "site",
+            *common,
+        ],
+        [
+            "evaluate",
+            "--model",
+            "models:/mcid_mjoa_12m@site",
+            "--out",
+            str(tmp_path / "after"),
+            "--part",
+            "second",
+            *common,
+        ],
     ]
     for step in steps:
         outcome = runner.invoke(app, step)
@@ -53,7 +75,9 @@ def test_evaluate_update_evaluate(tmp_path: Path) -> None:
     update = json.loads((tmp_path / "update" / "update_evidence.json").read_text())
     assert after["model"]["lineage"]["site_data_digest"] == update["site"]["data_digest"]
     assert after["site"]["data_digest"] != update["site"]["data_digest"]
-    assert after["site"]["n"] + update["site"]["n"] == json.loads(
-        (tmp_path / "before" / "validation_evidence.json").read_text())["site"]["n"]
+    assert (
+        after["site"]["n"] + update["site"]["n"]
+        == json.loads((tmp_path / "before" / "validation_evidence.json").read_text())["site"]["n"]
+    )
     assert 0.9 <= after["evaluation"]["calibration"]["oe_ratio"]["value"] <= 1.1
     assert "updated from version 1 by intercept" in after["notes"][0]

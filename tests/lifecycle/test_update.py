@@ -96,9 +96,29 @@ def test_update_model_recalibrates_and_keeps_lineage(world: World) -> None:
 
 def test_update_command_registers_a_version_with_lineage(world: World, tmp_path: Path) -> None:
     out = tmp_path / "update"
-    result = CliRunner().invoke(app, ["update", "--model", world.model, "--data", str(world.site), "--out", str(out),
-                                      "--tracking-uri", world.uri, "--no-report", "--n-boot", "20",
-                                      "--method", "recalibration", "--alias", "site-b", "--part", "first"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "update",
+            "--model",
+            world.model,
+            "--data",
+            str(world.site),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            world.uri,
+            "--no-report",
+            "--n-boot",
+            "20",
+            "--method",
+            "recalibration",
+            "--alias",
+            "site-b",
+            "--part",
+            "first",
+        ],
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "update_evidence.json").read_text())
     mlflow.set_tracking_uri(world.uri)

@@ -27,15 +27,19 @@ def make_cohort(n: int, seed: int, *, missing: bool = True) -> tuple[pd.DataFram
     approach = rng.choice(["anterior", "laminoplasty", "posterior_fusion", "combined"], n)
     lp = -1.2 + 0.002 * (age - 62) ** 2 + 0.4 * diabetes + 0.5 * (smoking == "current") + 0.3 * (asa - 2)
     y = rng.binomial(1, 1 / (1 + np.exp(-lp)))
-    X = pd.DataFrame({
-        "patient_id": [f"P{i:04d}" for i in range(n)],
-        "age": age,
-        "bmi": bmi,
-        "asa_class": pd.array(asa, dtype="Int64"),
-        "diabetes": pd.array(diabetes, dtype="boolean"),
-        "smoking": pd.Categorical(smoking, categories=["never", "former", "current"]),
-        "approach": pd.Categorical(approach, categories=["anterior", "laminoplasty", "posterior_fusion", "combined"]),
-    })
+    X = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:04d}" for i in range(n)],
+            "age": age,
+            "bmi": bmi,
+            "asa_class": pd.array(asa, dtype="Int64"),
+            "diabetes": pd.array(diabetes, dtype="boolean"),
+            "smoking": pd.Categorical(smoking, categories=["never", "former", "current"]),
+            "approach": pd.Categorical(
+                approach, categories=["anterior", "laminoplasty", "posterior_fusion", "combined"]
+            ),
+        }
+    )
     if missing:
         X.loc[rng.random(n) < 0.08, "bmi"] = np.nan
         X.loc[rng.random(n) < 0.05, "asa_class"] = pd.NA

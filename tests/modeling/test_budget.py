@@ -22,13 +22,16 @@ def outcomes(n: int, events: int) -> np.ndarray:
     return y
 
 
-@pytest.mark.parametrize(("events", "knots", "n_parameters"), [
-    (300, 5, LINEAR + 2 * 3),   # m = 300 -> 20 parameters: 5 knots (18) fit
-    (250, 4, LINEAR + 2 * 2),   # m = 250 -> 16: 5 knots (18) too many, 4 knots (16) fit
-    (215, 3, LINEAR + 2 * 1),   # m = 215 -> 14: 3 knots (14)
-    (400, None, LINEAR),        # m = min(400, 200) = 200 -> 13: even 3 knots (14) too many
-    (100, None, LINEAR),        # m = 100 -> 6: linear, and the statement says the budget is exceeded
-])
+@pytest.mark.parametrize(
+    ("events", "knots", "n_parameters"),
+    [
+        (300, 5, LINEAR + 2 * 3),  # m = 300 -> 20 parameters: 5 knots (18) fit
+        (250, 4, LINEAR + 2 * 2),  # m = 250 -> 16: 5 knots (18) too many, 4 knots (16) fit
+        (215, 3, LINEAR + 2 * 1),  # m = 215 -> 14: 3 knots (14)
+        (400, None, LINEAR),  # m = min(400, 200) = 200 -> 13: even 3 knots (14) too many
+        (100, None, LINEAR),  # m = 100 -> 6: linear, and the statement says the budget is exceeded
+    ],
+)
 def test_harrell_rule_picks_the_most_knots_within_m_over_15(dictionary, cohort, events, knots, n_parameters):
     X, _ = cohort
     y = outcomes(len(X), events)
@@ -38,7 +41,11 @@ def test_harrell_rule_picks_the_most_knots_within_m_over_15(dictionary, cohort, 
     assert budget.knots == knots
     assert budget.n_parameters == n_parameters
     assert {c["knots"]: c["n_parameters"] for c in budget.candidates} == {
-        5: LINEAR + 6, 4: LINEAR + 4, 3: LINEAR + 2, None: LINEAR}
+        5: LINEAR + 6,
+        4: LINEAR + 4,
+        3: LINEAR + 2,
+        None: LINEAR,
+    }
     assert ("exceeds the budget" in budget.statement) == (LINEAR > budget.max_parameters)
     assert "m / 15" in budget.statement
 

@@ -52,7 +52,10 @@ def test_columns_are_typed_by_the_dictionary(dictionary, cohort) -> None:
     # reference = first category in the dictionary (never, anterior), dropped
     assert [c for c in out.columns if c.startswith("smoking_")] == ["smoking_former", "smoking_current"]
     assert [c for c in out.columns if c.startswith("approach_")] == [
-        "approach_laminoplasty", "approach_posterior_fusion", "approach_combined"]
+        "approach_laminoplasty",
+        "approach_posterior_fusion",
+        "approach_combined",
+    ]
     assert {"missingindicator_bmi", "missingindicator_asa_class", "missingindicator_diabetes"} <= set(out.columns)
     assert "missingindicator_age" not in out.columns  # age had no missing values in the fit data
 

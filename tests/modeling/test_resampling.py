@@ -14,7 +14,7 @@ def test_cv_folds_partition_every_row_once_per_repeat_and_keep_the_event_rate():
     splits = cv_splits(y, folds=5, repeats=2, seed=3)
     assert len(splits) == 10
     for r in range(2):
-        tests = np.concatenate([s.test for s in splits[r * 5:(r + 1) * 5]])
+        tests = np.concatenate([s.test for s in splits[r * 5 : (r + 1) * 5]])
         assert sorted(tests) == list(range(100))
     assert all(y[s.test].sum() == 4 for s in splits)
     assert all(len(np.intersect1d(s.train, s.test)) == 0 for s in splits)

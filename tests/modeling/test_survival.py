@@ -68,8 +68,9 @@ def test_weibull_risk_is_the_weibull_cdf_and_monotone(dictionary, progression) -
 @pytest.mark.parametrize("distribution", ["normal", "logistic", "extreme"])
 def test_xgboost_aft_risk_is_monotone_and_discriminates(dictionary, progression, distribution) -> None:
     X, labels = progression
-    model = XGBoostAFTModel(build_preprocessor(dictionary, ["age", "diabetes"], scale=False),
-                            distribution=distribution, n_estimators=60).fit(X, labels)
+    model = XGBoostAFTModel(
+        build_preprocessor(dictionary, ["age", "diabetes"], scale=False), distribution=distribution, n_estimators=60
+    ).fit(X, labels)
     mu, risk = model.predict_log_time(X), model.predict_risk(X, horizon=5.0)
     order = np.argsort(mu)
     assert np.all(np.diff(risk[order]) <= 1e-12)

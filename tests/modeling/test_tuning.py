@@ -66,8 +66,17 @@ def test_same_seed_same_best_params_in_memory_and_sqlite(dictionary, small, tmp_
 def test_sqlite_study_resumes_instead_of_rerunning(dictionary, small, tmp_path) -> None:
     X, y = small
     storage = f"sqlite:///{tmp_path / 'resume.db'}"
-    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=3, inner_cv=2, storage=storage,
-                            study_name="c5", search_space=SHALLOW_TREES, preprocess={"imputation": "iterative"})
+    tuned = TunedClassifier(
+        "xgboost",
+        dictionary,
+        PREDICTORS,
+        n_trials=3,
+        inner_cv=2,
+        storage=storage,
+        study_name="c5",
+        search_space=SHALLOW_TREES,
+        preprocess={"imputation": "iterative"},
+    )
     first = clone(tuned).fit(X, y).study_summary_
     second = clone(tuned).fit(X, y).study_summary_
     assert first["study_name"] == second["study_name"] and first["study_name"].startswith("c5-")
@@ -78,8 +87,15 @@ def test_sqlite_study_resumes_instead_of_rerunning(dictionary, small, tmp_path) 
 
 def test_summary_is_json_and_counts_trials(dictionary, small) -> None:
     X, y = small
-    tuned = TunedClassifier("elastic_net", dictionary, PREDICTORS, n_trials=8, inner_cv=3, metric="roc_auc",
-                            search_space={"C": FloatRange(1e-3, 1e2, log=True)}).fit(X, y)
+    tuned = TunedClassifier(
+        "elastic_net",
+        dictionary,
+        PREDICTORS,
+        n_trials=8,
+        inner_cv=3,
+        metric="roc_auc",
+        search_space={"C": FloatRange(1e-3, 1e2, log=True)},
+    ).fit(X, y)
     summary = json.loads(json.dumps(tuned.study_summary_, allow_nan=False))
     assert summary["n_trials"] == 8 == summary["n_complete"] + summary["n_pruned"]
     assert summary["metric"] == "roc_auc" and set(summary["best_params"]) == {"C"}
@@ -140,8 +156,16 @@ def test_logistic_calibration_is_fitted_on_the_best_parameters_inner_out_of_fold
     from spineoutcome.modeling import make_pipeline
 
     X, y = small
-    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, n_trials=3, inner_cv=3, random_state=2,
-                            search_space=SHALLOW_TREES, calibration="logistic").fit(X, y)
+    tuned = TunedClassifier(
+        "xgboost",
+        dictionary,
+        PREDICTORS,
+        n_trials=3,
+        inner_cv=3,
+        random_state=2,
+        search_space=SHALLOW_TREES,
+        calibration="logistic",
+    ).fit(X, y)
     oof = np.empty(len(y))
     for train, test in StratifiedKFold(3, shuffle=True, random_state=2).split(X, y):
         model = make_pipeline("xgboost", dictionary, PREDICTORS, tuned.best_params_, random_state=2)
@@ -166,16 +190,24 @@ def test_recalibration_is_applied_to_an_under_dispersed_model_and_not_to_a_calib
     """The likelihood-ratio test applies the recalibration when the out-of-fold risks are clearly too
     timid (a few shallow trees with a tiny learning rate: slope well above 1), not when they are fine."""
     X, y = make_cohort(1500, seed=12)
-    timid = TunedClassifier("xgboost", dictionary, PREDICTORS, inner_cv=3, calibration="logistic",
-                            params={"max_depth": 2, "n_estimators": 50, "learning_rate": 0.01}).fit(X, y)
+    timid = TunedClassifier(
+        "xgboost",
+        dictionary,
+        PREDICTORS,
+        inner_cv=3,
+        calibration="logistic",
+        params={"max_depth": 2, "n_estimators": 50, "learning_rate": 0.01},
+    ).fit(X, y)
     record = timid.study_summary_["calibration"]
     assert record["applied"] and record["slope"] > 2 and record["p_value"] < 1e-3
     moderate = {"max_depth": 2, "n_estimators": 100, "learning_rate": 0.05}
-    reference = TunedClassifier("xgboost", dictionary, PREDICTORS, inner_cv=3, calibration="logistic",
-                                params=moderate).fit(X, y)
+    reference = TunedClassifier(
+        "xgboost", dictionary, PREDICTORS, inner_cv=3, calibration="logistic", params=moderate
+    ).fit(X, y)
     record = reference.study_summary_["calibration"]
     assert not record["applied"] and 0.7 < record["slope"] < 1.3 and record["p_value"] > 0.2
     assert reference.calibration_params() is None
+
 
 def test_fixed_params_skip_the_search(dictionary, small) -> None:
     X, y = small
@@ -189,8 +221,14 @@ def test_no_positive_association_out_of_fold_gives_the_prevalence(dictionary) ->
     """Pure noise: the out-of-fold risks do not rank the outcome, so b = 0 and every risk is the prevalence."""
     X, _ = make_cohort(200, seed=9)
     y = np.random.default_rng(9).binomial(1, 0.3, 200)  # on 8 of 12 seeds tried the out-of-fold slope was <= 0
-    tuned = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 6, "n_estimators": 300},
-                            inner_cv=3, calibration="logistic").fit(X, y)
+    tuned = TunedClassifier(
+        "xgboost",
+        dictionary,
+        PREDICTORS,
+        params={"max_depth": 6, "n_estimators": 300},
+        inner_cv=3,
+        calibration="logistic",
+    ).fit(X, y)
     a, b = tuned.calibration_params()
     assert tuned.study_summary_["calibration"]["applied"]
     assert b == 0.0 and a == pytest.approx(np.log(y.mean() / (1 - y.mean())))
@@ -201,7 +239,9 @@ def test_a_given_recalibration_is_applied_without_a_test(dictionary, small) -> N
     from scipy.special import expit, logit
 
     X, y = small
-    fixed = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 2}, calibration=(0.4, 0.5)).fit(X, y)
+    fixed = TunedClassifier("xgboost", dictionary, PREDICTORS, params={"max_depth": 2}, calibration=(0.4, 0.5)).fit(
+        X, y
+    )
     assert fixed.calibration_params() == (0.4, 0.5) and fixed.study_summary_["calibration"]["method"] == "fixed (given)"
     raw = fixed.best_estimator_.predict_proba(X)[:, 1].astype(np.float64)
     np.testing.assert_allclose(fixed.predict_proba(X)[:, 1], expit(0.4 + 0.5 * logit(raw)), atol=1e-9)

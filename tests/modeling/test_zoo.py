@@ -38,8 +38,10 @@ def test_same_seed_same_predictions(dictionary, cohort, family) -> None:
 
 def test_seed_reaches_random_components(dictionary, cohort) -> None:
     X, y = cohort
-    a, b = (make_pipeline("random_forest", dictionary, PREDICTORS, random_state=s).fit(X, y).predict_proba(X)
-            for s in (1, 2))
+    a, b = (
+        make_pipeline("random_forest", dictionary, PREDICTORS, random_state=s).fit(X, y).predict_proba(X)
+        for s in (1, 2)
+    )
     assert not np.array_equal(a, b)
 
 
@@ -68,8 +70,9 @@ def test_disclosure_records_class_weights_and_is_json(dictionary) -> None:
 
 
 def test_params_and_preprocess_overrides(dictionary) -> None:
-    pipe = make_pipeline("elastic_net", dictionary, PREDICTORS, {"C": 0.1, "l1_ratio": 1.0},
-                         preprocess={"imputation": "iterative"})
+    pipe = make_pipeline(
+        "elastic_net", dictionary, PREDICTORS, {"C": 0.1, "l1_ratio": 1.0}, preprocess={"imputation": "iterative"}
+    )
     assert pipe.get_params()["model__C"] == 0.1
     assert pipe.get_params()["preprocess__imputation"] == "iterative"
     assert clone(pipe).set_params(model__C=3.0).get_params()["model__C"] == 3.0

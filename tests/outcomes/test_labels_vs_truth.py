@@ -16,15 +16,23 @@ from spineoutcome.data.synth import generate_cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.outcomes import derive_outcome, load_outcome_definitions
 
-BINARY = ["c5_palsy", "complication_any", "complication_neurological", "progression_24m", "mcid_mjoa_12m",
-          "mcid_ndi_12m", "joa_rr50_12m"]
+BINARY = [
+    "c5_palsy",
+    "complication_any",
+    "complication_neurological",
+    "progression_24m",
+    "mcid_mjoa_12m",
+    "mcid_ndi_12m",
+    "joa_rr50_12m",
+]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
-    generate_cohort(out, n=6000, seed=21,
-                    tables=["clinical", "proms", "complications", "neuro_exam", "ct_followup", "truth"])
+    generate_cohort(
+        out, n=6000, seed=21, tables=["clinical", "proms", "complications", "neuro_exam", "ct_followup", "truth"]
+    )
     dictionary = DataDictionary.load()
     loaded = load_tables(out, dictionary)
     truth = pd.read_csv(out / "truth.csv").set_index(dictionary.key)

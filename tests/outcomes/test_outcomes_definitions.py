@@ -9,8 +9,16 @@ import pytest
 from spineoutcome.dictionary import UnknownVariableError
 from spineoutcome.outcomes import OutcomeLabels, derive_outcome, load_outcome_definitions
 
-NAMES = {"c5_palsy", "complication_any", "complication_neurological", "progression_24m", "progression_time",
-         "mcid_mjoa_12m", "mcid_ndi_12m", "joa_rr50_12m"}
+NAMES = {
+    "c5_palsy",
+    "complication_any",
+    "complication_neurological",
+    "progression_24m",
+    "progression_time",
+    "mcid_mjoa_12m",
+    "mcid_ndi_12m",
+    "joa_rr50_12m",
+}
 
 
 def as_dict(result: OutcomeLabels):
@@ -19,14 +27,19 @@ def as_dict(result: OutcomeLabels):
         labelled = labels.astype(int).to_dict()
     else:
         labelled = {k: (row.lower, row.upper, row.event) for k, row in labels.iterrows()}
-    return {**labelled, **dict(zip(result.exclusions.iloc[:, 0], result.exclusions.reason))}
+    return {**labelled, **dict(zip(result.exclusions.iloc[:, 0], result.exclusions.reason, strict=False))}
 
 
 def test_outcome_names_are_the_agreed_ones(dd):
     definitions = load_outcome_definitions(dd)
     assert set(definitions) == NAMES
-    assert {d["kind"] for d in definitions.values()} == {"c5_palsy", "complication", "progression",
-                                                         "progression_time", "mcid"}
+    assert {d["kind"] for d in definitions.values()} == {
+        "c5_palsy",
+        "complication",
+        "progression",
+        "progression_time",
+        "mcid",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(NAMES))
@@ -44,22 +57,56 @@ def test_every_patient_is_labelled_or_excluded_with_a_reason(cohort, dd, name):
 def test_named_outcomes_on_the_crafted_cohort(cohort, dd):
     outside = "outside population: diagnosis not in [OPLL]"
     expected = {
-        "c5_palsy": {"p1": 1, "p2": 0, "p3": 0, "p4": "no neuro exam within days 0 to 21",
-                     "p5": "no neuro exam within days 0 to 21"},
+        "c5_palsy": {
+            "p1": 1,
+            "p2": 0,
+            "p3": 0,
+            "p4": "no neuro exam within days 0 to 21",
+            "p5": "no neuro exam within days 0 to 21",
+        },
         "complication_any": {"p1": 1, "p2": 1, "p3": "last follow-up before day 90 and no event", "p4": 0, "p5": 0},
-        "complication_neurological": {"p1": 1, "p2": 0, "p3": "last follow-up before day 90 and no event",
-                                      "p4": 0, "p5": 0},
-        "progression_24m": {"p1": 1, "p2": 0, "p3": "no CT within 730 +/- 180 days", "p4": "no pre-operative CT",
-                            "p5": outside},
-        "progression_time": {"p1": (365.0, 730.0, 1), "p2": (700.0, float("inf"), 0), "p3": (0.0, 365.0, 1),
-                             "p4": "no pre-operative CT", "p5": outside},
-        "mcid_mjoa_12m": {"p1": 1, "p2": 1, "p3": "no 12m mjoa within days 274 to 456",
-                          "p4": "no baseline mjoa within days -365 to 0", "p5": "no baseline mjoa within days -365 to 0"},
-        "mcid_ndi_12m": {"p1": 1, "p2": 0, "p3": "no baseline ndi within days -365 to 0",
-                         "p4": "no baseline ndi within days -365 to 0", "p5": "no baseline ndi within days -365 to 0"},
-        "joa_rr50_12m": {"p1": "pre-operative score at maximum; recovery rate undefined", "p2": 1,
-                         "p3": "no baseline joa within days -365 to 0", "p4": "no baseline joa within days -365 to 0",
-                         "p5": "no baseline joa within days -365 to 0"},
+        "complication_neurological": {
+            "p1": 1,
+            "p2": 0,
+            "p3": "last follow-up before day 90 and no event",
+            "p4": 0,
+            "p5": 0,
+        },
+        "progression_24m": {
+            "p1": 1,
+            "p2": 0,
+            "p3": "no CT within 730 +/- 180 days",
+            "p4": "no pre-operative CT",
+            "p5": outside,
+        },
+        "progression_time": {
+            "p1": (365.0, 730.0, 1),
+            "p2": (700.0, float("inf"), 0),
+            "p3": (0.0, 365.0, 1),
+            "p4": "no pre-operative CT",
+            "p5": outside,
+        },
+        "mcid_mjoa_12m": {
+            "p1": 1,
+            "p2": 1,
+            "p3": "no 12m mjoa within days 274 to 456",
+            "p4": "no baseline mjoa within days -365 to 0",
+            "p5": "no baseline mjoa within days -365 to 0",
+        },
+        "mcid_ndi_12m": {
+            "p1": 1,
+            "p2": 0,
+            "p3": "no baseline ndi within days -365 to 0",
+            "p4": "no baseline ndi within days -365 to 0",
+            "p5": "no baseline ndi within days -365 to 0",
+        },
+        "joa_rr50_12m": {
+            "p1": "pre-operative score at maximum; recovery rate undefined",
+            "p2": 1,
+            "p3": "no baseline joa within days -365 to 0",
+            "p4": "no baseline joa within days -365 to 0",
+            "p5": "no baseline joa within days -365 to 0",
+        },
     }
     assert {name: as_dict(derive_outcome(name, cohort, dd)) for name in expected} == expected
 
@@ -67,8 +114,12 @@ def test_named_outcomes_on_the_crafted_cohort(cohort, dd):
 def test_resolved_definition_names_its_mcid(cohort, dd):
     result = derive_outcome("mcid_mjoa_12m", cohort, dd)
     mcid = result.definition["mcid"]
-    assert (mcid["name"], mcid["instrument"], mcid["method"], mcid["threshold"]) == ("mjoa_abs2_12m", "mjoa",
-                                                                                    "absolute_change", 2.0)
+    assert (mcid["name"], mcid["instrument"], mcid["method"], mcid["threshold"]) == (
+        "mjoa_abs2_12m",
+        "mjoa",
+        "absolute_change",
+        2.0,
+    )
     assert mcid["followup"] == {"timepoint": "12m", "days": [274, 456]}
     assert result.definition["direction"] == "higher is better"
     assert derive_outcome("mcid_ndi_12m", cohort, dd).definition["direction"] == "lower is better"

@@ -27,27 +27,34 @@ def totals(dd, make_table):
     def build(scores, instrument):
         rows = []
         for pid, spec in scores.items():
-            pre, post, post_day, pre_day = [*spec, *(365, -7)[len(spec) - 2:]]
+            pre, post, post_day, pre_day = [*spec, *(365, -7)[len(spec) - 2 :]]
             if pre is not None:
-                rows.append({"patient_id": pid, "instrument": instrument, "timepoint": "baseline", "day": pre_day, "value": pre})
+                rows.append(
+                    {"patient_id": pid, "instrument": instrument, "timepoint": "baseline", "day": pre_day, "value": pre}
+                )
             if post is not None:
-                rows.append({"patient_id": pid, "instrument": instrument, "timepoint": "12m", "day": post_day, "value": post})
+                rows.append(
+                    {"patient_id": pid, "instrument": instrument, "timepoint": "12m", "day": post_day, "value": post}
+                )
         return score_totals(make_table("proms", rows), dd)
 
     return build
 
 
 def as_dict(result):
-    return {**result.labels.astype(int).to_dict(), **dict(zip(result.exclusions.iloc[:, 0], result.exclusions.reason))}
+    return {
+        **result.labels.astype(int).to_dict(),
+        **dict(zip(result.exclusions.iloc[:, 0], result.exclusions.reason, strict=False)),
+    }
 
 
 def test_mjoa_two_points_threshold_and_window(dd, registry, totals):
     scores = {
-        "at_threshold": (12, 14),       # +2 exactly: achieved (>=)
-        "below": (12, 13),              # +1
+        "at_threshold": (12, 14),  # +2 exactly: achieved (>=)
+        "below": (12, 13),  # +1
         "worse": (13, 11),
-        "day_456": (12, 14, 456),       # last day inside 12 m +/- 3 months
-        "day_457": (12, 15, 457),       # one day outside: does not count
+        "day_456": (12, 14, 456),  # last day inside 12 m +/- 3 months
+        "day_457": (12, 15, 457),  # one day outside: does not count
         "day_274": (12, 14, 274),
         "day_273": (12, 14, 273),
         "no_baseline": (None, 15),
@@ -56,10 +63,17 @@ def test_mjoa_two_points_threshold_and_window(dd, registry, totals):
     }
     result = mcid_labels(registry["mjoa_abs2_12m"], totals(scores, "mjoa"), dd, patients=[*scores, "not_in_proms"])
     assert as_dict(result) == {
-        "at_threshold": 1, "below": 0, "worse": 0, "day_456": 1, "day_274": 1,
-        "day_457": NO_12M.format("mjoa"), "day_273": NO_12M.format("mjoa"),
-        "no_baseline": NO_BASELINE.format("mjoa"), "baseline_after_surgery": NO_BASELINE.format("mjoa"),
-        "no_followup": NO_12M.format("mjoa"), "not_in_proms": NO_BASELINE.format("mjoa"),
+        "at_threshold": 1,
+        "below": 0,
+        "worse": 0,
+        "day_456": 1,
+        "day_274": 1,
+        "day_457": NO_12M.format("mjoa"),
+        "day_273": NO_12M.format("mjoa"),
+        "no_baseline": NO_BASELINE.format("mjoa"),
+        "baseline_after_surgery": NO_BASELINE.format("mjoa"),
+        "no_followup": NO_12M.format("mjoa"),
+        "not_in_proms": NO_BASELINE.format("mjoa"),
     }
     counts = result.counts()
     assert (counts["considered"], counts["labelled"], counts["events"]) == (11, 5, 3)
@@ -77,20 +91,34 @@ def test_ndi_lower_is_better(dd, registry, totals):
 
 def test_mjoa_severity_specific_thresholds(dd, registry, totals):
     scores = {
-        "severe_plus3": (11, 14), "severe_plus2": (11, 13),
-        "moderate_plus2": (12, 14), "moderate_plus1": (14, 15),
-        "mild_plus1": (15, 16), "mild_zero": (17, 17), "normal": (18, 18),
+        "severe_plus3": (11, 14),
+        "severe_plus2": (11, 13),
+        "moderate_plus2": (12, 14),
+        "moderate_plus1": (14, 15),
+        "mild_plus1": (15, 16),
+        "mild_zero": (17, 17),
+        "normal": (18, 18),
     }
     result = mcid_labels(registry["mjoa_severity_12m"], totals(scores, "mjoa"), dd)
-    assert as_dict(result) == {"severe_plus3": 1, "severe_plus2": 0, "moderate_plus2": 1, "moderate_plus1": 0,
-                               "mild_plus1": 1, "mild_zero": 0, "normal": 0}
+    assert as_dict(result) == {
+        "severe_plus3": 1,
+        "severe_plus2": 0,
+        "moderate_plus2": 1,
+        "moderate_plus1": 0,
+        "mild_plus1": 1,
+        "mild_zero": 0,
+        "normal": 0,
+    }
 
 
 def test_percent_change(dd, registry, totals):
     scores = {"minus30pct": (20, 14), "minus25pct": (20, 15), "zero_baseline": (0, 0)}
     result = mcid_labels(registry["ndi_pct30_12m"], totals(scores, "ndi"), dd)
-    assert as_dict(result) == {"minus30pct": 1, "minus25pct": 0,
-                               "zero_baseline": "baseline ndi is 0; percent change undefined"}
+    assert as_dict(result) == {
+        "minus30pct": 1,
+        "minus25pct": 0,
+        "zero_baseline": "baseline ndi is 0; percent change undefined",
+    }
     up = mcid_labels(registry["mjoa_pct30_12m"], totals({"plus30pct": (10, 13), "plus20pct": (10, 12)}, "mjoa"), dd)
     assert as_dict(up) == {"plus30pct": 1, "plus20pct": 0}
 
@@ -127,8 +155,14 @@ def test_joa_recovery_rate(dd, registry, totals):
 
 
 def test_registry_definitions_are_complete_and_serialisable(dd, registry):
-    assert {"absolute_change", "absolute_change_by_severity", "percent_change", "distribution_sd",
-            "distribution_sem", "recovery_rate"} <= {d.method for d in registry}
+    assert {
+        "absolute_change",
+        "absolute_change_by_severity",
+        "percent_change",
+        "distribution_sd",
+        "distribution_sem",
+        "recovery_rate",
+    } <= {d.method for d in registry}
     for definition in registry:
         assert definition.version and definition.source
         assert definition.instrument in dd.instruments
@@ -146,7 +180,7 @@ SENSITIVITY = {
     "s2": (11, 14),  # +3, 27 %, severe
     "s3": (13, 14),  # +1, 8 %, moderate
     "s4": (15, 16),  # +1, 7 %, mild
-    "s5": (8, 11),   # +3, 38 %, severe
+    "s5": (8, 11),  # +3, 38 %, severe
     "s6": (12, 16),  # +4, 33 %, moderate
     "s7": (12, None),
 }

@@ -83,8 +83,9 @@ def test_binary_report_renders_when_nothing_is_estimable(binary_evidence: dict[s
 
 
 @pytest.mark.parametrize(("seed", "p"), [(3, 0.3), (0, 1.0)])
-def test_survival_report_renders_with_numbers_missing(survival_evidence: dict[str, Any], tmp_path: Path, seed: int,
-                                                      p: float) -> None:
+def test_survival_report_renders_with_numbers_missing(
+    survival_evidence: dict[str, Any], tmp_path: Path, seed: int, p: float
+) -> None:
     text = render_text(poisoned(survival_evidence, seed=seed, p=p), tmp_path)
     assert "Harrell's C" in text
     if p == 1.0:

@@ -13,7 +13,60 @@ from spineoutcome.report import item_ids, model_card, write_model_card
 from spineoutcome.report import numbers as fmt
 from spineoutcome.report.limitations import derive_limitations
 
-EXPECTED_ITEMS = ["1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c", "9a", "9b", "9c", "10", "11", "12a", "12b", "12c", "12d", "12e", "12f", "12g", "13", "14", "15", "16", "17", "18a", "18b", "18c", "18d", "18e", "18f", "19", "20a", "20b", "20c", "21", "22", "23a", "23b", "24", "25", "26", "27a", "27b", "27c"]
+EXPECTED_ITEMS = [
+    "1",
+    "2",
+    "3a",
+    "3b",
+    "3c",
+    "4",
+    "5a",
+    "5b",
+    "6a",
+    "6b",
+    "6c",
+    "7",
+    "8a",
+    "8b",
+    "8c",
+    "9a",
+    "9b",
+    "9c",
+    "10",
+    "11",
+    "12a",
+    "12b",
+    "12c",
+    "12d",
+    "12e",
+    "12f",
+    "12g",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18a",
+    "18b",
+    "18c",
+    "18d",
+    "18e",
+    "18f",
+    "19",
+    "20a",
+    "20b",
+    "20c",
+    "21",
+    "22",
+    "23a",
+    "23b",
+    "24",
+    "25",
+    "26",
+    "27a",
+    "27b",
+    "27c",
+]
 
 
 def test_tripod_ai_items() -> None:
@@ -22,14 +75,17 @@ def test_tripod_ai_items() -> None:
     assert len({i.rstrip("abcdefg") for i in item_ids()}) == 27
 
 
-@pytest.mark.parametrize(("value", "low", "high", "kind", "expected"), [
-    (0.7412, 0.6901, 0.7899, "auc", "0.74 (95 % CI 0.69 to 0.79)"),
-    (-0.1234, -0.3, 0.05, "citl", "−0.12 (95 % CI −0.30 to 0.05)"),
-    (0.0286, 0.0165, 0.0436, "ici", "0.029 (95 % CI 0.017 to 0.044)"),
-    (1.0, None, None, "slope", "1.00"),
-    (None, 0.1, 0.2, "auc", "–"),
-    (-0.0001, None, None, "citl", "0.00"),
-])
+@pytest.mark.parametrize(
+    ("value", "low", "high", "kind", "expected"),
+    [
+        (0.7412, 0.6901, 0.7899, "auc", "0.74 (95 % CI 0.69 to 0.79)"),
+        (-0.1234, -0.3, 0.05, "citl", "−0.12 (95 % CI −0.30 to 0.05)"),
+        (0.0286, 0.0165, 0.0436, "ici", "0.029 (95 % CI 0.017 to 0.044)"),
+        (1.0, None, None, "slope", "1.00"),
+        (None, 0.1, 0.2, "auc", "–"),
+        (-0.0001, None, None, "citl", "0.00"),
+    ],
+)
 def test_estimate_format(value, low, high, kind, expected) -> None:
     assert fmt.estimate(value, low, high, kind) == expected
 
@@ -40,7 +96,9 @@ def test_other_formats() -> None:
     assert fmt.integer(31414) == "31,414" and fmt.integer(2000) == "2000"
     assert fmt.median_iqr(63.4, 56.4, 71.5) == "63.4 (IQR 56.4 to 71.5)"
     assert fmt.median_iqr(5.0, 4.0, 5.0) == "5 (IQR 4 to 5)"
-    assert fmt.p_value(0.0004) == "P < 0.001" and fmt.p_value(0.889) == "P = 0.89" and fmt.p_value(0.0052) == "P = 0.005"
+    assert (
+        fmt.p_value(0.0004) == "P < 0.001" and fmt.p_value(0.889) == "P = 0.89" and fmt.p_value(0.0052) == "P = 0.005"
+    )
     assert fmt.threshold(0.05) == "5 %" and fmt.threshold(0.125) == "12.5 %"
     assert fmt.est({"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "level": 0.9}, "auc") == "0.50 (90 % CI 0.40 to 0.60)"
     assert fmt.kind_of("sensitivity@0.1") == "sens"
@@ -70,14 +128,18 @@ def _keys(obj, out: set[str]) -> set[str]:
     return out
 
 
-def test_model_card_is_strict_json_without_patient_keys(binary_evidence: dict, cohort_dir: Path, tmp_path: Path) -> None:
+def test_model_card_is_strict_json_without_patient_keys(
+    binary_evidence: dict, cohort_dir: Path, tmp_path: Path
+) -> None:
     card = model_card(binary_evidence)
     text = json.dumps(card, allow_nan=False)
     for key in ("intended_use", "data", "metrics", "subgroup_metrics", "limitations", "model_details"):
         assert key in card
     best = binary_evidence["best_family"]
-    assert card["metrics"][best]["cross_validated"]["auc"]["value"] == \
-        binary_evidence["families"][best]["cross_validation"]["discrimination"]["auc"]["value"]
+    assert (
+        card["metrics"][best]["cross_validated"]["auc"]["value"]
+        == binary_evidence["families"][best]["cross_validation"]["discrimination"]["auc"]["value"]
+    )
     assert card["data"]["n"] == binary_evidence["data"]["n"]
     assert card["subgroup_metrics"][best]
     assert not {"patient_id", "patient", "key"} & _keys(card, set())

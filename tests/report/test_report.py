@@ -22,15 +22,18 @@ MARGIN_PT = 2 * 72 / 2.54  # 2 cm page margins
 
 
 def checklist_ids(layout: str) -> list[str]:
-    part = layout[layout.rindex("TRIPOD+AI checklist\n"):]
+    part = layout[layout.rindex("TRIPOD+AI checklist\n") :]
     return re.findall(r"(?m)^\s{0,3}(\d{1,2}[a-g]?)\s{2,}\S", part)
 
 
 def test_pages_render_to_png(binary_report: Rendered, tmp_path: Path) -> None:
     n = pages(binary_report.pdf)
     assert n >= 18
-    subprocess.run([tool("pdftoppm"), "-r", "50", "-png", str(binary_report.pdf), str(tmp_path / "p")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [tool("pdftoppm"), "-r", "50", "-png", str(binary_report.pdf), str(tmp_path / "p")],
+        check=True,
+        capture_output=True,
+    )
     images = sorted(tmp_path.glob("p-*.png"))
     assert len(images) == n
     for image in images:
@@ -41,7 +44,7 @@ def test_pages_render_to_png(binary_report: Rendered, tmp_path: Path) -> None:
 def test_every_tripod_item_is_in_the_checklist(binary_report: Rendered) -> None:
     assert len(item_ids()) == 52
     assert checklist_ids(binary_report.layout) == item_ids()
-    part = normalise(binary_report.text[binary_report.text.rindex("TRIPOD+AI checklist"):])
+    part = normalise(binary_report.text[binary_report.text.rindex("TRIPOD+AI checklist") :])
     assert "AUTHORS’ INPUT" in part or "AUTHORS' INPUT" in part
     assert "(not in this report)" not in part
 
@@ -68,8 +71,16 @@ def test_numbers_in_the_pdf_are_the_evidence_numbers(binary_report: Rendered) ->
 
 def test_figures_are_written(binary_report: Rendered) -> None:
     names = {p.stem for p in binary_report.figures.glob("*.svg")}
-    assert {"roc", "calibration", "decision", "subgroups", "shap_importance", "shap_binned", "shap_example",
-            "odds_ratios"} <= names
+    assert {
+        "roc",
+        "calibration",
+        "decision",
+        "subgroups",
+        "shap_importance",
+        "shap_binned",
+        "shap_example",
+        "odds_ratios",
+    } <= names
     assert (binary_report.figures / "report.json").is_file()
 
 
@@ -79,9 +90,13 @@ def test_no_text_runs_into_the_margins(binary_report: Rendered, tmp_path: Path) 
     subprocess.run([tool("pdftotext"), "-bbox", str(binary_report.pdf), str(html)], check=True, capture_output=True)
     doc = html.read_text(encoding="utf-8")
     problems = []
-    for k, (width, body) in enumerate(re.findall(r'<page width="([\d.]+)" height="[\d.]+">(.*?)</page>', doc, re.DOTALL), 1):
+    for k, (width, body) in enumerate(
+        re.findall(r'<page width="([\d.]+)" height="[\d.]+">(.*?)</page>', doc, re.DOTALL), 1
+    ):
         right = float(width) - MARGIN_PT + 2.0
-        for x0, x1, word in re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', body):
+        for x0, x1, word in re.findall(
+            r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', body
+        ):
             if float(x1) > right or float(x0) < MARGIN_PT - 2.0:
                 problems.append(f"page {k}: {word!r} at x {float(x0):.0f}-{float(x1):.0f}")
     assert not problems, problems[:10]
@@ -112,12 +127,16 @@ def test_key_dates_follow_up_and_events_are_reported(binary_report: Rendered) ->
     ev = binary_report.evidence
     text = normalise(binary_report.text)
     accrual = ev["data"]["accrual"]
-    assert f"All centres {fmt.integer(ev['data']['n'])} {fmt.month(accrual['first_surgery'])} " \
-           f"{fmt.month(accrual['last_surgery'])} {fmt.month(accrual['end_of_follow_up'])}" in text
+    assert (
+        f"All centres {fmt.integer(ev['data']['n'])} {fmt.month(accrual['first_surgery'])} "
+        f"{fmt.month(accrual['last_surgery'])} {fmt.month(accrual['end_of_follow_up'])}" in text
+    )
     by_centre = disclose(ev)["baseline"]["by_centre"]  # centres with 1-4 events are suppressed
     outcome = next(r for r in by_centre["rows"] if r["kind"] == "outcome")
-    events = [fmt.MISSING if c["count"] is None else fmt.count_percent(c["count"], share=c["percent"] / 100)
-              for c in outcome["cells"]]
+    events = [
+        fmt.MISSING if c["count"] is None else fmt.count_percent(c["count"], share=c["percent"] / 100)
+        for c in outcome["cells"]
+    ]
     assert fmt.MISSING in events  # the run has such centres
     assert "C5 palsy, n (%)" in text and " ".join(events) in text  # (the narrow row may follow its header)
     assert "Follow-up, days, median (IQR)" in text

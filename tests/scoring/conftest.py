@@ -28,9 +28,22 @@ from spineoutcome.tracking import log_run
 
 ENSEMBLE_SIZE = 5
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
-PREDICTORS = ["age", "sex", "bmi", "diabetes", "diagnosis", "approach", "planned_levels", "deltoid_mmt_pre_left",
-              "deltoid_mmt_pre_right", "c1_c3_involvement", "c45_foraminal_stenosis", "occupying_ratio", "k_line",
-              "t2_high_signal"]
+PREDICTORS = [
+    "age",
+    "sex",
+    "bmi",
+    "diabetes",
+    "diagnosis",
+    "approach",
+    "planned_levels",
+    "deltoid_mmt_pre_left",
+    "deltoid_mmt_pre_right",
+    "c1_c3_involvement",
+    "c45_foraminal_stenosis",
+    "occupying_ratio",
+    "k_line",
+    "t2_high_signal",
+]
 PIPELINE = {
     "name": "c5_palsy",
     "description": "Risk of C5 palsy within 21 days after surgery for OPLL or degenerative cervical myelopathy.",
@@ -68,8 +81,9 @@ class Hospital:
 @pytest.fixture(scope="session")
 def hospital(tmp_path_factory: pytest.TempPathFactory) -> Hospital:
     data = tmp_path_factory.mktemp("exports")
-    generate_cohort(data, n=600, seed=21, tables=["clinical", "imaging", "proms", "neuro_exam", "complications",
-                                                  "ct_followup"])
+    generate_cohort(
+        data, n=600, seed=21, tables=["clinical", "imaging", "proms", "neuro_exam", "complications", "ct_followup"]
+    )
     clinical = pd.read_csv(data / "clinical.csv", dtype=str, keep_default_na=False)
     imaging = pd.read_csv(data / "imaging.csv", dtype=str, keep_default_na=False)
     export = clinical.merge(imaging, on="patient_id", how="left").fillna("")
@@ -89,8 +103,12 @@ def store(hospital: Hospital, tmp_path_factory: pytest.TempPathFactory) -> Store
     second = ExperimentResult(dataclasses.replace(result.evidence, best_family=other), result.models, result.task)
     with contextlib.chdir(directory):
         log_run(result, tracking_uri=uri, gates=LENIENT, ensemble_size=ENSEMBLE_SIZE)
-        log_run(second, tracking_uri=uri, gates=Gates(calibration_slope=(0.99, 1.01), max_ici=1e-6),
-                ensemble_size=ENSEMBLE_SIZE)
+        log_run(
+            second,
+            tracking_uri=uri,
+            gates=Gates(calibration_slope=(0.99, 1.01), max_ici=1e-6),
+            ensemble_size=ENSEMBLE_SIZE,
+        )
     mlflow.set_tracking_uri(uri)
     return Store(directory, uri, result.evidence.best_family, result)
 

@@ -33,8 +33,19 @@ def run(app: typer.Typer, *args: str) -> tuple[int, str]:
 
 
 def test_all_rows_scored_exit_0(app, store, versions, hospital, tmp_path: Path) -> None:
-    code, output = run(app, "--model", "models:/c5_palsy@champion", "--input", str(hospital.csv),
-                       "--out", str(tmp_path / "scores.csv"), "--tracking-uri", store.uri, "--chunk-size", "250")
+    code, output = run(
+        app,
+        "--model",
+        "models:/c5_palsy@champion",
+        "--input",
+        str(hospital.csv),
+        "--out",
+        str(tmp_path / "scores.csv"),
+        "--tracking-uri",
+        store.uri,
+        "--chunk-size",
+        "250",
+    )
     assert code == 0, output
     assert "Rows in 600 = scored 600 + rejected 0" in output
     scores = pd.read_csv(tmp_path / "scores.csv")
@@ -47,8 +58,19 @@ def test_all_rows_scored_exit_0(app, store, versions, hospital, tmp_path: Path) 
 
 def test_rejected_rows_exit_1_and_no_identifier_is_printed(app, store, versions, hospital, tmp_path: Path) -> None:
     path, rows = corrupted(hospital.export, tmp_path)
-    code, output = run(app, "--model", versions["logistic"], "--model", versions["xgboost"], "--input", str(path),
-                       "--out", str(tmp_path / "scores.csv"), "--tracking-uri", store.uri)
+    code, output = run(
+        app,
+        "--model",
+        versions["logistic"],
+        "--model",
+        versions["xgboost"],
+        "--input",
+        str(path),
+        "--out",
+        str(tmp_path / "scores.csv"),
+        "--tracking-uri",
+        store.uri,
+    )
     assert code == 1, output
     assert "Rows in 40 = scored 31 + rejected 9" in output
     assert "duplicate_key 2" in output
@@ -62,13 +84,40 @@ def test_rejected_rows_exit_1_and_no_identifier_is_printed(app, store, versions,
 
 def test_unusable_export_or_model_exit_3(app, store, versions, hospital, tmp_path: Path) -> None:
     hospital.export.head(5).drop(columns=["age"]).to_csv(tmp_path / "no_age.csv", index=False)
-    code, output = run(app, "--model", versions["logistic"], "--input", str(tmp_path / "no_age.csv"),
-                       "--out", str(tmp_path / "s.csv"), "--tracking-uri", store.uri)
+    code, output = run(
+        app,
+        "--model",
+        versions["logistic"],
+        "--input",
+        str(tmp_path / "no_age.csv"),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+    )
     assert code == 3 and "missing column(s) 'age'" in output
     assert not (tmp_path / "s.csv").exists()
-    code, output = run(app, "--model", "models:/no_such_model/1", "--input", str(hospital.csv),
-                       "--out", str(tmp_path / "s.csv"), "--tracking-uri", store.uri)
+    code, output = run(
+        app,
+        "--model",
+        "models:/no_such_model/1",
+        "--input",
+        str(hospital.csv),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+    )
     assert code == 3 and "Cannot score" in output
-    code, output = run(app, "--model", versions["logistic"], "--input", str(tmp_path / "absent.csv"),
-                       "--out", str(tmp_path / "s.csv"), "--tracking-uri", store.uri)
+    code, output = run(
+        app,
+        "--model",
+        versions["logistic"],
+        "--input",
+        str(tmp_path / "absent.csv"),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+    )
     assert code == 3 and "file not found" in output

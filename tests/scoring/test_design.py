@@ -23,7 +23,7 @@ def bundle(request, store, versions):
 def chunks(export: pd.DataFrame, sizes: list[int]) -> list[pd.DataFrame]:
     out, start = [], 0
     for size in sizes:
-        out.append(export.iloc[start:start + size].reset_index(drop=True))
+        out.append(export.iloc[start : start + size].reset_index(drop=True))
         start += size
     return out
 
@@ -39,11 +39,16 @@ def test_design_and_risks_equal_the_pipeline_on_every_chunk(bundle, hospital) ->
         for i, pipeline in enumerate(pipelines):
             expected = pipeline.named_steps["preprocess"].transform(parsed.frame)
             pd.testing.assert_frame_equal(cache.design(i, parsed.frame, rows), expected, check_exact=True)
-        assert np.array_equal(cache.probability(0, parsed.frame, rows, exact=True),
-                              bundle.pipeline.predict_proba(parsed.frame)[:, 1])
+        assert np.array_equal(
+            cache.probability(0, parsed.frame, rows, exact=True), bundle.pipeline.predict_proba(parsed.frame)[:, 1]
+        )
         for i, refit in enumerate(bundle.ensemble, start=1):
-            np.testing.assert_allclose(cache.probability(i, parsed.frame, rows), refit.predict_proba(parsed.frame)[:, 1],
-                                       rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(
+                cache.probability(i, parsed.frame, rows),
+                refit.predict_proba(parsed.frame)[:, 1],
+                rtol=1e-12,
+                atol=1e-15,
+            )
     # A chunk of values already seen needs no preprocessing at all.
     assert cache.transforms == 3 * len(pipelines)
 
@@ -53,8 +58,9 @@ def test_a_full_vocabulary_starts_afresh(bundle, hospital) -> None:
     for part in chunks(hospital.export, [100, 100]):
         parsed = parse_predictors(part, bundle.contract)
         rows = cache.rows(parsed.frame, parsed.distinct)
-        pd.testing.assert_frame_equal(cache.design(0, parsed.frame, rows),
-                                      bundle.pipeline.named_steps["preprocess"].transform(parsed.frame))
+        pd.testing.assert_frame_equal(
+            cache.design(0, parsed.frame, rows), bundle.pipeline.named_steps["preprocess"].transform(parsed.frame)
+        )
 
 
 def test_a_preprocessor_that_is_not_separable_is_applied_to_every_row(store, hospital) -> None:
@@ -93,5 +99,6 @@ def test_a_translation_that_disagrees_with_transform_is_dropped(bundle, hospital
     parsed = parse_predictors(hospital.export.head(100), bundle.contract)
     rows = cache.rows(parsed.frame, parsed.distinct)
     assert not cache.compiled
-    pd.testing.assert_frame_equal(cache.design(0, parsed.frame, rows),
-                                  bundle.pipeline.named_steps["preprocess"].transform(parsed.frame))
+    pd.testing.assert_frame_equal(
+        cache.design(0, parsed.frame, rows), bundle.pipeline.named_steps["preprocess"].transform(parsed.frame)
+    )

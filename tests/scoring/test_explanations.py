@@ -78,7 +78,8 @@ def test_tree_shap_equals_the_shap_library(models, rows) -> None:
     design = pipeline.named_steps["preprocess"].transform(rows)
     booster = pipeline.named_steps["model"].get_booster()
     reference = shap.TreeExplainer(booster, feature_perturbation="tree_path_dependent").shap_values(
-        xgboost.DMatrix(design.to_numpy(), feature_names=list(design.columns)))
+        xgboost.DMatrix(design.to_numpy(), feature_names=list(design.columns))
+    )
     reference = by_source(reference, pipeline, rows.index, model.bundle.contract.names)
     ours = TaskScorer(model).contributions(rows)
     np.testing.assert_allclose(ours, reference.to_numpy(), atol=2e-5)
@@ -97,11 +98,13 @@ def test_top_factors_are_the_largest_absolute_shap_values_in_words(models, hospi
     if family == "logistic":
         lr = pipeline.named_steps["model"]
         mean = background(model)[design.columns].to_numpy()
-        raw = shap.LinearExplainer((lr.coef_.ravel(), lr.intercept_[0]), shap.maskers.Independent(
-            pd.DataFrame([mean], columns=design.columns))).shap_values(design.to_numpy())
+        raw = shap.LinearExplainer(
+            (lr.coef_.ravel(), lr.intercept_[0]), shap.maskers.Independent(pd.DataFrame([mean], columns=design.columns))
+        ).shap_values(design.to_numpy())
     else:
         raw = shap.TreeExplainer(pipeline.named_steps["model"].get_booster()).shap_values(
-            xgboost.DMatrix(design.to_numpy(), feature_names=list(design.columns)))
+            xgboost.DMatrix(design.to_numpy(), feature_names=list(design.columns))
+        )
     reference = by_source(raw, pipeline, parsed.frame.index, contract.names).to_numpy()
     names = labels(contract.predictors)
     agree = 0
@@ -138,8 +141,11 @@ def test_sentences_name_the_patients_value(models) -> None:
     for name, value in (("age", 0.9), ("approach", -0.5), ("diabetes", 0.3)):
         shap_values[0, contract.names.index(name)] = value
     texts = [t[0] for t in words.sentences(shap_values, typed.distinct.codes, typed.distinct.uniques)]
-    assert texts == ["Age at surgery: 78 years raises the risk", "Planned surgical approach: anterior lowers the risk",
-                     "Diabetes mellitus: yes raises the risk"]
+    assert texts == [
+        "Age at surgery: 78 years raises the risk",
+        "Planned surgical approach: anterior lowers the risk",
+        "Diabetes mellitus: yes raises the risk",
+    ]
     shap_values[0, :] = 0
     shap_values[0, contract.names.index("deltoid_mmt_pre_left")] = 1.0
     text = words.sentences(shap_values, typed.distinct.codes, typed.distinct.uniques)[0][0]

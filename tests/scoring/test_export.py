@@ -75,8 +75,15 @@ def test_every_rejection_reason_with_line_key_column_value(result) -> None:
     assert reasons["out_of_range"] == "outside the allowed range [12, 60]"
     assert reasons["duplicate_key"] == "patient key appears on more than one row; every copy is rejected"
     assert reasons["missing_value"] == "a value is required here"
-    assert summary.problems_by_rule == {"duplicate_key": 2, "missing_value": 1, "not_a_boolean": 1, "not_a_number": 2,
-                                        "not_a_whole_number": 1, "out_of_range": 1, "unknown_category": 2}
+    assert summary.problems_by_rule == {
+        "duplicate_key": 2,
+        "missing_value": 1,
+        "not_a_boolean": 1,
+        "not_a_number": 2,
+        "not_a_whole_number": 1,
+        "out_of_range": 1,
+        "unknown_category": 2,
+    }
 
 
 def test_rows_in_equal_rows_scored_plus_rows_rejected(result) -> None:
@@ -111,8 +118,9 @@ def test_valid_rows_get_the_same_scores_as_in_a_clean_export(result, versions, t
 
 
 def test_an_export_missing_model_columns_is_refused_with_suggestions(versions, hospital, tmp_path: Path) -> None:
-    export = hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex",
-                                                                           "occupying_ratio": "occ_ratio"})
+    export = (
+        hospital.export.head(5).drop(columns=["age"]).rename(columns={"sex": "Sex", "occupying_ratio": "occ_ratio"})
+    )
     export.to_csv(tmp_path / "x.csv", index=False)
     with pytest.raises(ContractMismatchError) as caught:
         score_export([versions["logistic"]], tmp_path / "x.csv", tmp_path / "out.csv")
@@ -123,8 +131,9 @@ def test_an_export_missing_model_columns_is_refused_with_suggestions(versions, h
         assert key not in message
     export = export.rename(columns={"Sex": "sex", "occ_ratio": "occupying_ratio"}).assign(Age=hospital.export["age"])
     export.to_csv(tmp_path / "mapped.csv", index=False)
-    summary = score_export([versions["logistic"]], tmp_path / "mapped.csv", tmp_path / "out.csv",
-                           column_map={"Age": "age"})
+    summary = score_export(
+        [versions["logistic"]], tmp_path / "mapped.csv", tmp_path / "out.csv", column_map={"Age": "age"}
+    )
     assert summary.rows_scored == 5
 
 
@@ -162,8 +171,9 @@ def test_a_model_that_does_not_exist_is_refused(store, tmp_path: Path) -> None:
 
 def test_same_task_twice_gets_distinct_prefixes(store, versions, hospital, tmp_path: Path) -> None:
     shutil.copy(hospital.csv, tmp_path / "x.csv")
-    summary = score_export([versions["logistic"], versions["logistic"]], tmp_path / "x.csv", tmp_path / "out.csv",
-                           explain=False)
+    summary = score_export(
+        [versions["logistic"], versions["logistic"]], tmp_path / "x.csv", tmp_path / "out.csv", explain=False
+    )
     scores = pd.read_csv(tmp_path / "out.csv", float_precision="round_trip")
     assert summary.prefixes == ["c5_palsy", "c5_palsy_2"]
     assert np.array_equal(scores["c5_palsy_probability"], scores["c5_palsy_2_probability"])

@@ -76,8 +76,13 @@ def test_a_registered_model_is_verified_against_the_registry(store, versions) ->
 def test_the_digest_covers_every_file_mlflow_loads_or_executes(store, versions, tmp_path: Path) -> None:
     folder = _download(versions["logistic"], tmp_path / "m")
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert {"MLmodel", "artifacts/bundle/pipeline.joblib", "artifacts/bundle/ensemble.joblib",
-            "artifacts/bundle/clinical.json", "requirements.txt"} <= names
+    assert {
+        "MLmodel",
+        "artifacts/bundle/pipeline.joblib",
+        "artifacts/bundle/ensemble.joblib",
+        "artifacts/bundle/clinical.json",
+        "requirements.txt",
+    } <= names
     assert any(n.endswith(".py") and "/" not in n for n in names)  # the models-from-code file
     assert any(n.startswith("code/spineoutcome/") for n in names)
     before = model_sha256(folder)
@@ -177,8 +182,9 @@ def test_a_registry_version_pointing_at_another_models_artefacts_is_refused(stor
     assert load_verified(versions["logistic"]).verified
 
 
-def test_a_swapped_pickle_with_a_self_consistent_local_digest_is_refused(store, versions, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_swapped_pickle_with_a_self_consistent_local_digest_is_refused(
+    store, versions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A downloaded folder: whatever digest the folder states about itself is not a record."""
     folder = _download(versions["logistic"], tmp_path / "m")
     other = _download(versions["xgboost"], tmp_path / "o")
@@ -199,8 +205,9 @@ def test_a_swapped_pickle_with_a_self_consistent_local_digest_is_refused(store, 
         load_verified(folder)
 
 
-def test_local_folders_need_a_signature_or_allow_unverified(store, versions, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_folders_need_a_signature_or_allow_unverified(
+    store, versions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = _download(versions["logistic"], tmp_path / "m")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'empty.db'}")  # a store that does not know the model
     try:
@@ -248,8 +255,9 @@ def test_paths_from_metadata_stay_inside_their_folder(store, versions, tmp_path:
     link = tmp_path / "linked"
     shutil.copytree(_download(versions["logistic"], tmp_path / "n"), link)
     (link / "artifacts" / "bundle" / "ensemble.joblib").unlink()
-    (link / "artifacts" / "bundle" / "ensemble.joblib").symlink_to(tmp_path / "n" / "artifacts" / "bundle" /
-                                                                   "ensemble.joblib")
+    (link / "artifacts" / "bundle" / "ensemble.joblib").symlink_to(
+        tmp_path / "n" / "artifacts" / "bundle" / "ensemble.joblib"
+    )
     with pytest.raises(IntegrityError, match="symbolic link"):
         load_verified(link, allow_unverified=True)
 
@@ -261,8 +269,9 @@ def test_a_model_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
         load_verified(tmp_path / "x", allow_unverified=True)
 
 
-def test_sign_model_signs_only_a_folder_that_checks_out(store, versions, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sign_model_signs_only_a_folder_that_checks_out(
+    store, versions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from spineoutcome.cli import app

@@ -27,16 +27,26 @@ def _small_export(hospital, directory: Path, rows: int = 4) -> Path:
 
 def test_formula_cells_are_neutralised_in_scores_and_rejects(app, store, hospital, tmp_path: Path) -> None:  # noqa: F811
     export = hospital.export.head(6).copy()
-    export.loc[0, "patient_id"] = "=HYPERLINK(\"http://x\",\"y\")"
+    export.loc[0, "patient_id"] = '=HYPERLINK("http://x","y")'
     export.loc[1, "patient_id"] = "+1+2"
     export.loc[2, "age"] = "@SUM(A1:A9)"
     export.loc[3, "sex"] = "-male"
     export.to_csv(tmp_path / "in.csv", index=False)
-    code, output = run(app, "--model", "models:/c5_palsy/1", "--input", str(tmp_path / "in.csv"), "--out",
-                       str(tmp_path / "s.csv"), "--tracking-uri", store.uri, "--no-explain")
+    code, output = run(
+        app,
+        "--model",
+        "models:/c5_palsy/1",
+        "--input",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+        "--no-explain",
+    )
     assert code == 1, output
     scores = pd.read_csv(tmp_path / "s.csv", dtype=str, keep_default_na=False)
-    assert "'=HYPERLINK(\"http://x\",\"y\")" in set(scores["patient_id"]) and "'+1+2" in set(scores["patient_id"])
+    assert '\'=HYPERLINK("http://x","y")' in set(scores["patient_id"]) and "'+1+2" in set(scores["patient_id"])
     rejects = pd.read_csv(tmp_path / "s.rejects.csv", dtype=str, keep_default_na=False)
     assert set(rejects["value"]) >= {"'@SUM(A1:A9)", "'-male"}
     for frame in (scores, rejects):
@@ -47,12 +57,27 @@ def test_formula_cells_are_neutralised_in_scores_and_rejects(app, store, hospita
 
 def test_outputs_are_private_and_never_silently_overwritten(app, store, hospital, tmp_path: Path) -> None:  # noqa: F811
     export = _small_export(hospital, tmp_path)
-    args = ["--model", "models:/c5_palsy/1", "--input", str(export), "--out", str(tmp_path / "s.csv"),
-            "--tracking-uri", store.uri, "--no-explain", "--sheets", str(tmp_path / "sheets")]
+    args = [
+        "--model",
+        "models:/c5_palsy/1",
+        "--input",
+        str(export),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+        "--no-explain",
+        "--sheets",
+        str(tmp_path / "sheets"),
+    ]
     code, output = run(app, *args)
     assert code == 0, output
-    written = [tmp_path / "s.csv", tmp_path / "s.rejects.csv", tmp_path / "s.summary.json",
-               *sorted((tmp_path / "sheets").glob("*.pdf"))]
+    written = [
+        tmp_path / "s.csv",
+        tmp_path / "s.rejects.csv",
+        tmp_path / "s.summary.json",
+        *sorted((tmp_path / "sheets").glob("*.pdf")),
+    ]
     assert len(written) == 7
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {"0o600"}
     assert (tmp_path / "sheets").stat().st_mode & 0o077 == 0
@@ -74,8 +99,9 @@ def test_a_run_with_an_unverified_model_says_so_everywhere(app, store, versions,
     try:
         code, output = run(app, *common, "--out", str(tmp_path / "a.csv"))
         assert code == 3 and "--allow-unverified" in output and not (tmp_path / "a.csv").exists()
-        code, output = run(app, *common, "--out", str(tmp_path / "b.csv"), "--allow-unverified", "--sheets",
-                           str(tmp_path / "sheets"))
+        code, output = run(
+            app, *common, "--out", str(tmp_path / "b.csv"), "--allow-unverified", "--sheets", str(tmp_path / "sheets")
+        )
     finally:
         mlflow.set_tracking_uri(store.uri)
     assert code == 0, output
@@ -92,8 +118,18 @@ def test_a_run_with_an_unverified_model_says_so_everywhere(app, store, versions,
 
 
 def _score_verified(app, store, export: Path, tmp_path: Path) -> Path:  # noqa: F811
-    code, output = run(app, "--model", "models:/c5_palsy/1", "--input", str(export), "--out", str(tmp_path / "v.csv"),
-                       "--tracking-uri", store.uri, "--no-explain")
+    code, output = run(
+        app,
+        "--model",
+        "models:/c5_palsy/1",
+        "--input",
+        str(export),
+        "--out",
+        str(tmp_path / "v.csv"),
+        "--tracking-uri",
+        store.uri,
+        "--no-explain",
+    )
     assert code == 0 and "UNVERIFIED" not in output, output
     return tmp_path / "v.csv"
 
@@ -101,8 +137,17 @@ def _score_verified(app, store, export: Path, tmp_path: Path) -> Path:  # noqa: 
 def test_console_text_is_printed_without_markup(app, store, hospital, tmp_path: Path) -> None:  # noqa: F811
     export = hospital.export.head(3).rename(columns={"age": "[/age]", "bmi": "[b]bmi"})
     export.to_csv(tmp_path / "in.csv", index=False)
-    code, output = run(app, "--model", "models:/c5_palsy/1", "--input", str(tmp_path / "in.csv"), "--out",
-                       str(tmp_path / "s.csv"), "--tracking-uri", store.uri)
+    code, output = run(
+        app,
+        "--model",
+        "models:/c5_palsy/1",
+        "--input",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--tracking-uri",
+        store.uri,
+    )
     assert code == 3, output
     compact = output.replace(" ", "")  # the console may wrap inside a long token
     assert "'[/age]'" in compact and "'[b]bmi'" in compact
@@ -114,10 +159,24 @@ def test_a_run_killed_mid_write_leaves_nothing_that_looks_complete(store, hospit
     big["patient_id"] = [f"K{i:07d}" for i in range(len(big))]
     big.to_csv(tmp_path / "big.csv", index=False)
     out = tmp_path / "out" / "scores.csv"
-    command = [sys.executable, "-c", "from spineoutcome.cli import app; app()", "score", "--model",
-               "models:/c5_palsy/1", "--input", str(tmp_path / "big.csv"), "--out", str(out), "--tracking-uri",
-               store.uri, "--chunk-size", "200",
-               "--sheets", str(tmp_path / "sheets")]
+    command = [
+        sys.executable,
+        "-c",
+        "from spineoutcome.cli import app; app()",
+        "score",
+        "--model",
+        "models:/c5_palsy/1",
+        "--input",
+        str(tmp_path / "big.csv"),
+        "--out",
+        str(out),
+        "--tracking-uri",
+        store.uri,
+        "--chunk-size",
+        "200",
+        "--sheets",
+        str(tmp_path / "sheets"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

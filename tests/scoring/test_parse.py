@@ -17,14 +17,14 @@ def bundle(store, versions) -> ModelBundle:
 
 def corrupt(export: pd.DataFrame) -> pd.DataFrame:
     rows = export.head(12).copy().reset_index(drop=True)
-    rows.loc[0, "age"] = "seventy"          # not a number
-    rows.loc[1, "planned_levels"] = "2.5"   # not a whole number
-    rows.loc[2, "diabetes"] = "maybe"       # not yes/no
-    rows.loc[3, "sex"] = "unknown"          # not a category
-    rows.loc[4, "bmi"] = "75"               # outside [12, 60]
-    rows.loc[5, "age"] = "inf"              # not finite
+    rows.loc[0, "age"] = "seventy"  # not a number
+    rows.loc[1, "planned_levels"] = "2.5"  # not a whole number
+    rows.loc[2, "diabetes"] = "maybe"  # not yes/no
+    rows.loc[3, "sex"] = "unknown"  # not a category
+    rows.loc[4, "bmi"] = "75"  # outside [12, 60]
+    rows.loc[5, "age"] = "inf"  # not finite
     rows.loc[6, ["age", "sex", "diabetes"]] = [" NA ", "MALE", "Yes"]  # missing code, spellings: valid
-    rows.loc[7, "bmi"] = ""                 # missing: valid, imputed
+    rows.loc[7, "bmi"] = ""  # missing: valid, imputed
     return rows
 
 
@@ -44,9 +44,13 @@ def test_valid_rows_parse_exactly_as_the_contract_parses_them(bundle: ModelBundl
 def test_each_problem_names_column_and_rule(bundle: ModelBundle, hospital) -> None:
     ours = parse_predictors(corrupt(hospital.export), bundle.contract)
     found = {(p.column, p.rule, tuple(p.positions)) for p in ours.problems}
-    assert found == {("age", "not_a_number", (0, 5)), ("planned_levels", "not_a_whole_number", (1,)),
-                     ("diabetes", "not_a_boolean", (2,)), ("sex", "unknown_category", (3,)),
-                     ("bmi", "out_of_range", (4,))}
+    assert found == {
+        ("age", "not_a_number", (0, 5)),
+        ("planned_levels", "not_a_whole_number", (1,)),
+        ("diabetes", "not_a_boolean", (2,)),
+        ("sex", "unknown_category", (3,)),
+        ("bmi", "out_of_range", (4,)),
+    }
     reasons = {p.rule: p.reason for p in ours.problems}
     assert reasons["out_of_range"] == "outside the allowed range [12, 60]"
     assert "female, male" in reasons["unknown_category"]

@@ -11,22 +11,13 @@ import pytest
 from spineoutcome.data.sources import ExportReadError, read_export
 from spineoutcome.scoring.reader import open_export
 
-TEXT = ("patient_id,age,sex\n"
-        "P1,71.5,male\n"
-        "\n"
-        "P2,,female\n"
-        "   \n"
-        "P3,80,male\r\n"
-        "\r\n"
-        "P4,64,female\n"
-        "P5,55,male")
+TEXT = "patient_id,age,sex\nP1,71.5,male\n\nP2,,female\n   \nP3,80,male\r\n\r\nP4,64,female\nP5,55,male"
 
 
 def streamed(path: Path, chunk_size: int, **kwargs: object) -> tuple[pd.DataFrame, np.ndarray]:
     export = open_export(path, **kwargs)
     chunks = list(export.chunks(list(export.columns), chunk_size))
-    return (pd.concat([c.frame for c in chunks], ignore_index=True),
-            np.concatenate([c.lines for c in chunks]))
+    return (pd.concat([c.frame for c in chunks], ignore_index=True), np.concatenate([c.lines for c in chunks]))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 100])
@@ -59,8 +50,11 @@ def test_matches_the_whole_file_reader_on_a_synthetic_export(hospital) -> None:
 
 def test_delimiter_encoding_decimal_and_column_map(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
-    path.write_bytes("\ufeffPatient;Alter;sex\nP1;71,5;männlich\nP2;64;female\n".encode("cp1252", errors="replace")
-                     .replace(b"?", b""))
+    path.write_bytes(
+        "\ufeffPatient;Alter;sex\nP1;71,5;männlich\nP2;64;female\n".encode("cp1252", errors="replace").replace(
+            b"?", b""
+        )
+    )
     export = open_export(path, column_map={"Patient": "patient_id", "Alter": "age"}, decimal=",")
     assert export.delimiter == ";" and export.decimal == ","
     assert export.columns == ("patient_id", "age", "sex")
@@ -71,8 +65,14 @@ def test_delimiter_encoding_decimal_and_column_map(tmp_path: Path) -> None:
 
 
 def test_parquet_and_xlsx_are_read_as_text_with_row_lines(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "age": [71.5, np.nan, 80.0],
-                          "diabetes": [True, False, True], "planned_levels": pd.array([2, None, 4], dtype="Int64")})
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2", "P3"],
+            "age": [71.5, np.nan, 80.0],
+            "diabetes": [True, False, True],
+            "planned_levels": pd.array([2, None, 4], dtype="Int64"),
+        }
+    )
     frame.to_parquet(tmp_path / "export.parquet")
     text, lines = streamed(tmp_path / "export.parquet", 2)
     assert lines.tolist() == [2, 3, 4]
@@ -98,23 +98,26 @@ def test_unsupported_or_missing_files_are_refused(tmp_path: Path) -> None:
         open_export(tmp_path / "x.json")
 
 
-MESSY = ('patient_id,note,age\r\n'
-         'P1,"two\r\nlines",70\r\n'
-         '\r\n'
-         'P2,"say ""hi""",61\r'
-         'P3,x,59,surplus\n'
-         'P4,"never closed,58\n'
-         'P5,y,57\n'
-         ',,\n'
-         'P6,"' + "z" * 300 + '",56\n'
-         'P7,\x00,55\n'
-         'P8,last,54')
+MESSY = (
+    "patient_id,note,age\r\n"
+    'P1,"two\r\nlines",70\r\n'
+    "\r\n"
+    'P2,"say ""hi""",61\r'
+    "P3,x,59,surplus\n"
+    'P4,"never closed,58\n'
+    "P5,y,57\n"
+    ",,\n"
+    'P6,"' + "z" * 300 + '",56\n'
+    "P7,\x00,55\n"
+    "P8,last,54"
+)
 
 
 @pytest.mark.parametrize("block_bytes", [7, 16, 33, 64, 1 << 20])
 @pytest.mark.parametrize("chunk_size", [1, 3, 100])
-def test_block_and_chunk_boundaries_never_change_rows_lines_or_faults(tmp_path: Path, block_bytes: int,
-                                                                     chunk_size: int) -> None:
+def test_block_and_chunk_boundaries_never_change_rows_lines_or_faults(
+    tmp_path: Path, block_bytes: int, chunk_size: int
+) -> None:
     import dataclasses
 
     path = tmp_path / "messy.csv"
@@ -128,7 +131,10 @@ def test_block_and_chunk_boundaries_never_change_rows_lines_or_faults(tmp_path: 
     assert lines == [2, 5, 8, 10, 12]
     assert frame["note"].tolist() == ["two\nlines", 'say "hi"', "y", "z" * 300, "last"]
     assert sorted(zip(faults["line"].tolist(), faults["rule"].tolist(), strict=True)) == [
-        (6, "wrong_field_count"), (7, "unterminated_quote"), (11, "control_character")]
+        (6, "wrong_field_count"),
+        (7, "unterminated_quote"),
+        (11, "control_character"),
+    ]
     assert export.blank_lines == 2  # line 4 (empty) and line 9 (delimiters only)
 
 
@@ -175,8 +181,15 @@ def test_workbook_sheets_are_accounted_for(tmp_path: Path) -> None:
     assert read_export(tmp_path / "book.xlsx", sheet="2025").frame["age"].tolist() == ["61"]
 
 
-@pytest.mark.parametrize(("data", "reason"), [(b"", "empty"), (b"\n \n\r\n", "only blank lines"),
-                                              (b"PK\x03\x04rest", "ZIP"), (b"\x00\x01\x02\x03" * 50, "binary")])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\n \n\r\n", "only blank lines"),
+        (b"PK\x03\x04rest", "ZIP"),
+        (b"\x00\x01\x02\x03" * 50, "binary"),
+    ],
+)
 def test_files_that_cannot_be_tables_are_refused_with_the_reason(tmp_path: Path, data: bytes, reason: str) -> None:
     (tmp_path / "x.csv").write_bytes(data)
     with pytest.raises(ExportReadError, match=reason):
@@ -185,8 +198,9 @@ def test_files_that_cannot_be_tables_are_refused_with_the_reason(tmp_path: Path,
 
 def test_a_quote_that_would_swallow_whole_records_is_unterminated(tmp_path: Path) -> None:
     path = tmp_path / "swallow.csv"
-    path.write_text('patient_id,note,age\nP1,"never closed,58\nP2,y,57\nP3,x",56\nP4,"two\nlines",55\n',
-                    encoding="utf-8")
+    path.write_text(
+        'patient_id,note,age\nP1,"never closed,58\nP2,y,57\nP3,x",56\nP4,"two\nlines",55\n', encoding="utf-8"
+    )
     raw = read_export(path)
     assert raw.frame["patient_id"].tolist() == ["P2", "P3", "P4"] and raw.lines.tolist() == [3, 4, 5]
     assert raw.frame["note"].tolist() == ["y", 'x"', "two\nlines"]

@@ -49,8 +49,20 @@ def test_every_row_is_scored_and_the_invariant_holds(scored, hospital) -> None:
 def test_column_groups_per_model_prefixed_by_task(scored) -> None:
     summary, scores, _ = scored
     assert summary.prefixes == ["c5_palsy", "c5_palsy_2"]
-    expected = ["probability", "band_low", "band_high", "category", "factor_1", "factor_2", "factor_3",
-                "missing_predictors", "extrapolated", "mahalanobis", "out_of_distribution", "model_integrity"]
+    expected = [
+        "probability",
+        "band_low",
+        "band_high",
+        "category",
+        "factor_1",
+        "factor_2",
+        "factor_3",
+        "missing_predictors",
+        "extrapolated",
+        "mahalanobis",
+        "out_of_distribution",
+        "model_integrity",
+    ]
     assert list(scores.columns) == ["line", "patient_id", *[f"{p}_{c}" for p in summary.prefixes for c in expected]]
 
 
@@ -87,8 +99,14 @@ def test_categories_at_the_configured_thresholds(scored, store) -> None:
         reference = pd.cut(p, [0, *thresholds, 1], right=False, labels=labels).astype(str)
         assert scores[f"{prefix}_category"].tolist() == reference.tolist()
         assert summary.categories[prefix] == reference.value_counts().reindex(labels, fill_value=0).to_dict()
-    assert categorise(np.array([0.0499999, 0.05, 0.0999, 0.1, 0.2, 0.99]), (0.05, 0.1, 0.2)).tolist() == \
-        [0, 1, 1, 2, 3, 3]
+    assert categorise(np.array([0.0499999, 0.05, 0.0999, 0.1, 0.2, 0.99]), (0.05, 0.1, 0.2)).tolist() == [
+        0,
+        1,
+        1,
+        2,
+        3,
+        3,
+    ]
 
 
 def test_missing_predictors_are_scored_and_named(scored, hospital, store) -> None:

@@ -12,8 +12,10 @@ import pytest
 
 from spineoutcome.scoring import score_export
 
-pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                                reason="poppler-utils (pdftoppm, pdftotext) not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+    reason="poppler-utils (pdftoppm, pdftotext) not installed",
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,12 @@ def sheets(store, versions, hospital, tmp_path_factory):
     rows = hospital.export.head(4).copy()
     rows.loc[rows.index[1], "bmi"] = ""
     rows.to_csv(directory / "four.csv", index=False)
-    summary = score_export([versions["logistic"], versions["xgboost"]], directory / "four.csv",
-                           directory / "scores.csv", sheets_dir=directory / "sheets")
+    summary = score_export(
+        [versions["logistic"], versions["xgboost"]],
+        directory / "four.csv",
+        directory / "scores.csv",
+        sheets_dir=directory / "sheets",
+    )
     scores = pd.read_csv(directory / "scores.csv", dtype=str, keep_default_na=False)
     return summary, scores, directory / "sheets", rows
 
@@ -52,8 +58,7 @@ def test_sheet_text_holds_risk_band_drivers_subgroups_and_intended_use(sheets, s
     _, scores, directory, rows = sheets
     r = 1
     pdf = directory / f"line-{int(scores['line'][r]):07d}.pdf"
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
-                          text=True).stdout
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
     first_page = text.split("\f")[0]
     p = float(scores["c5_palsy_probability"][r])
     assert f"{100 * p:.1f} %" in first_page

@@ -29,20 +29,57 @@ from spineoutcome.tracking import log_run
 
 ENSEMBLE_SIZE = 5
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
-C5_PREDICTORS = ["age", "sex", "diabetes", "diagnosis", "approach", "planned_levels", "deltoid_mmt_pre_left",
-                 "deltoid_mmt_pre_right", "c1_c3_involvement", "c45_foraminal_stenosis", "occupying_ratio"]
-COMPLICATION_PREDICTORS = ["age", "sex", "bmi", "smoking", "diabetes", "asa_class", "approach", "planned_levels",
-                           "k_line", "occupying_ratio"]
-COMMON = {"spline_knots": 3, "tuning": {"n_trials": 2, "inner_folds": 2, "metric": "neg_log_loss"},
-          "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
-          "subgroups": {"variables": ["sex", "age_group", "approach"], "min_events": 5}, "seed": 2026}
+C5_PREDICTORS = [
+    "age",
+    "sex",
+    "diabetes",
+    "diagnosis",
+    "approach",
+    "planned_levels",
+    "deltoid_mmt_pre_left",
+    "deltoid_mmt_pre_right",
+    "c1_c3_involvement",
+    "c45_foraminal_stenosis",
+    "occupying_ratio",
+]
+COMPLICATION_PREDICTORS = [
+    "age",
+    "sex",
+    "bmi",
+    "smoking",
+    "diabetes",
+    "asa_class",
+    "approach",
+    "planned_levels",
+    "k_line",
+    "occupying_ratio",
+]
+COMMON = {
+    "spline_knots": 3,
+    "tuning": {"n_trials": 2, "inner_folds": 2, "metric": "neg_log_loss"},
+    "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
+    "subgroups": {"variables": ["sex", "age_group", "approach"], "min_events": 5},
+    "seed": 2026,
+}
 PIPELINES = {
-    "c5_palsy": {"name": "c5_palsy", "description": "Risk of C5 palsy within 21 days after surgery.",
-                 "outcome": "c5_palsy", "predictors": {"include": C5_PREDICTORS}, "families": ["logistic"],
-                 "thresholds": [0.05, 0.10, 0.20], **COMMON},
-    "complication_any": {"name": "complication_any", "description": "Risk of any complication within 90 days.",
-                         "outcome": "complication_any", "predictors": {"include": COMPLICATION_PREDICTORS},
-                         "families": ["logistic"], "thresholds": [0.10, 0.20, 0.30], **COMMON},
+    "c5_palsy": {
+        "name": "c5_palsy",
+        "description": "Risk of C5 palsy within 21 days after surgery.",
+        "outcome": "c5_palsy",
+        "predictors": {"include": C5_PREDICTORS},
+        "families": ["logistic"],
+        "thresholds": [0.05, 0.10, 0.20],
+        **COMMON,
+    },
+    "complication_any": {
+        "name": "complication_any",
+        "description": "Risk of any complication within 90 days.",
+        "outcome": "complication_any",
+        "predictors": {"include": COMPLICATION_PREDICTORS},
+        "families": ["logistic"],
+        "thresholds": [0.10, 0.20, 0.30],
+        **COMMON,
+    },
 }
 URIS = ["models:/c5_palsy/1", "models:/complication_any/1"]
 
@@ -62,8 +99,9 @@ def build_store(root: Path) -> Store:
     data, directory, pipelines = root / "exports", root / "store", root / "pipelines"
     for folder in (data, directory, pipelines):
         folder.mkdir(parents=True, exist_ok=True)
-    generate_cohort(data, n=500, seed=19, tables=["clinical", "imaging", "proms", "neuro_exam", "complications",
-                                                  "ct_followup"])
+    generate_cohort(
+        data, n=500, seed=19, tables=["clinical", "imaging", "proms", "neuro_exam", "complications", "ct_followup"]
+    )
     cohort = load_cohort(data)
     uri = f"sqlite:///{directory / 'mlruns.db'}"
     for name, spec in PIPELINES.items():
@@ -93,8 +131,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running(app: object) -> Iterator[str]:
     """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), access_log=False,
-                                           log_config=None, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), access_log=False, log_config=None, lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

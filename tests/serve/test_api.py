@@ -43,8 +43,9 @@ def test_probabilities_and_bands_equal_the_pyfunc_model(client: TestClient, serv
     answer = client.post("/api/v1/predict", json={"patients": rows.to_dict("records")})
     assert answer.status_code == 200
     body = PredictResponse.model_validate(answer.json()).model_dump()
-    assert [(p["patient"], p["model"]) for p in body["predictions"]] == \
-        [(i, s.name) for i in range(len(rows)) for s in served]
+    assert [(p["patient"], p["model"]) for p in body["predictions"]] == [
+        (i, s.name) for i in range(len(rows)) for s in served
+    ]
     for uri, s in zip(URIS, served, strict=True):
         expected = pyfunc_predictions(uri, rows[s.contract.names], s.contract)
         got = by_model(body["predictions"], s.name)
@@ -54,11 +55,17 @@ def test_probabilities_and_bands_equal_the_pyfunc_model(client: TestClient, serv
         for column in ("probability", "band_low", "band_high"):
             values = np.array([p[column] for p, ok in zip(got, scored, strict=True) if ok], dtype=float)
             np.testing.assert_allclose(values, expected[column].to_numpy()[scored], rtol=0, atol=1e-9, err_msg=column)
-        outside = [", ".join(f["variables"]) for p, ok in zip(got, scored, strict=True) if ok
-                   for f in p["flags"] if f["code"] == "extrapolated"]
+        outside = [
+            ", ".join(f["variables"])
+            for p, ok in zip(got, scored, strict=True)
+            if ok
+            for f in p["flags"]
+            if f["code"] == "extrapolated"
+        ]
         assert sorted(outside) == sorted(v for v in expected["extrapolated"][scored] if v)
-        ood = [any(f["code"] == "out_of_distribution" for f in p["flags"]) for p, ok in zip(got, scored, strict=True)
-               if ok]
+        ood = [
+            any(f["code"] == "out_of_distribution" for f in p["flags"]) for p, ok in zip(got, scored, strict=True) if ok
+        ]
         assert ood == expected["out_of_distribution"][scored].astype(bool).tolist()
 
 
@@ -105,16 +112,22 @@ def test_invalid_values_give_problems_never_a_500(client: TestClient, store: Sto
     absent = dict(good)
     del absent["age"]
     patients.append(absent)
-    answer = client.post("/api/v1/predict", content=json.dumps({"patients": patients}),
-                         headers={"content-type": "application/json"})
+    answer = client.post(
+        "/api/v1/predict", content=json.dumps({"patients": patients}), headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 200
     predictions = answer.json()["predictions"]
     c5, complication = by_model(predictions, "c5_palsy"), by_model(predictions, "complication_any")
     assert c5[0]["probability"] is not None and complication[0]["probability"] is not None
     for k, (name, (value, rule)) in enumerate(cases.items(), start=1):
         for model, entries in (("c5_palsy", c5), ("complication_any", complication)):
-            reads = name in {"c5_palsy": ["age", "planned_levels", "sex", "diabetes", "occupying_ratio", "approach"],
-                             "complication_any": list(cases)}[model]
+            reads = (
+                name
+                in {
+                    "c5_palsy": ["age", "planned_levels", "sex", "diabetes", "occupying_ratio", "approach"],
+                    "complication_any": list(cases),
+                }[model]
+            )
             entry = entries[k]
             if not reads:  # bmi is read by the complication model only: C5 palsy is still scored
                 assert entry["probability"] is not None and entry["problems"] == []
@@ -132,8 +145,9 @@ def test_invalid_values_give_problems_never_a_500(client: TestClient, store: Sto
 
 def test_missing_value_is_imputed_and_flagged(client: TestClient, store: Store) -> None:
     patient = {**store.patients.iloc[1].to_dict(), "bmi": None, "smoking": "NA"}
-    entry = by_model(client.post("/api/v1/predict", json={"patients": [patient]}).json()["predictions"],
-                     "complication_any")[0]
+    entry = by_model(
+        client.post("/api/v1/predict", json={"patients": [patient]}).json()["predictions"], "complication_any"
+    )[0]
     assert entry["probability"] is not None
     imputed = [f for f in entry["flags"] if f["code"] == "imputed"]
     assert imputed and set(imputed[0]["variables"]) >= {"bmi", "smoking"}
@@ -141,8 +155,10 @@ def test_missing_value_is_imputed_and_flagged(client: TestClient, store: Store) 
 
 
 def test_bad_requests_are_4xx(client: TestClient, served) -> None:
-    assert client.post("/api/v1/predict", content=b"{not json", headers={"content-type": "application/json"}
-                       ).status_code == 422
+    assert (
+        client.post("/api/v1/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code
+        == 422
+    )
     assert client.post("/api/v1/predict", json={"patients": [1, 2]}).status_code == 422
     assert client.post("/api/v1/predict", json={"people": []}).status_code == 422
     small = TestClient(create_app(served, ServeSettings(max_patients=2)))
@@ -161,8 +177,9 @@ def test_health_models_and_openapi(client: TestClient, served) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/api/v1/predict"]["post"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
-    assert {"probability", "band_low", "band_high", "risk_group", "drivers", "flags", "problems"} <= \
-        set(spec["components"]["schemas"]["Prediction"]["properties"])
+    assert {"probability", "band_low", "band_high", "risk_group", "drivers", "flags", "problems"} <= set(
+        spec["components"]["schemas"]["Prediction"]["properties"]
+    )
     assert "/health" in spec["paths"]
 
 
@@ -175,8 +192,12 @@ def test_calculator_fields_come_from_the_dictionary(client: TestClient, served) 
     assert list(fields) == list(dict.fromkeys(n for s in served for n in s.contract.names))
     for name, field in fields.items():
         variable = dictionary.variable(name)
-        assert (field.help, field.unit, field.range, field.required) == \
-            (variable.description, variable.unit, variable.range, not variable.nullable)
+        assert (field.help, field.unit, field.range, field.required) == (
+            variable.description,
+            variable.unit,
+            variable.range,
+            not variable.nullable,
+        )
         if variable.dtype == "category":
             assert [value for value, _ in field.options] == list(variable.categories)
     assert fields["bmi"].models == ("complication_any",) and fields["age"].models == ("c5_palsy", "complication_any")
@@ -193,7 +214,11 @@ def test_calculator_shows_problems_and_never_fails(client: TestClient, store: St
     assert page.text.count("Not scored: the values below break this model") == 2
     assert 'data-variable="age" data-rule="not_a_number"' in page.text
     assert 'data-variable="bmi" data-rule="out_of_range"' in page.text
-    assert client.post("/", content=b"\xff\xfe=%%%&&", headers={"content-type": "application/x-www-form-urlencoded"}
-                       ).status_code == 200
+    assert (
+        client.post(
+            "/", content=b"\xff\xfe=%%%&&", headers={"content-type": "application/x-www-form-urlencoded"}
+        ).status_code
+        == 200
+    )
     sheet = client.post("/sheet", data=values)
     assert sheet.status_code == 422 and "Not scored" in sheet.text

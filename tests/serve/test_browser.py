@@ -23,8 +23,16 @@ from spineoutcome.serve import create_app, load_models
 from .conftest import URIS, Store, running
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +49,16 @@ def browser_context():
         if os.environ.get("CI"):
             pytest.fail("playwright is not installed (pip install -e '.[test]')")
         pytest.skip("playwright is not installed")
-    with tempfile.TemporaryDirectory(prefix="spineoutcome-chromium-") as profile, \
-            playwright.sync_playwright() as pw:
+    with tempfile.TemporaryDirectory(prefix="spineoutcome-chromium-") as profile, playwright.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, java_script_enabled=False,
-            accept_downloads=True, viewport={"width": 1280, "height": 900})
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            java_script_enabled=False,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+        )
         try:
             yield context
         finally:
@@ -63,8 +76,11 @@ def patient_for_both(store: Store, served) -> dict[str, str]:
                 for spec in s.contract.predictors:
                     value = row[spec.name]
                     if spec.dtype == "bool":
-                        value = contract.true_values[0] if value.lower() in {v.lower() for v in contract.true_values} \
+                        value = (
+                            contract.true_values[0]
+                            if value.lower() in {v.lower() for v in contract.true_values}
                             else contract.false_values[0]
+                        )
                     values[spec.name] = value
             return values
     raise AssertionError("no complete patient in the cohort")
@@ -123,8 +139,11 @@ def test_calculator_in_chromium(browser_context, store: Store, tmp_path: Path) -
             assert "Calculator (spineoutcome serve)" in text
 
         approaches = served[0].contract.predictors[served[0].contract.names.index("approach")].categories
-        changed = {**patient, "approach": next(a for a in approaches if a != patient["approach"]),
-                   "planned_levels": str(int(patient["planned_levels"]) % 8 + 1)}
+        changed = {
+            **patient,
+            "approach": next(a for a in approaches if a != patient["approach"]),
+            "planned_levels": str(int(patient["planned_levels"]) % 8 + 1),
+        }
         whatif = page.locator("form#whatif-form")
         whatif.locator('[name="approach"]').select_option(changed["approach"])
         whatif.locator('[name="planned_levels"]').fill(changed["planned_levels"])

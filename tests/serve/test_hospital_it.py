@@ -44,8 +44,12 @@ def test_token_read_from_the_environment_and_enforced(served, store: Store) -> N
     assert TOKEN not in repr(settings)
     client = TestClient(create_app(served, settings))
     body = {"patients": [patient(store)]}
-    for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token-00"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token-00"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
         answer = client.post("/api/v1/predict", json=body, headers=headers)
         assert answer.status_code == 401, headers
         assert answer.headers["www-authenticate"] == "Bearer"
@@ -69,9 +73,15 @@ def test_empty_or_short_token_is_refused(value: str) -> None:
 
 def test_security_headers_on_every_response(served, store: Store) -> None:
     client = TestClient(create_app(served))
-    answers = [client.get("/"), client.get("/health"), client.get("/openapi.json"), client.get("/nowhere"),
-               client.post("/api/v1/predict", json={"patients": [patient(store)]}),
-               client.post("/api/v1/predict", json={"wrong": 1}), client.post("/", data={"age": "70"})]
+    answers = [
+        client.get("/"),
+        client.get("/health"),
+        client.get("/openapi.json"),
+        client.get("/nowhere"),
+        client.post("/api/v1/predict", json={"patients": [patient(store)]}),
+        client.post("/api/v1/predict", json={"wrong": 1}),
+        client.post("/", data={"age": "70"}),
+    ]
     for answer in answers:
         for name, value in SECURITY_HEADERS.items():
             assert answer.headers.get(name) == value, (answer.request.url, name)
@@ -93,8 +103,9 @@ def test_cors_is_off_unless_origins_are_named(served) -> None:
 
 def test_only_allowed_host_headers_are_answered(served) -> None:
     """DNS rebinding: a page of another site that resolves to 127.0.0.1 sends its own Host header."""
-    client = TestClient(create_app(served, ServeSettings(allowed_hosts=("127.0.0.1", "localhost"))),
-                        base_url="http://127.0.0.1:8000")
+    client = TestClient(
+        create_app(served, ServeSettings(allowed_hosts=("127.0.0.1", "localhost"))), base_url="http://127.0.0.1:8000"
+    )
     assert client.get("/health").status_code == 200
     assert client.get("/health", headers={"host": "localhost:8000"}).status_code == 200
     refused = client.post("/api/v1/predict", json={"patients": []}, headers={"host": "evil.example"})
@@ -107,8 +118,9 @@ def test_request_bodies_are_bounded(served, store: Store) -> None:
     big = {"patients": [patient(store)] * 20}
     answer = client.post("/api/v1/predict", json=big)
     assert answer.status_code == 413
-    chunked = client.post("/api/v1/predict", content=iter([json.dumps(big).encode()]),
-                          headers={"content-type": "application/json"})
+    chunked = client.post(
+        "/api/v1/predict", content=iter([json.dumps(big).encode()]), headers={"content-type": "application/json"}
+    )
     assert chunked.status_code == 413
     assert client.post("/api/v1/predict", json={"patients": [patient(store)]}).status_code == 200
 
@@ -129,8 +141,9 @@ def test_access_log_holds_no_patient_data(served, store: Store, caplog: pytest.L
     assert SECRET_AGE not in server and SECRET_KEY not in server
 
 
-def test_unhandled_error_is_a_500_logged_without_its_message(served, store: Store, monkeypatch,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_unhandled_error_is_a_500_logged_without_its_message(
+    served, store: Store, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
     client = TestClient(create_app(served), raise_server_exceptions=False)
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -154,13 +167,15 @@ def test_integrity_failure_refuses_to_start(store: Store, tmp_path: Path, monkey
     mlflow.set_tracking_uri(store.uri)
     folder = Path(mlflow.artifacts.download_artifacts("models:/c5_palsy/1", dst_path=str(tmp_path / "model")))
     target = next(p for p in folder.rglob("calibration.json"))
-    target.write_text(target.read_text(encoding="utf-8").replace('"intercept": 0.0', '"intercept": 0.5'),
-                      encoding="utf-8")
+    target.write_text(
+        target.read_text(encoding="utf-8").replace('"intercept": 0.0', '"intercept": 0.5'), encoding="utf-8"
+    )
     result = CliRunner().invoke(cli, ["serve", "--model", str(folder)])
     assert result.exit_code == 3, result.output
     assert "do not match the SHA-256" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(cli, ["serve", "--model", URIS[0], "--tracking-uri", store.uri],
-                                env={TOKEN_ENV: "short"})
+    result = CliRunner().invoke(
+        cli, ["serve", "--model", URIS[0], "--tracking-uri", store.uri], env={TOKEN_ENV: "short"}
+    )
     assert result.exit_code == 3 and TOKEN_ENV in result.output
 
 
@@ -170,8 +185,20 @@ def test_cli_serves_on_loopback_and_logs_no_patient_data(store: Store, tmp_path:
     port = free_port()
     env = {**os.environ, TOKEN_ENV: TOKEN, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
-    command = [sys.executable, "-c", "from spineoutcome.cli import app; app()", "serve", "--model", URIS[0],
-               "--model", URIS[1], "--tracking-uri", store.uri, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-c",
+        "from spineoutcome.cli import app; app()",
+        "serve",
+        "--model",
+        URIS[0],
+        "--model",
+        URIS[1],
+        "--tracking-uri",
+        store.uri,
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -185,8 +212,12 @@ def test_cli_serves_on_loopback_and_logs_no_patient_data(store: Store, tmp_path:
             assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.3)
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        answer = httpx.post(f"{base}/api/v1/predict", headers=headers, timeout=60,
-                            json={"patients": [patient(store, age=SECRET_AGE, patient_id=SECRET_KEY)]})
+        answer = httpx.post(
+            f"{base}/api/v1/predict",
+            headers=headers,
+            timeout=60,
+            json={"patients": [patient(store, age=SECRET_AGE, patient_id=SECRET_KEY)]},
+        )
         assert answer.status_code == 200
         assert [p["probability"] is not None for p in answer.json()["predictions"]] == [True, True]
         assert httpx.post(f"{base}/api/v1/predict", json={"patients": []}, timeout=10).status_code == 401

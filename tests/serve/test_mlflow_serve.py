@@ -28,16 +28,36 @@ def test_mlflow_models_serve_gives_the_same_probabilities(store: Store, tmp_path
     rows = store.patients.head(40)
     ours = TestClient(create_app(served)).post("/api/v1/predict", json={"patients": rows.to_dict("records")}).json()
     conformed, problems = contract.conform(rows[contract.names])
-    records = [[None if isinstance(v, float) and math.isnan(v) else v for v in row]
-               for row in conformed.astype(object).itertuples(index=False)]
+    records = [
+        [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+        for row in conformed.astype(object).itertuples(index=False)
+    ]
 
     port = free_port()
     log = (tmp_path / "mlflow-serve.log").open("w+", encoding="utf-8")
     env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", URIS[0], "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            URIS[0],
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 240
@@ -47,11 +67,13 @@ def test_mlflow_models_serve_gives_the_same_probabilities(store: Store, tmp_path
                     break
             except httpx.TransportError:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "mlflow-serve.log").read_text()[-3000:]
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "mlflow-serve.log").read_text()[
+                -3000:
+            ]
             time.sleep(0.5)
-        answer = httpx.post(f"{base}/invocations", timeout=120,
-                            json={"dataframe_split": {"columns": contract.names, "data": records}})
+        answer = httpx.post(
+            f"{base}/invocations", timeout=120, json={"dataframe_split": {"columns": contract.names, "data": records}}
+        )
         assert answer.status_code == 200, answer.text[:2000]
         theirs = answer.json()["predictions"]
     finally:

@@ -80,8 +80,9 @@ def store(experiment: Experiment, tmp_path_factory: pytest.TempPathFactory) -> S
     (run_dir / "predictions.csv").write_text("patient_id,p\nP00000001,0.1\n", encoding="utf-8")
     # MLflow puts a SQLite store's artifacts in ./mlruns of the working directory.
     with contextlib.chdir(directory):
-        champion = log_run(experiment.result, tracking_uri=uri, gates=LENIENT, artifacts_dir=run_dir,
-                           ensemble_size=ENSEMBLE_SIZE)
+        champion = log_run(
+            experiment.result, tracking_uri=uri, gates=LENIENT, artifacts_dir=run_dir, ensemble_size=ENSEMBLE_SIZE
+        )
         rejected = log_run(experiment.result, tracking_uri=uri, gates=STRICT, ensemble_size=ENSEMBLE_SIZE)
     return Store(directory, uri, champion, rejected)
 
@@ -90,8 +91,10 @@ def raw_export_rows(result: ExperimentResult, data: Path) -> pd.DataFrame:
     """The analysed patients' predictors as export text, with their key: clinical and imaging columns
     exactly as in the CSV files, the derived PROM total written as text."""
     X = result.task.X
-    text = [pd.read_csv(data / f"{table}.csv", dtype=str, keep_default_na=False).set_index("patient_id")
-            for table in ("clinical", "imaging")]
+    text = [
+        pd.read_csv(data / f"{table}.csv", dtype=str, keep_default_na=False).set_index("patient_id")
+        for table in ("clinical", "imaging")
+    ]
     wide = pd.concat(text, axis=1)
     exported = [c for c in X.columns if c in wide.columns]
     rows = wide.loc[X.index, exported].copy()

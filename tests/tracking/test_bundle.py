@@ -31,6 +31,7 @@ def bundle(experiment: Experiment) -> ModelBundle:
 
 def export_text(X: pd.DataFrame) -> pd.DataFrame:
     """Typed rows written as an export would: yes/no, empty for missing, numbers as text."""
+
     def cell(value: object) -> str:
         if pd.isna(value):
             return ""
@@ -107,8 +108,9 @@ def test_conform_gives_the_signature_format(bundle: ModelBundle, experiment: Exp
     assert frame["sex"].dtype == object
 
 
-def test_training_summary_holds_aggregates_and_flags_novel_patients(bundle: ModelBundle,
-                                                                   experiment: Experiment) -> None:
+def test_training_summary_holds_aggregates_and_flags_novel_patients(
+    bundle: ModelBundle, experiment: Experiment
+) -> None:
     X = experiment.result.task.X
     age = bundle.summary.predictors["age"]
     ages = np.sort(X["age"].dropna().to_numpy())
@@ -131,8 +133,9 @@ def test_training_summary_holds_aggregates_and_flags_novel_patients(bundle: Mode
 def test_band_brackets_the_ensemble_and_is_percentile_based(bundle: ModelBundle, experiment: Experiment) -> None:
     X = experiment.result.task.X.head(50)
     out = bundle.predict(X, band=True)
-    draws = np.vstack([bundle.development_calibration(i).apply(m.predict_proba(X)[:, 1])
-                       for i, m in enumerate(bundle.ensemble)])  # calibration.json is the identity at build
+    draws = np.vstack(
+        [bundle.development_calibration(i).apply(m.predict_proba(X)[:, 1]) for i, m in enumerate(bundle.ensemble)]
+    )  # calibration.json is the identity at build
     np.testing.assert_allclose(out["band_low"], np.percentile(draws, 2.5, axis=0), atol=1e-12)
     np.testing.assert_allclose(out["band_high"], np.percentile(draws, 97.5, axis=0), atol=1e-12)
     assert len(bundle.ensemble) == ENSEMBLE_SIZE == bundle.manifest["uncertainty"]["replicates"]
@@ -156,8 +159,10 @@ def test_recalibration_is_fitted_on_the_risks_as_developed(bundle: ModelBundle, 
     from scipy.special import expit, logit
 
     X, y = experiment.result.task.X, experiment.result.task.y
-    developed = replace(bundle, manifest={**bundle.manifest, "development_calibration":
-                                          {"method": "logistic", "intercept": 0.2, "slope": 0.7}})
+    developed = replace(
+        bundle,
+        manifest={**bundle.manifest, "development_calibration": {"method": "logistic", "intercept": 0.2, "slope": 0.7}},
+    )
     updated = developed.recalibrated(X, y, method="logistic")
     lp = 0.2 + 0.7 * logit(bundle.pipeline.predict_proba(X)[:, 1].astype(np.float64))
     fit = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
@@ -165,6 +170,7 @@ def test_recalibration_is_fitted_on_the_risks_as_developed(bundle: ModelBundle, 
     assert updated.calibration.slope == pytest.approx(fit.params[1], abs=1e-5)
     expected = expit(fit.params[0] + fit.params[1] * lp)
     np.testing.assert_allclose(updated.predict(X)["probability"].to_numpy(), expected, atol=1e-5)
+
 
 def test_save_and_load_round_trip(bundle: ModelBundle, experiment: Experiment, tmp_path: Path) -> None:
     recalibrated = replace(bundle, calibration=replace(bundle.calibration, method="logistic", intercept=0.3, slope=0.8))
@@ -175,8 +181,9 @@ def test_save_and_load_round_trip(bundle: ModelBundle, experiment: Experiment, t
     assert loaded.clinical == recalibrated.clinical and loaded.clinical["thresholds"]
     assert loaded.calibration == recalibrated.calibration and loaded.manifest == recalibrated.manifest
     X = experiment.result.task.X.head(30)
-    pd.testing.assert_frame_equal(loaded.predict(X, band=True, flags=True),
-                                  recalibrated.predict(X, band=True, flags=True))
+    pd.testing.assert_frame_equal(
+        loaded.predict(X, band=True, flags=True), recalibrated.predict(X, band=True, flags=True)
+    )
 
 
 def test_manifest_says_how_to_explain_and_what_the_model_is(bundle: ModelBundle, experiment: Experiment) -> None:
@@ -192,8 +199,11 @@ def test_manifest_says_how_to_explain_and_what_the_model_is(bundle: ModelBundle,
 def test_gates_default_and_unconfigured_threshold(experiment: Experiment) -> None:
     evidence = experiment.result.evidence
     decision = check_gates(evidence)
-    assert decision.gates == Gates() and [c.name for c in decision.checks] == \
-        ["calibration_slope", "ici", f"net_benefit_t{evidence.pipeline['thresholds'][0]:g}"]
+    assert decision.gates == Gates() and [c.name for c in decision.checks] == [
+        "calibration_slope",
+        "ici",
+        f"net_benefit_t{evidence.pipeline['thresholds'][0]:g}",
+    ]
     assert decision.passed == all(c.passed for c in decision.checks)
     with pytest.raises(ValueError, match="not a configured decision threshold"):
         check_gates(evidence, Gates(threshold=0.33))

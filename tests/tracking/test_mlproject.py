@@ -18,12 +18,35 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_mlflow_run_train_logs_into_the_project_run(experiment: Experiment, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    command = [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
-               "--experiment-name", "c5_palsy", "-P", f"pipeline={experiment.pipeline}",
-               "-P", f"data={experiment.data}", "-P", f"out={tmp_path / 'runs'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        str(REPO),
+        "-e",
+        "train",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "c5_palsy",
+        "-P",
+        f"pipeline={experiment.pipeline}",
+        "-P",
+        f"data={experiment.data}",
+        "-P",
+        f"out={tmp_path / 'runs'}",
+    ]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # other tests may leave some set
-    done = subprocess.run(command, check=False, cwd=tmp_path, env={**clean, "MLFLOW_TRACKING_URI": uri},
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        command,
+        check=False,
+        cwd=tmp_path,
+        env={**clean, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])

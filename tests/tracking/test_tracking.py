@@ -38,8 +38,9 @@ def children(client: MlflowClient, run: Run) -> dict[str, Run]:
     return {r.info.run_name: r for r in found}
 
 
-def test_parent_run_has_config_params_and_descriptive_tags(client: MlflowClient, store: Store,
-                                                           experiment: Experiment) -> None:
+def test_parent_run_has_config_params_and_descriptive_tags(
+    client: MlflowClient, store: Store, experiment: Experiment
+) -> None:
     run = client.get_run(store.champion_run)
     evidence = experiment.result.evidence
     assert run.data.params["name"] == TASK
@@ -60,23 +61,29 @@ def test_git_commit_is_read_from_a_repository_and_absent_elsewhere(tmp_path: Pat
     assert git_commit(tmp_path) is None
 
 
-def test_nested_runs_per_family_study_centre_and_subgroups(client: MlflowClient, store: Store,
-                                                          experiment: Experiment) -> None:
+def test_nested_runs_per_family_study_centre_and_subgroups(
+    client: MlflowClient, store: Store, experiment: Experiment
+) -> None:
     parent = client.get_run(store.champion_run)
     families = children(client, parent)
     assert set(families) == {"logistic", "xgboost"}
     assert families[experiment.result.evidence.best_family].data.tags["best"] == "true"
     xgb = children(client, families["xgboost"])
-    assert {"xgboost tuning: repeat 1 fold 1", "xgboost tuning: repeat 1 fold 3", "xgboost tuning: final model",
-            "xgboost subgroups"} <= set(xgb)
+    assert {
+        "xgboost tuning: repeat 1 fold 1",
+        "xgboost tuning: repeat 1 fold 3",
+        "xgboost tuning: final model",
+        "xgboost subgroups",
+    } <= set(xgb)
     final = xgb["xgboost tuning: final model"]
     study = experiment.result.evidence.families["xgboost"].tuning[-1]
     assert final.data.metrics["n_trials"] == 2
     assert final.data.metrics["best_value"] == pytest.approx(study["best_value"])
     assert final.data.params["max_depth"] == str(study["best_params"]["max_depth"])
     centres = [r for name, r in xgb.items() if name.startswith("xgboost IECV: centre ")]
-    assert len(centres) == len(experiment.result.evidence.families["xgboost"].internal_external
-                               ["heterogeneity"]["centres"])
+    assert len(centres) == len(
+        experiment.result.evidence.families["xgboost"].internal_external["heterogeneity"]["centres"]
+    )
     assert all("auc" in r.data.metrics for r in centres if r.data.tags["status"] == "ok")
     assert not any(name.startswith("logistic tuning") for name in children(client, families["logistic"]))
 
@@ -93,14 +100,18 @@ def test_metrics_equal_the_evidence(client: MlflowClient, store: Store, experime
         assert metrics["cv_ici"] == record.cross_validation["calibration_curve"]["ici"]["value"]
         assert metrics["optimism_corrected_auc"] == record.optimism["corrected"]["auc"]
         assert metrics["iecv_pooled_auc"] == record.internal_external["heterogeneity"]["pooled_auc"]["value"]
-        assert metrics["iecv_pooled_logit_auc_tau2"] == \
-            record.internal_external["heterogeneity"]["pooled"]["logit_auc"]["tau2"]
+        assert (
+            metrics["iecv_pooled_logit_auc_tau2"]
+            == record.internal_external["heterogeneity"]["pooled"]["logit_auc"]["tau2"]
+        )
         assert metrics["cv_net_benefit_t0.1"] == net_benefit_at(record.cross_validation, 0.1)[0]
         history = client.get_metric_history(families[family].info.run_id, "cv_repeat_auc")
         assert [m.value for m in history] == [r["auc"] for r in record.cv_repeats]
     xgb = evidence.families["xgboost"].comparison_to_logistic
-    assert families["xgboost"].data.metrics["vs_logistic_auc_delong_difference"] == \
-        xgb["auc_delong"]["difference"]["value"]
+    assert (
+        families["xgboost"].data.metrics["vs_logistic_auc_delong_difference"]
+        == xgb["auc_delong"]["difference"]["value"]
+    )
     best = evidence.families[evidence.best_family].cross_validation
     assert client.get_run(store.champion_run).data.metrics["cv_auc"] == best["discrimination"]["auc"]["value"]
 
@@ -115,8 +126,7 @@ def test_net_benefit_at_a_threshold_is_the_decision_curve_value(experiment: Expe
             assert treat_all == pytest.approx(curve["nb_all"][i], abs=1e-12)
 
 
-def test_artifacts_evidence_figures_gates_and_model(client: MlflowClient, store: Store,
-                                                   experiment: Experiment) -> None:
+def test_artifacts_evidence_figures_gates_and_model(client: MlflowClient, store: Store, experiment: Experiment) -> None:
     run_id = store.champion_run
     names = {a.path for a in client.list_artifacts(run_id)}
     assert {"evidence.json", "gates.json", "figures", "report.pdf"} <= names
@@ -131,8 +141,9 @@ def test_artifacts_evidence_figures_gates_and_model(client: MlflowClient, store:
     assert model.signature.inputs.input_names() == experiment.result.task.predictors
 
 
-def test_dataset_input_has_digest_and_schema_but_no_rows(client: MlflowClient, store: Store,
-                                                         experiment: Experiment) -> None:
+def test_dataset_input_has_digest_and_schema_but_no_rows(
+    client: MlflowClient, store: Store, experiment: Experiment
+) -> None:
     inputs = client.get_run(store.champion_run).inputs.dataset_inputs
     assert len(inputs) == 1
     dataset = inputs[0].dataset
@@ -162,8 +173,9 @@ def test_champion_alias_only_for_the_run_that_passes_its_gates(client: MlflowCli
     assert gates["registry"] == {"registered": True, "model": TASK, "version": 2, "alias": None}
 
 
-def test_champion_predicts_the_in_process_probabilities_from_export_rows(client: MlflowClient,
-                                                                       experiment: Experiment) -> None:
+def test_champion_predicts_the_in_process_probabilities_from_export_rows(
+    client: MlflowClient, experiment: Experiment
+) -> None:
     result = experiment.result
     expected = result.models[result.evidence.best_family].predict_proba(result.task.X)[:, 1]
     model = mlflow.pyfunc.load_model(f"models:/{TASK}@{CHAMPION_ALIAS}")
@@ -179,7 +191,9 @@ def test_champion_predicts_the_in_process_probabilities_from_export_rows(client:
 
 def test_band_and_flags_are_returned_when_asked_for(experiment: Experiment, client: MlflowClient) -> None:
     model = mlflow.pyfunc.load_model(f"models:/{TASK}@{CHAMPION_ALIAS}")
-    frame, _ = model.unwrap_python_model().bundle.contract.conform(raw_export_rows(experiment.result, experiment.data).head(20))
+    frame, _ = model.unwrap_python_model().bundle.contract.conform(
+        raw_export_rows(experiment.result, experiment.data).head(20)
+    )
     plain = model.predict(frame)
     assert list(plain.columns) == ["probability", "problem"]
     out = model.predict(frame, params={"band": True, "flags": True})
@@ -228,7 +242,8 @@ model = mlflow.pyfunc.load_model("models:/{TASK}@{CHAMPION_ALIAS}")
 import spineoutcome
 print(spineoutcome.__file__)
 """
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300,
-                          cwd=store.directory)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300, cwd=store.directory
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "/code/spineoutcome/" in done.stdout

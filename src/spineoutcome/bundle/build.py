@@ -33,8 +33,10 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     """
     evidence, task = result.evidence, result.task
     if evidence.task["kind"] != "binary":
-        raise ValueError(f"a model bundle predicts probabilities of a binary outcome; {evidence.task['name']!r} "
-                         f"is {evidence.task['kind']!r}")
+        raise ValueError(
+            f"a model bundle predicts probabilities of a binary outcome; {evidence.task['name']!r} "
+            f"is {evidence.task['kind']!r}"
+        )
     family = evidence.best_family
     tuned = result.best_model
     pipeline: Pipeline = tuned.best_estimator_
@@ -48,8 +50,10 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         "outcome": evidence.task["outcome"],
         "outcome_definition": dict(evidence.task["outcome_definition"]),
         "eligibility": dict(evidence.pipeline.get("eligibility") or {}),
-        "output": {"column": "probability",
-                   "meaning": f"calibrated probability of the outcome {evidence.task['outcome']!r}"},
+        "output": {
+            "column": "probability",
+            "meaning": f"calibrated probability of the outcome {evidence.task['outcome']!r}",
+        },
         "family": family,
         "estimator": type(pipeline.named_steps["model"]).__name__,
         "selection_rule": evidence.selection_rule,
@@ -57,22 +61,30 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
         "data": {"digest": evidence.data["digest"], "n": task.n, "events": task.events},
         "dictionary": contract.dictionary,
         "spineoutcome_version": __version__,
-        "uncertainty": {"method": "bootstrap ensemble: the selected pipeline refit with its tuned hyperparameters "
-                                  "on simple bootstrap samples (not stratified: the number of events varies as it "
-                                  "would in a new sample); band = percentiles of the refits' "
-                                  "predictions through the bundle's calibration",
-                        "replicates": ensemble_size, "seed": seed, "percentiles": list(BAND_PERCENTILES)},
-        "explanation": {"function": "spineoutcome.explain.shap_contributions",
-                        "method": REGISTRY[family].shap.description,
-                        "units": (evidence.families[family].shap or {}).get("units"),
-                        "background_design_mean": {str(c): float(v) for c, v in design.mean().items()}},
+        "uncertainty": {
+            "method": "bootstrap ensemble: the selected pipeline refit with its tuned hyperparameters "
+            "on simple bootstrap samples (not stratified: the number of events varies as it "
+            "would in a new sample); band = percentiles of the refits' "
+            "predictions through the bundle's calibration",
+            "replicates": ensemble_size,
+            "seed": seed,
+            "percentiles": list(BAND_PERCENTILES),
+        },
+        "explanation": {
+            "function": "spineoutcome.explain.shap_contributions",
+            "method": REGISTRY[family].shap.description,
+            "units": (evidence.families[family].shap or {}).get("units"),
+            "background_design_mean": {str(c): float(v) for c, v in design.mean().items()},
+        },
     }
     ensemble = bootstrap_ensemble(tuned, task.X, task.y, ensemble_size, seed)
     manifest["development_calibration"] = asdict(_development_calibration(tuned, task.y))
-    manifest["development"] = development_record(pipeline, Calibration(**manifest["development_calibration"]), task.X,
-                                                 contract)
+    manifest["development"] = development_record(
+        pipeline, Calibration(**manifest["development_calibration"]), task.X, contract
+    )
     manifest["ensemble_development_calibration"] = [
-        asdict(_development_calibration(member, task.y[sample])) for member, sample in ensemble]
+        asdict(_development_calibration(member, task.y[sample])) for member, sample in ensemble
+    ]
     return ModelBundle(
         manifest=manifest,
         contract=contract,
@@ -84,15 +96,18 @@ def build_bundle(result: ExperimentResult, *, ensemble_size: int = ENSEMBLE_SIZE
     )
 
 
-def development_record(pipeline: Pipeline, calibration: Calibration, X: pd.DataFrame,
-                       contract: InputContract) -> dict[str, Any]:
+def development_record(
+    pipeline: Pipeline, calibration: Calibration, X: pd.DataFrame, contract: InputContract
+) -> dict[str, Any]:
     """What monitoring and validation compare a new site with: the mean and SD of the linear predictor
     (logit of the calibrated risk) in the training data, and the development bins of every predictor
     (:func:`spineoutcome.lifecycle.drift.drift_reference`). Aggregates only."""
     risk = np.clip(calibration.apply(pipeline.predict_proba(X)[:, 1]), PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
     lp = np.log(risk / (1 - risk))
-    return {"linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
-            "drift_reference": drift_reference(X, {p.name: p.dtype for p in contract.predictors})}
+    return {
+        "linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
+        "drift_reference": drift_reference(X, {p.name: p.dtype for p in contract.predictors}),
+    }
 
 
 def _development_calibration(tuned: TunedClassifier, y: np.ndarray) -> Calibration:
@@ -103,8 +118,9 @@ def _development_calibration(tuned: TunedClassifier, y: np.ndarray) -> Calibrati
     return Calibration("logistic", params[0], params[1], len(y), int(np.sum(y)))
 
 
-def bootstrap_ensemble(tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, size: int,
-                       seed: int) -> list[tuple[TunedClassifier, np.ndarray]]:
+def bootstrap_ensemble(
+    tuned: TunedClassifier, X: pd.DataFrame, y: np.ndarray, size: int, seed: int
+) -> list[tuple[TunedClassifier, np.ndarray]]:
     """``size`` refits of ``tuned`` with its tuned hyperparameters and recalibration on simple bootstrap
     samples (not outcome-stratified, so that the band carries the uncertainty of the event count too,
     which alone is left for a model that predicts the prevalence); each with its sample's rows."""

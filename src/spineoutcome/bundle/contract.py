@@ -80,34 +80,66 @@ class InputContract:
             var = dictionary.variable(name)
             if var.dtype not in PREDICTOR_DTYPES:
                 raise ValueError(f"predictor {name!r} has dtype {var.dtype!r}; a contract holds {PREDICTOR_DTYPES}")
-            specs.append(PredictorSpec(name=name, dtype=var.dtype, unit=var.unit, range=var.range,
-                                       categories=var.categories, required=not var.nullable,
-                                       description=var.description, missing_codes=var.missing_codes))
-        return cls(tuple(specs), dictionary.missing_codes, dictionary.true_values, dictionary.false_values,
-                   {"name": dictionary.name, "version": dictionary.version, "key": dictionary.key,
-                    "line_number_key": str(dictionary.line_number_key).lower()})
+            specs.append(
+                PredictorSpec(
+                    name=name,
+                    dtype=var.dtype,
+                    unit=var.unit,
+                    range=var.range,
+                    categories=var.categories,
+                    required=not var.nullable,
+                    description=var.description,
+                    missing_codes=var.missing_codes,
+                )
+            )
+        return cls(
+            tuple(specs),
+            dictionary.missing_codes,
+            dictionary.true_values,
+            dictionary.false_values,
+            {
+                "name": dictionary.name,
+                "version": dictionary.version,
+                "key": dictionary.key,
+                "line_number_key": str(dictionary.line_number_key).lower(),
+            },
+        )
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.predictors]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"predictors": [{**asdict(p), "mlflow_type": p.mlflow_type} for p in self.predictors],
-                "missing_codes": list(self.missing_codes), "true_values": list(self.true_values),
-                "false_values": list(self.false_values), "dictionary": dict(self.dictionary)}
+        return {
+            "predictors": [{**asdict(p), "mlflow_type": p.mlflow_type} for p in self.predictors],
+            "missing_codes": list(self.missing_codes),
+            "true_values": list(self.true_values),
+            "false_values": list(self.false_values),
+            "dictionary": dict(self.dictionary),
+        }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> InputContract:
         specs = tuple(
-            PredictorSpec(name=p["name"], dtype=p["dtype"], unit=p["unit"],
-                          range=tuple(p["range"]) if p["range"] is not None else None,
-                          categories=tuple(p["categories"]) if p["categories"] is not None else None,
-                          required=p["required"], description=p["description"],
-                          missing_codes=tuple(p["missing_codes"]) if p.get("missing_codes") is not None else None)
+            PredictorSpec(
+                name=p["name"],
+                dtype=p["dtype"],
+                unit=p["unit"],
+                range=tuple(p["range"]) if p["range"] is not None else None,
+                categories=tuple(p["categories"]) if p["categories"] is not None else None,
+                required=p["required"],
+                description=p["description"],
+                missing_codes=tuple(p["missing_codes"]) if p.get("missing_codes") is not None else None,
+            )
             for p in doc["predictors"]
         )
-        return cls(specs, tuple(doc["missing_codes"]), tuple(doc["true_values"]), tuple(doc["false_values"]),
-                   dict(doc["dictionary"]))
+        return cls(
+            specs,
+            tuple(doc["missing_codes"]),
+            tuple(doc["true_values"]),
+            tuple(doc["false_values"]),
+            dict(doc["dictionary"]),
+        )
 
     def mlflow_schema(self) -> Schema:
         """The MLflow input schema: every predictor column must be present; values may be missing."""
@@ -117,8 +149,10 @@ class InputContract:
         """Typed predictor columns (training dtypes) and each row's problems; other columns are ignored."""
         absent = [name for name in self.names if name not in frame.columns]
         if absent:
-            raise ValueError(f"the input lacks predictor column(s) {absent}; the model needs every column of its "
-                             "contract (a value may be empty)")
+            raise ValueError(
+                f"the input lacks predictor column(s) {absent}; the model needs every column of its "
+                "contract (a value may be empty)"
+            )
         columns: dict[str, pd.Series] = {}
         problems = pd.Series("", index=frame.index, dtype=object)
         for spec in self.predictors:
@@ -138,8 +172,11 @@ class InputContract:
         out = {}
         for spec in self.predictors:
             column = parsed.frame[spec.name]
-            out[spec.name] = (column.astype(object).where(column.notna(), None) if spec.dtype == "category"
-                              else column.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan))
+            out[spec.name] = (
+                column.astype(object).where(column.notna(), None)
+                if spec.dtype == "category"
+                else column.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+            )
         return pd.DataFrame(out, index=frame.index), parsed.problems
 
     def _parse_column(self, spec: PredictorSpec, values: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
@@ -160,8 +197,9 @@ class InputContract:
             issues.append((flags.isna() & ~missing, "not a yes/no value (or 1/0)"))
             typed = pd.Series(pd.array(flags.tolist(), dtype="boolean"), index=values.index)
         else:
-            numbers = pd.to_numeric(present.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v),
-                                    errors="coerce").astype("float64")
+            numbers = pd.to_numeric(
+                present.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v), errors="coerce"
+            ).astype("float64")
             issues.append((numbers.isna() & ~missing, "not a number"))
             if spec.dtype == "int":
                 fractional = numbers.notna() & (numbers != np.round(numbers))
@@ -180,8 +218,9 @@ class InputContract:
         """The missing codes of one predictor: its own, or the contract's minus its valid values."""
         if spec.missing_codes is not None:
             return spec.missing_codes
-        return usable_missing_codes(self.missing_codes, spec.dtype, spec.range, spec.categories, self.true_values,
-                                    self.false_values)
+        return usable_missing_codes(
+            self.missing_codes, spec.dtype, spec.range, spec.categories, self.true_values, self.false_values
+        )
 
     def _boolean(self, value: Any) -> bool | None:
         if isinstance(value, (bool, np.bool_)):

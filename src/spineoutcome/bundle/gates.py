@@ -89,13 +89,20 @@ def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
     threshold = gates.threshold if gates.threshold is not None else evidence.pipeline["thresholds"][0]
     nb_model, nb_all = net_benefit_at(cv, threshold)
     lo, hi = gates.calibration_slope
-    return GateDecision(family, gates, [
-        GateCheck("calibration_slope", slope, f"within [{lo:g}, {hi:g}]", slope is not None and lo <= slope <= hi),
-        GateCheck("ici", ici, f"<= {gates.max_ici:g}", ici is not None and ici <= gates.max_ici),
-        GateCheck(f"net_benefit_t{threshold:g}", nb_model,
-                  f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
-                  nb_model > max(nb_all, 0.0)),
-    ])
+    return GateDecision(
+        family,
+        gates,
+        [
+            GateCheck("calibration_slope", slope, f"within [{lo:g}, {hi:g}]", slope is not None and lo <= slope <= hi),
+            GateCheck("ici", ici, f"<= {gates.max_ici:g}", ici is not None and ici <= gates.max_ici),
+            GateCheck(
+                f"net_benefit_t{threshold:g}",
+                nb_model,
+                f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
+                nb_model > max(nb_all, 0.0),
+            ),
+        ],
+    )
 
 
 def _show(value: float | None) -> str:

@@ -86,11 +86,14 @@ def check_tree(directory: str | Path, *, allow_bytecode: bool = False) -> Path:
     root = Path(directory).resolve(strict=True)
     for path in root.rglob("*"):
         if path.is_symlink():
-            raise IntegrityError(f"{root}: {path.relative_to(root)} is a symbolic link; a model folder must hold "
-                                 "its files itself")
+            raise IntegrityError(
+                f"{root}: {path.relative_to(root)} is a symbolic link; a model folder must hold its files itself"
+            )
         if not allow_bytecode and path.name == BYTECODE_DIR:
-            raise IntegrityError(f"{root}: {path.relative_to(root)} is a Python bytecode cache, which the digest "
-                                 "does not cover; load from a fresh copy of the model")
+            raise IntegrityError(
+                f"{root}: {path.relative_to(root)} is a Python bytecode cache, which the digest "
+                "does not cover; load from a fresh copy of the model"
+            )
     return root
 
 
@@ -140,8 +143,10 @@ def sign_model(directory: str | Path, key: bytes | None = None, *, expected: str
     if expected is not None and not hmac.compare_digest(digest, expected):
         raise IntegrityError(f"{root}: the folder changed after it was checked; nothing was signed")
     path = root / SIGNATURE_FILE
-    path.write_text(json.dumps({"format": SIGNATURE_FORMAT, "sha256": digest, "hmac_sha256": _mac(key, digest)},
-                               indent=1), encoding="utf-8")
+    path.write_text(
+        json.dumps({"format": SIGNATURE_FORMAT, "sha256": digest, "hmac_sha256": _mac(key, digest)}, indent=1),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -160,13 +165,16 @@ def signed_digest(directory: str | Path, key: bytes | None = None) -> str | None
     except (OSError, ValueError, KeyError, TypeError):
         raise IntegrityError(f"{path}: not a readable signature file") from None
     if doc.get("format") != SIGNATURE_FORMAT or not hmac.compare_digest(mac, _mac(key, digest)):
-        raise IntegrityError(f"{path}: the signature does not verify under the site key ({SIGNING_KEY_ENV}); "
-                             "the file was not signed here or was changed")
+        raise IntegrityError(
+            f"{path}: the signature does not verify under the site key ({SIGNING_KEY_ENV}); "
+            "the file was not signed here or was changed"
+        )
     return digest
 
 
-def verify(directory: str | Path, expected: str | None, source: str, *, uri: str,
-           allow_unverified: bool = False) -> Verification:
+def verify(
+    directory: str | Path, expected: str | None, source: str, *, uri: str, allow_unverified: bool = False
+) -> Verification:
     """Compare the folder's digest with ``expected`` (recorded in ``source``); refuse a mismatch.
 
     With no record (``expected`` None) the folder is refused unless ``allow_unverified``, and is
@@ -178,12 +186,15 @@ def verify(directory: str | Path, expected: str | None, source: str, *, uri: str
             raise IntegrityError(
                 f"model {uri!r}: no digest of its files is recorded outside the folder (MLflow tracking store or a "
                 f"site signature, {SIGNING_KEY_ENV}), so it cannot be checked before it is loaded; load it from the "
-                "registry, sign it, or pass --allow-unverified (allow_unverified=True) to accept it as UNVERIFIED")
+                "registry, sign it, or pass --allow-unverified (allow_unverified=True) to accept it as UNVERIFIED"
+            )
         return Verification(digest, None)
     if not hmac.compare_digest(digest, expected):
-        raise IntegrityError(f"model {uri!r}: its files do not match the SHA-256 recorded in {source} (recorded "
-                             f"{expected[:12]}..., found {digest[:12]}...); they changed after logging, refusing to "
-                             "load them")
+        raise IntegrityError(
+            f"model {uri!r}: its files do not match the SHA-256 recorded in {source} (recorded "
+            f"{expected[:12]}..., found {digest[:12]}...); they changed after logging, refusing to "
+            "load them"
+        )
     return Verification(digest, source)
 
 

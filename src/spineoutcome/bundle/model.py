@@ -46,9 +46,15 @@ from spineoutcome.modeling import LogisticRecalibration
 from spineoutcome.modeling.recalibration import LOGIT_CLIP
 
 BAND_PERCENTILES = (2.5, 97.5)
-FILES = {"manifest": "bundle.json", "contract": "contract.json", "summary": "training_summary.json",
-         "calibration": "calibration.json", "clinical": "clinical.json", "pipeline": "pipeline.joblib",
-         "ensemble": "ensemble.joblib"}
+FILES = {
+    "manifest": "bundle.json",
+    "contract": "contract.json",
+    "summary": "training_summary.json",
+    "calibration": "calibration.json",
+    "clinical": "clinical.json",
+    "pipeline": "pipeline.joblib",
+    "ensemble": "ensemble.joblib",
+}
 
 
 @dataclass(frozen=True)
@@ -81,17 +87,22 @@ class ModelBundle:
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for key, doc in (("manifest", self.manifest), ("contract", self.contract.to_dict()),
-                         ("summary", self.summary.to_dict()), ("calibration", asdict(self.calibration)),
-                         ("clinical", self.clinical)):
+        for key, doc in (
+            ("manifest", self.manifest),
+            ("contract", self.contract.to_dict()),
+            ("summary", self.summary.to_dict()),
+            ("calibration", asdict(self.calibration)),
+            ("clinical", self.clinical),
+        ):
             (directory / FILES[key]).write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
         joblib.dump(self.pipeline, directory / FILES["pipeline"])
         joblib.dump(self.ensemble, directory / FILES["ensemble"])
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, *, verified: Verification | None = None,
-             allow_unverified: bool = False) -> ModelBundle:
+    def load(
+        cls, directory: str | Path, *, verified: Verification | None = None, allow_unverified: bool = False
+    ) -> ModelBundle:
         """Load a saved bundle; its pickles only once its files are checked (:mod:`.integrity`).
 
         ``verified``: the check a loader already made of the model folder that holds ``directory``
@@ -100,19 +111,30 @@ class ModelBundle:
         """
         directory = Path(directory).resolve()
         if verified is None:
-            verified = verify(directory, signed_digest(directory), "the site signature", uri=str(directory),
-                              allow_unverified=allow_unverified)
+            verified = verify(
+                directory,
+                signed_digest(directory),
+                "the site signature",
+                uri=str(directory),
+                allow_unverified=allow_unverified,
+            )
 
         def read(key: str) -> dict[str, Any]:
             return json.loads((directory / FILES[key]).read_text(encoding="utf-8"))
 
         try:
-            parts = {"manifest": read("manifest"), "contract": InputContract.from_dict(read("contract")),
-                     "summary": TrainingSummary.from_dict(read("summary")),
-                     "calibration": Calibration(**read("calibration")),
-                     "clinical": read("clinical") if (directory / FILES["clinical"]).is_file() else {}}
-            return cls(**parts, pipeline=joblib.load(directory / FILES["pipeline"]),
-                       ensemble=joblib.load(directory / FILES["ensemble"]))
+            parts = {
+                "manifest": read("manifest"),
+                "contract": InputContract.from_dict(read("contract")),
+                "summary": TrainingSummary.from_dict(read("summary")),
+                "calibration": Calibration(**read("calibration")),
+                "clinical": read("clinical") if (directory / FILES["clinical"]).is_file() else {},
+            }
+            return cls(
+                **parts,
+                pipeline=joblib.load(directory / FILES["pipeline"]),
+                ensemble=joblib.load(directory / FILES["ensemble"]),
+            )
         except IntegrityError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -169,8 +191,9 @@ class ModelBundle:
         low, high = np.percentile(draws, BAND_PERCENTILES, axis=0)
         return low, high
 
-    def recalibrated(self, frame: pd.DataFrame, y: np.ndarray,
-                     method: Literal["intercept", "logistic"] = "logistic") -> ModelBundle:
+    def recalibrated(
+        self, frame: pd.DataFrame, y: np.ndarray, method: Literal["intercept", "logistic"] = "logistic"
+    ) -> ModelBundle:
         """The bundle updated for a new centre: a recalibration fitted on that centre's rows and outcomes.
 
         The update is fitted to the risks as developed (development calibration applied; not on top

@@ -70,30 +70,36 @@ class BundleModel(mlflow.pyfunc.PythonModel):
         mlmodel = yaml.safe_load((root / "MLmodel").read_text(encoding="utf-8")) or {}
         logged = (mlmodel.get("flavors") or {}).get("python_function", {}).get("config") or {}
         if any(logged.get(key) != value for key, value in LOAD_CONFIG.items()):
-            raise IntegrityError(f"{root}: its MLmodel file sets its own verification options (model_config); only a "
-                                 "loader may set them, so the file was changed")
+            raise IntegrityError(
+                f"{root}: its MLmodel file sets its own verification options (model_config); only a "
+                "loader may set them, so the file was changed"
+            )
         self.verification = check_before_load(root, context.model_config, mlmodel.get("model_id"))
         self.bundle = ModelBundle.load(inside(root, context.artifacts[ARTIFACT_KEY]), verified=self.verification)
 
-    def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
-                params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Calibrated probabilities (see :meth:`.ModelBundle.predict`); params ``band`` and ``flags``."""
         params = params or {}
-        return self.bundle.predict(model_input, band=bool(params.get("band", False)),
-                                   flags=bool(params.get("flags", False)))
+        return self.bundle.predict(
+            model_input, band=bool(params.get("band", False)), flags=bool(params.get("flags", False))
+        )
 
 
 def signature(contract: InputContract) -> ModelSignature:
     """Inputs from the contract; outputs ``probability`` and ``problem``, the rest when asked for by params."""
-    outputs = Schema([
-        ColSpec("double", "probability"),
-        ColSpec("double", "band_low", required=False),
-        ColSpec("double", "band_high", required=False),
-        ColSpec("string", "extrapolated", required=False),
-        ColSpec("double", "mahalanobis", required=False),
-        ColSpec("boolean", "out_of_distribution", required=False),
-        ColSpec("string", "problem"),
-    ])
+    outputs = Schema(
+        [
+            ColSpec("double", "probability"),
+            ColSpec("double", "band_low", required=False),
+            ColSpec("double", "band_high", required=False),
+            ColSpec("string", "extrapolated", required=False),
+            ColSpec("double", "mahalanobis", required=False),
+            ColSpec("boolean", "out_of_distribution", required=False),
+            ColSpec("string", "problem"),
+        ]
+    )
     params = ParamSchema([ParamSpec("band", "boolean", False), ParamSpec("flags", "boolean", False)])
     return ModelSignature(inputs=contract.mlflow_schema(), outputs=outputs, params=params)
 
@@ -152,20 +158,29 @@ def log_bundle(bundle: ModelBundle, *, registered_model_name: str | None = None)
             pip_requirements=pip_requirements(),
             signature=signature(bundle.contract),
             model_config=dict(LOAD_CONFIG),
-            metadata={"spineoutcome_version": spineoutcome.__version__, "task": bundle.manifest["task"],
-                      "family": bundle.manifest["family"], "data_digest": bundle.manifest["data"]["digest"]},
+            metadata={
+                "spineoutcome_version": spineoutcome.__version__,
+                "task": bundle.manifest["task"],
+                "family": bundle.manifest["family"],
+                "data_digest": bundle.manifest["data"]["digest"],
+            },
         )
         with quiet_downloads():
-            uploaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri,
-                                                                dst_path=str(Path(tmp) / "uploaded")))
+            uploaded = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=str(Path(tmp) / "uploaded"))
+            )
         digest = model_sha256(uploaded)
     mlflow.set_logged_model_tags(info.model_id, {DIGEST_TAG: digest})
     version: int | None = None
     if registered_model_name:
         ensure_registered_model(registered_model_name)
         created = mlflow.MlflowClient().create_model_version(
-            registered_model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id,
-            tags={DIGEST_TAG: digest})
+            registered_model_name,
+            source=info.model_uri,
+            run_id=info.run_id,
+            model_id=info.model_id,
+            tags={DIGEST_TAG: digest},
+        )
         version = int(created.version)
     return LoggedBundle(info.model_id, info.model_uri, info.run_id, digest, version)
 

@@ -54,8 +54,13 @@ class MahalanobisNovelty:
         z = ((design[kept] - design[kept].mean()) / scale[kept]).to_numpy(dtype=float)
         precision = LedoitWolf().fit(z).precision_
         distances = np.sqrt(np.einsum("ij,jk,ik->i", z, precision, z))
-        return cls(columns=list(kept), mean=design[kept].mean().tolist(), scale=scale[kept].tolist(),
-                   precision=precision.tolist(), threshold=float(np.quantile(distances, OOD_QUANTILE)))
+        return cls(
+            columns=list(kept),
+            mean=design[kept].mean().tolist(),
+            scale=scale[kept].tolist(),
+            precision=precision.tolist(),
+            threshold=float(np.quantile(distances, OOD_QUANTILE)),
+        )
 
     def distance(self, design: pd.DataFrame) -> np.ndarray:
         z = (design[self.columns].to_numpy(dtype=float) - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -71,14 +76,17 @@ class TrainingSummary:
     novelty: MahalanobisNovelty
 
     @classmethod
-    def from_training(cls, X: pd.DataFrame, contract: InputContract, design: pd.DataFrame, *,
-                      ages: tuple[str, ...] = ()) -> TrainingSummary:
+    def from_training(
+        cls, X: pd.DataFrame, contract: InputContract, design: pd.DataFrame, *, ages: tuple[str, ...] = ()
+    ) -> TrainingSummary:
         """``X``: the analysed predictors (training dtypes); ``design``: the model's preprocessed ``X``;
         ``ages``: age variables (capped at 90)."""
         k = min_cell()
-        return cls(n=len(X), predictors={p.name: _describe(X[p.name], p.dtype, k, p.name in ages)
-                                         for p in contract.predictors},
-                   novelty=MahalanobisNovelty.fit(design))
+        return cls(
+            n=len(X),
+            predictors={p.name: _describe(X[p.name], p.dtype, k, p.name in ages) for p in contract.predictors},
+            novelty=MahalanobisNovelty.fit(design),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "predictors": self.predictors, "novelty": asdict(self.novelty)}
@@ -132,6 +140,12 @@ def _describe(values: pd.Series, dtype: str, k: int, age: bool) -> dict[str, Any
     else:
         low = high = None
         quantiles = {}
-    return {**stats, "low": low, "high": high, "range_rule": f"{k}th smallest to {k}th largest value",
-            "mean": float(min(numbers.mean(), cap)), "sd": float(numbers.std(ddof=1)) if len(numbers) > 1 else 0.0,
-            "quantiles": quantiles}
+    return {
+        **stats,
+        "low": low,
+        "high": high,
+        "range_rule": f"{k}th smallest to {k}th largest value",
+        "mean": float(min(numbers.mean(), cap)),
+        "sd": float(numbers.std(ddof=1)) if len(numbers) > 1 else 0.0,
+        "quantiles": quantiles,
+    }

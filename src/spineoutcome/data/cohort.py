@@ -107,17 +107,20 @@ def assemble_cohort(
         audits.append(_audit("proms (wide totals)", prom_wide.reset_index(), patients, key, None))
         wide = wide.join(prom_wide[[c for c in prom_wide.columns if c not in wide.columns]], how="left")
     missing = wide.isna().sum()
-    missingness = pd.DataFrame({
-        "column": missing.index,
-        "n_missing": missing.to_numpy(),
-        "fraction": (missing / max(len(wide), 1)).to_numpy(),
-    })
+    missingness = pd.DataFrame(
+        {
+            "column": missing.index,
+            "n_missing": missing.to_numpy(),
+            "fraction": (missing / max(len(wide), 1)).to_numpy(),
+        }
+    )
     audit = JoinAudit(patients=len(patients), tables=tuple(audits), missingness=missingness)
     return Cohort(dictionary=dictionary, wide=wide, tables=dict(tables), audit=audit)
 
 
-def _audit(name: str, frame: pd.DataFrame, patients: pd.Index, key: str,
-           reports: Mapping[str, ValidationReport] | None) -> TableAudit:
+def _audit(
+    name: str, frame: pd.DataFrame, patients: pd.Index, key: str, reports: Mapping[str, ValidationReport] | None
+) -> TableAudit:
     keys = frame[key]
     present = keys.isin(patients)
     table_patients = pd.Index(keys.unique())

@@ -41,29 +41,52 @@ def _decimal_mark(value: str) -> str:
 
 
 def validate(
-    data: Annotated[Path, typer.Argument(
-        help="A folder of exports (clinical.csv, proms.csv, ...) or one export file.")],
+    data: Annotated[
+        Path, typer.Argument(help="A folder of exports (clinical.csv, proms.csv, ...) or one export file.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for the clean tables and the rejects files.")] = Path(
-        "validated"),
-    table: Annotated[str | None, typer.Option(
-        "--table", help="Dictionary table of a single file (default: the file name).")] = None,
-    column_map: Annotated[Path | None, typer.Option(
-        "--column-map", help="YAML mapping export headers to dictionary names, per table; a table's 'options' "
-                             "entry sets that file's decimal, encoding, delimiter or sheet.")] = None,
-    decimal: Annotated[str, typer.Option(
-        "--decimal", callback=_decimal_mark, help="Decimal mark of the exports: '.' or ',' (per file: the column "
-                                                   "map's options).")] = ".",
+        "validated"
+    ),
+    table: Annotated[
+        str | None, typer.Option("--table", help="Dictionary table of a single file (default: the file name).")
+    ] = None,
+    column_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--column-map",
+            help="YAML mapping export headers to dictionary names, per table; a table's 'options' "
+            "entry sets that file's decimal, encoding, delimiter or sheet.",
+        ),
+    ] = None,
+    decimal: Annotated[
+        str,
+        typer.Option(
+            "--decimal",
+            callback=_decimal_mark,
+            help="Decimal mark of the exports: '.' or ',' (per file: the column map's options).",
+        ),
+    ] = ".",
     encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding (default: detected).")] = None,
-    sheet: Annotated[str | None, typer.Option(
-        "--sheet", help="Workbook sheet to read (required when a workbook has several sheets with data).")] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option("--sheet", help="Workbook sheet to read (required when a workbook has several sheets with data)."),
+    ] = None,
     show: Annotated[int, typer.Option("--show", help="How many problems to print (all are in the rejects file).")] = 20,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace clean and rejects files from an earlier "
-                                                                 "run.")] = False,
-    dictionary: Annotated[Path | None, typer.Option(
-        "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")] = None,
-    pipeline: Annotated[Path | None, typer.Option(
-        "--pipeline", help="Also check everything this pipeline file needs from the dictionary (roles, columns, "
-                           "outcome), as train does before its first fit.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace clean and rejects files from an earlier run.")
+    ] = False,
+    dictionary: Annotated[
+        Path | None,
+        typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
+    ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(
+            "--pipeline",
+            help="Also check everything this pipeline file needs from the dictionary (roles, columns, "
+            "outcome), as train does before its first fit.",
+        ),
+    ] = None,
 ) -> None:
     """Check exports against the data dictionary; write clean rows and a rejects file.
 
@@ -102,8 +125,17 @@ def _check_pipeline(pipeline: Path, dictionary: Path | None) -> None:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
-def _validate(data: Path, out: Path, table: str | None, column_map: Path | None, decimal: str, encoding: str | None,
-              sheet: str | None, overwrite: bool, dictionary: Path | None) -> dict[str, ValidationReport]:
+def _validate(
+    data: Path,
+    out: Path,
+    table: str | None,
+    column_map: Path | None,
+    decimal: str,
+    encoding: str | None,
+    sheet: str | None,
+    overwrite: bool,
+    dictionary: Path | None,
+) -> dict[str, ValidationReport]:
     dd = DataDictionary.load(dictionary)
     if data.is_dir():
         names = [n for n in dd.tables if any(data.glob(f"{n}.*"))]
@@ -141,8 +173,14 @@ def _print_reports(reports: dict[str, ValidationReport], show: int) -> None:
         summary.add_column(col, justify="left" if col in ("table", "problems") else "right")
     for name, report in reports.items():
         problems = ", ".join(f"{rule} {n}" for rule, n in report.problems_by_rule().items()) or "-"
-        summary.add_row(name, str(report.rows_in), str(report.rows_clean), str(report.rows_rejected),
-                        str(report.blank_lines), problems)
+        summary.add_row(
+            name,
+            str(report.rows_in),
+            str(report.rows_clean),
+            str(report.rows_rejected),
+            str(report.blank_lines),
+            problems,
+        )
     console.print(summary)
     for report in reports.values():
         for line in report.fatal:
@@ -153,5 +191,8 @@ def _print_reports(reports: dict[str, ValidationReport], show: int) -> None:
         for message in messages:
             console.print(message, markup=False, highlight=False, soft_wrap=True)
         if report.rejects.shape[0] > len(messages):
-            console.print(f"... {report.rejects.shape[0] - len(messages)} more problems in {report.table}.rejects.csv",
-                          markup=False, highlight=False)
+            console.print(
+                f"... {report.rejects.shape[0] - len(messages)} more problems in {report.table}.rejects.csv",
+                markup=False,
+                highlight=False,
+            )

@@ -62,8 +62,10 @@ class LoadedTables:
 
     def summary(self) -> dict[str, object]:
         """Per-table counts (no row-level data)."""
-        return {"tables": {n: r.summary() for n, r in self.reports.items()},
-                "missing_tables": list(self.missing_tables)}
+        return {
+            "tables": {n: r.summary() for n, r in self.reports.items()},
+            "missing_tables": list(self.missing_tables),
+        }
 
 
 def load_tables(
@@ -100,6 +102,8 @@ def load_tables(
         reports[name] = validate_export(raw, name, dictionary)
     patient_table = dictionary.patient_table.name
     if patient_table in missing:
-        raise ExportReadError(f"{data_dir}: no export for the patient table {patient_table!r} "
-                              f"(expected {patient_table}.csv, .tsv, .xlsx or .parquet)")
+        raise ExportReadError(
+            f"{data_dir}: no export for the patient table {patient_table!r} "
+            f"(expected {patient_table}.csv, .tsv, .xlsx or .parquet)"
+        )
     return LoadedTables({n: r.clean for n, r in reports.items()}, reports, tuple(missing))

@@ -48,11 +48,22 @@ _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 1 << 20
 # Legacy encodings of hospital exports where UTF-8 fails: Western Windows, Japanese, Korean, Chinese.
 _LEGACY_ENCODINGS = ("cp1252", "cp932", "euc_jp", "cp949", "gb18030", "big5")
-_MAGIC = {b"PK\x03\x04": "a ZIP archive (an Excel workbook saved with a text suffix?)", b"PAR1": "a Parquet file",
-          b"%PDF": "a PDF document", b"\x1f\x8b": "a gzip archive", b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook",
-          b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image"}
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_MAGIC = {
+    b"PK\x03\x04": "a ZIP archive (an Excel workbook saved with a text suffix?)",
+    b"PAR1": "a Parquet file",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+    b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+}
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 _TEXT_CONTROL = {chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
 Piece = tuple[pd.DataFrame, np.ndarray, Faults, int]  # rows, their lines, faults, blank lines skipped
 
@@ -141,8 +152,15 @@ class ExportFile:
     def _text_pieces(self, wanted: list[str]) -> Iterator[Piece]:
         assert self.encoding is not None and self.delimiter is not None
         transcoded = _transcoding(self.encoding)
-        layout = Layout("utf-8" if transcoded or self.encoding == "utf-8-sig" else self.encoding, self.delimiter,
-                        self.width, [self.raw[c] for c in wanted], wanted, transcoded, self.encoding)
+        layout = Layout(
+            "utf-8" if transcoded or self.encoding == "utf-8-sig" else self.encoding,
+            self.delimiter,
+            self.width,
+            [self.raw[c] for c in wanted],
+            wanted,
+            transcoded,
+            self.encoding,
+        )
         parser = BlockParser(layout)
         line = self.first_line
         carry = b""
@@ -177,8 +195,9 @@ class ExportFile:
                 yield text, np.arange(start, start + n, dtype=np.int64) + 2, Faults(), 0
                 start += n
         except (OSError, ValueError) as exc:  # pyarrow's errors for a damaged file derive from these
-            raise ExportReadError(f"{self.path}: the Parquet file is damaged after row {start} "
-                                  f"({type(exc).__name__})") from None
+            raise ExportReadError(
+                f"{self.path}: the Parquet file is damaged after row {start} ({type(exc).__name__})"
+            ) from None
 
     def _xlsx_pieces(self, wanted: list[str], size: int) -> Iterator[Piece]:
         positions = [self.raw[c] for c in wanted]
@@ -204,8 +223,15 @@ class ExportFile:
         yield _frame(rows, wanted), np.asarray(lines, dtype=np.int64), faults, blank
 
 
-def open_export(path: str | Path, *, column_map: Mapping[str, str] | None = None, encoding: str | None = None,
-                delimiter: str | None = None, decimal: str = ".", sheet: str | None = None) -> ExportFile:
+def open_export(
+    path: str | Path,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    decimal: str = ".",
+    sheet: str | None = None,
+) -> ExportFile:
     """Open an export: detect its text settings (unless given) and read its header, no rows.
 
     ``decimal`` is ``.`` or ``,`` (a decimal comma is declared, never guessed); ``sheet`` names the
@@ -249,9 +275,25 @@ def _with_header(export: ExportFile, column_map: Mapping[str, str] | None, decim
         if column in raw:
             repeated.add(column)
         raw[column] = position
-    return ExportFile(export.path, export.kind, tuple(raw), raw, export.encoding, export.delimiter, decimal, renamed,
-                      export.sheet, export.width, export.data_offset, export.first_line, ReadCounts(),
-                      export.block_bytes, export.headers, export.leading_blank, tuple(sorted(repeated)))
+    return ExportFile(
+        export.path,
+        export.kind,
+        tuple(raw),
+        raw,
+        export.encoding,
+        export.delimiter,
+        decimal,
+        renamed,
+        export.sheet,
+        export.width,
+        export.data_offset,
+        export.first_line,
+        ReadCounts(),
+        export.block_bytes,
+        export.headers,
+        export.leading_blank,
+        tuple(sorted(repeated)),
+    )
 
 
 def repeated_columns_message(export_path: Path | str, repeated: Sequence[str]) -> str:
@@ -262,7 +304,7 @@ def repeated_columns_message(export_path: Path | str, repeated: Sequence[str]) -
 
 def short(text: str, limit: int = 40) -> str:
     """``text`` cut to ``limit`` characters (an ellipsis marks the cut): for anything shown on a console."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- text --------------------------------------------------------------------------------------------
@@ -348,7 +390,7 @@ def _byte_blocks(path: Path, encoding: str, offset: int, size: int) -> Iterator[
         skipped = 0
         for block in blocks:  # the header was measured in transcoded bytes
             if skipped + len(block) > offset:
-                yield _chain(block[offset - skipped:], blocks)
+                yield _chain(block[offset - skipped :], blocks)
                 return
             skipped += len(block)
         yield iter(())
@@ -385,7 +427,7 @@ def _open_text(path: Path, encoding: str | None, delimiter: str | None) -> Expor
     if transcoded:
         data = _decode_sample(sample, encoding).encode("utf-8", errors="surrogatepass")
     else:
-        data = sample[len(codecs.BOM_UTF8):] if sample.startswith(codecs.BOM_UTF8) else sample
+        data = sample[len(codecs.BOM_UTF8) :] if sample.startswith(codecs.BOM_UTF8) else sample
         if not encoding.startswith("utf-8") and sample.count(0) > len(sample) // 100:
             raise ExportReadError(f"{path}: not a text export: it holds binary data (zero bytes)")
     bom = len(sample) - len(data) if not transcoded else 0
@@ -402,15 +444,19 @@ def _open_text(path: Path, encoding: str | None, delimiter: str | None) -> Expor
     except UnicodeDecodeError:
         first = "\x00"
     if any(ch in _TEXT_CONTROL for ch in first) or (transcoded and "\ufffd" in first):
-        raise ExportReadError(f"{path}: not a text export in {encoding}: its first line holds bytes that are not "
-                              "text (binary data, or pass --encoding)")
-    sample_text = data[starts[header_index]:].decode(codec, errors="replace")
+        raise ExportReadError(
+            f"{path}: not a text export in {encoding}: its first line holds bytes that are not "
+            "text (binary data, or pass --encoding)"
+        )
+    sample_text = data[starts[header_index] :].decode(codec, errors="replace")
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else detect_delimiter(sample_text)
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
+    if len(delimiter) != 1 or delimiter in '"\r\n':
         raise ExportReadError(f"{path}: the delimiter must be one character other than a quote or line break")
-    lines = (data[s:e].decode(codec, errors="replace") + "\n"
-             for s, e in zip(starts[header_index:], ends[header_index:], strict=True))
+    lines = (
+        data[s:e].decode(codec, errors="replace") + "\n"
+        for s, e in zip(starts[header_index:], ends[header_index:], strict=True)
+    )
     with _field_limit():
         reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader, [])
@@ -425,8 +471,19 @@ def _open_text(path: Path, encoding: str | None, delimiter: str | None) -> Expor
     headers = tuple(h if h.strip() else f"(unnamed column {k + 1})" for k, h in enumerate(header))
     data_index = header_index + consumed
     offset = (int(starts[data_index]) if data_index < len(starts) else len(data)) + bom
-    return ExportFile(path, "text", headers, {}, encoding, delimiter, width=len(header), data_offset=offset,
-                      first_line=data_index + 1, headers=headers, leading_blank=header_index)
+    return ExportFile(
+        path,
+        "text",
+        headers,
+        {},
+        encoding,
+        delimiter,
+        width=len(header),
+        data_offset=offset,
+        first_line=data_index + 1,
+        headers=headers,
+        leading_blank=header_index,
+    )
 
 
 # -- Parquet -----------------------------------------------------------------------------------------
@@ -461,11 +518,14 @@ def arrow_text(values) -> np.ndarray:
         kind = values.type
     if pa.types.is_timestamp(kind):
         midnight = pc.equal(pc.cast(values, pa.int64()), pc.cast(pc.floor_temporal(values, unit="day"), pa.int64()))
-        text = pc.if_else(midnight, pc.strftime(values, format="%Y-%m-%d"),
-                          pc.strftime(values, format="%Y-%m-%d %H:%M:%S"))
+        text = pc.if_else(
+            midnight, pc.strftime(values, format="%Y-%m-%d"), pc.strftime(values, format="%Y-%m-%d %H:%M:%S")
+        )
     elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        text = pa.array([v.decode("utf-8", errors="replace") if v is not None else None for v in values.to_pylist()],
-                        type=pa.string())
+        text = pa.array(
+            [v.decode("utf-8", errors="replace") if v is not None else None for v in values.to_pylist()],
+            type=pa.string(),
+        )
     elif pa.types.is_nested(kind):
         text = pa.array([None if v is None else str(v) for v in values.to_pylist()], type=pa.string())
     else:
@@ -509,8 +569,10 @@ def _open_xlsx(path: Path, sheet: str | None) -> ExportFile:
                 raise ExportReadError(f"{path}: the workbook holds no data")
             if len(with_data) > 1:
                 listed = ", ".join(repr(short(n)) for n in with_data)
-                raise ExportReadError(f"{path}: the workbook has {len(with_data)} sheets with data ({listed}); "
-                                      "name the one to read with --sheet")
+                raise ExportReadError(
+                    f"{path}: the workbook has {len(with_data)} sheets with data ({listed}); "
+                    "name the one to read with --sheet"
+                )
             chosen = with_data[0]
         header_line, header = 0, []
         for line, row in enumerate(book[chosen].iter_rows(values_only=True), start=1):
@@ -529,8 +591,17 @@ def _open_xlsx(path: Path, sheet: str | None) -> ExportFile:
     if not header:
         raise ExportReadError(f"{path}: sheet {short(chosen)!r} has no header row")
     headers = tuple(h if h.strip() else f"(unnamed column {k + 1})" for k, h in enumerate(header))
-    return ExportFile(path, "xlsx", headers, {}, sheet=chosen, width=len(headers), first_line=header_line + 1,
-                      headers=headers, leading_blank=header_line - 1)
+    return ExportFile(
+        path,
+        "xlsx",
+        headers,
+        {},
+        sheet=chosen,
+        width=len(headers),
+        first_line=header_line + 1,
+        headers=headers,
+        leading_blank=header_line - 1,
+    )
 
 
 def _sheet_rows(path: Path, sheet: str | None, first: int) -> Iterator[tuple[int, tuple, list[bool]]]:
@@ -540,8 +611,9 @@ def _sheet_rows(path: Path, sheet: str | None, first: int) -> Iterator[tuple[int
         cached = values[sheet].iter_rows(min_row=first, values_only=True)
         written = formulas[sheet].iter_rows(min_row=first, values_only=True)
         for line, (row, source) in enumerate(zip(cached, written, strict=False), start=first):
-            unsaved = [v is None and isinstance(f, str) and f.startswith("=")
-                       for v, f in zip(row, source, strict=False)]
+            unsaved = [
+                v is None and isinstance(f, str) and f.startswith("=") for v, f in zip(row, source, strict=False)
+            ]
             yield line, row, unsaved
     except ExportReadError:
         raise
@@ -571,14 +643,18 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _xlsx_problem(texts: list[str], unsaved: list[bool], width: int,
-                  headers: Sequence[str]) -> tuple[str, str, str] | None:
+def _xlsx_problem(
+    texts: list[str], unsaved: list[bool], width: int, headers: Sequence[str]
+) -> tuple[str, str, str] | None:
     if any(t.strip() for t in texts[width:]) or any(unsaved[width:]):
         return "wrong_field_count", "values in columns without a header", ""
     for k, flag in enumerate(unsaved[:width]):
         if flag:
-            return ("formula_without_value", "a formula without a saved result: open and save the workbook in "
-                    "Excel, or paste values", headers[k])
+            return (
+                "formula_without_value",
+                "a formula without a saved result: open and save the workbook in Excel, or paste values",
+                headers[k],
+            )
     for k, text in enumerate(texts[:width]):
         if any(ch in _TEXT_CONTROL for ch in text):
             return "control_character", "a cell holds a control character (NUL or another C0 control)", headers[k]
@@ -595,8 +671,7 @@ def _frame(rows: list[list[str]], names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: np.asarray(columns[k], dtype=object) for k, n in enumerate(names)})
 
 
-def _rechunk(pieces: Iterator[Piece], names: list[str], size: int,
-             counts: ReadCounts) -> Iterator[Chunk]:
+def _rechunk(pieces: Iterator[Piece], names: list[str], size: int, counts: ReadCounts) -> Iterator[Chunk]:
     """Pieces of any size cut and joined into chunks of exactly ``size`` rows (the last: at most)."""
     frames: list[pd.DataFrame] = []
     lines: list[np.ndarray] = []
@@ -610,8 +685,8 @@ def _rechunk(pieces: Iterator[Piece], names: list[str], size: int,
         start = 0
         while start < len(frame):
             take = min(size - held, len(frame) - start)
-            frames.append(frame.iloc[start:start + take])
-            lines.append(piece_lines[start:start + take])
+            frames.append(frame.iloc[start : start + take])
+            lines.append(piece_lines[start : start + take])
             held += take
             start += take
             if held == size:

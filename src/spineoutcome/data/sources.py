@@ -25,8 +25,16 @@ from spineoutcome.data.reader import (
 )
 from spineoutcome.data.textparse import Faults
 
-__all__ = ["SUPPORTED_SUFFIXES", "ExportReadError", "RawExport", "detect_delimiter", "detect_encoding",
-           "find_export", "read_column_map", "read_export"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "ExportReadError",
+    "RawExport",
+    "detect_delimiter",
+    "detect_encoding",
+    "find_export",
+    "read_column_map",
+    "read_export",
+]
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,26 @@ def read_export(
     ``column_map`` renames export headers to dictionary names (see :func:`read_column_map`);
     ``sheet`` names the workbook sheet (required when several sheets hold data).
     """
-    export = open_export(path, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal,
-                         sheet=sheet)
+    export = open_export(
+        path, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal, sheet=sheet
+    )
     chunks = list(export.chunks(None, chunk_size=1 << 62))
     frame = pd.concat([c.frame for c in chunks], ignore_index=True) if len(chunks) > 1 else chunks[0].frame
     lines = np.concatenate([c.lines for c in chunks])
     faults = pd.concat([c.faults for c in chunks], ignore_index=True) if len(chunks) > 1 else chunks[0].faults
-    return RawExport(str(export.path), frame, lines, export.encoding, export.delimiter, dict(export.renamed or {}),
-                     faults, export.blank_lines, decimal, export.sheet, export.repeated)
+    return RawExport(
+        str(export.path),
+        frame,
+        lines,
+        export.encoding,
+        export.delimiter,
+        dict(export.renamed or {}),
+        faults,
+        export.blank_lines,
+        decimal,
+        export.sheet,
+        export.repeated,
+    )
 
 
 def read_column_map(path: str | Path) -> dict[str, dict[str, str]]:

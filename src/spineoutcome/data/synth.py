@@ -157,8 +157,10 @@ def generate_cohort(
     if n < 1 or chunk_size < 1:
         raise ValueError("n and chunk_size must be positive")
     if first_patient < 0 or first_patient % chunk_size:
-        raise ValueError(f"first_patient must be a nonnegative multiple of chunk_size ({chunk_size}), "
-                         f"got {first_patient}: patients are generated in blocks of chunk_size")
+        raise ValueError(
+            f"first_patient must be a nonnegative multiple of chunk_size ({chunk_size}), "
+            f"got {first_patient}: patients are generated in blocks of chunk_size"
+        )
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     dictionary = dictionary or DataDictionary.load()

@@ -77,8 +77,15 @@ class Faults:
 
     def frame(self) -> pd.DataFrame:
         """The faults as reject rows (line, column, value, rule, reason); the value is never echoed."""
-        return pd.DataFrame({"line": np.asarray(self.lines, dtype=np.int64), "column": self.columns,
-                             "value": [""] * len(self.lines), "rule": self.rules, "reason": self.reasons})
+        return pd.DataFrame(
+            {
+                "line": np.asarray(self.lines, dtype=np.int64),
+                "column": self.columns,
+                "value": [""] * len(self.lines),
+                "rule": self.rules,
+                "reason": self.reasons,
+            }
+        )
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -111,8 +118,9 @@ class Layout:
 def single_byte(encoding: str) -> bool:
     """True when every byte of ``encoding`` is one character (cp1252, latin-1; not UTF-8 or Shift-JIS)."""
     try:
-        return len(bytes(range(128, 256)).decode(encoding, errors="replace")) == 128 and \
-            not codecs.lookup(encoding).name.startswith("utf")
+        return len(bytes(range(128, 256)).decode(encoding, errors="replace")) == 128 and not codecs.lookup(
+            encoding
+        ).name.startswith("utf")
     except LookupError:
         return False
 
@@ -196,12 +204,12 @@ class BlockParser:
         texts: dict[int, str] = {}  # decoded lines that need Python (fallback or multi-byte encodings)
         bad: dict[int, tuple[str, str]] = {}
         for i in np.flatnonzero(control & ~blank):
-            bad[int(i)] = ("control_character", self._control_reason(data[starts[i]:ends[i]]))
+            bad[int(i)] = ("control_character", self._control_reason(data[starts[i] : ends[i]]))
         self._check_encoding(data, starts, ends, np.flatnonzero(high & ~blank & ~control), texts, bad)
 
         def text(i: int) -> str:
             if i not in texts:
-                texts[i] = data[starts[i]:ends[i]].decode(layout.encoding, errors="replace")
+                texts[i] = data[starts[i] : ends[i]].decode(layout.encoding, errors="replace")
             return texts[i]
 
         consumed = np.zeros(n_lines, dtype=bool)
@@ -230,13 +238,17 @@ class BlockParser:
                 break
             if closed and span > 1 and self._swallows_records(i, span, quoted, delimiters):
                 closed, span = False, 1
-            consumed[i:i + span if closed else i + 1] = True
+            consumed[i : i + span if closed else i + 1] = True
             line = first_line + i
             problem = next((bad[j] for j in range(i, i + span) if j in bad), None) if closed else None
             if not closed:
-                faults.add(line, "unterminated_quote", "a quoted field opened on this line is not closed (or is "
-                           f"followed by text, or runs over whole records) within {min(span, MAX_RECORD_LINES)} "
-                           "line(s)")
+                faults.add(
+                    line,
+                    "unterminated_quote",
+                    "a quoted field opened on this line is not closed (or is "
+                    f"followed by text, or runs over whole records) within {min(span, MAX_RECORD_LINES)} "
+                    "line(s)",
+                )
             elif problem is not None:
                 faults.add(line, *problem)
             elif all(not f.strip() for f in record):
@@ -267,22 +279,29 @@ class BlockParser:
         frame, lines = self._combine(fast, fast_lines, rows, row_lines)
         return Parsed(frame, lines, faults, blank_count), used, lines_used
 
-    def _check_encoding(self, data: bytes, starts: np.ndarray, ends: np.ndarray, high: np.ndarray,
-                        texts: dict[int, str], bad: dict[int, tuple[str, str]]) -> None:
+    def _check_encoding(
+        self,
+        data: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        high: np.ndarray,
+        texts: dict[int, str],
+        bad: dict[int, tuple[str, str]],
+    ) -> None:
         layout = self.layout
         if not len(high):
             return
         legacy = single_byte(layout.encoding)
         if not legacy and not layout.transcoded:
             try:
-                data[starts[high[0]]:ends[high[-1]]].decode(layout.encoding)
+                data[starts[high[0]] : ends[high[-1]]].decode(layout.encoding)
                 if layout.encoding.startswith("utf"):
                     return
             except UnicodeDecodeError:
                 pass
         for i in high:
             i = int(i)
-            raw = data[starts[i]:ends[i]]
+            raw = data[starts[i] : ends[i]]
             if legacy:
                 try:
                     texts[i] = raw.decode("utf-8")
@@ -297,8 +316,11 @@ class BlockParser:
             if layout.transcoded and "\ufffd" in decoded:
                 bad[i] = ("encoding", f"characters of this line are not valid {layout.label or layout.encoding}")
             elif not layout.encoding.startswith("utf") and not plausible(decoded, layout.delimiter, self._mess):
-                bad[i] = ("encoding", f"the line decodes to implausible text in {layout.encoding} (another "
-                                      "encoding?); re-export it as UTF-8")
+                bad[i] = (
+                    "encoding",
+                    f"the line decodes to implausible text in {layout.encoding} (another "
+                    "encoding?); re-export it as UTF-8",
+                )
             elif not legacy:
                 texts[i] = decoded
 
@@ -374,16 +396,21 @@ class BlockParser:
         rows.append(fields if self._all_columns else [fields[k] for k in self.layout.columns])
         row_lines.append(line)
 
-    def _fast(self, data: bytes, buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              exact: np.ndarray) -> pd.DataFrame | None:
+    def _fast(
+        self, data: bytes, buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray, exact: np.ndarray
+    ) -> pd.DataFrame | None:
         """The lines in ``exact`` (no quotes, no faults, the header's width) through pandas' C parser."""
         picked = np.flatnonzero(exact)
         if not len(picked):
             return None
         names = list(range(self.layout.width))
-        if len(picked) == len(starts) and np.all(ends[:-1] + 1 == starts[1:]) and \
-                int(starts[0]) == 0 and not np.any(buffer == _CR):
-            payload = data[:int(ends[-1])]
+        if (
+            len(picked) == len(starts)
+            and np.all(ends[:-1] + 1 == starts[1:])
+            and int(starts[0]) == 0
+            and not np.any(buffer == _CR)
+        ):
+            payload = data[: int(ends[-1])]
         else:
             edges = np.zeros(len(buffer) + 1, dtype=np.int8)
             edges[starts[picked]] += 1
@@ -394,17 +421,29 @@ class BlockParser:
             selected = buffer[keep]
             selected[selected == _CR] = _LF
             payload = selected.tobytes()
-        frame = pd.read_csv(io.BytesIO(payload), sep=self.layout.delimiter, header=None, names=names,
-                            usecols=list(self.layout.columns), dtype=str, keep_default_na=False, na_filter=False,
-                            quoting=csv.QUOTE_NONE, encoding=self.layout.encoding, skip_blank_lines=False,
-                            engine="c", index_col=False)
+        frame = pd.read_csv(
+            io.BytesIO(payload),
+            sep=self.layout.delimiter,
+            header=None,
+            names=names,
+            usecols=list(self.layout.columns),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            quoting=csv.QUOTE_NONE,
+            encoding=self.layout.encoding,
+            skip_blank_lines=False,
+            engine="c",
+            index_col=False,
+        )
         if len(frame) != len(picked):  # pragma: no cover - guarded by the line classification above
             raise AssertionError(f"parsed {len(frame)} rows from {len(picked)} lines")
         order = list(self.layout.columns)
         return frame if list(frame.columns) == order else frame[order]
 
-    def _combine(self, fast: pd.DataFrame | None, fast_lines: np.ndarray, rows: list[list[str]],
-                 row_lines: list[int]) -> tuple[pd.DataFrame, np.ndarray]:
+    def _combine(
+        self, fast: pd.DataFrame | None, fast_lines: np.ndarray, rows: list[list[str]], row_lines: list[int]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         names = list(self.layout.names)
         parts, lines = [], []
         if fast is not None:

@@ -159,8 +159,10 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     if missing or raw.repeated:
         if not known:
             rule = "no_header"
-            reason = (f"the first line holds none of the columns of table {table.name!r}; is the header line missing? "
-                      "(the line is not shown: it may hold patient data)")
+            reason = (
+                f"the first line holds none of the columns of table {table.name!r}; is the header line missing? "
+                "(the line is not shown: it may hold patient data)"
+            )
             notes: list[str] = []
         elif raw.repeated:
             rule = "repeated_column"
@@ -171,13 +173,31 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
             shown = ", ".join(repr(short(c)) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
             reason = f"required column(s) {shown} missing from the export"
             notes = _column_notes(frame.columns, table, dictionary)
-        rejects = pd.DataFrame({
-            "source": raw.source, "line": lines, key: frame[key].to_numpy() if key in frame else "",
-            "column": missing[0] if missing else raw.repeated[0], "value": "", "rule": rule, "reason": reason,
-        })
+        rejects = pd.DataFrame(
+            {
+                "source": raw.source,
+                "line": lines,
+                key: frame[key].to_numpy() if key in frame else "",
+                "column": missing[0] if missing else raw.repeated[0],
+                "value": "",
+                "rule": rule,
+                "reason": reason,
+            }
+        )
         rejects = _order(pd.concat([rejects, faults], ignore_index=True), key)
-        return ValidationReport(table.name, raw.source, frame.iloc[0:0], lines[:0], rejects, rows_in, tuple(notes),
-                                (f"{raw.source}: {reason}",), key, raw.blank_lines, hidden)
+        return ValidationReport(
+            table.name,
+            raw.source,
+            frame.iloc[0:0],
+            lines[:0],
+            rejects,
+            rows_in,
+            tuple(notes),
+            (f"{raw.source}: {reason}",),
+            key,
+            raw.blank_lines,
+            hidden,
+        )
 
     notes = _column_notes(frame.columns, table, dictionary)
     parsed, problems = _parse(frame[known], table, dictionary, decimal=raw.decimal)
@@ -192,14 +212,21 @@ def validate_export(raw: RawExport, table: Table | str, dictionary: DataDictiona
     if len(faults):
         rejects = _order(pd.concat([rejects, faults], ignore_index=True), key)
     clean = _as_categories(parsed.loc[~bad].reset_index(drop=True), table)
-    return ValidationReport(table.name, raw.source, clean, lines[~bad], rejects, rows_in, tuple(notes), (), key,
-                            raw.blank_lines, hidden)
+    return ValidationReport(
+        table.name, raw.source, clean, lines[~bad], rejects, rows_in, tuple(notes), (), key, raw.blank_lines, hidden
+    )
 
 
 def _fault_records(raw: RawExport, key: str) -> pd.DataFrame:
     faults = raw.faults
-    return pd.DataFrame({"source": raw.source, "line": faults["line"].to_numpy(dtype=np.int64), key: "",
-                         **{c: faults[c].to_numpy(dtype=object) for c in ("column", "value", "rule", "reason")}})
+    return pd.DataFrame(
+        {
+            "source": raw.source,
+            "line": faults["line"].to_numpy(dtype=np.int64),
+            key: "",
+            **{c: faults[c].to_numpy(dtype=object) for c in ("column", "value", "rule", "reason")},
+        }
+    )
 
 
 Problem = tuple[np.ndarray, str, str, str]
@@ -235,15 +262,18 @@ def _column_notes(columns: pd.Index, table: Table, dictionary: DataDictionary) -
             notes.append(f"column {name!r} is not in the data dictionary for table {table.name!r}; it is ignored")
             continue
         if not var.preoperative:
-            notes.append(f"column {name!r} is a post-operative variable (table {var.table!r}); it is ignored here "
-                         "and can never be a predictor (leakage guard)")
+            notes.append(
+                f"column {name!r} is a post-operative variable (table {var.table!r}); it is ignored here "
+                "and can never be a predictor (leakage guard)"
+            )
         else:
             notes.append(f"column {name!r} belongs to table {var.table!r}, not {table.name!r}; it is ignored")
     return notes
 
 
-def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
-           decimal: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _parse(
+    frame: pd.DataFrame, table: Table, dictionary: DataDictionary, decimal: str
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Text to the dictionary's dtypes; each variable's own missing codes mean missing.
 
     Numbers must be finite; a whole number beyond 2**53 cannot be held exactly and is out of range.
@@ -266,8 +296,9 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
             problems.append((np.flatnonzero(unparsed), col, "not_a_number", RULES["not_a_number"]))
             if var.dtype == "int":
                 huge = (numbers.abs() >= 2.0**53).to_numpy()
-                problems.append((np.flatnonzero(huge), col, "out_of_range", "too large to be a whole number of this "
-                                 "variable"))
+                problems.append(
+                    (np.flatnonzero(huge), col, "out_of_range", "too large to be a whole number of this variable")
+                )
                 fractional = (numbers.notna() & (numbers != np.round(numbers))).to_numpy() & ~huge
                 problems.append((np.flatnonzero(fractional), col, "not_a_whole_number", RULES["not_a_whole_number"]))
                 out[col] = numbers.where(~fractional & ~huge).round().astype("Int64")
@@ -279,14 +310,21 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
             result[lowered.isin(truthy)] = True
             result[lowered.isin(falsy)] = False
             unparsed = result.isna().to_numpy() & ~is_missing
-            problems.append((np.flatnonzero(unparsed), col, "not_a_boolean",
-                             f"not a yes/no value (accepted: {', '.join(sorted(truthy | falsy))})"))
+            problems.append(
+                (
+                    np.flatnonzero(unparsed),
+                    col,
+                    "not_a_boolean",
+                    f"not a yes/no value (accepted: {', '.join(sorted(truthy | falsy))})",
+                )
+            )
             out[col] = result
         elif var.dtype == "date":
             dates = pd.to_datetime(values, format=dictionary.date_format, errors="coerce")
             unparsed = dates.isna().to_numpy() & ~is_missing
-            problems.append((np.flatnonzero(unparsed), col, "not_a_date",
-                             f"not a date in the format {dictionary.date_format}"))
+            problems.append(
+                (np.flatnonzero(unparsed), col, "not_a_date", f"not a date in the format {dictionary.date_format}")
+            )
             out[col] = dates
         elif var.dtype == "category":
             canonical = {c.lower(): c for c in var.categories or ()}
@@ -296,8 +334,9 @@ def _parse(frame: pd.DataFrame, table: Table, dictionary: DataDictionary,
     return pd.DataFrame(out, index=frame.index), [p for p in problems if len(p[0])]
 
 
-def _schema_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDictionary,
-                     already: list[Problem]) -> list[Problem]:
+def _schema_problems(
+    parsed: pd.DataFrame, table: Table, dictionary: DataDictionary, already: list[Problem]
+) -> list[Problem]:
     schema = build_schema(table, dictionary, list(parsed.columns))
     checked = parsed.reset_index(drop=True)
     try:
@@ -315,8 +354,11 @@ def _schema_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDiction
         elif rule == "missing_value":
             positions = np.array([i for i in positions if (column, int(i)) not in flagged], dtype=int)
         merged.setdefault((rule, str(column)), (set(), reason))[0].update(int(i) for i in positions)
-    return [(np.array(sorted(pos), dtype=int), column, rule, reason)
-            for (rule, column), (pos, reason) in merged.items() if pos]
+    return [
+        (np.array(sorted(pos), dtype=int), column, rule, reason)
+        for (rule, column), (pos, reason) in merged.items()
+        if pos
+    ]
 
 
 def _rule_for(check: str, column: str, table: Table) -> tuple[str, str]:
@@ -347,31 +389,60 @@ def _instrument_problems(parsed: pd.DataFrame, table: Table, dictionary: DataDic
         ranges += [(code, item, lo, hi) for item, (lo, hi) in inst.items.items()]
     lookup = pd.DataFrame(ranges, columns=["_inst", "_item", "_lo", "_hi"])
     items = parsed[item_col].fillna("") if item_col and item_col in parsed else pd.Series("", index=parsed.index)
-    probe = pd.DataFrame({"_inst": parsed[inst_col].astype(object).to_numpy(), "_item": items.to_numpy(),
-                          "_v": parsed[value_col].to_numpy(dtype=float, na_value=np.nan)})
+    probe = pd.DataFrame(
+        {
+            "_inst": parsed[inst_col].astype(object).to_numpy(),
+            "_item": items.to_numpy(),
+            "_v": parsed[value_col].to_numpy(dtype=float, na_value=np.nan),
+        }
+    )
     merged = probe.merge(lookup, how="left", on=["_inst", "_item"])
     known_instrument = probe["_inst"].isin(list(dictionary.instruments)).to_numpy()
-    unknown_item = (merged["_lo"].isna().to_numpy() & known_instrument)
+    unknown_item = merged["_lo"].isna().to_numpy() & known_instrument
     outside = ((merged["_v"] < merged["_lo"]) | (merged["_v"] > merged["_hi"])).to_numpy()
     problems: list[Problem] = []
     if item_col:
-        problems.append((np.flatnonzero(unknown_item), item_col, "unknown_item",
-                         "not an item of this instrument (see instruments.yaml)"))
-    problems.append((np.flatnonzero(outside), value_col, "instrument_range",
-                     "outside the range of this instrument or item (see instruments.yaml)"))
+        problems.append(
+            (
+                np.flatnonzero(unknown_item),
+                item_col,
+                "unknown_item",
+                "not an item of this instrument (see instruments.yaml)",
+            )
+        )
+    problems.append(
+        (
+            np.flatnonzero(outside),
+            value_col,
+            "instrument_range",
+            "outside the range of this instrument or item (see instruments.yaml)",
+        )
+    )
     return [p for p in problems if len(p[0])]
 
 
-def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str,
-                    key: str) -> pd.DataFrame:
+def _reject_records(
+    problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, source: str, key: str
+) -> pd.DataFrame:
     if not problems:
         return pd.DataFrame(columns=["source", "line", key, "column", "value", "rule", "reason"])
     keys = frame[key].to_numpy() if key in frame else np.full(len(frame), "")
     parts = []
     for positions, column, rule, reason in problems:
         values = frame[column].to_numpy()[positions] if column in frame else np.full(len(positions), "")
-        parts.append(pd.DataFrame({"source": source, "line": lines[positions], key: keys[positions],
-                                   "column": column, "value": values, "rule": rule, "reason": reason}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "line": lines[positions],
+                    key: keys[positions],
+                    "column": column,
+                    "value": values,
+                    "rule": rule,
+                    "reason": reason,
+                }
+            )
+        )
     return _order(pd.concat(parts, ignore_index=True), key)
 
 
@@ -382,4 +453,3 @@ def _order(rejects: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def _num(x: float | None) -> str:
     return "" if x is None else (f"{x:g}")
-

@@ -116,10 +116,13 @@ def score_with_spark(
 
     started = time.perf_counter()
     spark = spark or _session(master)
-    with (tempfile.TemporaryDirectory(prefix="spineoutcome-spark-") as tmp,
-          fetch_verified(model_uri, allow_unverified=allow_unverified) as fetched):
-        contract = InputContract.from_dict(json.loads((fetched.bundle_dir / FILES["contract"]).read_text(
-            encoding="utf-8")))
+    with (
+        tempfile.TemporaryDirectory(prefix="spineoutcome-spark-") as tmp,
+        fetch_verified(model_uri, allow_unverified=allow_unverified) as fetched,
+    ):
+        contract = InputContract.from_dict(
+            json.loads((fetched.bundle_dir / FILES["contract"]).read_text(encoding="utf-8"))
+        )
         model_dir = str(fetched.root)
         integrity = "verified" if fetched.verification.verified else UNVERIFIED
         local = Path(input_path)
@@ -130,18 +133,29 @@ def score_with_spark(
             raw = _read(spark, input_path, input_format or _format_of(input_path))
         absent = [c for c in [key, *contract.names] if c not in raw.columns]
         if absent:
-            raise ValueError(f"the export lacks column(s) {absent}: the model needs every predictor column of its "
-                             f"contract (a value may be empty) and the key column {key!r}")
+            raise ValueError(
+                f"the export lacks column(s) {absent}: the model needs every predictor column of its "
+                f"contract (a value may be empty) and the key column {key!r}"
+            )
         reader = [F.col(_READER_PROBLEM)] if _READER_PROBLEM in raw.columns else []
         rows = raw.select(F.col(key).cast("string").alias(key), *[F.col(c) for c in contract.names], *reader)
         if partitions:
             rows = rows.repartition(partitions)
         conformed = rows.mapInPandas(_conformer(contract.to_dict(), key), _conformed_schema(contract, key))
-        outputs = [("probability", "double"), *(BAND_COLUMNS if band else ()), *(FLAG_COLUMNS if flags else ()),
-                   ("problem", "string")]
-        udf = mlflow.pyfunc.spark_udf(spark, model_dir, result_type=", ".join(f"{n} {t}" for n, t in outputs),
-                                      env_manager=env_manager, params={"band": band, "flags": flags},
-                                      model_config=fetched.model_config())
+        outputs = [
+            ("probability", "double"),
+            *(BAND_COLUMNS if band else ()),
+            *(FLAG_COLUMNS if flags else ()),
+            ("problem", "string"),
+        ]
+        udf = mlflow.pyfunc.spark_udf(
+            spark,
+            model_dir,
+            result_type=", ".join(f"{n} {t}" for n, t in outputs),
+            env_manager=env_manager,
+            params={"band": band, "flags": flags},
+            model_config=fetched.model_config(),
+        )
         scored = conformed.withColumn(_SCORE, udf(F.struct(*[F.col(c) for c in contract.names])))
         valid = F.col(_PROBLEM) == ""
         columns = [F.col(key)]
@@ -150,8 +164,9 @@ def score_with_spark(
             if kind == "double":
                 value = F.when(F.isnan(value), F.lit(None)).otherwise(value)
             columns.append(F.when(valid, value).alias(name))
-        columns.append(F.when(valid, F.coalesce(F.col(f"{_SCORE}.problem"), F.lit(""))).otherwise(F.col(_PROBLEM))
-                       .alias("problem"))
+        columns.append(
+            F.when(valid, F.coalesce(F.col(f"{_SCORE}.problem"), F.lit(""))).otherwise(F.col(_PROBLEM)).alias("problem")
+        )
         columns.append(F.lit(integrity).alias("integrity"))
         writer = scored.select(*columns).write.mode("overwrite" if overwrite else "errorifexists")
         if output_format == "csv":
@@ -159,11 +174,20 @@ def score_with_spark(
         else:
             writer.parquet(output_path)
     written = _read(spark, output_path, output_format)
-    counts = written.agg(F.count(F.lit(1)).alias("rows"), F.count("probability").alias("scored"),
-                         F.sum(F.when(F.col("problem") != "", 1).otherwise(0)).alias("with_problem")).first()
+    counts = written.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count("probability").alias("scored"),
+        F.sum(F.when(F.col("problem") != "", 1).otherwise(0)).alias("with_problem"),
+    ).first()
     assert counts is not None  # an aggregate always has one row
-    return SparkScoreSummary(output_path, int(counts["rows"]), int(counts["scored"]), int(counts["with_problem"] or 0),
-                             round(time.perf_counter() - started, 3), fetched.verification.describe())
+    return SparkScoreSummary(
+        output_path,
+        int(counts["rows"]),
+        int(counts["scored"]),
+        int(counts["with_problem"] or 0),
+        round(time.perf_counter() - started, 3),
+        fetched.verification.describe(),
+    )
 
 
 def _session(master: str | None) -> SparkSession:

@@ -83,9 +83,14 @@ class WorkerReport:
     seconds: float = 0.0
 
 
-def tuning_plan(config: PipelineConfig, cohort: Cohort, *, storage: str | None = None,
-                families: Sequence[str] | None = None,
-                stages: Sequence[str] | None = None) -> tuple[TaskData, list[TuningFit]]:
+def tuning_plan(
+    config: PipelineConfig,
+    cohort: Cohort,
+    *,
+    storage: str | None = None,
+    families: Sequence[str] | None = None,
+    stages: Sequence[str] | None = None,
+) -> tuple[TaskData, list[TuningFit]]:
     """The task and the tuned fits of its :class:`~spineoutcome.experiment.plan.ExperimentPlan` (the plan
     ``run_experiment`` executes), in the plan's order.
 
@@ -97,17 +102,24 @@ def tuning_plan(config: PipelineConfig, cohort: Cohort, *, storage: str | None =
         raise ValueError(f"unknown fit stage(s) {unknown}; choose from {list(STAGES)}")
     missing = sorted(set(families or ()) - set(config.families))
     if missing:
-        raise ValueError(f"famil{'y' if len(missing) == 1 else 'ies'} {missing} not in pipeline {config.name!r} "
-                         f"(it has {config.families})")
+        raise ValueError(
+            f"famil{'y' if len(missing) == 1 else 'ies'} {missing} not in pipeline {config.name!r} "
+            f"(it has {config.families})"
+        )
     task = prepare_task(config, cohort, validation_flow=cohort.validation_flow)
     if task.labels.kind != "binary":
         return task, []
     wanted = set(stages or STAGES)
-    estimators = {family: family_estimator(family, config, cohort.dictionary, task.predictors, storage)
-                  for family in config.families if not families or family in families}
-    plan = [TuningFit(fit.family, fit.stage, fit.label, fit.rows, estimators[fit.family])
-            for fit in ExperimentPlan.build(config, task).fits
-            if fit.tuned and fit.family in estimators and fit.stage in wanted]
+    estimators = {
+        family: family_estimator(family, config, cohort.dictionary, task.predictors, storage)
+        for family in config.families
+        if not families or family in families
+    }
+    plan = [
+        TuningFit(fit.family, fit.stage, fit.label, fit.rows, estimators[fit.family])
+        for fit in ExperimentPlan.build(config, task).fits
+        if fit.tuned and fit.family in estimators and fit.stage in wanted
+    ]
     return task, plan
 
 
@@ -133,16 +145,27 @@ def prepare_storage(url: str, *, attempts: int = 5) -> None:
         except sa_exc.OperationalError as exc:
             raise StorageError(f"cannot use the Optuna storage {label}: {str(exc.orig).strip()}") from None
         except ImportError as exc:
-            raise StorageError(f"no database driver for {backend} ({mask_secrets(str(exc))}); for PostgreSQL install "
-                               "psycopg[binary] (pip install 'spineoutcome[scale]')") from None
+            raise StorageError(
+                f"no database driver for {backend} ({mask_secrets(str(exc))}); for PostgreSQL install "
+                "psycopg[binary] (pip install 'spineoutcome[scale]')"
+            ) from None
         storage.engine.dispose()
         return
 
 
-def run_worker(config: PipelineConfig, cohort: Cohort, storage: str, *, families: Sequence[str] | None = None,
-               stages: Sequence[str] | None = None, sampler_seed: int | None = None,
-               heartbeat_interval: int | Literal["auto"] | None = "auto", grace_period: int | None = None,
-               max_retry: int | None = 3, progress: Progress | None = None) -> WorkerReport:
+def run_worker(
+    config: PipelineConfig,
+    cohort: Cohort,
+    storage: str,
+    *,
+    families: Sequence[str] | None = None,
+    stages: Sequence[str] | None = None,
+    sampler_seed: int | None = None,
+    heartbeat_interval: int | Literal["auto"] | None = "auto",
+    grace_period: int | None = None,
+    max_retry: int | None = 3,
+    progress: Progress | None = None,
+) -> WorkerReport:
     """Tune every study of the plan (:func:`tuning_plan`) in ``storage``, sharing each with other workers.
 
     ``sampler_seed``: this worker's TPE seed (default: random; workers of one study need different
@@ -162,11 +185,16 @@ def run_worker(config: PipelineConfig, cohort: Cohort, storage: str, *, families
     for i, fit in enumerate(plan):
         if progress:
             progress(f"{fit.family} {fit.stage}: {fit.label}", i, len(plan))
-        estimator = clone(fit.estimator).set_params(sampler_seed=seed, heartbeat_interval=heartbeat_interval,
-                                                    grace_period=grace_period, max_retry=max_retry)
+        estimator = clone(fit.estimator).set_params(
+            sampler_seed=seed, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry
+        )
         X, y = fit.data(task)
-        record: dict[str, Any] = {"family": fit.family, "stage": fit.stage, "label": fit.label,
-                                  "budget": estimator.n_trials}
+        record: dict[str, Any] = {
+            "family": fit.family,
+            "stage": fit.stage,
+            "label": fit.label,
+            "budget": estimator.n_trials,
+        }
         t0 = time.perf_counter()
         lost = 0
         while True:
@@ -183,8 +211,10 @@ def run_worker(config: PipelineConfig, cohort: Cohort, storage: str, *, families
                 record |= {"study_name": fit.study_name(task), "skipped": str(exc)}
             else:
                 summary = estimator.study_summary_
-                record |= {k: summary[k] for k in ("study_name", "n_trials", "n_complete", "n_pruned", "n_failed",
-                                                   "best_value")}
+                record |= {
+                    k: summary[k]
+                    for k in ("study_name", "n_trials", "n_complete", "n_pruned", "n_failed", "best_value")
+                }
             break
         record["lost_trials"] = lost
         record["seconds"] = round(time.perf_counter() - t0, 3)

@@ -55,9 +55,7 @@ def fit_logistic(
     rows_per_block = max(1, ROW_BLOCK // max(n, 1))
     for r0 in range(0, n_rep, rows_per_block):
         rs = slice(r0, min(n_rep, r0 + rows_per_block))
-        beta[rs], cov[rs], converged[rs] = _newton(
-            X, xx, y, weights[rs], off, beta0, max_iter, tol
-        )
+        beta[rs], cov[rs], converged[rs] = _newton(X, xx, y, weights[rs], off, beta0, max_iter, tol)
     return LogisticFit(beta=beta, cov=cov, converged=converged)
 
 
@@ -116,8 +114,7 @@ def _newton(
 
 
 def _deviance(eta: np.ndarray, weights: np.ndarray, wy: np.ndarray) -> np.ndarray:
-    return -2.0 * (np.einsum("rn,rn->r", wy, eta) - np.einsum("rn,rn->r", weights,
-                                                                np.logaddexp(0.0, eta)))
+    return -2.0 * (np.einsum("rn,rn->r", wy, eta) - np.einsum("rn,rn->r", weights, np.logaddexp(0.0, eta)))
 
 
 def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:

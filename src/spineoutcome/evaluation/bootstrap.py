@@ -86,9 +86,7 @@ class Bootstrap:
             weights = cluster_counts[:, cluster_of_row]
             return cls(weights.astype(float), level, seed, stratified=False, clustered=True)
         weights = np.zeros((n_boot, n))
-        strata = [np.flatnonzero(y_arr == 1), np.flatnonzero(y_arr == 0)] if stratify else [
-            np.arange(n)
-        ]
+        strata = [np.flatnonzero(y_arr == 1), np.flatnonzero(y_arr == 0)] if stratify else [np.arange(n)]
         for members in strata:
             if members.size == 0:
                 continue
@@ -122,9 +120,7 @@ class Bootstrap:
         )
 
 
-def percentile_interval(
-    replicates: np.ndarray, level: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile interval (alpha/2, 1 - alpha/2 quantiles) along axis 0, NaN-aware."""
     reps = np.asarray(replicates, dtype=float)
     n_valid = np.sum(np.isfinite(reps), axis=0)

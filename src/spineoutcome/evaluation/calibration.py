@@ -166,14 +166,10 @@ def calibration_metrics(
         z = critical_value(level)
         citl_se = float(math.sqrt(citl_fit.cov[0, 0, 0]))
         citl_est = Estimate(citl, citl - z * citl_se, citl + z * citl_se, citl_se, "wald", level)
-        slope_est = Estimate(
-            slope, slope - z * slope_se, slope + z * slope_se, slope_se, "wald", level
-        )
+        slope_est = Estimate(slope, slope - z * slope_se, slope + z * slope_se, slope_se, "wald", level)
         observed = float(y_arr.sum())
         log_se = math.sqrt((1.0 - observed / y_arr.size) / observed)
-        oe_est = Estimate(
-            oe, oe * math.exp(-z * log_se), oe * math.exp(z * log_se), log_se, "log-normal", level
-        )
+        oe_est = Estimate(oe, oe * math.exp(-z * log_se), oe * math.exp(z * log_se), log_se, "log-normal", level)
     else:
         raise ValueError("ci_method must be 'analytic' or 'bootstrap'")
     return CalibrationMetrics(
@@ -267,15 +263,9 @@ def calibration_curve(
     replicates use ``n_bins`` quantile bins (see module docstring).
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
-    grid_arr = (
-        np.linspace(p_arr.min(), p_arr.max(), 100)
-        if grid is None
-        else np.asarray(grid, dtype=float)
-    )
+    grid_arr = np.linspace(p_arr.min(), p_arr.max(), 100) if grid is None else np.asarray(grid, dtype=float)
     options: dict[str, Any] = {"method": method, "frac": frac, "degree": degree, "knots": knots}
-    observed, point = calibration_curve_weighted(
-        y_arr, p_arr, ones_weights(y_arr.size), grid=grid_arr, **options
-    )
+    observed, point = calibration_curve_weighted(y_arr, p_arr, ones_weights(y_arr.size), grid=grid_arr, **options)
     if method == "loess":
         settings: dict[str, Any] = {"frac": frac, "degree": degree, "n_bins_bootstrap": n_bins}
     else:
@@ -283,9 +273,7 @@ def calibration_curve(
         settings = {"knots": knots, "knot_logits": [float(k) for k in knot_values]}
     band_low = band_high = None
     if boot is not None:
-        curves, reps = calibration_curve_weighted(
-            y_arr, p_arr, boot.weights, grid=grid_arr, n_bins=n_bins, **options
-        )
+        curves, reps = calibration_curve_weighted(y_arr, p_arr, boot.weights, grid=grid_arr, n_bins=n_bins, **options)
         low, high, _ = boot.interval(curves)
         band_low, band_high = tuple(map(float, low)), tuple(map(float, high))
         null = perfect_calibration_errors(p_arr, boot.n_boot, boot.seed, n_bins=n_bins, **options)
@@ -305,8 +293,9 @@ def calibration_curve(
     )
 
 
-def perfect_calibration_errors(p: np.ndarray, n_rep: int, seed: int | None, *, n_bins: int | None = 100,
-                               **options: Any) -> dict[str, np.ndarray]:
+def perfect_calibration_errors(
+    p: np.ndarray, n_rep: int, seed: int | None, *, n_bins: int | None = 100, **options: Any
+) -> dict[str, np.ndarray]:
     """ICI, E50, E90 and Emax (each (n_rep,)) of outcomes drawn from the predictions themselves:
     their distribution when the model is perfectly calibrated (a parametric bootstrap), from a
     random stream separate from the bootstrap's (``SeedSequence([seed, 1])``)."""
@@ -346,9 +335,7 @@ def calibration_errors(
     }
 
 
-def weighted_quantiles(
-    values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]
-) -> list[np.ndarray]:
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
     """Row-wise quantiles of ``values`` (R, n) repeated ``weights`` (integer counts) times:
     equal to ``np.quantile(np.repeat(values[r], weights[r]), q)`` (linear interpolation)."""
     n_rep = values.shape[0]
@@ -374,9 +361,7 @@ def rcs_knots(x: np.ndarray, knots: int) -> np.ndarray:
     """Knots at Harrell's default quantiles of x; fewer distinct values is an error."""
     values = np.quantile(x, RCS_KNOT_QUANTILES[knots])
     if np.unique(values).size < knots:
-        raise InsufficientDataError(
-            f"too few distinct predictions for a {knots}-knot restricted cubic spline"
-        )
+        raise InsufficientDataError(f"too few distinct predictions for a {knots}-knot restricted cubic spline")
     return values
 
 

@@ -120,8 +120,7 @@ def decision_curve(
     if t.ndim != 1 or t.size == 0 or np.any((t <= 0) | (t >= 1)):
         raise ValueError("thresholds must be a non-empty 1-D sequence inside (0, 1)")
     point = {
-        name: values[0]
-        for name, values in net_benefit_weighted(y_arr, p_arr, ones_weights(y_arr.size), t).items()
+        name: values[0] for name, values in net_benefit_weighted(y_arr, p_arr, ones_weights(y_arr.size), t).items()
     }
     prevalence = float(y_arr.mean())
     ci: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}

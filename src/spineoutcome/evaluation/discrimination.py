@@ -197,9 +197,7 @@ def delong_test(y: Any, p_a: Any, p_b: Any, *, level: float = 0.95) -> DeLongTes
         se_i = math.sqrt(cov[i, i])
         low, high = _normal_interval(float(aucs[i]), se_i, level, "identity")
         ests.append(Estimate(float(aucs[i]), low, high, se_i, "delong", level))
-    difference = Estimate(
-        diff, diff - z_crit * se_diff, diff + z_crit * se_diff, se_diff, "delong", level
-    )
+    difference = Estimate(diff, diff - z_crit * se_diff, diff + z_crit * se_diff, se_diff, "delong", level)
     return DeLongTestResult(
         auc_a=ests[0],
         auc_b=ests[1],
@@ -250,9 +248,7 @@ def wilson_interval(successes: int, total: int, level: float = 0.95) -> tuple[fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def threshold_metrics(
-    y: Any, p: Any, thresholds: Sequence[float], *, level: float = 0.95
-) -> ClassificationTable:
+def threshold_metrics(y: Any, p: Any, thresholds: Sequence[float], *, level: float = 0.95) -> ClassificationTable:
     """Sensitivity, specificity, PPV and NPV with Wilson intervals at prespecified thresholds.
 
     A patient is test-positive when p >= threshold. Thresholds should be fixed before looking at
@@ -313,4 +309,3 @@ def _normal_interval(
         centre, se_logit = logit_auc(value, se)
         return float(expit(centre - z * se_logit)), float(expit(centre + z * se_logit))
     raise ValueError("ci_transform must be 'identity' or 'logit'")
-

@@ -65,19 +65,13 @@ def evaluate_predictions(
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
     boot = Bootstrap.draw(y_arr, n_boot=n_boot, seed=seed, clusters=clusters, stratify=stratify, level=level)
-    auc_method: Literal["delong", "bootstrap"] = (
-        "bootstrap" if ci_method == "bootstrap" else "delong"
-    )
+    auc_method: Literal["delong", "bootstrap"] = "bootstrap" if ci_method == "bootstrap" else "delong"
     return Evaluation(
         discrimination=roc_auc(y_arr, p_arr, level=level, ci_method=auc_method, boot=boot),
         classification=threshold_metrics(y_arr, p_arr, thresholds, level=level),
         overall=overall_performance(y_arr, p_arr, boot=boot),
-        calibration=calibration_metrics(
-            y_arr, p_arr, level=level, ci_method=ci_method, boot=boot
-        ),
-        calibration_curve=calibration_curve(
-            y_arr, p_arr, method=curve_method, boot=boot, n_bins=n_bins
-        ),
+        calibration=calibration_metrics(y_arr, p_arr, level=level, ci_method=ci_method, boot=boot),
+        calibration_curve=calibration_curve(y_arr, p_arr, method=curve_method, boot=boot, n_bins=n_bins),
         decision_curve=decision_curve(y_arr, p_arr, thresholds=nb_thresholds, boot=boot),
         n_boot=boot.n_boot,
         seed=seed,

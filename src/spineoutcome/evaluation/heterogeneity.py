@@ -179,27 +179,17 @@ def centre_heterogeneity(
     y_arr, p_arr = check_outcome_and_probability(y, p)
     labels = check_groups(centres, y_arr.size, name="centres").astype(str)
     rows = []
-    pooled_inputs: dict[str, tuple[list[float], list[float], list[str]]] = {
-        m: ([], [], []) for m in POOLED_MEASURES
-    }
+    pooled_inputs: dict[str, tuple[list[float], list[float], list[str]]] = {m: ([], [], []) for m in POOLED_MEASURES}
     for centre in sorted(np.unique(labels)):
         mask = labels == centre
         yc, pc = y_arr[mask], p_arr[mask]
         n_events = int(yc.sum())
         if n_events < min_events or yc.size - n_events < min_non_events:
-            rows.append(
-                CentrePerformance(
-                    centre, int(yc.size), n_events, "too_few_events", None, None, None, None
-                )
-            )
+            rows.append(CentrePerformance(centre, int(yc.size), n_events, "too_few_events", None, None, None, None))
             continue
         auc = roc_auc(yc, pc, level=level).auc
         cal = calibration_metrics(yc, pc, level=level)
-        rows.append(
-            CentrePerformance(
-                centre, int(yc.size), n_events, "ok", auc, cal.citl, cal.slope, cal.oe_ratio
-            )
-        )
+        rows.append(CentrePerformance(centre, int(yc.size), n_events, "ok", auc, cal.citl, cal.slope, cal.oe_ratio))
         values = {
             "citl": (cal.citl.value, cal.citl.se),
             "slope": (cal.slope.value, cal.slope.se),
@@ -231,9 +221,7 @@ def centre_heterogeneity(
     )
 
 
-def _back_transform(
-    meta: MetaAnalysis | None, inverse: Any
-) -> tuple[Estimate | None, tuple[float, float] | None]:
+def _back_transform(meta: MetaAnalysis | None, inverse: Any) -> tuple[Estimate | None, tuple[float, float] | None]:
     if meta is None:
         return None, None
     est = meta.estimate
@@ -257,7 +245,9 @@ def _reml_tau2(y: np.ndarray, v: np.ndarray) -> float:
 
     upper = 10.0 * (float(np.var(y)) + float(v.max())) + 1.0
     res = optimize.minimize_scalar(
-        neg_restricted_loglik, bounds=(0.0, upper), method="bounded",
+        neg_restricted_loglik,
+        bounds=(0.0, upper),
+        method="bounded",
         options={"xatol": 1e-12, "maxiter": 1000},
     )
     tau2 = float(res.x)

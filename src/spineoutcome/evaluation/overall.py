@@ -86,6 +86,4 @@ def overall_performance(y: Any, p: Any, *, boot: Bootstrap | None = None) -> Ove
         else Estimate(float(point[name][0]))
         for name in OVERALL_METRICS
     }
-    return OverallPerformance(
-        **ests, n=int(y_arr.size), n_events=int(y_arr.sum()), n_clipped=n_clipped(p_arr)
-    )
+    return OverallPerformance(**ests, n=int(y_arr.size), n_events=int(y_arr.sum()), n_clipped=n_clipped(p_arr))

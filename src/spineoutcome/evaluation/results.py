@@ -38,4 +38,3 @@ class Estimate(JsonResult):
     ci_method: str | None = None
     level: float = 0.95
     n_boot_valid: int | None = None
-

@@ -142,12 +142,8 @@ def r2_cs_from_c_statistic(
             eta = base + mu * x
             return -float(np.logaddexp(0.0, -eta)) if event else -float(np.logaddexp(0.0, eta))
 
-        e_events = integrate.quad(
-            lambda x: log_posterior(x, True) * stats.norm.pdf(x, mu, 1.0), -np.inf, np.inf
-        )[0]
-        e_non = integrate.quad(
-            lambda x: log_posterior(x, False) * stats.norm.pdf(x), -np.inf, np.inf
-        )[0]
+        e_events = integrate.quad(lambda x: log_posterior(x, True) * stats.norm.pdf(x, mu, 1.0), -np.inf, np.inf)[0]
+        e_non = integrate.quad(lambda x: log_posterior(x, False) * stats.norm.pdf(x), -np.inf, np.inf)[0]
         lr_per_patient = 2.0 * (phi * e_events + (1.0 - phi) * e_non - _null_loglik(phi))
     elif method == "simulation":
         rng = np.random.default_rng(seed)
@@ -354,9 +350,7 @@ def validation_sample_size(
     )
 
 
-def _lp_expectation(
-    lp_mean: float | None, lp_sd: float | None, lp_sample: Any
-) -> Callable[..., float]:
+def _lp_expectation(lp_mean: float | None, lp_sd: float | None, lp_sample: Any) -> Callable[..., float]:
     """E[f(LP)] under a normal LP (adaptive quadrature split at the mean, +/- 4 and 12 SD and
     at any ``breaks`` where f jumps) or a sample mean."""
     if lp_sample is not None:
@@ -365,18 +359,15 @@ def _lp_expectation(
         sample = np.asarray(lp_sample, dtype=float)
         if sample.ndim != 1 or sample.size < 2 or not np.all(np.isfinite(sample)):
             raise ValueError("lp_sample must be a 1-D array of at least 2 finite values")
-        def sample_mean(
-            f: Callable[[np.ndarray], np.ndarray], breaks: tuple[float, ...] = ()
-        ) -> float:
+
+        def sample_mean(f: Callable[[np.ndarray], np.ndarray], breaks: tuple[float, ...] = ()) -> float:
             return float(np.mean(f(sample)))
 
         return sample_mean
     if lp_mean is None or lp_sd is None or lp_sd <= 0:
         raise ValueError("give lp_mean and a positive lp_sd, or lp_sample")
 
-    def expectation(
-        f: Callable[[np.ndarray], np.ndarray], breaks: tuple[float, ...] = ()
-    ) -> float:
+    def expectation(f: Callable[[np.ndarray], np.ndarray], breaks: tuple[float, ...] = ()) -> float:
         def integrand(x: float) -> float:
             return float(f(np.asarray(x))) * stats.norm.pdf(x, lp_mean, lp_sd)
 

@@ -64,7 +64,7 @@ class ModelSelection(JsonResult):
     def statement(self) -> str:
         """The rule and the selection frequencies, in one sentence for the Evidence and report."""
         freq = ", ".join(f"{c.family} {c.lowest_loss_frequency:.0%}" for c in self.families)
-        return (f"{self.rule}; lowest {self.loss.replace('_', '-')} in {self.n_boot} bootstrap replicates: {freq}")
+        return f"{self.rule}; lowest {self.loss.replace('_', '-')} in {self.n_boot} bootstrap replicates: {freq}"
 
 
 def patient_losses(y: np.ndarray, p: np.ndarray, loss: Loss) -> np.ndarray:
@@ -114,16 +114,31 @@ def select_one_se(
     rep_winner = np.array([_simplest(r - r[b] <= se, ranks, r) for r, b in zip(reps, rep_best, strict=True)])
     families = tuple(
         FamilyComparison(
-            family=f, complexity=int(ranks[i]), loss=float(point[i]), difference=float(difference[i]),
-            se_difference=float(se[i]), within_one_se=bool(eligible[i]),
-            lowest_loss_frequency=float(np.mean(rep_best == i)), selected_frequency=float(np.mean(rep_winner == i)),
+            family=f,
+            complexity=int(ranks[i]),
+            loss=float(point[i]),
+            difference=float(difference[i]),
+            se_difference=float(se[i]),
+            within_one_se=bool(eligible[i]),
+            lowest_loss_frequency=float(np.mean(rep_best == i)),
+            selected_frequency=float(np.mean(rep_winner == i)),
         )
         for i, f in enumerate(names)
     )
-    rule = (f"simplest family whose cross-validated {loss.replace('_', '-')} is within one standard error of the "
-            f"lowest (paired bootstrap of patients, {n_boot} replicates)")
-    return ModelSelection(winner=names[winner], lowest_loss=names[best], loss=loss, rule=rule, families=families,
-                          n=int(y_arr.size), n_boot=n_boot, seed=seed)
+    rule = (
+        f"simplest family whose cross-validated {loss.replace('_', '-')} is within one standard error of the "
+        f"lowest (paired bootstrap of patients, {n_boot} replicates)"
+    )
+    return ModelSelection(
+        winner=names[winner],
+        lowest_loss=names[best],
+        loss=loss,
+        rule=rule,
+        families=families,
+        n=int(y_arr.size),
+        n_boot=n_boot,
+        seed=seed,
+    )
 
 
 def _mean_loss(y: np.ndarray, p: Any, loss: Loss, family: str) -> np.ndarray:
@@ -139,4 +154,3 @@ def _simplest(eligible: np.ndarray, ranks: np.ndarray, losses: np.ndarray) -> in
     """Index of the lowest-ranked eligible family; ties in rank go to the lower loss."""
     candidates = np.flatnonzero(eligible)
     return int(min(candidates, key=lambda i: (ranks[i], losses[i], i)))
-

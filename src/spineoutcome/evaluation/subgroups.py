@@ -102,9 +102,7 @@ class SubgroupFrame(JsonResult):
         NaN where not estimable."""
         return self._table(lambda mv: mv.estimate)
 
-    def difference(
-        self, method: Literal["to_overall", "between_groups"] = "to_overall"
-    ) -> pd.DataFrame:
+    def difference(self, method: Literal["to_overall", "between_groups"] = "to_overall") -> pd.DataFrame:
         """``to_overall``: group minus overall, per group and metric. ``between_groups``: per
         grouping, the largest minus the smallest group value of each metric (as fairlearn)."""
         if method == "to_overall":
@@ -121,15 +119,12 @@ class SubgroupFrame(JsonResult):
         for metric in self.metrics:
             est = self.overall_estimates[metric]
             status = "ok" if math.isfinite(est.value) else "undefined"
-            records.append(
-                _record(("overall",), ("all",), metric, est, None, self.n, self.n_events, status)
-            )
+            records.append(_record(("overall",), ("all",), metric, est, None, self.n, self.n_events, status))
         for g in self.groups:
             for metric in self.metrics:
                 mv = g.metrics[metric]
                 records.append(
-                    _record(g.grouping, g.group, metric, mv.estimate, mv.difference, g.n,
-                            g.n_events, mv.status)
+                    _record(g.grouping, g.group, metric, mv.estimate, mv.difference, g.n, g.n_events, mv.status)
                 )
         return pd.DataFrame.from_records(records)
 
@@ -174,10 +169,7 @@ def subgroup_metrics(
         raise ValueError(f"unknown metric name(s): {', '.join(unknown)}")
     cores = _cores(tuple(metrics), tuple(float(t) for t in thresholds), n_bins)
     overall_point, overall_reps = _evaluate(cores, y_arr, p_arr, None, boot)
-    overall_estimates = {
-        m: _estimate(overall_point[m], overall_reps[m] if overall_reps else None, boot)
-        for m in names
-    }
+    overall_estimates = {m: _estimate(overall_point[m], overall_reps[m] if overall_reps else None, boot) for m in names}
     combos: list[tuple[str, ...]] = [(c,) for c in columns]
     if intersections:
         for size in range(2, len(columns) + 1):
@@ -191,8 +183,18 @@ def subgroup_metrics(
             label = tuple(str(columns[c][np.flatnonzero(mask)[0]]) for c in combo)
             results.append(
                 _group_result(
-                    combo, label, mask, y_arr, p_arr, cores, names, overall_point,
-                    overall_reps, boot, min_events, min_non_events,
+                    combo,
+                    label,
+                    mask,
+                    y_arr,
+                    p_arr,
+                    cores,
+                    names,
+                    overall_point,
+                    overall_reps,
+                    boot,
+                    min_events,
+                    min_non_events,
                 )
             )
     return SubgroupFrame(
@@ -275,20 +277,14 @@ def _cores(metrics: tuple[str, ...], thresholds: tuple[float, ...], n_bins: int)
     if "oe_ratio" in wanted:
         cores.append(lambda y, p, w: {"oe_ratio": oe_weighted(y, p, w)})
     if wanted & set(ERROR_METRICS):
-        cores.append(
-            lambda y, p, w: loess_errors_weighted(
-                y, p, w, n_bins=None if w.shape[0] == 1 else n_bins
-            )
-        )
+        cores.append(lambda y, p, w: loess_errors_weighted(y, p, w, n_bins=None if w.shape[0] == 1 else n_bins))
     if thresholds:
         t = np.asarray(thresholds)
         cores.append(lambda y, p, w: _threshold_core(y, p, w, t))
     return cores
 
 
-def _threshold_core(
-    y: np.ndarray, p: np.ndarray, w: np.ndarray, thresholds: np.ndarray
-) -> dict[str, np.ndarray]:
+def _threshold_core(y: np.ndarray, p: np.ndarray, w: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
     nb = net_benefit_weighted(y, p, w, thresholds)["nb_model"]
     out = {}
     for j, t in enumerate(thresholds):

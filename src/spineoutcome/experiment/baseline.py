@@ -21,8 +21,15 @@ ALL_PATIENTS = "all patients"
 FOLLOW_UP = "follow-up"
 
 
-def baseline_table(X: pd.DataFrame, columns: dict[str, np.ndarray], dictionary: DataDictionary, *,
-                   outcome: str, y: np.ndarray, followup_days: pd.Series) -> dict[str, Any]:
+def baseline_table(
+    X: pd.DataFrame,
+    columns: dict[str, np.ndarray],
+    dictionary: DataDictionary,
+    *,
+    outcome: str,
+    y: np.ndarray,
+    followup_days: pd.Series,
+) -> dict[str, Any]:
     """Characteristics of every predictor, the outcome and follow-up in each column (a boolean row mask).
 
     Returns ``{"columns": [{"label", "n"}], "rows": [{"variable", "unit", "dtype", "kind", "level", "cells"}]}``.
@@ -35,10 +42,22 @@ def baseline_table(X: pd.DataFrame, columns: dict[str, np.ndarray], dictionary: 
     events = pd.Series(np.asarray(y) == 1)
     days = followup_days.astype("float64")
     rows: list[dict[str, Any]] = [
-        {"variable": outcome, "unit": None, "dtype": "bool", "kind": "outcome", "level": None,
-         "cells": [_level(events[mask], True) for mask in masks]},
-        {"variable": FOLLOW_UP, "unit": "days", "dtype": "float", "kind": "followup", "level": None,
-         "cells": [_quartiles(days[mask]) for mask in masks]},
+        {
+            "variable": outcome,
+            "unit": None,
+            "dtype": "bool",
+            "kind": "outcome",
+            "level": None,
+            "cells": [_level(events[mask], True) for mask in masks],
+        },
+        {
+            "variable": FOLLOW_UP,
+            "unit": "days",
+            "dtype": "float",
+            "kind": "followup",
+            "level": None,
+            "cells": [_quartiles(days[mask]) for mask in masks],
+        },
     ]
     for var in X.columns:
         rows.extend(_predictor_rows(X[var], dictionary.variable(var), masks))
@@ -64,9 +83,16 @@ def _predictor_rows(series: pd.Series, spec: Variable, masks: list[np.ndarray]) 
         return []
     text = series.astype(object).where(series.notna(), MISSING_LABEL).astype(str)
     levels = [str(c) for c in (spec.categories or ("True", "False"))] + [MISSING_LABEL]
-    return [{**head, "kind": "level", "level": _level_name(level, spec.dtype),
-             "cells": [_level(text[mask], level) for mask in masks]}
-            for level in levels if (text == level).any()]
+    return [
+        {
+            **head,
+            "kind": "level",
+            "level": _level_name(level, spec.dtype),
+            "cells": [_level(text[mask], level) for mask in masks],
+        }
+        for level in levels
+        if (text == level).any()
+    ]
 
 
 def _quartiles(values: pd.Series) -> dict[str, float | None]:
@@ -80,8 +106,12 @@ def _quartiles(values: pd.Series) -> dict[str, float | None]:
 def _continuous(values: pd.Series) -> dict[str, float | int | None]:
     present = values.dropna()
     sd = float(present.std(ddof=1)) if len(present) > 1 else None
-    return {**_quartiles(values), "mean": float(present.mean()) if len(present) else None, "sd": sd,
-            "missing": int(values.isna().sum())}
+    return {
+        **_quartiles(values),
+        "mean": float(present.mean()) if len(present) else None,
+        "sd": sd,
+        "missing": int(values.isna().sum()),
+    }
 
 
 def _level(values: pd.Series, level: Any) -> dict[str, float | int]:

@@ -77,9 +77,16 @@ def run_binary(
     started: float,
 ) -> ExperimentResult:
     """Every family of ``config`` through the plan's splits (module docstring), compared and explained."""
-    budget = spline_budget(cohort.dictionary, task.predictors, task.X, task.y, max_knots=config.spline_knots,
-                           rule=config.spline_budget, imputation=config.imputation,
-                           radiomics_selection=config.radiomics_selection)
+    budget = spline_budget(
+        cohort.dictionary,
+        task.predictors,
+        task.X,
+        task.y,
+        max_knots=config.spline_knots,
+        rule=config.spline_budget,
+        imputation=config.imputation,
+        radiomics_selection=config.radiomics_selection,
+    )
     config = config.model_copy(update={"spline_knots": budget.knots})
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
     X, y = task.X, task.y

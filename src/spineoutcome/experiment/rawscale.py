@@ -26,17 +26,20 @@ from sklearn.pipeline import Pipeline
 
 from spineoutcome.modeling.preprocess import Preprocessor
 
-SPLINE_BASIS = ("Harrell restricted cubic spline: B1(x) = x; B(j+1)(x) = [(x − t_j)+³ − (x − t_(k−1))+³ "
-                "(t_k − t_j)/(t_k − t_(k−1)) + (x − t_k)+³ (t_(k−1) − t_j)/(t_k − t_(k−1))] / (t_k − t_1)², "
-                "u+ = max(u, 0), knots t_1 < ... < t_k")
+SPLINE_BASIS = (
+    "Harrell restricted cubic spline: B1(x) = x; B(j+1)(x) = [(x − t_j)+³ − (x − t_(k−1))+³ "
+    "(t_k − t_j)/(t_k − t_(k−1)) + (x − t_k)+³ (t_(k−1) − t_j)/(t_k − t_(k−1))] / (t_k − t_1)², "
+    "u+ = max(u, 0), knots t_1 < ... < t_k"
+)
 
 
 class RawScaleUnavailable(ValueError):
     """The model has a block that cannot be written on the original units (e.g. a radiomics selection)."""
 
 
-def raw_scale_formula(pipeline: Pipeline, cov: np.ndarray | None = None,
-                      recalibration: tuple[float, float] | None = None) -> dict[str, Any]:
+def raw_scale_formula(
+    pipeline: Pipeline, cov: np.ndarray | None = None, recalibration: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """Intercept and coefficients of a fitted ``Preprocessor -> LogisticRegression`` pipeline on the
     predictors' original units (module docstring), with Wald 95 % CIs when ``cov`` (the covariance of
     intercept and design coefficients, in design order) is given.
@@ -69,7 +72,7 @@ def raw_scale_formula(pipeline: Pipeline, cov: np.ndarray | None = None,
             if len(knots) >= 3:
                 splines[source] = [float(k) for k in knots]
         elif source in (pre.categorical or {}):
-            term.update(kind="level", level=name[len(source) + 1:])
+            term.update(kind="level", level=name[len(source) + 1 :])
         else:
             term["kind"] = "binary"
         terms.append(term)
@@ -79,8 +82,9 @@ def raw_scale_formula(pipeline: Pipeline, cov: np.ndarray | None = None,
     estimates = [{"estimate": float(g), **_interval(g, s, z)} for g, s in zip(gamma, se, strict=True)]
     for name, var in zip(pre.continuous, _medians(pre), strict=True):
         imputation[name] = var
-    references = {name: (levels[0] if pre.drop_first and levels else None)
-                  for name, levels in (pre.categorical or {}).items()}
+    references = {
+        name: (levels[0] if pre.drop_first and levels else None) for name, levels in (pre.categorical or {}).items()
+    }
     return {
         "intercept": estimates[0],
         "terms": [{**t, **e} for t, e in zip(terms, estimates[1:], strict=True)],
@@ -88,8 +92,7 @@ def raw_scale_formula(pipeline: Pipeline, cov: np.ndarray | None = None,
         "imputation": imputation,
         "references": references,
         "basis": SPLINE_BASIS,
-        "recalibration": None if recalibration is None else {"intercept": recalibration[0],
-                                                             "slope": recalibration[1]},
+        "recalibration": None if recalibration is None else {"intercept": recalibration[0], "slope": recalibration[1]},
     }
 
 
@@ -134,8 +137,9 @@ def _continuous_block(pre: Preprocessor) -> dict[str, tuple[float, float, int, n
     counts = spline.n_basis_ if spline is not None else [1] * len(pre.continuous)
     knots = spline.knots_ if spline is not None else [np.array([])] * len(pre.continuous)
     indices = [(j, k) for n, k in zip(counts, knots, strict=True) for j in range(n)]
-    return {name: (float(m), float(s), j, k)
-            for name, m, s, (j, k) in zip(out_names, means, scales, indices, strict=True)}
+    return {
+        name: (float(m), float(s), j, k) for name, m, s, (j, k) in zip(out_names, means, scales, indices, strict=True)
+    }
 
 
 def _medians(pre: Preprocessor) -> list[float]:

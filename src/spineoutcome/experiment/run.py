@@ -23,8 +23,14 @@ __all__ = ["ExperimentResult", "run_experiment"]
 Progress = Callable[[str], None]
 
 
-def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: list[FlowStep] | None = None,
-                   progress: Progress | None = None, optuna_storage: str | None = None) -> ExperimentResult:
+def run_experiment(
+    config: PipelineConfig,
+    cohort: Cohort,
+    *,
+    validation_flow: list[FlowStep] | None = None,
+    progress: Progress | None = None,
+    optuna_storage: str | None = None,
+) -> ExperimentResult:
     """Run ``config`` on ``cohort`` and return its Evidence and final models."""
     started = time.perf_counter()
     task = prepare_task(config, cohort, validation_flow=validation_flow)
@@ -33,5 +39,6 @@ def run_experiment(config: PipelineConfig, cohort: Cohort, *, validation_flow: l
         if config.horizon_days is None and horizon is not None:
             config = config.model_copy(update={"horizon_days": int(horizon)})
         return run_survival_experiment(config, cohort, task, progress=progress, started=started)
-    return run_binary(config, cohort, task, progress=progress, storage=optuna_storage or config.tuning.storage,
-                      started=started)
+    return run_binary(
+        config, cohort, task, progress=progress, storage=optuna_storage or config.tuning.storage, started=started
+    )

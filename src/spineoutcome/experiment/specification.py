@@ -47,15 +47,19 @@ def specification(model: Any, X: pd.DataFrame, y: np.ndarray, dictionary: DataDi
     return to_jsonable(record)
 
 
-def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
-                     dictionary: DataDictionary,
-                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray | None]:
+def _logistic_tables(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    dictionary: DataDictionary,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray | None]:
     pre = pipeline.named_steps["preprocess"]
     design = pd.DataFrame(pre.transform(X), columns=pre.get_feature_names_out())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = sm.Logit(np.asarray(y, dtype=float), sm.add_constant(design.to_numpy(), has_constant="add")).fit(
-            disp=0, method="newton", maxiter=200)
+            disp=0, method="newton", maxiter=200
+        )
     beta, cov = np.asarray(fit.params), np.asarray(fit.cov_params())
     z = stats.norm.ppf(0.975)
     names = ["(intercept)", *design.columns]
@@ -63,13 +67,15 @@ def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
         se = np.sqrt(np.diag(cov))
     if caught or not np.all(np.isfinite(se)):
         fit_warning = "the maximum-likelihood fit is unstable (separation or collinearity); intervals are unreliable"
-        coefficients_note = [{"term": "(warning)", "estimate": None, "se": None, "ci_low": None, "ci_high": None,
-                              "note": fit_warning}]
+        coefficients_note = [
+            {"term": "(warning)", "estimate": None, "se": None, "ci_low": None, "ci_high": None, "note": fit_warning}
+        ]
     else:
         coefficients_note = []
     coefficients = coefficients_note + [
         {"term": n, "estimate": float(b), "se": float(s), "ci_low": float(b - z * s), "ci_high": float(b + z * s)}
-        for n, b, s in zip(names, beta, se, strict=True)]
+        for n, b, s in zip(names, beta, se, strict=True)
+    ]
     profile = reference_profile(X)
     rows = []
     for var in X.columns:
@@ -77,11 +83,20 @@ def _logistic_tables(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
             a, b = profile.copy(), profile.copy()
             a[var] = pd.array([low], dtype=X[var].dtype)
             b[var] = pd.array([high], dtype=X[var].dtype)
-            diff = np.concatenate([[0.0], pre.transform(b).to_numpy(dtype=float)[0] - pre.transform(a).to_numpy(dtype=float)[0]])
+            diff = np.concatenate(
+                [[0.0], pre.transform(b).to_numpy(dtype=float)[0] - pre.transform(a).to_numpy(dtype=float)[0]]
+            )
             with np.errstate(invalid="ignore"):
                 log_or, log_se = float(diff @ beta), float(np.sqrt(diff @ cov @ diff))
-            rows.append({"variable": var, "contrast": label, "odds_ratio": float(np.exp(log_or)),
-                         "ci_low": float(np.exp(log_or - z * log_se)), "ci_high": float(np.exp(log_or + z * log_se))})
+            rows.append(
+                {
+                    "variable": var,
+                    "contrast": label,
+                    "odds_ratio": float(np.exp(log_or)),
+                    "ci_low": float(np.exp(log_or - z * log_se)),
+                    "ci_high": float(np.exp(log_or + z * log_se)),
+                }
+            )
     return coefficients, rows, (None if coefficients_note else cov)
 
 
@@ -93,7 +108,11 @@ def _contrasts(series: pd.Series, dtype: str) -> list[tuple[str, Any, Any]]:
         return [(f"{q3:g} vs {q1:g} (interquartile range)", q1, q3)] if q3 > q1 else []
     if dtype == "bool":
         return [("yes vs no", False, True)]
-    levels = list(series.cat.categories) if isinstance(series.dtype, pd.CategoricalDtype) else sorted(series.dropna().unique())
+    levels = (
+        list(series.cat.categories)
+        if isinstance(series.dtype, pd.CategoricalDtype)
+        else sorted(series.dropna().unique())
+    )
     present = [lv for lv in levels if (series == lv).any()]
     if len(present) < 2:
         return []

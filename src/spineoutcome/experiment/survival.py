@@ -54,8 +54,9 @@ def survival_model(family_name: str, task: TaskData, cohort: Cohort, config: Pip
     return spec.survival_estimator(pre, seed_of(config, "models"))
 
 
-def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskData, *,
-                            progress: Callable[[str], None] | None, started: float) -> ExperimentResult:
+def run_survival_experiment(
+    config: PipelineConfig, cohort: Cohort, task: TaskData, *, progress: Callable[[str], None] | None, started: float
+) -> ExperimentResult:
     """Cross-validated comparison of the configured survival families (see module docstring)."""
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")
@@ -83,15 +84,30 @@ def run_survival_experiment(config: PipelineConfig, cohort: Cohort, task: TaskDa
                 "km_by_risk_group": to_jsonable(kaplan_meier_by_risk_group(labels, risk, n_groups=_RISK_GROUPS)),
                 "km_at_risk": km_at_risk(labels, risk),
             },
-            cv_repeats=[], optimism=None, internal_external=None, temporal=None, comparison_to_logistic=None,
-            subgroups=[], shap=None, specification=survival_specification(family, models[family]),
-            tuning=[], seconds=time.perf_counter() - t0,
+            cv_repeats=[],
+            optimism=None,
+            internal_external=None,
+            temporal=None,
+            comparison_to_logistic=None,
+            subgroups=[],
+            shap=None,
+            specification=survival_specification(family, models[family]),
+            tuning=[],
+            seconds=time.perf_counter() - t0,
         )
         timings[f"family {family}"] = families[family].seconds
     best = max(families, key=lambda f: families[f].cross_validation["harrell_c"]["value"])
     timings["total"] = time.perf_counter() - started
-    evidence = build_evidence(config, cohort, task, families=families, best=best, selection_rule=SELECTION_RULE,
-                              sample_size={}, timings=timings)
+    evidence = build_evidence(
+        config,
+        cohort,
+        task,
+        families=families,
+        best=best,
+        selection_rule=SELECTION_RULE,
+        sample_size={},
+        timings=timings,
+    )
     return ExperimentResult(evidence, models, task)
 
 
@@ -105,13 +121,20 @@ def calibration_at_horizon(labels: pd.DataFrame, risk: np.ndarray, horizon: floa
         members = groups == g
         km = KaplanMeierFitter().fit(times[members], event[members])
         observed = 1.0 - float(km.survival_function_at_times(horizon).iloc[0])
-        rows.append({"group": int(g) + 1, "n": int(members.sum()), "predicted": float(risk[members].mean()),
-                     "observed": observed})
+        rows.append(
+            {
+                "group": int(g) + 1,
+                "n": int(members.sum()),
+                "predicted": float(risk[members].mean()),
+                "observed": observed,
+            }
+        )
     return rows
 
 
-def harrell_c_estimate(labels: pd.DataFrame, risk: np.ndarray, *, seed: int,
-                       n_boot: int = HARRELL_C_REPLICATES) -> dict[str, Any]:
+def harrell_c_estimate(
+    labels: pd.DataFrame, risk: np.ndarray, *, seed: int, n_boot: int = HARRELL_C_REPLICATES
+) -> dict[str, Any]:
     """Harrell's C with a percentile interval from ``n_boot`` ordinary bootstrap samples (of patients) of the
     out-of-fold risks (the models are not refit: the interval is for the C of these predictions)."""
     event = labels["event"].to_numpy(dtype=int)
@@ -127,18 +150,23 @@ def km_at_risk(labels: pd.DataFrame, risk: np.ndarray, n_groups: int = _RISK_GRO
     """Numbers at risk (point time >= t) at ``AT_RISK_DAYS`` in the groups of ``kaplan_meier_by_risk_group``."""
     times = point_times(labels)
     groups = pd.qcut(np.asarray(risk, dtype=float), n_groups, labels=False, duplicates="drop") + 1
-    return [{"group": int(g), "time": t, "n_at_risk": int(((groups == g) & (times >= t)).sum())}
-            for g in np.unique(groups) for t in AT_RISK_DAYS]
+    return [
+        {"group": int(g), "time": t, "n_at_risk": int(((groups == g) & (times >= t)).sum())}
+        for g in np.unique(groups)
+        for t in AT_RISK_DAYS
+    ]
 
 
 def survival_specification(family: str, model: BaseEstimator) -> dict[str, Any]:
     """The final model: estimator, parameters, fitted preprocessing and, for the Weibull AFT model, its
     coefficients with Wald 95 % CIs (lifelines' summary of the fit on all analysed patients)."""
     record: dict[str, Any] = {
-        "family": family, "estimator": type(model).__name__,
+        "family": family,
+        "estimator": type(model).__name__,
         "parameters": to_jsonable({k: v for k, v in model.get_params(deep=False).items() if k != "preprocessor"}),
-        "preprocessing": json_safe({k: v for k, v in model.preprocessor.get_params(deep=False).items()
-                                    if k not in _PREDICTOR_LISTS}),
+        "preprocessing": json_safe(
+            {k: v for k, v in model.preprocessor.get_params(deep=False).items() if k not in _PREDICTOR_LISTS}
+        ),
     }
     if isinstance(model, WeibullAFTModel):
         record["coefficients"] = weibull_coefficients(model)
@@ -148,7 +176,16 @@ def survival_specification(family: str, model: BaseEstimator) -> dict[str, Any]:
 def weibull_coefficients(model: WeibullAFTModel) -> list[dict[str, Any]]:
     """``[{parameter, covariate, coef, se, ci_low, ci_high}]`` on the log scale (lambda_: log-time, rho_: log-shape)."""
     summary = model.fitter_.summary
-    return to_jsonable([{"parameter": str(param), "covariate": str(covariate), "coef": float(row["coef"]),
-                         "se": float(row["se(coef)"]), "ci_low": float(row["coef lower 95%"]),
-                         "ci_high": float(row["coef upper 95%"])}
-                        for (param, covariate), row in summary.iterrows()])
+    return to_jsonable(
+        [
+            {
+                "parameter": str(param),
+                "covariate": str(covariate),
+                "coef": float(row["coef"]),
+                "se": float(row["se(coef)"]),
+                "ci_low": float(row["coef lower 95%"]),
+                "ci_high": float(row["coef upper 95%"]),
+            }
+            for (param, covariate), row in summary.iterrows()
+        ]
+    )

@@ -105,8 +105,9 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
 
     keys = labels.labels.index
     available = list(wide.columns)
-    predictors = dd.resolve_predictors(config.predictors.groups, config.predictors.include,
-                                       config.predictors.exclude, available=available)
+    predictors = dd.resolve_predictors(
+        config.predictors.groups, config.predictors.include, config.predictors.exclude, available=available
+    )
     dropped: dict[str, str] = {}
     for name in predictors:
         if name not in wide.columns:
@@ -157,8 +158,11 @@ def single_centre_skips(config: PipelineConfig, dd: DataDictionary, centres: np.
     n_centres = len(np.unique(centres))
     if n_centres >= 2:
         return {}
-    reason = ("single-centre study: no column with role 'centre'" if not dd.has_role("centre")
-              else "single-centre study: every analysed patient comes from one centre")
+    reason = (
+        "single-centre study: no column with role 'centre'"
+        if not dd.has_role("centre")
+        else "single-centre study: every analysed patient comes from one centre"
+    )
     skipped: dict[str, str] = {}
     if config.validation.internal_external:
         skipped["internal_external"] = f"{reason}; internal-external validation by centre needs two or more centres"
@@ -174,8 +178,7 @@ def _role_column(rows: pd.DataFrame, dd: DataDictionary, role: str, dtype: str) 
     return pd.Series(np.nan if dtype == "float64" else pd.NaT, index=rows.index, dtype=dtype)
 
 
-def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary,
-                      skip: set[str]) -> pd.DataFrame:
+def _subgroup_columns(config: PipelineConfig, rows: pd.DataFrame, dd: DataDictionary, skip: set[str]) -> pd.DataFrame:
     """Grouping columns for subgroup analysis (but those in ``skip``); ``age_group`` is cut at the configured bands."""
     out: dict[str, pd.Series] = {}
     for name in [v for v in config.subgroups.variables if v not in skip]:

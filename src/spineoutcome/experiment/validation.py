@@ -87,8 +87,9 @@ def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(estimator.predict_proba(X))[:, 1]
 
 
-def out_of_fold(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Split],
-                progress: Progress | None = None) -> tuple[np.ndarray, list[BaseEstimator]]:
+def out_of_fold(
+    estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Split], progress: Progress | None = None
+) -> tuple[np.ndarray, list[BaseEstimator]]:
     """Out-of-fold predictions: one row per repeat (folds of a repeat partition the patients).
 
     Rows not covered by any split of a repeat stay NaN (internal-external folds skip small centres).
@@ -164,7 +165,7 @@ def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
 def _632plus(apparent: dict[str, float], oob: dict[str, float], y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Efron & Tibshirani's .632+ estimate of AUC and Brier; out-of-bag values for the rest."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    no_information = {"auc": 0.5, "brier": float(y.mean() - 2 * y.mean() * p.mean() + np.mean(p ** 2))}
+    no_information = {"auc": 0.5, "brier": float(y.mean() - 2 * y.mean() * p.mean() + np.mean(p**2))}
 
     def combine(e_app: float, e_oob: float, gamma: float) -> float:
         e_oob = min(e_oob, gamma) if np.isfinite(e_oob) else e_oob
@@ -178,8 +179,9 @@ def _632plus(apparent: dict[str, float], oob: dict[str, float], y: np.ndarray, p
     return corrected
 
 
-def prediction_distribution(y: np.ndarray, p: np.ndarray, *, step: float = HISTOGRAM_STEP,
-                            min_cell: int = MIN_CELL) -> dict[str, Any]:
+def prediction_distribution(
+    y: np.ndarray, p: np.ndarray, *, step: float = HISTOGRAM_STEP, min_cell: int = MIN_CELL
+) -> dict[str, Any]:
     """Histogram of predicted risks by outcome, for the spike histogram under a calibration curve.
 
     Bins of width ``step`` on [0, 1] are merged from the left until every cell (the events and the
@@ -196,13 +198,19 @@ def prediction_distribution(y: np.ndarray, p: np.ndarray, *, step: float = HISTO
     non_events = np.bincount(fine[y == 0], minlength=n_bins)
     edges, counts = _merge_small_bins(events, non_events, min_cell)
     q01, q50, q99 = np.quantile(p, [0.01, 0.5, 0.99])
-    return {"edges": [round(e / n_bins, 6) for e in edges], "events": [e for e, _ in counts],
-            "non_events": [ne for _, ne in counts], "q01": round(float(q01), 4), "q50": round(float(q50), 4),
-            "q99": round(float(q99), 4)}
+    return {
+        "edges": [round(e / n_bins, 6) for e in edges],
+        "events": [e for e, _ in counts],
+        "non_events": [ne for _, ne in counts],
+        "q01": round(float(q01), 4),
+        "q50": round(float(q50), 4),
+        "q99": round(float(q99), 4),
+    }
 
 
-def _merge_small_bins(events: np.ndarray, non_events: np.ndarray,
-                      min_cell: int) -> tuple[list[int], list[tuple[int, int]]]:
+def _merge_small_bins(
+    events: np.ndarray, non_events: np.ndarray, min_cell: int
+) -> tuple[list[int], list[tuple[int, int]]]:
     """Greedy left-to-right merge of fine bins; edges are fine-bin indices (0 .. len(events))."""
     edges, counts = [0], []
     pending = np.zeros(2, dtype=int)

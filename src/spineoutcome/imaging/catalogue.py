@@ -151,14 +151,22 @@ class LandmarkCatalogue:
         problems: list[str] = []
         for spec in self.parameters.values():
             for role, names in spec.landmarks.items():
-                problems += [f"parameter {spec.name}: role {role} names unknown landmark {n!r}"
-                             for n in names if n not in self.landmarks]
-            problems += [f"parameter {spec.name}: input {p!r} is not a parameter"
-                         for p in spec.inputs.values() if p not in self.parameters]
+                problems += [
+                    f"parameter {spec.name}: role {role} names unknown landmark {n!r}"
+                    for n in names
+                    if n not in self.landmarks
+                ]
+            problems += [
+                f"parameter {spec.name}: input {p!r} is not a parameter"
+                for p in spec.inputs.values()
+                if p not in self.parameters
+            ]
             problems += _check_roles(spec)
         sites = [landmark.site for landmark in self.landmarks.values()]
-        problems += [f"site {site!r} is given to more than one landmark"
-                     for site in sorted({s for s in sites if sites.count(s) > 1})]
+        problems += [
+            f"site {site!r} is given to more than one landmark"
+            for site in sorted({s for s in sites if sites.count(s) > 1})
+        ]
         frame_names = [*self.vertical_reference, *(n for pair in self.facing_pairs for n in pair)]
         problems += [f"frame names unknown landmark {n!r}" for n in frame_names if n not in self.landmarks]
         if problems:
@@ -166,8 +174,10 @@ class LandmarkCatalogue:
         for landmark in self.landmarks.values():
             expected = self.dependants(landmark.name)
             if set(landmark.used_by) != set(expected):
-                problems.append(f"landmark {landmark.name}: used_by lists {sorted(landmark.used_by)}, "
-                                f"the parameter recipes give {sorted(expected)}")
+                problems.append(
+                    f"landmark {landmark.name}: used_by lists {sorted(landmark.used_by)}, "
+                    f"the parameter recipes give {sorted(expected)}"
+                )
         if problems:
             raise CatalogueError(f"{self.path}: " + "; ".join(problems))
 

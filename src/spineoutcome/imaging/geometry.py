@@ -34,14 +34,16 @@ def _midpoint(a: Points, b: Points) -> Points:
     return (a + b) / 2.0
 
 
-def cobb_lordosis(upper_anterior: Points, upper_posterior: Points,
-                  lower_anterior: Points, lower_posterior: Points) -> Values:
+def cobb_lordosis(
+    upper_anterior: Points, upper_posterior: Points, lower_anterior: Points, lower_posterior: Points
+) -> Values:
     """Cobb angle between two endplates, lordosis (anterior opening) positive."""
     return wrap(direction(upper_anterior - upper_posterior) - direction(lower_anterior - lower_posterior))
 
 
-def cobb_kyphosis(upper_anterior: Points, upper_posterior: Points,
-                  lower_anterior: Points, lower_posterior: Points) -> Values:
+def cobb_kyphosis(
+    upper_anterior: Points, upper_posterior: Points, lower_anterior: Points, lower_posterior: Points
+) -> Values:
     """Cobb angle between two endplates, kyphosis (posterior opening) positive."""
     return -cobb_lordosis(upper_anterior, upper_posterior, lower_anterior, lower_posterior)
 
@@ -72,8 +74,7 @@ def pelvic_incidence(femoral_heads: Points, endplate_anterior: Points, endplate_
     return wrap(direction(to_hips) - direction(caudal_normal))
 
 
-def t1_pelvic_angle(t1: Points, femoral_heads: Points,
-                    endplate_anterior: Points, endplate_posterior: Points) -> Values:
+def t1_pelvic_angle(t1: Points, femoral_heads: Points, endplate_anterior: Points, endplate_posterior: Points) -> Values:
     """Angle at the hip axis from the S1-midpoint line forwards to the T1-centre line.
 
     Protopsaltis et al., J Bone Joint Surg Am 2014;96:1631-40.

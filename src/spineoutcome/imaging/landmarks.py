@@ -85,8 +85,9 @@ def read_keypoints(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
 
 
-def validate_keypoints(keypoints: pd.DataFrame, key: str,
-                       catalogue: LandmarkCatalogue | None = None) -> list[KeypointIssue]:
+def validate_keypoints(
+    keypoints: pd.DataFrame, key: str, catalogue: LandmarkCatalogue | None = None
+) -> list[KeypointIssue]:
     """Every rule a keypoint export breaks; an empty list means it can be measured.
 
     Rules: the five columns exist; the key is given; the landmark is in the catalogue and appears
@@ -114,41 +115,66 @@ def validate_keypoints(keypoints: pd.DataFrame, key: str,
     for column in (X_COLUMN, Y_COLUMN):
         numbers, bad = _numbers(frame[column])
         coordinates[column] = numbers
-        issues += [KeypointIssue(int(line), column, _shown(value), "must be a finite number or empty")
-                   for line, value in zip(lines[bad], frame[column][bad], strict=True)]
+        issues += [
+            KeypointIssue(int(line), column, _shown(value), "must be a finite number or empty")
+            for line, value in zip(lines[bad], frame[column][bad], strict=True)
+        ]
     x_empty, y_empty = _empty(frame[X_COLUMN]), _empty(frame[Y_COLUMN])
     half = x_empty != y_empty
-    issues += [KeypointIssue(int(line), X_COLUMN if xe else Y_COLUMN, "",
-                             "x_px and y_px must both be given or both be empty (landmark not found)")
-               for line, xe in zip(lines[half], x_empty[half], strict=True)]
+    issues += [
+        KeypointIssue(
+            int(line),
+            X_COLUMN if xe else Y_COLUMN,
+            "",
+            "x_px and y_px must both be given or both be empty (landmark not found)",
+        )
+        for line, xe in zip(lines[half], x_empty[half], strict=True)
+    ]
 
     spacing, bad = _numbers(frame[SPACING_COLUMN])
     bad |= _empty(frame[SPACING_COLUMN]) | (spacing <= 0)
-    issues += [KeypointIssue(int(line), SPACING_COLUMN, _shown(value), "must be a positive finite number (mm/px)")
-               for line, value in zip(lines[bad], frame[SPACING_COLUMN][bad], strict=True)]
+    issues += [
+        KeypointIssue(int(line), SPACING_COLUMN, _shown(value), "must be a positive finite number (mm/px)")
+        for line, value in zip(lines[bad], frame[SPACING_COLUMN][bad], strict=True)
+    ]
 
     keyed = frame.assign(_line=lines)[~key_empty]
     spaced = keyed.assign(_spacing=spacing[~key_empty])[~bad[~key_empty]]
     first = spaced.groupby(key, sort=False)[["_line", "_spacing"]].transform("first")
     differs = ~np.isclose(spaced["_spacing"], first["_spacing"], rtol=1e-9)
-    issues += [KeypointIssue(int(line), SPACING_COLUMN, _shown(value),
-                             f"differs from the spacing of the same patient at line {int(ref)}")
-               for line, value, ref in zip(spaced["_line"][differs], spaced[SPACING_COLUMN][differs],
-                                           first["_line"][differs], strict=True)]
+    issues += [
+        KeypointIssue(
+            int(line), SPACING_COLUMN, _shown(value), f"differs from the spacing of the same patient at line {int(ref)}"
+        )
+        for line, value, ref in zip(
+            spaced["_line"][differs], spaced[SPACING_COLUMN][differs], first["_line"][differs], strict=True
+        )
+    ]
 
     duplicated = keyed.duplicated([key, LANDMARK_COLUMN], keep="first")
     if duplicated.any():
         first_line = keyed.groupby([key, LANDMARK_COLUMN], sort=False)["_line"].transform("first")
-        issues += [KeypointIssue(int(line), LANDMARK_COLUMN, _shown(name),
-                                 f"landmark given twice for the same patient (first at line {int(ref)})")
-                   for line, name, ref in zip(keyed["_line"][duplicated], keyed[LANDMARK_COLUMN][duplicated],
-                                              first_line[duplicated], strict=True)]
+        issues += [
+            KeypointIssue(
+                int(line),
+                LANDMARK_COLUMN,
+                _shown(name),
+                f"landmark given twice for the same patient (first at line {int(ref)})",
+            )
+            for line, name, ref in zip(
+                keyed["_line"][duplicated], keyed[LANDMARK_COLUMN][duplicated], first_line[duplicated], strict=True
+            )
+        ]
     return sorted(issues, key=lambda issue: (issue.line or 0, issue.column))
 
 
-def measure_parameters(keypoints: pd.DataFrame | str | os.PathLike[str], key: str, *,
-                       parameters: Sequence[str] | None = None,
-                       catalogue: LandmarkCatalogue | None = None) -> LandmarkMeasurements:
+def measure_parameters(
+    keypoints: pd.DataFrame | str | os.PathLike[str],
+    key: str,
+    *,
+    parameters: Sequence[str] | None = None,
+    catalogue: LandmarkCatalogue | None = None,
+) -> LandmarkMeasurements:
     """Measure sagittal alignment and OPLL parameters for every patient of a keypoint export.
 
     ``parameters`` restricts the output columns (default: every parameter of the catalogue, e.g.
@@ -189,8 +215,9 @@ def measure_parameters(keypoints: pd.DataFrame | str | os.PathLike[str], key: st
     )
 
 
-def _to_anatomical(points: np.ndarray, spacing: np.ndarray, names: list[str],
-                   catalogue: LandmarkCatalogue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _to_anatomical(
+    points: np.ndarray, spacing: np.ndarray, names: list[str], catalogue: LandmarkCatalogue
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Project pixel points on the (anterior, superior) axes and scale to mm."""
     index = {name: i for i, name in enumerate(names)}
     superior, inferior = (points[:, index[n]] for n in catalogue.vertical_reference)
@@ -210,14 +237,19 @@ def _to_anatomical(points: np.ndarray, spacing: np.ndarray, names: list[str],
     forward = horizontal * np.where(evidence < 0, -1.0, 1.0)[:, None]
 
     scale = spacing[:, None]
-    anatomical = np.stack([np.einsum("plk,pk->pl", points, forward) * scale,
-                           np.einsum("plk,pk->pl", points, up) * scale], axis=-1)
+    anatomical = np.stack(
+        [np.einsum("plk,pk->pl", points, forward) * scale, np.einsum("plk,pk->pl", points, up) * scale], axis=-1
+    )
     return anatomical, vertical_known, facing_known
 
 
-def evaluate_anatomical(anatomical: np.ndarray, names: Sequence[str], catalogue: LandmarkCatalogue,
-                        vertical_known: np.ndarray | None = None,
-                        facing_known: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def evaluate_anatomical(
+    anatomical: np.ndarray,
+    names: Sequence[str],
+    catalogue: LandmarkCatalogue,
+    vertical_known: np.ndarray | None = None,
+    facing_known: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Every catalogue parameter from points already in the anatomical frame.
 
     ``anatomical`` has shape (patients, len(names), 2) in mm, X anterior, Y superior, NaN where a
@@ -241,8 +273,9 @@ def evaluate_anatomical(anatomical: np.ndarray, names: Sequence[str], catalogue:
             values[name] = status
             continue
         method = geometry.METHODS[spec.method]
-        roles = {role: anatomical[:, [index[n] for n in members]].mean(axis=1)
-                 for role, members in spec.landmarks.items()}
+        roles = {
+            role: anatomical[:, [index[n] for n in members]].mean(axis=1) for role, members in spec.landmarks.items()
+        }
         result = method.function(**roles).astype(float)
         if method.needs_vertical:
             result[~vertical_known] = np.nan
@@ -252,14 +285,24 @@ def evaluate_anatomical(anatomical: np.ndarray, names: Sequence[str], catalogue:
     return values
 
 
-def _missing_report(points: np.ndarray, vertical_known: np.ndarray, patients: pd.Index, names: list[str],
-                    wanted: list[str], key: str, catalogue: LandmarkCatalogue) -> pd.DataFrame:
+def _missing_report(
+    points: np.ndarray,
+    vertical_known: np.ndarray,
+    patients: pd.Index,
+    names: list[str],
+    wanted: list[str],
+    key: str,
+    catalogue: LandmarkCatalogue,
+) -> pd.DataFrame:
     """Missing required landmarks per patient, on the films the patient has (any of its points present)."""
     absent = np.isnan(points).any(axis=2)
     film = np.array([catalogue.landmark_film(name) or "" for name in names])
     has_film = {f: (~absent[:, film == f]).any(axis=1) for f in set(film) - {""}}
-    gravity = [p for p in wanted if not catalogue.parameters[p].derived
-               and geometry.METHODS[catalogue.parameters[p].method].needs_vertical]
+    gravity = [
+        p
+        for p in wanted
+        if not catalogue.parameters[p].derived and geometry.METHODS[catalogue.parameters[p].method].needs_vertical
+    ]
     gravity_affected = [p for p in wanted if any(g in _inputs_closure(p, catalogue) for g in gravity)]
     records: list[tuple[object, str, str]] = []
     for j, name in enumerate(names):

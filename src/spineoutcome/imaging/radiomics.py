@@ -129,16 +129,19 @@ def intake_radiomics(table: pd.DataFrame, key: str, dictionary: DataDictionary |
     problems += [f"line {i + 2}, column {key!r}: a patient key is required" for i in np.flatnonzero(empty_key)]
     repeated = keys.duplicated(keep="first") & ~empty_key
     first_line = keys[~empty_key].groupby(keys[~empty_key], sort=False).transform(lambda s: s.index[0] + 2)
-    problems += [f"line {i + 2}, column {key!r}: patient key repeats line {int(first_line[i])}"
-                 for i in np.flatnonzero(repeated)]
+    problems += [
+        f"line {i + 2}, column {key!r}: patient key repeats line {int(first_line[i])}" for i in np.flatnonzero(repeated)
+    ]
     values = {}
     for column in feature_columns:
         raw = frame[column]
         given = ~(raw.isna() | raw.astype(str).str.strip().eq(""))
         numbers = pd.to_numeric(raw.where(given, None), errors="coerce").astype(float)
         bad = given & ~np.isfinite(numbers)
-        problems += [f"line {i + 2}, column {column!r}, value {str(raw.iloc[i])[:40]!r}: must be a finite number"
-                     for i in np.flatnonzero(bad)]
+        problems += [
+            f"line {i + 2}, column {column!r}, value {str(raw.iloc[i])[:40]!r}: must be a finite number"
+            for i in np.flatnonzero(bad)
+        ]
         values[column] = numbers
     if problems:
         raise ValueError(f"{len(problems)} invalid radiomics cell(s):\n  " + "\n  ".join(problems[:50]))
@@ -265,8 +268,9 @@ class ICCFilter(SelectorMixin, BaseEstimator):
     Koo & Li 2016); ICC formulas of Shrout & Fleiss 1979 (see :func:`intraclass_correlation`).
     """
 
-    def __init__(self, repeats: pd.DataFrame | None = None, threshold: float = 0.75,
-                 form: IccForm = "ICC(2,1)") -> None:
+    def __init__(
+        self, repeats: pd.DataFrame | None = None, threshold: float = 0.75, form: IccForm = "ICC(2,1)"
+    ) -> None:
         self.repeats = repeats
         self.threshold = threshold
         self.form = form
@@ -309,8 +313,14 @@ class LassoSelector(SelectorMixin, BaseEstimator):
     Tibshirani, J R Stat Soc B 1996;58:267-88.
     """
 
-    def __init__(self, n_cs: int = 20, cv: int = 5, scoring: str = "neg_log_loss",
-                 rule: Literal["min", "1se"] = "min", random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        n_cs: int = 20,
+        cv: int = 5,
+        scoring: str = "neg_log_loss",
+        rule: Literal["min", "1se"] = "min",
+        random_state: int | None = None,
+    ) -> None:
         self.n_cs = n_cs
         self.cv = cv
         self.scoring = scoring
@@ -340,8 +350,14 @@ class RadScore(TransformerMixin, BaseEstimator):
     Use it after the reproducibility and redundancy filters, inside the same Pipeline.
     """
 
-    def __init__(self, n_cs: int = 20, cv: int = 5, scoring: str = "neg_log_loss",
-                 rule: Literal["min", "1se"] = "min", random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        n_cs: int = 20,
+        cv: int = 5,
+        scoring: str = "neg_log_loss",
+        rule: Literal["min", "1se"] = "min",
+        random_state: int | None = None,
+    ) -> None:
         self.n_cs = n_cs
         self.cv = cv
         self.scoring = scoring
@@ -440,8 +456,9 @@ def pyradiomics_params_path() -> Path:
     return Path(str(resources.files("spineoutcome.imaging"))) / PYRADIOMICS_PARAMS
 
 
-def extract_radiomics(image: str | Path, mask: str | Path, params: str | Path | None = None,
-                      label: int = 1) -> pd.Series:
+def extract_radiomics(
+    image: str | Path, mask: str | Path, params: str | Path | None = None, label: int = 1
+) -> pd.Series:
     """PyRadiomics features of one image + mask (NIfTI, NRRD, ...) with stated settings.
 
     ``params`` defaults to the shipped pyradiomics_params.yaml (CT: resampled to 1 x 1 x 1 mm
@@ -459,5 +476,6 @@ def extract_radiomics(image: str | Path, mask: str | Path, params: str | Path | 
         ) from error
     extractor = featureextractor.RadiomicsFeatureExtractor(str(params or pyradiomics_params_path()))
     result = extractor.execute(str(image), str(mask), label=label)
-    return pd.Series({name: float(value) for name, value in result.items()
-                      if not name.startswith(DIAGNOSTICS_PREFIX)}, dtype=float)
+    return pd.Series(
+        {name: float(value) for name, value in result.items() if not name.startswith(DIAGNOSTICS_PREFIX)}, dtype=float
+    )

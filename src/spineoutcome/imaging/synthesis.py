@@ -35,17 +35,45 @@ from spineoutcome.imaging.landmarks import (
     evaluate_anatomical,
 )
 
-_SPINE = ("S1", "L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6", "T5", "T4",
-          "T3", "T2", "T1", "C7", "C6", "C5", "C4", "C3", "C2")
+_SPINE = (
+    "S1",
+    "L5",
+    "L4",
+    "L3",
+    "L2",
+    "L1",
+    "T12",
+    "T11",
+    "T10",
+    "T9",
+    "T8",
+    "T7",
+    "T6",
+    "T5",
+    "T4",
+    "T3",
+    "T2",
+    "T1",
+    "C7",
+    "C6",
+    "C5",
+    "C4",
+    "C3",
+    "C2",
+)
 _LEVEL = {name: i for i, name in enumerate(_SPINE)}
 # Adult vertebral body AP depth and posterior height, disc height below each level (mm):
 # Panjabi et al., Spine 1991;16:888-901 and Spine 1992;17:299-306 (rounded, sexes pooled).
-_DEPTH = np.array([48, 45, 45, 44, 42, 40, 36, 34, 32, 31, 30, 29, 28, 27, 26, 25, 24, 22,
-                   17, 17, 16, 16, 16, 16], dtype=float)
-_BODY_HEIGHT = np.array([0, 27, 27, 27, 26, 25, 24, 23, 22, 21, 20.5, 20, 19.5, 19, 18.5, 18, 18, 17,
-                         14.5, 13.5, 13.5, 13.5, 13.5, 18], dtype=float)
-_DISC_HEIGHT = np.array([0, 10, 10, 10, 9, 8, 6, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5, 5, 4.5,
-                         4.5, 5, 5, 5, 5, 5], dtype=float)
+_DEPTH = np.array(
+    [48, 45, 45, 44, 42, 40, 36, 34, 32, 31, 30, 29, 28, 27, 26, 25, 24, 22, 17, 17, 16, 16, 16, 16], dtype=float
+)
+_BODY_HEIGHT = np.array(
+    [0, 27, 27, 27, 26, 25, 24, 23, 22, 21, 20.5, 20, 19.5, 19, 18.5, 18, 18, 17, 14.5, 13.5, 13.5, 13.5, 13.5, 18],
+    dtype=float,
+)
+_DISC_HEIGHT = np.array(
+    [0, 10, 10, 10, 9, 8, 6, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5, 5, 4.5, 4.5, 5, 5, 5, 5, 5], dtype=float
+)
 # Mid-sagittal canal depth C2-C7 (mm); the C5 value over C5's depth gives a Torg-Pavlov ratio of
 # about 0.84, typical of OPLL cohorts (Pavlov et al., Radiology 1987).
 _CANAL = {"C2": 18.0, "C3": 15.5, "C4": 14.5, "C5": 13.5, "C6": 13.5, "C7": 14.0}
@@ -67,8 +95,12 @@ _NODES: tuple[tuple[int, str], ...] = (
 )
 _NODE_LEVEL = np.array([v for v, _ in _NODES])
 _NODE_INDEX = {(_SPINE[v], side): i for i, (v, side) in enumerate(_NODES)}
-_ELEMENT_HEIGHT = np.array([_DISC_HEIGHT[_NODES[i + 1][0]] if side == "superior" else _BODY_HEIGHT[v]
-                            for i, (v, side) in enumerate(_NODES[:-1])])
+_ELEMENT_HEIGHT = np.array(
+    [
+        _DISC_HEIGHT[_NODES[i + 1][0]] if side == "superior" else _BODY_HEIGHT[v]
+        for i, (v, side) in enumerate(_NODES[:-1])
+    ]
+)
 
 
 # One patient's vector of free quantities: pelvis, one angle per disc or body, one listhesis per
@@ -92,9 +124,15 @@ class _Fixed:
     hip_half_offset: np.ndarray
 
 
-def synthesize_keypoints(parameters: pd.DataFrame, key: str, rng: np.random.Generator, noise_px: float, *,
-                         max_rotation_deg: float = 10.0,
-                         catalogue: LandmarkCatalogue | None = None) -> pd.DataFrame:
+def synthesize_keypoints(
+    parameters: pd.DataFrame,
+    key: str,
+    rng: np.random.Generator,
+    noise_px: float,
+    *,
+    max_rotation_deg: float = 10.0,
+    catalogue: LandmarkCatalogue | None = None,
+) -> pd.DataFrame:
     """Draw a keypoint export whose measured parameters equal ``parameters`` up to the pixel noise.
 
     ``parameters`` has the key column and any catalogue parameters as columns (c2c7_angle,
@@ -128,8 +166,7 @@ def synthesize_keypoints(parameters: pd.DataFrame, key: str, rng: np.random.Gene
 
     anatomical = _landmark_points(z, fixed, names, modelled, catalogue)
     emitted = _emitted(frame, given, names, catalogue)
-    return _to_image(frame[key].to_numpy(), anatomical, emitted, names, catalogue, rng, noise_px,
-                     max_rotation_deg, key)
+    return _to_image(frame[key].to_numpy(), anatomical, emitted, names, catalogue, rng, noise_px, max_rotation_deg, key)
 
 
 def _draw_anatomy(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, _Fixed]:
@@ -236,10 +273,10 @@ class _Anatomy:
         self.z, self.fixed = z, fixed
         self.size = z[:, _SIZE]
         theta = np.radians(-(z[:, _PI] - z[:, _PT]))[:, None] + np.concatenate(
-            [np.zeros((n, 1)), np.cumsum(np.radians(z[:, _ANGLES]), axis=1)], axis=1)
+            [np.zeros((n, 1)), np.cumsum(np.radians(z[:, _ANGLES]), axis=1)], axis=1
+        )
         middle = (theta[:, :-1] + theta[:, 1:]) / 2.0
-        steps = (self.size[:, None] * _ELEMENT_HEIGHT)[..., None] * np.stack([-np.sin(middle), np.cos(middle)],
-                                                                              axis=-1)
+        steps = (self.size[:, None] * _ELEMENT_HEIGHT)[..., None] * np.stack([-np.sin(middle), np.cos(middle)], axis=-1)
         posterior = np.concatenate([np.zeros((n, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
         shift = np.concatenate([np.zeros((n, 1)), np.cumsum(z[:, _LISTHESIS], axis=1)], axis=1)
         posterior[..., 0] += shift[:, _NODE_LEVEL]
@@ -271,18 +308,31 @@ class _Anatomy:
             return chin + self.fixed.brow_distance[:, None] * np.column_stack([np.sin(cbva), np.cos(cbva)])
         if (structure, point) == ("C2", "dens_tip"):
             node = _NODE_INDEX[("C2", "inferior")]
-            return (self.posterior[:, node] + _DENS_FORWARD * (self.anterior[:, node] - self.posterior[:, node])
-                    + (_DENS_HEIGHT * self.size)[:, None] * _normal(self.theta[:, node])
-                    + np.column_stack([self.z[:, _DENS_OFFSET], np.zeros(len(self.z))]))
+            return (
+                self.posterior[:, node]
+                + _DENS_FORWARD * (self.anterior[:, node] - self.posterior[:, node])
+                + (_DENS_HEIGHT * self.size)[:, None] * _normal(self.theta[:, node])
+                + np.column_stack([self.z[:, _DENS_OFFSET], np.zeros(len(self.z))])
+            )
         side, _, edge = point.partition("_")
         if side in ("inferior", "superior") and edge in ("anterior", "posterior"):
             return self._corner(structure, side, edge)
         wall = (self.site(f"{structure}.inferior_posterior") + self.site(f"{structure}.superior_posterior")) / 2.0
-        forward = _unit(self.site(f"{structure}.inferior_anterior") - self.site(f"{structure}.inferior_posterior")
-                        + self.site(f"{structure}.superior_anterior") - self.site(f"{structure}.superior_posterior"))
+        forward = _unit(
+            self.site(f"{structure}.inferior_anterior")
+            - self.site(f"{structure}.inferior_posterior")
+            + self.site(f"{structure}.superior_anterior")
+            - self.site(f"{structure}.superior_posterior")
+        )
         if point == "centre":
-            return sum(self.site(f"{structure}.{s}_{e}") for s in ("inferior", "superior")
-                       for e in ("anterior", "posterior")) / 4.0
+            return (
+                sum(
+                    self.site(f"{structure}.{s}_{e}")
+                    for s in ("inferior", "superior")
+                    for e in ("anterior", "posterior")
+                )
+                / 4.0
+            )
         if point == "canal_anterior":
             return wall
         if point == "body_anterior":
@@ -306,8 +356,11 @@ class _Anatomy:
         at_level = [(level == v)[:, None] for v in _OPLL_LEVELS]
         base = np.select(at_level, [self.site(f"{v}.canal_anterior") for v in _OPLL_LEVELS])
         canal_end = np.select(at_level, [self.site(f"{v}.canal_posterior") for v in _OPLL_LEVELS])
-        return {"base": base, "canal_posterior": canal_end,
-                "tip": base + (self.z[:, _OCCUPANCY] / 100.0)[:, None] * (canal_end - base)}[point]
+        return {
+            "base": base,
+            "canal_posterior": canal_end,
+            "tip": base + (self.z[:, _OCCUPANCY] / 100.0)[:, None] * (canal_end - base),
+        }[point]
 
 
 def _normal(theta: np.ndarray) -> np.ndarray:
@@ -318,8 +371,9 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def _landmark_points(z: np.ndarray, fixed: _Fixed, names: list[str], modelled: list[bool],
-                     catalogue: LandmarkCatalogue) -> np.ndarray:
+def _landmark_points(
+    z: np.ndarray, fixed: _Fixed, names: list[str], modelled: list[bool], catalogue: LandmarkCatalogue
+) -> np.ndarray:
     anatomy = _Anatomy(z, fixed)
     points = np.full((len(z), len(names), 2), np.nan)
     for j, name in enumerate(names):
@@ -328,8 +382,9 @@ def _landmark_points(z: np.ndarray, fixed: _Fixed, names: list[str], modelled: l
     return points
 
 
-def _measure(z: np.ndarray, fixed: _Fixed, order: list[str], names: list[str], modelled: list[bool],
-             catalogue: LandmarkCatalogue) -> np.ndarray:
+def _measure(
+    z: np.ndarray, fixed: _Fixed, order: list[str], names: list[str], modelled: list[bool], catalogue: LandmarkCatalogue
+) -> np.ndarray:
     values = evaluate_anatomical(_landmark_points(z, fixed, names, modelled, catalogue), names, catalogue)
     return np.column_stack([_numeric(values[p]) for p in order])
 
@@ -350,8 +405,10 @@ def _targets(frame: pd.DataFrame, given: list[str], catalogue: LandmarkCatalogue
         bad = frame[name].notna().to_numpy() & ~np.isfinite(values)
         if bad.any():
             line = int(np.flatnonzero(bad)[0]) + 2
-            raise ValueError(f"line {line}, column {name!r}, value {frame[name].iloc[line - 2]!r}: "
-                             "target must be a finite number or empty")
+            raise ValueError(
+                f"line {line}, column {name!r}, value {frame[name].iloc[line - 2]!r}: "
+                "target must be a finite number or empty"
+            )
         targets[:, k] = values
     active = ~np.isnan(targets)
     for k, name in enumerate(order):
@@ -363,15 +420,25 @@ def _targets(frame: pd.DataFrame, given: list[str], catalogue: LandmarkCatalogue
         mismatch = complete & ~np.isclose(targets[:, k], targets[:, minuend] - targets[:, subtrahend], atol=1e-6)
         if mismatch.any():
             line = int(np.flatnonzero(mismatch)[0]) + 2
-            raise ValueError(f"line {line}: target {name} is not {spec.inputs['minuend']} minus "
-                             f"{spec.inputs['subtrahend']}")
+            raise ValueError(
+                f"line {line}: target {name} is not {spec.inputs['minuend']} minus {spec.inputs['subtrahend']}"
+            )
         active[complete, k] = False
     return targets, active
 
 
-def _choose_kline_targets(frame: pd.DataFrame, given: list[str], targets: np.ndarray, active: np.ndarray,
-                          z: np.ndarray, fixed: _Fixed, names: list[str], modelled: list[bool],
-                          catalogue: LandmarkCatalogue, rng: np.random.Generator) -> None:
+def _choose_kline_targets(
+    frame: pd.DataFrame,
+    given: list[str],
+    targets: np.ndarray,
+    active: np.ndarray,
+    z: np.ndarray,
+    fixed: _Fixed,
+    names: list[str],
+    modelled: list[bool],
+    catalogue: LandmarkCatalogue,
+    rng: np.random.Generator,
+) -> None:
     """Turn a categorical K-line target into a distance target only where the drawn anatomy disagrees."""
     order = catalogue.evaluation_order()
     for name in given:
@@ -384,8 +451,10 @@ def _choose_kline_targets(frame: pd.DataFrame, given: list[str], targets: np.nda
         unknown = stated & ~np.isin(status, [KLINE_POSITIVE, KLINE_NEGATIVE])
         if unknown.any():
             line = int(np.flatnonzero(unknown)[0]) + 2
-            raise ValueError(f"line {line}, column {name!r}, value {status[line - 2]!r}: "
-                             f"must be {KLINE_POSITIVE!r}, {KLINE_NEGATIVE!r} or empty")
+            raise ValueError(
+                f"line {line}, column {name!r}, value {status[line - 2]!r}: "
+                f"must be {KLINE_POSITIVE!r}, {KLINE_NEGATIVE!r} or empty"
+            )
         wants_positive = status == KLINE_POSITIVE
         natural = _measure(z, fixed, order, names, modelled, catalogue)[:, k]
         distance = np.where(active[:, k], targets[:, k], natural)
@@ -400,9 +469,18 @@ def _choose_kline_targets(frame: pd.DataFrame, given: list[str], targets: np.nda
         active[redraw, k] = True
 
 
-def _solve(z: np.ndarray, scale: np.ndarray, fixed: _Fixed, targets: np.ndarray, active: np.ndarray,
-           order: list[str], names: list[str], modelled: list[bool], catalogue: LandmarkCatalogue,
-           tolerance: float = 1e-8) -> np.ndarray:
+def _solve(
+    z: np.ndarray,
+    scale: np.ndarray,
+    fixed: _Fixed,
+    targets: np.ndarray,
+    active: np.ndarray,
+    order: list[str],
+    names: list[str],
+    modelled: list[bool],
+    catalogue: LandmarkCatalogue,
+    tolerance: float = 1e-8,
+) -> np.ndarray:
     """The nearest (prior-scaled) model whose measurements meet the targets.
 
     Levenberg-Marquardt on the minimum-norm form (steps J'(JJ' + mu I)^-1 r, which become the
@@ -429,8 +507,9 @@ def _solve(z: np.ndarray, scale: np.ndarray, fixed: _Fixed, targets: np.ndarray,
             moved = np.repeat(state[chunk][None], len(scale), axis=0)
             moved[np.arange(len(scale)), :, np.arange(len(scale))] += (scale * 1e-6)[:, None]
             stacked = residual(moved.reshape(-1, len(scale)), np.tile(rows[chunk], len(scale)), goal)
-            result[chunk] = ((stacked.reshape(len(scale), chunk.size, len(order)) - base[chunk][None]) / 1e-6
-                             ).transpose(1, 2, 0)
+            result[chunk] = (
+                (stacked.reshape(len(scale), chunk.size, len(order)) - base[chunk][None]) / 1e-6
+            ).transpose(1, 2, 0)
         return result
 
     def iterate(state: np.ndarray, rows: np.ndarray, goal: np.ndarray, stop: float, iterations: int) -> np.ndarray:
@@ -487,9 +566,11 @@ def _solve(z: np.ndarray, scale: np.ndarray, fixed: _Fixed, targets: np.ndarray,
     if failed.size:
         i = int(failed[0])
         worst = order[int(np.argmax(np.abs(r[i])))]
-        raise ValueError(f"{failed.size} patient(s) have targets that no plausible anatomy meets; first at line "
-                         f"{i + 2} ({worst} is off by {np.abs(r[i]).max():.3g} {catalogue.parameters[worst].unit}); "
-                         "the targets are probably inconsistent with each other")
+        raise ValueError(
+            f"{failed.size} patient(s) have targets that no plausible anatomy meets; first at line "
+            f"{i + 2} ({worst} is off by {np.abs(r[i]).max():.3g} {catalogue.parameters[worst].unit}); "
+            "the targets are probably inconsistent with each other"
+        )
     return z
 
 
@@ -511,8 +592,7 @@ def _emitted(frame: pd.DataFrame, given: list[str], names: list[str], catalogue:
         emitted[np.ix_(~absent[p], columns)] = True
 
     def completes_absent(mask: np.ndarray, i: int) -> bool:
-        return any(absent[p][i] and all(mask[index[m]] for m in catalogue.required_landmarks(p))
-                   for p in primaries)
+        return any(absent[p][i] and all(mask[index[m]] for m in catalogue.required_landmarks(p)) for p in primaries)
 
     for i in range(n):
         if any(emitted[i, index[a]] and emitted[i, index[b]] for a, b in catalogue.facing_pairs):
@@ -528,9 +608,17 @@ def _emitted(frame: pd.DataFrame, given: list[str], names: list[str], catalogue:
     return emitted
 
 
-def _to_image(keys: np.ndarray, anatomical: np.ndarray, emitted: np.ndarray, names: list[str],
-              catalogue: LandmarkCatalogue, rng: np.random.Generator, noise_px: float, max_rotation_deg: float,
-              key: str) -> pd.DataFrame:
+def _to_image(
+    keys: np.ndarray,
+    anatomical: np.ndarray,
+    emitted: np.ndarray,
+    names: list[str],
+    catalogue: LandmarkCatalogue,
+    rng: np.random.Generator,
+    noise_px: float,
+    max_rotation_deg: float,
+    key: str,
+) -> pd.DataFrame:
     """Rotate, mirror, scale to pixels (y downwards), translate and add noise; long export rows."""
     n = len(keys)
     index = {name: j for j, name in enumerate(names)}
@@ -557,10 +645,12 @@ def _to_image(keys: np.ndarray, anatomical: np.ndarray, emitted: np.ndarray, nam
         y_px = y_px + rng.normal(0.0, noise_px, y_px.shape)
 
     patient, landmark = np.nonzero(emitted)
-    return pd.DataFrame({
-        key: keys[patient],
-        LANDMARK_COLUMN: np.asarray(names, dtype=object)[landmark],
-        X_COLUMN: x_px[patient, landmark],
-        Y_COLUMN: y_px[patient, landmark],
-        SPACING_COLUMN: spacing[patient],
-    })
+    return pd.DataFrame(
+        {
+            key: keys[patient],
+            LANDMARK_COLUMN: np.asarray(names, dtype=object)[landmark],
+            X_COLUMN: x_px[patient, landmark],
+            Y_COLUMN: y_px[patient, landmark],
+            SPACING_COLUMN: spacing[patient],
+        }
+    )

@@ -44,8 +44,9 @@ def lp_summary(p: np.ndarray) -> dict[str, float]:
     return {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)) if lp.size > 1 else float("nan"), "n": int(lp.size)}
 
 
-def membership_model(bundle: ModelBundle, development: pd.DataFrame, y_development: np.ndarray,
-                     site: pd.DataFrame, y_site: np.ndarray) -> dict[str, Any]:
+def membership_model(
+    bundle: ModelBundle, development: pd.DataFrame, y_development: np.ndarray, site: pd.DataFrame, y_site: np.ndarray
+) -> dict[str, Any]:
     """c-statistic (with DeLong CI) of the membership model (module docstring).
 
     Design: the model's preprocessing of the predictors (fitted in development; imputed, coded,
@@ -59,13 +60,18 @@ def membership_model(bundle: ModelBundle, development: pd.DataFrame, y_developme
     z = StandardScaler().fit_transform(design.to_numpy(dtype=float))
     fitted = LogisticRegression(C=MEMBERSHIP_PENALTY_C, max_iter=2000).fit(z, member)
     auc = roc_auc(member, fitted.predict_proba(z)[:, 1], ci_method="delong").auc
-    return {"c_statistic": auc.to_dict(), "n_development": int(len(development)), "n_site": int(len(site)),
-            "design_columns": int(design.shape[1]), "penalty": f"ridge, C = {MEMBERSHIP_PENALTY_C:g}, standardised",
-            "reading": membership_reading(auc.value)}
+    return {
+        "c_statistic": auc.to_dict(),
+        "n_development": int(len(development)),
+        "n_site": int(len(site)),
+        "design_columns": int(design.shape[1]),
+        "penalty": f"ridge, C = {MEMBERSHIP_PENALTY_C:g}, standardised",
+        "reading": membership_reading(auc.value),
+    }
 
 
 def membership_reading(c: float) -> str:
-    """Plain reading of the membership model's c-statistic (Debray et al. 2015): how different the site's case-mix is."""
+    """Plain reading of the membership model's c-statistic (Debray et al. 2015): how different the case-mix is."""
     if c < 0.6:
         return "similar case-mix: the validation mainly tests reproducibility"
     if c < 0.75:
@@ -80,24 +86,45 @@ def predictor_distributions(summary: Mapping[str, Mapping[str, Any]], site: pd.D
     n = len(site)
     for name, dev in summary.items():
         values = site[name]
-        row: dict[str, Any] = {"name": name, "development_missing": dev.get("missing_fraction"),
-                               "site_missing": float(values.isna().mean()) if n else None}
+        row: dict[str, Any] = {
+            "name": name,
+            "development_missing": dev.get("missing_fraction"),
+            "site_missing": float(values.isna().mean()) if n else None,
+        }
         if "frequencies" in dev:
             present = values.dropna().astype(object).map(str)
             counts = present.value_counts()
             row["kind"] = "levels"
-            row["levels"] = [{"level": str(level), "development": float(share),
-                              "site": _share(int(counts.get(str(level), 0)), len(present))}
-                             for level, share in dev["frequencies"].items()]
+            row["levels"] = [
+                {
+                    "level": str(level),
+                    "development": float(share),
+                    "site": _share(int(counts.get(str(level), 0)), len(present)),
+                }
+                for level, share in dev["frequencies"].items()
+            ]
         else:
             numbers = values.astype("Float64").astype("float64").dropna()
             quantiles = dev.get("quantiles") or {}
             row["kind"] = "numbers"
-            row["development"] = {"mean": dev.get("mean"), "sd": dev.get("sd"), "q25": quantiles.get("q25"),
-                                  "q50": quantiles.get("q50"), "q75": quantiles.get("q75")}
-            row["site"] = ({"mean": float(numbers.mean()), "sd": float(numbers.std(ddof=1)),
-                            "q25": float(numbers.quantile(0.25)), "q50": float(numbers.quantile(0.5)),
-                            "q75": float(numbers.quantile(0.75))} if len(numbers) >= SMALL_CELL else None)
+            row["development"] = {
+                "mean": dev.get("mean"),
+                "sd": dev.get("sd"),
+                "q25": quantiles.get("q25"),
+                "q50": quantiles.get("q50"),
+                "q75": quantiles.get("q75"),
+            }
+            row["site"] = (
+                {
+                    "mean": float(numbers.mean()),
+                    "sd": float(numbers.std(ddof=1)),
+                    "q25": float(numbers.quantile(0.25)),
+                    "q50": float(numbers.quantile(0.5)),
+                    "q75": float(numbers.quantile(0.75)),
+                }
+                if len(numbers) >= SMALL_CELL
+                else None
+            )
             sd = dev.get("sd")
             if row["site"] is not None and sd:
                 row["standardised_difference"] = (row["site"]["mean"] - dev["mean"]) / sd

@@ -20,26 +20,49 @@ from rich.table import Table as RichTable
 EXIT_FILE_ERROR = 3
 console = Console(stderr=True)
 
-ModelOption = Annotated[str, typer.Option(
-    "--model", help="The model: MLflow URI (models:/c5_palsy@champion, models:/c5_palsy/3) or a local model folder.")]
-DataOption = Annotated[Path, typer.Option(
-    "--data", help="Folder of the site's exports, with the follow-up exports the outcome is derived from.")]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model", help="The model: MLflow URI (models:/c5_palsy@champion, models:/c5_palsy/3) or a local model folder."
+    ),
+]
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data", help="Folder of the site's exports, with the follow-up exports the outcome is derived from."
+    ),
+]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder for the Evidence record, report and figures.")]
-TrackingOption = Annotated[str | None, typer.Option(
-    "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db).")]
-OutcomeOption = Annotated[str | None, typer.Option(
-    "--outcome", help="Outcome definition for a model that carries none: a name in the data dictionary's "
-                      "outcomes.yaml or a YAML file with one definition.")]
-PartOption = Annotated[str, typer.Option(
-    "--part", help="Use all of the site's patients, or the first or second half (complementary for the same "
-                   "--split-seed; e.g. update on the first, evaluate on the second).")]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db)."),
+]
+OutcomeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--outcome",
+        help="Outcome definition for a model that carries none: a name in the data dictionary's "
+        "outcomes.yaml or a YAML file with one definition.",
+    ),
+]
+PartOption = Annotated[
+    str,
+    typer.Option(
+        "--part",
+        help="Use all of the site's patients, or the first or second half (complementary for the same "
+        "--split-seed; e.g. update on the first, evaluate on the second).",
+    ),
+]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the split into halves.")]
 MlflowOption = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")]
 ReportOption = Annotated[bool, typer.Option("--report/--no-report", help="Render the PDF report.")]
-UnverifiedOption = Annotated[bool, typer.Option(
-    "--allow-unverified", help="Accept a model for which no SHA-256 of its files was recorded.")]
-DictionaryOption = Annotated[Path | None, typer.Option(
-    "--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one).")]
+UnverifiedOption = Annotated[
+    bool, typer.Option("--allow-unverified", help="Accept a model for which no SHA-256 of its files was recorded.")
+]
+DictionaryOption = Annotated[
+    Path | None,
+    typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
+]
 BootOption = Annotated[int, typer.Option("--n-boot", min=20, help="Bootstrap replicates for the intervals.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
 
@@ -61,8 +84,9 @@ def _fail(message: str) -> None:
 
 @contextmanager
 def _step(text: str) -> Iterator[None]:
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         bar.add_task(text, total=None)
         yield
 
@@ -82,9 +106,14 @@ def evaluate(
     out: OutOption = Path("validation"),
     tracking_uri: TrackingOption = None,
     outcome: OutcomeOption = None,
-    development_data: Annotated[Path | None, typer.Option(
-        "--development-data", help="Folder of the development exports, if you have them: adds the membership "
-                                   "model's c-statistic (Debray et al. 2015) to the case-mix comparison.")] = None,
+    development_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--development-data",
+            help="Folder of the development exports, if you have them: adds the membership "
+            "model's c-statistic (Debray et al. 2015) to the case-mix comparison.",
+        ),
+    ] = None,
     part: PartOption = "all",
     split_seed: SplitSeedOption = 0,
     n_boot: BootOption = 500,
@@ -105,8 +134,9 @@ def evaluate(
             loaded = load_model(model, tracking_uri=tracking_uri, allow_unverified=allow_unverified)
         with _step("Reading the site's exports and deriving the outcome"):
             site = _site(loaded, data, dictionary, outcome, part, split_seed)
-            development = (_site(loaded, development_data, dictionary, outcome, "all", 0)
-                           if development_data is not None else None)
+            development = (
+                _site(loaded, development_data, dictionary, outcome, "all", 0) if development_data is not None else None
+            )
     except _errors() as exc:
         _fail(f"Cannot evaluate: {exc}")
     with _step(f"Evaluating on {site.n:,} patients ({site.events:,} events)"):
@@ -127,8 +157,9 @@ def evaluate(
         from spineoutcome.lifecycle.tracking import log_validation
 
         with _step("Logging to MLflow"):
-            run_id = log_validation(record.to_dict(), tracking_uri=tracking_uri, filename=VALIDATION_FILE,
-                                    artifacts=artifacts[1:])
+            run_id = log_validation(
+                record.to_dict(), tracking_uri=tracking_uri, filename=VALIDATION_FILE, artifacts=artifacts[1:]
+            )
         console.print(f"MLflow validation run {run_id}", highlight=False)
 
 
@@ -158,10 +189,16 @@ def update(
     model: ModelOption,
     data: DataOption,
     out: OutOption = Path("update"),
-    method: Annotated[str, typer.Option(
-        "--method", help="auto (closed testing, Vergouwe et al. 2017), intercept, recalibration or refit.")] = "auto",
-    alias: Annotated[str | None, typer.Option(
-        "--alias", help="Point this registry alias (e.g. champion, site-b) at the new version.")] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", help="auto (closed testing, Vergouwe et al. 2017), intercept, recalibration or refit."
+        ),
+    ] = "auto",
+    alias: Annotated[
+        str | None,
+        typer.Option("--alias", help="Point this registry alias (e.g. champion, site-b) at the new version."),
+    ] = None,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0001, max=0.5, help="Level of the closed test.")] = 0.05,
     tracking_uri: TrackingOption = None,
     outcome: OutcomeOption = None,
@@ -169,8 +206,9 @@ def update(
     split_seed: SplitSeedOption = 0,
     n_boot: BootOption = 200,
     seed: SeedOption = 2026,
-    mlflow_tracking: Annotated[bool, typer.Option(
-        "--mlflow/--no-mlflow", help="Register the updated model as a new version and log the run.")] = True,
+    mlflow_tracking: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Register the updated model as a new version and log the run.")
+    ] = True,
     report_pdf: ReportOption = True,
     allow_unverified: UnverifiedOption = False,
     dictionary: DictionaryOption = None,
@@ -209,12 +247,21 @@ def update(
         from spineoutcome.lifecycle.tracking import log_update, registered_name
 
         with _step("Registering the updated model"):
-            run_id, version = log_update(record.to_dict(), bundle, loaded.evidence, tracking_uri=tracking_uri,
-                                         filename=UPDATE_FILE, alias=alias, artifacts=artifacts[1:])
+            run_id, version = log_update(
+                record.to_dict(),
+                bundle,
+                loaded.evidence,
+                tracking_uri=tracking_uri,
+                filename=UPDATE_FILE,
+                alias=alias,
+                artifacts=artifacts[1:],
+            )
         name = registered_name(loaded.uri)
         where = f"models:/{name}/{version}" if version else f"runs:/{run_id}/model"
-        console.print(f"Updated model: {where}" + (f" (alias @{alias})" if alias and version else "")
-                      + f"; MLflow run {run_id}", highlight=False)
+        console.print(
+            f"Updated model: {where}" + (f" (alias @{alias})" if alias and version else "") + f"; MLflow run {run_id}",
+            highlight=False,
+        )
     elif bundle is not None:
         console.print(f"Updated bundle (not registered): {out / 'model'}", highlight=False)
 
@@ -232,8 +279,9 @@ def _print_update(record: dict[str, Any]) -> None:
     for column in ("measure", "before update", "after (apparent)", "after (bootstrap-corrected)"):
         table.add_column(column)
     for key in ("auc", "oe_ratio", "citl", "slope", "brier"):
-        table.add_row(key, *(_fmt({"value": validation[part][key]}) for part in ("before_update", "apparent",
-                                                                                  "corrected")))
+        table.add_row(
+            key, *(_fmt({"value": validation[part][key]}) for part in ("before_update", "apparent", "corrected"))
+        )
     console.print(table)
     for note in record["notes"]:
         console.print(note, highlight=False)
@@ -241,13 +289,23 @@ def _print_update(record: dict[str, Any]) -> None:
 
 def monitor(
     model: ModelOption,
-    scores: Annotated[list[Path], typer.Option(
-        "--scores", help="Scores file written by spineoutcome score (its <stem>.drift.json next to it), or a folder "
-                         "of them. Repeat for several runs/periods.")],
+    scores: Annotated[
+        list[Path],
+        typer.Option(
+            "--scores",
+            help="Scores file written by spineoutcome score (its <stem>.drift.json next to it), or a folder "
+            "of them. Repeat for several runs/periods.",
+        ),
+    ],
     out: OutOption = Path("monitoring"),
-    outcomes: Annotated[Path | None, typer.Option(
-        "--outcomes", help="Folder of the site's exports with follow-up, once outcomes are known: adds O:E, "
-                           "calibration-in-the-large, slope per period and the CUSUM.")] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Folder of the site's exports with follow-up, once outcomes are known: adds O:E, "
+            "calibration-in-the-large, slope per period and the CUSUM.",
+        ),
+    ] = None,
     tracking_uri: TrackingOption = None,
     outcome: OutcomeOption = None,
     cusum_limit: Annotated[float, typer.Option("--cusum-limit", min=0.5, help="CUSUM decision limit h.")] = 4.5,
@@ -291,8 +349,9 @@ def monitor(
         from spineoutcome.lifecycle.tracking import log_monitoring
 
         with _step("Logging to MLflow"):
-            run_id = log_monitoring(record.to_dict(), tracking_uri=tracking_uri, filename=MONITORING_FILE,
-                                    artifacts=artifacts[1:])
+            run_id = log_monitoring(
+                record.to_dict(), tracking_uri=tracking_uri, filename=MONITORING_FILE, artifacts=artifacts[1:]
+            )
         console.print(f"MLflow monitoring run {run_id}", highlight=False)
 
 
@@ -311,9 +370,14 @@ def _print_monitoring(record: dict[str, Any]) -> None:
     for row in record["input_drift"]:
         perf = performance.get(row["period"], {})
         top = max((row.get("psi") or {}).values(), default=None)
-        table.add_row(row["period"], f"{row['n']:,}",
-                      "-" if row["ood_share"] is None else f"{row['ood_share']:.1%}",
-                      "-" if top is None else f"{top:.3f}", _fmt(perf.get("oe_ratio")), _fmt(perf.get("slope")))
+        table.add_row(
+            row["period"],
+            f"{row['n']:,}",
+            "-" if row["ood_share"] is None else f"{row['ood_share']:.1%}",
+            "-" if top is None else f"{top:.3f}",
+            _fmt(perf.get("oe_ratio")),
+            _fmt(perf.get("slope")),
+        )
     console.print(table)
     for note in record["notes"]:
         console.print(note, highlight=False)

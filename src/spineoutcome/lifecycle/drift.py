@@ -32,8 +32,10 @@ MISSING_BIN = "(missing)"
 OTHER_BIN = "(other level)"
 PSI_FLOOR = 1e-4
 PSI_MODERATE, PSI_MAJOR = 0.10, 0.25
-REFERENCE_METHOD = ("numbers: development deciles (4 significant digits, ties merged), right-closed; categories: "
-                    "levels, plus a bin for unseen levels; every predictor: a bin for missing values")
+REFERENCE_METHOD = (
+    "numbers: development deciles (4 significant digits, ties merged), right-closed; categories: "
+    "levels, plus a bin for unseen levels; every predictor: a bin for missing values"
+)
 
 
 def drift_reference(X: pd.DataFrame, dtypes: Mapping[str, str]) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def drift_reference(X: pd.DataFrame, dtypes: Mapping[str, str]) -> dict[str, Any
     for name, dtype in dtypes.items():
         values = X[name]
         if dtype in ("category", "bool"):
-            levels = ([str(c) for c in values.cat.categories] if dtype == "category" else ["True", "False"])
+            levels = [str(c) for c in values.cat.categories] if dtype == "category" else ["True", "False"]
             spec: dict[str, Any] = {"kind": "levels", "levels": levels}
         else:
             numbers = values.astype("Float64").astype("float64").dropna()

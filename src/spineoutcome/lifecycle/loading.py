@@ -42,8 +42,10 @@ def load_model(uri: str | Path, *, tracking_uri: str | None = None, allow_unveri
     evidence = _local_evidence(local, model) if local.exists() else _logged_evidence(model)
     expected = model.bundle.manifest.get("evidence_run_id")
     if expected and evidence.get("run_id") != expected:
-        raise ModelLoadError(f"model {str(uri)!r}: the Evidence found belongs to run {evidence.get('run_id')!r}, the "
-                             f"model to run {expected!r}")
+        raise ModelLoadError(
+            f"model {str(uri)!r}: the Evidence found belongs to run {evidence.get('run_id')!r}, the "
+            f"model to run {expected!r}"
+        )
     return LifecycleModel(**{f.name: getattr(model, f.name) for f in fields(ScoringModel)}, evidence=evidence)
 
 
@@ -64,19 +66,26 @@ def _logged_evidence(model: ScoringModel) -> dict[str, Any]:
                 return json.loads(Path(path).read_text(encoding="utf-8"))
             except (MlflowException, OSError, json.JSONDecodeError):
                 continue
-    raise ModelLoadError(f"model {model.uri!r}: the run that logged it has no readable {EVIDENCE_FILE}; the "
-                         "development estimates and subgroup settings come from it")
+    raise ModelLoadError(
+        f"model {model.uri!r}: the run that logged it has no readable {EVIDENCE_FILE}; the "
+        "development estimates and subgroup settings come from it"
+    )
 
 
 def _local_evidence(path: Path, model: ScoringModel) -> dict[str, Any]:
     """``evidence.json`` in a local model folder, next to it, or in its bundle folder."""
     folder = path.parent if path.is_file() else path
-    candidates = [folder / EVIDENCE_FILE, folder.parent / EVIDENCE_FILE,
-                  folder / "artifacts" / "bundle" / EVIDENCE_FILE]
+    candidates = [
+        folder / EVIDENCE_FILE,
+        folder.parent / EVIDENCE_FILE,
+        folder / "artifacts" / "bundle" / EVIDENCE_FILE,
+    ]
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
-        raise ModelLoadError(f"model {model.uri!r}: no {EVIDENCE_FILE} in or next to the model folder; copy the "
-                             f"development run's {EVIDENCE_FILE} there")
+        raise ModelLoadError(
+            f"model {model.uri!r}: no {EVIDENCE_FILE} in or next to the model folder; copy the "
+            f"development run's {EVIDENCE_FILE} there"
+        )
     try:
         return json.loads(found.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

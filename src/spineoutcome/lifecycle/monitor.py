@@ -64,12 +64,15 @@ def _model_entry(doc: dict[str, Any], model: ScoringModel, path: Path) -> tuple[
     for prefix, entry in entries.items():
         if (entry.get("model") or {}).get("model_sha256") == model.digest:
             return prefix, entry
-    raise MonitoringInputError(f"{path}: these scores were not made with model {model.uri!r} (no entry with its "
-                               f"bundle digest {model.digest[:12]}...); monitor each model with its own scores")
+    raise MonitoringInputError(
+        f"{path}: these scores were not made with model {model.uri!r} (no entry with its "
+        f"bundle digest {model.digest[:12]}...); monitor each model with its own scores"
+    )
 
 
-def input_drift(model: ScoringModel,
-                scores: Sequence[Path]) -> tuple[list[dict[str, Any]], dict[Path, tuple[str, str]]]:
+def input_drift(
+    model: ScoringModel, scores: Sequence[Path]
+) -> tuple[list[dict[str, Any]], dict[Path, tuple[str, str]]]:
     """PSI per predictor and flag shares per period (module docstring); also each file's period and prefix."""
     reference = (model.bundle.manifest.get("development") or {}).get("drift_reference")
     by_period: dict[str, dict[str, Any]] = {}
@@ -77,14 +80,17 @@ def input_drift(model: ScoringModel,
     for path in scores:
         summary = drift_file(path)
         if not summary.exists():
-            raise MonitoringInputError(f"{path}: no drift summary {summary.name} next to it; score the export again "
-                                       "with this version of spineoutcome (it writes one per scores file)")
+            raise MonitoringInputError(
+                f"{path}: no drift summary {summary.name} next to it; score the export again "
+                "with this version of spineoutcome (it writes one per scores file)"
+            )
         doc = json.loads(summary.read_text(encoding="utf-8"))
         prefix, entry = _model_entry(doc, model, path)
         period = str(doc.get("period"))
         files[path] = (period, prefix)
-        total = by_period.setdefault(period, {"n": 0, "out_of_distribution": 0, "extrapolated": 0, "bins": {},
-                                              "files": 0})
+        total = by_period.setdefault(
+            period, {"n": 0, "out_of_distribution": 0, "extrapolated": 0, "bins": {}, "files": 0}
+        )
         total["n"] += int(entry.get("n_scored") or 0)
         total["out_of_distribution"] += int((entry.get("flagged") or {}).get("out_of_distribution", 0))
         total["extrapolated"] += int((entry.get("flagged") or {}).get("extrapolated", 0))
@@ -95,22 +101,33 @@ def input_drift(model: ScoringModel,
     for period in sorted(by_period):
         total = by_period[period]
         n = total["n"]
-        row: dict[str, Any] = {"period": period, "n": n, "files": total["files"],
-                               "ood_share": total["out_of_distribution"] / n if n else None,
-                               "extrapolated_share": total["extrapolated"] / n if n else None,
-                               "psi": None, "shifted": []}
+        row: dict[str, Any] = {
+            "period": period,
+            "n": n,
+            "files": total["files"],
+            "ood_share": total["out_of_distribution"] / n if n else None,
+            "extrapolated_share": total["extrapolated"] / n if n else None,
+            "psi": None,
+            "shifted": [],
+        }
         if reference is not None and total["bins"] and n:
-            row["psi"] = {name: psi(spec["shares"], total["bins"][name])
-                          for name, spec in reference["predictors"].items() if name in total["bins"]}
-            row["shifted"] = [{"predictor": name, "psi": value, "reading": psi_reading(value)}
-                              for name, value in sorted(row["psi"].items(), key=lambda kv: -kv[1])
-                              if value >= PSI_MODERATE]
+            row["psi"] = {
+                name: psi(spec["shares"], total["bins"][name])
+                for name, spec in reference["predictors"].items()
+                if name in total["bins"]
+            }
+            row["shifted"] = [
+                {"predictor": name, "psi": value, "reading": psi_reading(value)}
+                for name, value in sorted(row["psi"].items(), key=lambda kv: -kv[1])
+                if value >= PSI_MODERATE
+            ]
         rows.append(row)
     return rows, files
 
 
-def scored_outcomes(model: ScoringModel, cohort: Cohort, files: dict[Path, tuple[str, str]], *,
-                    outcome: str | Path | None = None) -> pd.DataFrame:
+def scored_outcomes(
+    model: ScoringModel, cohort: Cohort, files: dict[Path, tuple[str, str]], *, outcome: str | Path | None = None
+) -> pd.DataFrame:
     """Scored risks joined with the outcomes derived by the model's definition: period, probability, y
     (rows in period order, file order within a period); patients without a label are left out."""
     dd = cohort.dictionary
@@ -140,8 +157,13 @@ def performance_by_period(joined: pd.DataFrame) -> list[dict[str, Any]]:
     for period, group in joined.groupby("period", sort=True):
         y, p = group["y"].to_numpy(), group["probability"].to_numpy()
         events = int(y.sum())
-        row: dict[str, Any] = {"period": str(period), "n": int(len(y)), "events": events,
-                               "expected": float(p.sum()), "status": "ok"}
+        row: dict[str, Any] = {
+            "period": str(period),
+            "n": int(len(y)),
+            "events": events,
+            "expected": float(p.sum()),
+            "status": "ok",
+        }
         if min(events, len(y) - events) < MIN_PERIOD_EVENTS:
             row.update(status="too_few_events", events=None, expected=None)
         else:
@@ -176,34 +198,57 @@ def cusum(joined: pd.DataFrame, *, limit: float = CUSUM_LIMIT, odds: Sequence[fl
             per_period.append({"period": str(period), "end": float(values[-1]), "max": float(values.max())})
             if first is None and values.max() > limit:
                 first = str(period)
-        direction = "risks too low (more events than predicted)" if ratio > 1 else \
-            "risks too high (fewer events than predicted)"
-        charts[f"odds_ratio_{ratio:g}"] = {"odds_ratio": ratio, "detects": direction, "by_period": per_period,
-                                           "first_signal_period": first}
+        direction = (
+            "risks too low (more events than predicted)"
+            if ratio > 1
+            else "risks too high (fewer events than predicted)"
+        )
+        charts[f"odds_ratio_{ratio:g}"] = {
+            "odds_ratio": ratio,
+            "detects": direction,
+            "by_period": per_period,
+            "first_signal_period": first,
+        }
         if first is not None:
             signal_periods.append((first, direction))
     signal = sorted(signal_periods)[0] if signal_periods else None
-    return {"method": "Two-sided risk-adjusted Bernoulli CUSUM (Steiner et al., Biostatistics 2000)", "limit": limit,
-            "charts": charts, "signal": signal is not None,
-            "recommendation": (f"Recalibration is due: the CUSUM crossed h = {limit:g} in period {signal[0]} "
-                               f"({signal[1]}). Run spineoutcome update on recent patients with outcomes."
-                               if signal else f"No signal: the CUSUM stayed below h = {limit:g}; no recalibration "
-                                              "is due on this evidence.")}
+    return {
+        "method": "Two-sided risk-adjusted Bernoulli CUSUM (Steiner et al., Biostatistics 2000)",
+        "limit": limit,
+        "charts": charts,
+        "signal": signal is not None,
+        "recommendation": (
+            f"Recalibration is due: the CUSUM crossed h = {limit:g} in period {signal[0]} "
+            f"({signal[1]}). Run spineoutcome update on recent patients with outcomes."
+            if signal
+            else f"No signal: the CUSUM stayed below h = {limit:g}; no recalibration is due on this evidence."
+        ),
+    }
 
 
-def monitor_model(model: ScoringModel, scores: Sequence[Path], *, cohort: Cohort | None = None,
-                  outcome: str | Path | None = None, limit: float = CUSUM_LIMIT) -> MonitoringEvidence:
+def monitor_model(
+    model: ScoringModel,
+    scores: Sequence[Path],
+    *,
+    cohort: Cohort | None = None,
+    outcome: str | Path | None = None,
+    limit: float = CUSUM_LIMIT,
+) -> MonitoringEvidence:
     """The :class:`.MonitoringEvidence` of ``model`` over the scoring runs ``scores`` (and outcomes in ``cohort``)."""
     drift, files = input_drift(model, [Path(s) for s in scores])
     notes = []
     if (model.bundle.manifest.get("development") or {}).get("drift_reference") is None:
-        notes.append("This model's bundle has no development bins (built before they were recorded): PSI is not "
-                     "computed; the out-of-distribution shares are.")
+        notes.append(
+            "This model's bundle has no development bins (built before they were recorded): PSI is not "
+            "computed; the out-of-distribution shares are."
+        )
     for row in drift:
         if row["shifted"]:
             worst = row["shifted"][0]
-            notes.append(f"Period {row['period']}: {len(row['shifted'])} predictor(s) shifted (PSI >= "
-                         f"{PSI_MODERATE:g}); largest {worst['predictor']} {worst['psi']:.2f} ({worst['reading']}).")
+            notes.append(
+                f"Period {row['period']}: {len(row['shifted'])} predictor(s) shifted (PSI >= "
+                f"{PSI_MODERATE:g}); largest {worst['predictor']} {worst['psi']:.2f} ({worst['reading']})."
+            )
     performance = chart = None
     if cohort is not None:
         joined = scored_outcomes(model, cohort, files, outcome=outcome)
@@ -214,11 +259,22 @@ def monitor_model(model: ScoringModel, scores: Sequence[Path], *, cohort: Cohort
         else:
             notes.append("None of the scored patients has a derivable outcome yet.")
     return MonitoringEvidence(
-        run_id=new_run_id(), created=now(), model=model_record(model),
+        run_id=new_run_id(),
+        created=now(),
+        model=model_record(model),
         periods=[{"period": r["period"], "n": r["n"], "files": r["files"]} for r in drift],
-        input_drift=drift, performance=performance, cusum=chart,
-        settings={"psi_moderate": PSI_MODERATE, "psi_major": PSI_MAJOR, "cusum_limit": limit,
-                  "cusum_odds_ratios": list(CUSUM_ODDS), "min_period_events": MIN_PERIOD_EVENTS,
-                  "drift_reference": (model.bundle.manifest.get("development") or {}).get("drift_reference",
-                                                                                         {}).get("method")},
-        notes=notes)
+        input_drift=drift,
+        performance=performance,
+        cusum=chart,
+        settings={
+            "psi_moderate": PSI_MODERATE,
+            "psi_major": PSI_MAJOR,
+            "cusum_limit": limit,
+            "cusum_odds_ratios": list(CUSUM_ODDS),
+            "min_period_events": MIN_PERIOD_EVENTS,
+            "drift_reference": (model.bundle.manifest.get("development") or {})
+            .get("drift_reference", {})
+            .get("method"),
+        },
+        notes=notes,
+    )

@@ -31,8 +31,13 @@ from spineoutcome.scoring.model import ScoringModel
 
 MISSING_GROUP = "(missing)"
 # The follow-up table an outcome kind reads, by the role of one of its columns (outcomes.events, outcomes.mcid).
-OUTCOME_TABLE_ROLE = {"c5_palsy": "myelopathy_worsened", "complication": "complication_type",
-                      "progression": "thickness", "progression_time": "thickness", "mcid": "instrument"}
+OUTCOME_TABLE_ROLE = {
+    "c5_palsy": "myelopathy_worsened",
+    "complication": "complication_type",
+    "progression": "thickness",
+    "progression_time": "thickness",
+    "mcid": "instrument",
+}
 
 
 class SiteDataError(SpineoutcomeError, ValueError):
@@ -82,12 +87,21 @@ class SiteData:
         """The patients at positions ``rows`` (a split of the site's data); the flow gains one step."""
         rows = np.asarray(rows)
         flow = [*self.flow, {"label": "in this part of the site's data", "n": int(len(rows)), "excluded": {}}]
-        return SiteData(self.X.iloc[rows], self.y[rows], self.centres[rows], self.groups.iloc[rows],
-                        self.surgery_dates.iloc[rows], flow, self.definition, self.dictionary_version)
+        return SiteData(
+            self.X.iloc[rows],
+            self.y[rows],
+            self.centres[rows],
+            self.groups.iloc[rows],
+            self.surgery_dates.iloc[rows],
+            flow,
+            self.definition,
+            self.dictionary_version,
+        )
 
 
-def model_outcome_definition(model: ScoringModel, dictionary: DataDictionary,
-                             override: str | Path | None = None) -> dict[str, Any]:
+def model_outcome_definition(
+    model: ScoringModel, dictionary: DataDictionary, override: str | Path | None = None
+) -> dict[str, Any]:
     """The outcome definition the model predicts: ``override`` (a name in the dictionary's outcome
     definitions, or a YAML file with one definition), else the bundle's, else its Evidence's."""
     if override is not None:
@@ -99,17 +113,21 @@ def model_outcome_definition(model: ScoringModel, dictionary: DataDictionary,
             if "outcomes" in doc:
                 known = load_outcome_definitions(path)
                 if len(known) != 1:
-                    raise OutcomeDefinitionError(f"{path}: holds {len(known)} outcome definitions; keep the one the "
-                                                 "model predicts")
+                    raise OutcomeDefinitionError(
+                        f"{path}: holds {len(known)} outcome definitions; keep the one the model predicts"
+                    )
                 return next(iter(known.values()))
             return dict(doc)
         known = load_outcome_definitions(dictionary)
         if str(override) not in known:
-            raise OutcomeDefinitionError(f"outcome {str(override)!r} is not in the dictionary's outcome definitions "
-                                         f"({', '.join(sorted(known))})")
+            raise OutcomeDefinitionError(
+                f"outcome {str(override)!r} is not in the dictionary's outcome definitions ({', '.join(sorted(known))})"
+            )
         return known[str(override)]
-    for candidate in (model.bundle.manifest.get("outcome_definition"),
-                      (model.evidence.get("task") or {}).get("outcome_definition")):
+    for candidate in (
+        model.bundle.manifest.get("outcome_definition"),
+        (model.evidence.get("task") or {}).get("outcome_definition"),
+    ):
         if isinstance(candidate, Mapping) and candidate.get("kind") in KIND_FIELDS:
             return dict(candidate)
     name = (model.bundle.manifest.get("outcome_definition") or {}).get("name") or model.bundle.manifest.get("outcome")
@@ -117,15 +135,17 @@ def model_outcome_definition(model: ScoringModel, dictionary: DataDictionary,
         f"model {model.uri!r} carries no complete outcome definition (only its name {name!r}), so the site's labels "
         "cannot be derived the way the model's were. Supply it with --outcome NAME (a definition in the data "
         "dictionary's outcomes.yaml) or --outcome FILE.yaml (one definition: name, kind and the kind's fields), "
-        "and check that it is the definition the model was developed with.")
+        "and check that it is the definition the model was developed with."
+    )
 
 
 def rule_fields(definition: Mapping[str, Any]) -> dict[str, Any]:
     """The fields an outcome rule accepts (a resolved definition also carries bookkeeping fields)."""
     kind = definition.get("kind")
     if kind not in KIND_FIELDS:
-        raise OutcomeDefinitionError(f"outcome definition {definition.get('name')!r}: unknown kind {kind!r} "
-                                     f"(known: {sorted(KIND_FIELDS)})")
+        raise OutcomeDefinitionError(
+            f"outcome definition {definition.get('name')!r}: unknown kind {kind!r} (known: {sorted(KIND_FIELDS)})"
+        )
     return {k: v for k, v in definition.items() if k in COMMON_FIELDS | KIND_FIELDS[kind]}
 
 
@@ -151,8 +171,9 @@ def site_data(model: ScoringModel, cohort: Cohort, *, outcome: str | Path | None
     pipeline = model.evidence.get("pipeline") or {}
     eligibility = model.bundle.manifest.get("eligibility", pipeline.get("eligibility") or {})
     wide = cohort.wide
-    flow: list[dict[str, Any]] = [{"label": s.label, "n": s.n, "excluded": dict(s.excluded)}
-                                  for s in cohort.validation_flow]
+    flow: list[dict[str, Any]] = [
+        {"label": s.label, "n": s.n, "excluded": dict(s.excluded)} for s in cohort.validation_flow
+    ]
     flow.append({"label": "patients in the assembled cohort", "n": len(wide), "excluded": {}})
     eligible, not_eligible = _eligible(wide, eligibility, dd)
     flow.append({"label": "eligible", "n": int(eligible.sum()), "excluded": not_eligible})
@@ -168,16 +189,22 @@ def site_data(model: ScoringModel, cohort: Cohort, *, outcome: str | Path | None
     parsed = model.bundle.contract.parse(wide.loc[keys, model.bundle.contract.names])
     valid = parsed.valid.to_numpy()
     broken = parsed.problems[~valid].str.split(": ").str[0].value_counts().sort_index()
-    flow.append({"label": "analysed (predictor values within the model's input contract)", "n": int(valid.sum()),
-                 "excluded": {f"{column}: value breaks the input contract": int(n) for column, n in broken.items()}})
+    flow.append(
+        {
+            "label": "analysed (predictor values within the model's input contract)",
+            "n": int(valid.sum()),
+            "excluded": {f"{column}: value breaks the input contract": int(n) for column, n in broken.items()},
+        }
+    )
     keys = keys[valid]
     subgroups = pipeline.get("subgroups") or {}
     return SiteData(
         X=parsed.frame[valid],
         y=np.asarray(labels.labels.loc[keys], dtype=int),
         centres=wide.loc[keys, dd.column("centre")].astype(str).to_numpy(),
-        groups=subgroup_columns(wide.loc[keys], dd, subgroups.get("variables") or [],
-                                subgroups.get("age_bands") or [65.0, 75.0]),
+        groups=subgroup_columns(
+            wide.loc[keys], dd, subgroups.get("variables") or [], subgroups.get("age_bands") or [65.0, 75.0]
+        ),
         surgery_dates=wide.loc[keys, dd.column("surgery_date")],
         flow=flow,
         definition={**labels.definition},
@@ -185,8 +212,9 @@ def site_data(model: ScoringModel, cohort: Cohort, *, outcome: str | Path | None
     )
 
 
-def _eligible(wide: pd.DataFrame, eligibility: Mapping[str, Any],
-              dd: DataDictionary) -> tuple[pd.Series, dict[str, int]]:
+def _eligible(
+    wide: pd.DataFrame, eligibility: Mapping[str, Any], dd: DataDictionary
+) -> tuple[pd.Series, dict[str, int]]:
     """The development pipeline's eligibility rules (numbers: [min, max]; categories: allowed levels)."""
     eligible = pd.Series(True, index=wide.index)
     excluded: dict[str, int] = {}
@@ -209,15 +237,17 @@ def _eligible(wide: pd.DataFrame, eligibility: Mapping[str, Any],
     return eligible, excluded
 
 
-def subgroup_columns(rows: pd.DataFrame, dd: DataDictionary, variables: list[str],
-                     age_bands: list[float]) -> pd.DataFrame:
+def subgroup_columns(
+    rows: pd.DataFrame, dd: DataDictionary, variables: list[str], age_bands: list[float]
+) -> pd.DataFrame:
     """The development pipeline's subgroup columns (age cut at its bands, numbers in thirds)."""
     out: dict[str, pd.Series] = {}
     for name in variables:
         if name == AGE_GROUP:
             bands = [-np.inf, *age_bands, np.inf]
-            out[name] = pd.cut(rows[dd.column("age")].astype("float64"), bands, right=False,
-                               labels=age_band_labels(age_bands)).astype(object)
+            out[name] = pd.cut(
+                rows[dd.column("age")].astype("float64"), bands, right=False, labels=age_band_labels(age_bands)
+            ).astype(object)
         elif name in rows.columns:
             values = rows[name]
             if dd.variable(name).dtype in ("float", "int"):

@@ -48,9 +48,15 @@ def registered_name(uri: str) -> str | None:
 def _link(model: dict[str, Any], run_id: str, kind: str, summary: str) -> None:
     """Tag the run with the model version, and the model version with the run."""
     name, version = registered_name(str(model.get("uri"))), model.get("version")
-    mlflow.set_tags({KIND_TAG: kind, MODEL_TAG: name or str(model.get("uri")), VERSION_TAG: str(version or ""),
-                     "spineoutcome.development_run": str(model.get("evidence_run_id") or ""),
-                     "spineoutcome.bundle_sha256": str(model.get("model_sha256") or "")})
+    mlflow.set_tags(
+        {
+            KIND_TAG: kind,
+            MODEL_TAG: name or str(model.get("uri")),
+            VERSION_TAG: str(version or ""),
+            "spineoutcome.development_run": str(model.get("evidence_run_id") or ""),
+            "spineoutcome.bundle_sha256": str(model.get("model_sha256") or ""),
+        }
+    )
     if name and version:
         try:
             MlflowClient().set_model_version_tag(name, str(version), f"{kind}.{run_id}", summary[:5000])
@@ -65,42 +71,70 @@ def _log_record(record: dict[str, Any], filename: str, artifacts: list[Path]) ->
             mlflow.log_artifact(str(path), "figures" if path.suffix.lower() == ".png" else None)
 
 
-def log_validation(record: dict[str, Any], *, tracking_uri: str | None, filename: str,
-                   artifacts: list[Path] = ()) -> str:
+def log_validation(
+    record: dict[str, Any], *, tracking_uri: str | None, filename: str, artifacts: list[Path] = ()
+) -> str:
     """A validation run: site metrics (``site_*``), development estimates beside them (``development_*``),
     sample size and case-mix numbers; the record and the report as artifacts. Returns the run id."""
     use_store(tracking_uri)
     model = record["model"]
     mlflow.set_experiment(str(model.get("task")))
     with mlflow.start_run(run_name=f"validation-{record['site']['data_digest'][:8]}") as run:
-        metrics = {**scalar_metrics(record.get("evaluation") or {}, "site"),
-                   **scalar_metrics({k: v for k, v in record["site"].items() if k != "surgery_period"}, "data"),
-                   **scalar_metrics({"required_n": record["sample_size"]["required_n"],
-                                     "required_events": record["sample_size"]["required_events"],
-                                     "enough": int(record["sample_size"]["enough"])}, "sample_size"),
-                   **scalar_metrics({"linear_predictor": record["casemix"]["linear_predictor"],
-                                     "membership_c": (record["casemix"].get("membership") or {}).get("c_statistic")},
-                                    "casemix")}
+        metrics = {
+            **scalar_metrics(record.get("evaluation") or {}, "site"),
+            **scalar_metrics({k: v for k, v in record["site"].items() if k != "surgery_period"}, "data"),
+            **scalar_metrics(
+                {
+                    "required_n": record["sample_size"]["required_n"],
+                    "required_events": record["sample_size"]["required_events"],
+                    "enough": int(record["sample_size"]["enough"]),
+                },
+                "sample_size",
+            ),
+            **scalar_metrics(
+                {
+                    "linear_predictor": record["casemix"]["linear_predictor"],
+                    "membership_c": (record["casemix"].get("membership") or {}).get("c_statistic"),
+                },
+                "casemix",
+            ),
+        }
         for row in record["comparison"]:
             if isinstance(row.get("development"), dict) and row["development"].get("value") is not None:
                 metrics.update(scalar_metrics({"development": {row["measure"]: row["development"]["value"]}}))
         mlflow.log_metrics(metrics)
-        mlflow.log_params({"thresholds": ",".join(f"{t:g}" for t in record["settings"]["thresholds"]),
-                           "n_boot": record["settings"]["n_boot"], "seed": record["settings"]["seed"],
-                           "outcome_definition": f"{record['outcome_definition'].get('name')} "
-                                                 f"{record['outcome_definition'].get('version')}"})
+        mlflow.log_params(
+            {
+                "thresholds": ",".join(f"{t:g}" for t in record["settings"]["thresholds"]),
+                "n_boot": record["settings"]["n_boot"],
+                "seed": record["settings"]["seed"],
+                "outcome_definition": f"{record['outcome_definition'].get('name')} "
+                f"{record['outcome_definition'].get('version')}",
+            }
+        )
         mlflow.set_tag("spineoutcome.site_data_digest", record["site"]["data_digest"])
         oe = ((record.get("evaluation") or {}).get("calibration") or {}).get("oe_ratio") or {}
-        summary = (f"external validation, n {record['site']['n']}, events {record['site']['events']}, "
-                   f"O:E {oe.get('value', float('nan')):.3f}" if oe else "external validation: too few events")
+        summary = (
+            f"external validation, n {record['site']['n']}, events {record['site']['events']}, "
+            f"O:E {oe.get('value', float('nan')):.3f}"
+            if oe
+            else "external validation: too few events"
+        )
         _link(model, run.info.run_id, "validation", summary)
         _log_record(record, filename, list(artifacts))
         return run.info.run_id
 
 
-def log_update(record: dict[str, Any], bundle: ModelBundle, development_evidence: dict[str, Any], *,
-               tracking_uri: str | None, filename: str, alias: str | None,
-               artifacts: list[Path] = ()) -> tuple[str, str | None]:
+def log_update(
+    record: dict[str, Any],
+    bundle: ModelBundle,
+    development_evidence: dict[str, Any],
+    *,
+    tracking_uri: str | None,
+    filename: str,
+    alias: str | None,
+    artifacts: list[Path] = (),
+) -> tuple[str, str | None]:
     """An update run: the updated bundle registered as a new version of the parent's registered model
     (its lineage as version tags), the update record, and the parent's development Evidence as
     ``evidence.json`` (the bundle's thresholds and subgroup settings come from it when scoring).
@@ -114,8 +148,14 @@ def log_update(record: dict[str, Any], bundle: ModelBundle, development_evidence
         with quiet_downloads():
             info = log_bundle(bundle, registered_model_name=name)
         version = str(info.registered_model_version) if name and info.registered_model_version else None
-        mlflow.log_params({"method": record["method"], "requested_method": record["requested_method"],
-                           "parent_version": str(parent.get("version") or ""), "parent_uri": str(parent.get("uri"))})
+        mlflow.log_params(
+            {
+                "method": record["method"],
+                "requested_method": record["requested_method"],
+                "parent_version": str(parent.get("version") or ""),
+                "parent_uri": str(parent.get("uri")),
+            }
+        )
         mlflow.log_metrics(scalar_metrics(record["validation"], "update"))
         _link(parent, run.info.run_id, "update", f"updated by {record['method']} into version {version}")
         mlflow.set_tag("spineoutcome.site_data_digest", record["site"]["data_digest"])
@@ -125,13 +165,15 @@ def log_update(record: dict[str, Any], bundle: ModelBundle, development_evidence
                 client.set_model_version_tag(name, version, f"lineage.{key}", str(value))
             if alias:
                 client.set_registered_model_alias(name, alias, version)
-        _log_record({**record, "registry": {"model": name, "version": version, "alias": alias}}, filename,
-                    list(artifacts))
+        _log_record(
+            {**record, "registry": {"model": name, "version": version, "alias": alias}}, filename, list(artifacts)
+        )
         return run.info.run_id, version
 
 
-def log_monitoring(record: dict[str, Any], *, tracking_uri: str | None, filename: str,
-                   artifacts: list[Path] = ()) -> str:
+def log_monitoring(
+    record: dict[str, Any], *, tracking_uri: str | None, filename: str, artifacts: list[Path] = ()
+) -> str:
     """A monitoring run: PSI per predictor, out-of-distribution share, O:E, CITL and slope as metrics
     stepped by period (step = the period's position), with the period labels as a parameter."""
     use_store(tracking_uri)
@@ -146,11 +188,16 @@ def log_monitoring(record: dict[str, Any], *, tracking_uri: str | None, filename
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step)
         for row in record.get("performance") or []:
             step = labels.index(row["period"]) if row["period"] in labels else len(labels)
-            mlflow.log_metrics(scalar_metrics({k: row.get(k) for k in ("oe_ratio", "citl", "slope")}, "perf"),
-                               step=step)
+            mlflow.log_metrics(
+                scalar_metrics({k: row.get(k) for k in ("oe_ratio", "citl", "slope")}, "perf"), step=step
+            )
         cusum = record.get("cusum") or {}
         mlflow.set_tag("spineoutcome.recalibration_due", str(bool(cusum.get("signal"))).lower())
-        _link(model, run.info.run_id, "monitoring", f"{len(labels)} period(s); recalibration due: "
-                                                    f"{bool(cusum.get('signal'))}")
+        _link(
+            model,
+            run.info.run_id,
+            "monitoring",
+            f"{len(labels)} period(s); recalibration due: {bool(cusum.get('signal'))}",
+        )
         _log_record(record, filename, list(artifacts))
         return run.info.run_id

@@ -88,8 +88,10 @@ def fit_revision(design: np.ndarray, y: np.ndarray) -> LogisticRegression:
         try:
             return LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(design, y)
         except (ConvergenceWarning, ValueError, np.linalg.LinAlgError) as exc:
-            raise UpdateError(f"the model revision (all coefficients re-estimated) cannot be fitted on these data "
-                              f"({type(exc).__name__}: separation or too few events for its parameters)") from None
+            raise UpdateError(
+                f"the model revision (all coefficients re-estimated) cannot be fitted on these data "
+                f"({type(exc).__name__}: separation or too few events for its parameters)"
+            ) from None
 
 
 def revision_model(design: pd.DataFrame, y: np.ndarray) -> LogisticRegression:
@@ -127,14 +129,18 @@ def closed_test(y: np.ndarray, p: np.ndarray, design: np.ndarray | None, *, alph
     models = {"none": {"parameters": 0, "loglik": log_likelihood(y, p)}}
     for name, method in (("intercept", "intercept"), ("recalibration", "logistic")):
         fitted = LogisticRecalibration(method).fit(p, y)
-        models[name] = {"parameters": 1 if method == "intercept" else 2,
-                        "loglik": log_likelihood(y, fitted.transform(p))}
+        models[name] = {
+            "parameters": 1 if method == "intercept" else 2,
+            "loglik": log_likelihood(y, fitted.transform(p)),
+        }
     top = "recalibration"
     if design is not None:
         design = _informative(design)
         revision = fit_revision(design, y)
-        models["refit"] = {"parameters": 1 + design.shape[1],
-                           "loglik": log_likelihood(y, revision.predict_proba(design)[:, 1])}
+        models["refit"] = {
+            "parameters": 1 + design.shape[1],
+            "loglik": log_likelihood(y, revision.predict_proba(design)[:, 1]),
+        }
         top = "refit"
     tests = []
     chosen = top
@@ -143,8 +149,9 @@ def closed_test(y: np.ndarray, p: np.ndarray, design: np.ndarray | None, *, alph
         df = int(models[top]["parameters"] - models[simpler]["parameters"])
         p_value = float(stats.chi2.sf(max(lr, 0.0), df))
         significant = p_value < alpha
-        tests.append({"compare": f"{top} vs {simpler}", "lr": lr, "df": df, "p_value": p_value,
-                      "significant": significant})
+        tests.append(
+            {"compare": f"{top} vs {simpler}", "lr": lr, "df": df, "p_value": p_value, "significant": significant}
+        )
         if not significant:
             chosen = simpler
             break
@@ -193,13 +200,18 @@ class Updater:
 
 def performance(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
     """AUC, O:E, CITL, slope and Brier score for every weight row (the evaluation package's cores)."""
-    return {"auc": auc_weighted(y, p, weights), "oe_ratio": oe_weighted(y, p, weights),
-            "citl": citl_weighted(y, p, weights), "slope": slope_weighted(y, p, weights),
-            "brier": overall_weighted(y, p, weights)["brier"]}
+    return {
+        "auc": auc_weighted(y, p, weights),
+        "oe_ratio": oe_weighted(y, p, weights),
+        "citl": citl_weighted(y, p, weights),
+        "slope": slope_weighted(y, p, weights),
+        "brier": overall_weighted(y, p, weights)["brier"],
+    }
 
 
-def bootstrap_validation(updater: Updater, method: str, *, auto: bool, alpha: float, n_boot: int,
-                         seed: int) -> dict[str, Any]:
+def bootstrap_validation(
+    updater: Updater, method: str, *, auto: bool, alpha: float, n_boot: int, seed: int
+) -> dict[str, Any]:
     """Apparent, optimism and corrected performance of the update on the site's data (module docstring)."""
     y = updater.y
     everyone = np.arange(len(y))
@@ -223,16 +235,29 @@ def bootstrap_validation(updater: Updater, method: str, *, auto: bool, alpha: fl
         on_original = performance(y, p, ones)
         optimism_rows.append({k: float(on_sample[k][0] - on_original[k][0]) for k in MEASURES})
     optimism = {k: float(np.nanmean([r[k] for r in optimism_rows])) if optimism_rows else math.nan for k in MEASURES}
-    return {"method": "Harrell's bootstrap optimism correction; the update (and, for method auto, the closed "
-                      "test) redone in every replicate",
-            "apparent": apparent, "optimism": optimism,
-            "corrected": {k: apparent[k] - optimism[k] for k in MEASURES},
-            "replicates": n_boot, "failed_replicates": failed, "seed": seed,
-            "methods_chosen_in_replicates": chosen if auto else None}
+    return {
+        "method": "Harrell's bootstrap optimism correction; the update (and, for method auto, the closed "
+        "test) redone in every replicate",
+        "apparent": apparent,
+        "optimism": optimism,
+        "corrected": {k: apparent[k] - optimism[k] for k in MEASURES},
+        "replicates": n_boot,
+        "failed_replicates": failed,
+        "seed": seed,
+        "methods_chosen_in_replicates": chosen if auto else None,
+    }
 
 
-def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: str,
-                   lineage: dict[str, Any], *, ensemble_size: int, seed: int) -> ModelBundle:
+def updated_bundle(
+    bundle: ModelBundle,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    method: str,
+    lineage: dict[str, Any],
+    *,
+    ensemble_size: int,
+    seed: int,
+) -> ModelBundle:
     """The bundle after ``method`` (not ``none``), its manifest carrying ``lineage``.
 
     ``intercept``/``recalibration``: the bundle's calibration update (:meth:`.ModelBundle.recalibrated`).
@@ -247,8 +272,10 @@ def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: 
     if method != "refit":
         raise UpdateError(f"no updated bundle for method {method!r}")
     rows = np.arange(len(y))
-    samples = [np.repeat(rows, w.astype(int)) for w in
-               Bootstrap.draw(y, n_boot=ensemble_size, seed=seed, stratify=False).weights]
+    samples = [
+        np.repeat(rows, w.astype(int))
+        for w in Bootstrap.draw(y, n_boot=ensemble_size, seed=seed, stratify=False).weights
+    ]
     if bundle.manifest.get("family") in LOGISTIC_FAMILIES:
         preprocess = bundle.pipeline.named_steps["preprocess"]
         design = preprocess.transform(X)
@@ -256,8 +283,10 @@ def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: 
         def refit(sample: np.ndarray) -> Pipeline:
             return Pipeline([("preprocess", preprocess), ("model", revision_model(design.iloc[sample], y[sample]))])
     else:
+
         def refit(sample: np.ndarray) -> Pipeline:
             return clone(bundle.pipeline).fit(X.iloc[sample], y[sample])
+
     pipeline = refit(rows)
     ensemble = []
     for sample in samples:
@@ -267,28 +296,46 @@ def updated_bundle(bundle: ModelBundle, X: pd.DataFrame, y: np.ndarray, method: 
             continue
     design = pipeline.named_steps["preprocess"].transform(X)
     identity = asdict(Calibration())
-    manifest.update({
-        "development_calibration": identity,
-        "ensemble_development_calibration": [identity] * len(ensemble),
-        "estimator": type(pipeline.named_steps["model"]).__name__,
-        "explanation": {**manifest.get("explanation", {}),
-                        "background_design_mean": {str(c): float(v) for c, v in design.mean().items()}},
-        "uncertainty": {**manifest.get("uncertainty", {}), "replicates": len(ensemble), "seed": seed,
-                        "percentiles": list(BAND_PERCENTILES),
-                        "method": "the revised model refit on simple bootstrap samples of the site's data"},
-    })
-    return with_reference(replace(bundle, manifest=manifest, pipeline=pipeline, ensemble=ensemble,
-                                  calibration=Calibration(), summary=TrainingSummary.from_training(X, bundle.contract,
-                                                                                                   design)), X)
+    manifest.update(
+        {
+            "development_calibration": identity,
+            "ensemble_development_calibration": [identity] * len(ensemble),
+            "estimator": type(pipeline.named_steps["model"]).__name__,
+            "explanation": {
+                **manifest.get("explanation", {}),
+                "background_design_mean": {str(c): float(v) for c, v in design.mean().items()},
+            },
+            "uncertainty": {
+                **manifest.get("uncertainty", {}),
+                "replicates": len(ensemble),
+                "seed": seed,
+                "percentiles": list(BAND_PERCENTILES),
+                "method": "the revised model refit on simple bootstrap samples of the site's data",
+            },
+        }
+    )
+    return with_reference(
+        replace(
+            bundle,
+            manifest=manifest,
+            pipeline=pipeline,
+            ensemble=ensemble,
+            calibration=Calibration(),
+            summary=TrainingSummary.from_training(X, bundle.contract, design),
+        ),
+        X,
+    )
 
 
 def with_reference(bundle: ModelBundle, X: pd.DataFrame) -> ModelBundle:
     """``bundle`` whose monitoring and case-mix reference (``manifest["development"]``) is the site data it
     was updated on: the linear predictor of its updated risks, and the predictors' bins there."""
     lp = linear_predictor(bundle.probabilities(X))
-    reference = {"source": "the site data of the update",
-                 "linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
-                 "drift_reference": drift_reference(X, {p.name: p.dtype for p in bundle.contract.predictors})}
+    reference = {
+        "source": "the site data of the update",
+        "linear_predictor": {"mean": float(lp.mean()), "sd": float(lp.std(ddof=1)), "n": len(lp)},
+        "drift_reference": drift_reference(X, {p.name: p.dtype for p in bundle.contract.predictors}),
+    }
     return replace(bundle, manifest={**bundle.manifest, "development": reference})
 
 
@@ -298,22 +345,34 @@ def update_parameters(bundle: ModelBundle, method: str) -> dict[str, Any]:
         return {"method": "none"}
     if method in ("intercept", "recalibration"):
         c = bundle.calibration
-        return {"method": method, "intercept": c.intercept, "slope": c.slope,
-                "formula": "risk = expit(intercept + slope * logit(risk as developed))"}
+        return {
+            "method": method,
+            "intercept": c.intercept,
+            "slope": c.slope,
+            "formula": "risk = expit(intercept + slope * logit(risk as developed))",
+        }
     model = bundle.pipeline.named_steps["model"]
     out: dict[str, Any] = {"method": "refit", "estimator": type(model).__name__}
     if isinstance(model, LogisticRegression):
         names = getattr(model, "feature_names_in_", None)
         out["intercept"] = float(model.intercept_[0])
-        out["coefficients"] = {str(n): float(b) for n, b in zip(
-            names if names is not None else range(model.coef_.shape[1]), model.coef_[0], strict=True)}
+        out["coefficients"] = {
+            str(n): float(b)
+            for n, b in zip(names if names is not None else range(model.coef_.shape[1]), model.coef_[0], strict=True)
+        }
     return out
 
 
-
-def update_model(model: ScoringModel, site: SiteData, *, method: str = "auto", alpha: float = DEFAULT_ALPHA,
-                 n_boot: int = DEFAULT_BOOT, seed: int = 2026,
-                 ensemble_size: int = ENSEMBLE_SIZE) -> tuple[UpdateEvidence, ModelBundle | None]:
+def update_model(
+    model: ScoringModel,
+    site: SiteData,
+    *,
+    method: str = "auto",
+    alpha: float = DEFAULT_ALPHA,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 2026,
+    ensemble_size: int = ENSEMBLE_SIZE,
+) -> tuple[UpdateEvidence, ModelBundle | None]:
     """Update ``model`` on ``site`` by ``method`` (``auto``: closed testing) and validate the update.
 
     Returns the :class:`.UpdateEvidence` and the updated bundle (None when no update is chosen).
@@ -321,9 +380,11 @@ def update_model(model: ScoringModel, site: SiteData, *, method: str = "auto", a
     if method not in ("auto", *METHODS):
         raise UpdateError(f"method must be auto or one of {', '.join(METHODS)}; got {method!r}")
     if min(site.events, site.n - site.events) < MIN_EVENTS:
-        raise UpdateError(f"too few events to update the model: {cell(site.events)} event(s) and "
-                          f"{cell(site.n - site.events)} non-event(s) among {site.n} patients (at least {MIN_EVENTS} "
-                          "of each are needed); no update was made")
+        raise UpdateError(
+            f"too few events to update the model: {cell(site.events)} event(s) and "
+            f"{cell(site.n - site.events)} non-event(s) among {site.n} patients (at least {MIN_EVENTS} "
+            "of each are needed); no update was made"
+        )
     updater = Updater(model.bundle, site.X, site.y)
     everyone = np.arange(site.n)
     notes: list[str] = []
@@ -335,33 +396,59 @@ def update_model(model: ScoringModel, site: SiteData, *, method: str = "auto", a
         updater.design = None
     chosen = test.chosen if method == "auto" else method
     if updater.design is None and model.bundle.manifest.get("family") not in LOGISTIC_FAMILIES:
-        notes.append("The model is a tree ensemble: its revision (refit with the tuned hyperparameters) has no "
-                     "likelihood-ratio test, so closed testing chose among no update, intercept update and "
-                     "logistic recalibration.")
+        notes.append(
+            "The model is a tree ensemble: its revision (refit with the tuned hyperparameters) has no "
+            "likelihood-ratio test, so closed testing chose among no update, intercept update and "
+            "logistic recalibration."
+        )
     run_id = new_run_id()
     digest = site.digest()
-    lineage = {"parent_uri": model.uri, "parent_version": model.version, "parent_bundle_sha256": model.digest,
-               "parent_evidence_run_id": model.bundle.manifest.get("evidence_run_id"), "method": chosen,
-               "site_data_digest": digest, "site_n": site.n, "site_events": site.events, "update_run_id": run_id}
+    lineage = {
+        "parent_uri": model.uri,
+        "parent_version": model.version,
+        "parent_bundle_sha256": model.digest,
+        "parent_evidence_run_id": model.bundle.manifest.get("evidence_run_id"),
+        "method": chosen,
+        "site_data_digest": digest,
+        "site_n": site.n,
+        "site_events": site.events,
+        "update_run_id": run_id,
+    }
     bundle = None
     if chosen != "none":
-        bundle = updated_bundle(model.bundle, site.X, site.y, chosen, lineage, ensemble_size=ensemble_size,
-                                seed=seed)
+        bundle = updated_bundle(model.bundle, site.X, site.y, chosen, lineage, ensemble_size=ensemble_size, seed=seed)
     else:
-        notes.append("No update: the closed test found no significant improvement over the model as it is, so no "
-                     "new version is made.")
+        notes.append(
+            "No update: the closed test found no significant improvement over the model as it is, so no "
+            "new version is made."
+        )
     if chosen == "refit" and model.bundle.manifest.get("family") not in LOGISTIC_FAMILIES:
-        notes.append("The refit tree ensemble memorises its training rows, so its apparent performance is near perfect "
-                     "and Harrell's bootstrap correction stays optimistic (Efron & Tibshirani 1997); judge this update "
-                     "by spineoutcome evaluate on patients not used for it (--part second).")
+        notes.append(
+            "The refit tree ensemble memorises its training rows, so its apparent performance is near perfect "
+            "and Harrell's bootstrap correction stays optimistic (Efron & Tibshirani 1997); judge this update "
+            "by spineoutcome evaluate on patients not used for it (--part second)."
+        )
     before = {k: float(v[0]) for k, v in performance(site.y, updater.developed, np.ones((1, site.n))).items()}
     validation = bootstrap_validation(updater, chosen, auto=method == "auto", alpha=alpha, n_boot=n_boot, seed=seed)
     validation["before_update"] = before
     record = UpdateEvidence(
-        run_id=run_id, created=now(), parent=model_record(model),
-        site={"n": site.n, "events": site.events, "prevalence": site.events / site.n, "data_digest": digest,
-              "centres": int(len(np.unique(site.centres)))},
-        flow=site.flow, requested_method=method, method=chosen, closed_testing=test.to_dict(),
+        run_id=run_id,
+        created=now(),
+        parent=model_record(model),
+        site={
+            "n": site.n,
+            "events": site.events,
+            "prevalence": site.events / site.n,
+            "data_digest": digest,
+            "centres": int(len(np.unique(site.centres))),
+        },
+        flow=site.flow,
+        requested_method=method,
+        method=chosen,
+        closed_testing=test.to_dict(),
         parameters=update_parameters(bundle if bundle is not None else model.bundle, chosen),
-        validation=validation, lineage=lineage, notes=notes)
+        validation=validation,
+        lineage=lineage,
+        notes=notes,
+    )
     return record, bundle

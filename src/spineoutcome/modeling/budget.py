@@ -96,44 +96,74 @@ def spline_budget(
     options = [k for k in range(max_knots, MIN_KNOTS - 1, -1)] if max_knots else []
     radiomics = {"selection": "rad_score"} if radiomics_selection == "rad_score" else None
     counts = {k: _n_parameters(dictionary, predictors, X, k, imputation, radiomics) for k in [*options, None]}
-    candidates = tuple({"knots": k, "n_parameters": n, "within_budget": n <= max_parameters}
-                       for k, n in counts.items())
+    candidates = tuple({"knots": k, "n_parameters": n, "within_budget": n <= max_parameters} for k, n in counts.items())
     if rule == "fixed":
         knots = max_knots
     else:
         knots = next((k for k in options if counts[k] <= max_parameters), None)
     n_parameters = counts[knots]
     return SplineBudget(
-        rule=rule, events=events, non_events=non_events, effective_sample_size=m,
-        events_per_parameter=float(events_per_parameter), max_parameters=max_parameters, max_knots=max_knots,
-        knots=knots, n_parameters=n_parameters, candidates=candidates,
-        statement=_statement(rule, m, events_per_parameter, max_parameters, max_knots, knots, n_parameters,
-                             counts[None] > max_parameters),
+        rule=rule,
+        events=events,
+        non_events=non_events,
+        effective_sample_size=m,
+        events_per_parameter=float(events_per_parameter),
+        max_parameters=max_parameters,
+        max_knots=max_knots,
+        knots=knots,
+        n_parameters=n_parameters,
+        candidates=candidates,
+        statement=_statement(
+            rule, m, events_per_parameter, max_parameters, max_knots, knots, n_parameters, counts[None] > max_parameters
+        ),
     )
 
 
-def _n_parameters(dictionary: DataDictionary, predictors: Sequence[str], X: pd.DataFrame, knots: int | None,
-                  imputation: Imputation, radiomics: dict[str, str] | None) -> int:
+def _n_parameters(
+    dictionary: DataDictionary,
+    predictors: Sequence[str],
+    X: pd.DataFrame,
+    knots: int | None,
+    imputation: Imputation,
+    radiomics: dict[str, str] | None,
+) -> int:
     """Columns of the reference design (reference levels dropped) built on X."""
-    pre = build_preprocessor(dictionary, predictors, imputation=imputation, spline_knots=knots, drop_first=True,
-                             radiomics=radiomics)
+    pre = build_preprocessor(
+        dictionary, predictors, imputation=imputation, spline_knots=knots, drop_first=True, radiomics=radiomics
+    )
     return len(pre.fit(X).get_feature_names_out())
 
 
-def _statement(rule: str, m: int, epp: float, max_parameters: int, max_knots: int | None, knots: int | None,
-               n_parameters: int, linear_exceeds: bool) -> str:
+def _statement(
+    rule: str,
+    m: int,
+    epp: float,
+    max_parameters: int,
+    max_knots: int | None,
+    knots: int | None,
+    n_parameters: int,
+    linear_exceeds: bool,
+) -> str:
     terms = "linear terms" if knots is None else f"restricted cubic splines with {knots} knots"
-    budget = (f"effective sample size m = {m} (the smaller of events and non-events) allows about "
-              f"m / {epp:g} = {max_parameters} parameters (Harrell, Regression Modeling Strategies, 4.4)")
+    budget = (
+        f"effective sample size m = {m} (the smaller of events and non-events) allows about "
+        f"m / {epp:g} = {max_parameters} parameters (Harrell, Regression Modeling Strategies, 4.4)"
+    )
     if rule == "fixed":
-        return (f"Continuous predictors of the reference regression: {terms} as configured ({n_parameters} "
-                f"parameters); {budget}." + (" The linear design alone exceeds the budget." if linear_exceeds else ""))
+        return (
+            f"Continuous predictors of the reference regression: {terms} as configured ({n_parameters} "
+            f"parameters); {budget}." + (" The linear design alone exceeds the budget." if linear_exceeds else "")
+        )
     if linear_exceeds:
-        return (f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters); {budget}. "
-                "Even the linear design exceeds the budget: prefer the penalised regression's estimates.")
+        return (
+            f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters); {budget}. "
+            "Even the linear design exceeds the budget: prefer the penalised regression's estimates."
+        )
     allowed = "linear terms only" if max_knots is None else f"at most {max_knots} knots"
-    return (f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters), the most "
-            f"flexible design ({allowed}) within the budget: {budget}.")
+    return (
+        f"Continuous predictors of the reference regression: {terms} ({n_parameters} parameters), the most "
+        f"flexible design ({allowed}) within the budget: {budget}."
+    )
 
 
 COMPLEXITY_ORDER = ("linear regression", "penalised regression", "spline regression", "tree ensemble")

@@ -136,12 +136,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if self.imputation not in ("simple", "iterative"):
             raise ValueError(f"imputation must be 'simple' or 'iterative', got {self.imputation!r}")
         if self.categorical_missing not in ("most_frequent", "level"):
-            raise ValueError("categorical_missing must be 'most_frequent' or 'level', "
-                             f"got {self.categorical_missing!r}")
+            raise ValueError(
+                f"categorical_missing must be 'most_frequent' or 'level', got {self.categorical_missing!r}"
+            )
         branches = [
             ("continuous", self._continuous(), list(self.continuous)),
-            ("binary", Pipeline([("cast", _as_float()), ("impute", _simple("most_frequent", indicator=True))]),
-             list(self.binary)),
+            (
+                "binary",
+                Pipeline([("cast", _as_float()), ("impute", _simple("most_frequent", indicator=True))]),
+                list(self.binary),
+            ),
             ("categorical", self._categorical(), list(self.categorical or {})),
             ("radiomics", self._radiomics(), list(self.radiomics)),
         ]
@@ -152,8 +156,11 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     def _continuous(self) -> Pipeline:
         if self.imputation == "iterative":
             imputer = IterativeImputer(
-                add_indicator=True, sample_posterior=False, initial_strategy="median",
-                keep_empty_features=True, random_state=self.random_state,
+                add_indicator=True,
+                sample_posterior=False,
+                initial_strategy="median",
+                keep_empty_features=True,
+                random_state=self.random_state,
             )
         else:
             imputer = _simple("median", indicator=True)
@@ -161,11 +168,18 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         values = [("spline", RestrictedCubicSpline(n_knots=self.spline_knots))] if self.spline_knots else []
         values += [("scale", StandardScaler())] if self.scale else []
         if values:
-            steps.append(("expand", ColumnTransformer(
-                [("values", Pipeline(values), make_column_selector(pattern=_NOT_INDICATOR)),
-                 ("indicators", "passthrough", make_column_selector(pattern=_INDICATOR))],
-                verbose_feature_names_out=False,
-            )))
+            steps.append(
+                (
+                    "expand",
+                    ColumnTransformer(
+                        [
+                            ("values", Pipeline(values), make_column_selector(pattern=_NOT_INDICATOR)),
+                            ("indicators", "passthrough", make_column_selector(pattern=_INDICATOR)),
+                        ],
+                        verbose_feature_names_out=False,
+                    ),
+                )
+            )
         return Pipeline(steps)
 
     def _categorical(self) -> Pipeline:
@@ -176,11 +190,19 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         else:
             imputer = _simple("most_frequent", indicator=False)
         encoder = OneHotEncoder(
-            categories=categories, drop="first" if self.drop_first else None, handle_unknown="ignore",
-            sparse_output=False, dtype=np.float64,
+            categories=categories,
+            drop="first" if self.drop_first else None,
+            handle_unknown="ignore",
+            sparse_output=False,
+            dtype=np.float64,
         )
-        return Pipeline([("cast", FunctionTransformer(to_object, feature_names_out="one-to-one")),
-                         ("impute", imputer), ("onehot", encoder)])
+        return Pipeline(
+            [
+                ("cast", FunctionTransformer(to_object, feature_names_out="one-to-one")),
+                ("impute", imputer),
+                ("onehot", encoder),
+            ]
+        )
 
     def _radiomics(self) -> Pipeline:
         steps: list[tuple[str, Any]] = [("cast", _as_float()), ("impute", _simple("median", indicator=False))]
@@ -224,12 +246,19 @@ def build_preprocessor(
         elif var.dtype == "category":
             categorical[name] = list(var.categories or ())
         else:
-            raise ValueError(f"predictor {name!r} has dtype {var.dtype!r}; "
-                             "predictors must be float, int, bool or category")
+            raise ValueError(
+                f"predictor {name!r} has dtype {var.dtype!r}; predictors must be float, int, bool or category"
+            )
     return Preprocessor(
-        **kinds, categorical=categorical, imputation=imputation, spline_knots=spline_knots, scale=scale,
-        drop_first=drop_first, categorical_missing=categorical_missing,
-        radiomics_selector=_radiomics_selector(radiomics, random_state), random_state=random_state,
+        **kinds,
+        categorical=categorical,
+        imputation=imputation,
+        spline_knots=spline_knots,
+        scale=scale,
+        drop_first=drop_first,
+        categorical_missing=categorical_missing,
+        radiomics_selector=_radiomics_selector(radiomics, random_state),
+        random_state=random_state,
     )
 
 
@@ -247,8 +276,9 @@ def feature_sources(fitted: Preprocessor | Pipeline) -> dict[str, str]:
     return dict(fitted.feature_sources_)
 
 
-def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
-                        random_state: int | None) -> TransformerMixin | None:
+def _radiomics_selector(
+    radiomics: Mapping[str, Any] | TransformerMixin | None, random_state: int | None
+) -> TransformerMixin | None:
     """The radiomics selection step: a given transformer, or one named by ``{"selection": ...}``.
 
     ``lasso``: near-zero-variance filter -> correlation de-duplication (|r| > 0.9) -> LASSO selection
@@ -266,8 +296,13 @@ def _radiomics_selector(radiomics: Mapping[str, Any] | TransformerMixin | None,
     final = {"lasso": LassoSelector, "rad_score": RadScore}.get(selection)
     if final is None:
         raise ValueError(f"radiomics selection must be 'none', 'lasso' or 'rad_score', got {selection!r}")
-    return Pipeline([("near_zero_variance", NearZeroVarianceFilter()), ("correlation", CorrelationFilter()),
-                     (selection, final(rule="1se", n_cs=10, cv=3, random_state=random_state))])
+    return Pipeline(
+        [
+            ("near_zero_variance", NearZeroVarianceFilter()),
+            ("correlation", CorrelationFilter()),
+            (selection, final(rule="1se", n_cs=10, cv=3, random_state=random_state)),
+        ]
+    )
 
 
 def _simple(strategy: str, *, indicator: bool) -> SimpleImputer:
@@ -309,8 +344,11 @@ def _sources(step: Any, sources: list[str]) -> list[str]:
         return sources + [sources[i] for i in indicated]
     if isinstance(step, OneHotEncoder):
         drops = step.drop_idx_ if step.drop_idx_ is not None else [None] * len(sources)
-        return [src for src, levels, drop in zip(sources, step.categories_, drops, strict=False)
-                for _ in range(len(levels) - (drop is not None))]
+        return [
+            src
+            for src, levels, drop in zip(sources, step.categories_, drops, strict=False)
+            for _ in range(len(levels) - (drop is not None))
+        ]
     if isinstance(step, RestrictedCubicSpline):
         return [src for src, n in zip(sources, step.n_basis_, strict=False) for _ in range(n)]
     lookup = dict(zip(step.feature_names_in_, sources, strict=False))

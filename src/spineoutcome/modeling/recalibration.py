@@ -101,9 +101,7 @@ class LogisticRecalibration(TransformerMixin, BaseEstimator):
         return logit(np.clip(p, self.eps, 1.0 - self.eps))
 
 
-def _newton(
-    X: np.ndarray, y: np.ndarray, offset: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, int]:
+def _newton(X: np.ndarray, y: np.ndarray, offset: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
     """Logistic regression of y on X with an offset, by Newton-Raphson with step halving."""
     beta = np.zeros(X.shape[1])
 

@@ -35,8 +35,10 @@ def cv_splits(y: np.ndarray, folds: int, repeats: int, seed: int) -> list[Split]
     y = np.asarray(y)
     events = int(y.sum())
     if min(events, len(y) - events) < folds:
-        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} events and non-events; "
-                         f"found {events} events and {len(y) - events} non-events")
+        raise ValueError(
+            f"{folds}-fold cross-validation needs at least {folds} events and non-events; "
+            f"found {events} events and {len(y) - events} non-events"
+        )
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     return [
         Split("cv", f"repeat {i // folds + 1} fold {i % folds + 1}", train, test)

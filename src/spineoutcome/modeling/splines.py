@@ -123,6 +123,10 @@ class RestrictedCubicSpline(TransformerMixin, BaseEstimator):
             raise ValueError(f"expected {self.n_features_in_} input feature names, got {len(input_features)}")
         names = input_features
         return np.array(
-            [f"{name}_rcs{i}" if i else str(name) for name, n in zip(names, self.n_basis_) for i in range(n)],
+            [
+                f"{name}_rcs{i}" if i else str(name)
+                for name, n in zip(names, self.n_basis_, strict=True)
+                for i in range(n)
+            ],
             dtype=object,
         )

@@ -182,11 +182,18 @@ class XGBoostAFTModel(BaseEstimator):
         data.set_float_info("label_lower_bound", lower)
         data.set_float_info("label_upper_bound", upper)
         params: dict[str, Any] = {
-            "objective": "survival:aft", "eval_metric": "aft-nloglik", "tree_method": "hist",
-            "aft_loss_distribution": self.distribution, "aft_loss_distribution_scale": self.sigma,
-            "learning_rate": self.learning_rate, "max_depth": self.max_depth,
-            "min_child_weight": self.min_child_weight, "subsample": self.subsample, "lambda": self.reg_lambda,
-            "seed": self.random_state, "nthread": self.n_jobs,
+            "objective": "survival:aft",
+            "eval_metric": "aft-nloglik",
+            "tree_method": "hist",
+            "aft_loss_distribution": self.distribution,
+            "aft_loss_distribution_scale": self.sigma,
+            "learning_rate": self.learning_rate,
+            "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight,
+            "subsample": self.subsample,
+            "lambda": self.reg_lambda,
+            "seed": self.random_state,
+            "nthread": self.n_jobs,
         }
         self.booster_ = xgb.train(params, data, num_boost_round=self.n_estimators)
         return self

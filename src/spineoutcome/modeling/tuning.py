@@ -193,8 +193,16 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                     storage.engine.dispose()
         else:
             self.best_params_, self.best_score_ = dict(self.params or {}), float("nan")
-            summary = {"study_name": None, "storage": None, "n_trials": 0, "n_complete": 0, "n_pruned": 0,
-                       "n_failed": 0, "best_value": None, "best_params": json_safe(self.best_params_)}
+            summary = {
+                "study_name": None,
+                "storage": None,
+                "n_trials": 0,
+                "n_complete": 0,
+                "n_pruned": 0,
+                "n_failed": 0,
+                "best_value": None,
+                "best_params": json_safe(self.best_params_),
+            }
         self.best_estimator_ = self._pipeline(self.best_params_).fit(X, y)
         self.classes_ = self.best_estimator_.classes_
         if fixed:
@@ -206,8 +214,11 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             test = self._calibration_test(X, y) if self.calibration == "logistic" else None
         self.calibration_ = (test["intercept"], test["slope"]) if test and test["applied"] else None
         self.study_summary_ = {
-            "family": self.family, "metric": self.metric, "inner_cv": _cv_label(self.inner_cv),
-            "sampler": f"TPESampler(seed={self._sampler_seed()})", **summary,
+            "family": self.family,
+            "metric": self.metric,
+            "inner_cv": _cv_label(self.inner_cv),
+            "sampler": f"TPESampler(seed={self._sampler_seed()})",
+            **summary,
             "calibration": test,
             "elapsed_seconds": round(time.perf_counter() - start, 3),
         }
@@ -242,11 +253,18 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         fitted = LogisticRecalibration("logistic").fit(oof, target)
         statistic = max(0.0, 2.0 * (_log_likelihood(target, fitted.transform(oof)) - _log_likelihood(target, oof)))
         p_value = float(chi2.sf(statistic, df=2))
-        intercept, slope = (fitted.intercept_, fitted.slope_) if fitted.slope_ > 0 else (float(logit(target.mean())), 0.0)
-        return {"method": "logistic recalibration on inner out-of-fold risks, applied if the likelihood-ratio "
-                          f"test (2 df) has p < {CALIBRATION_ALPHA}",
-                "intercept": intercept, "slope": slope, "lr_statistic": statistic, "p_value": p_value,
-                "applied": p_value < CALIBRATION_ALPHA}
+        intercept, slope = (
+            (fitted.intercept_, fitted.slope_) if fitted.slope_ > 0 else (float(logit(target.mean())), 0.0)
+        )
+        return {
+            "method": "logistic recalibration on inner out-of-fold risks, applied if the likelihood-ratio "
+            f"test (2 df) has p < {CALIBRATION_ALPHA}",
+            "intercept": intercept,
+            "slope": slope,
+            "lr_statistic": statistic,
+            "p_value": p_value,
+            "applied": p_value < CALIBRATION_ALPHA,
+        }
 
     def _inner_folds(self, X: pd.DataFrame, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         # Copies of a patient (a bootstrap replicate) stay in one inner fold: see spineoutcome.inner_cv.
@@ -255,12 +273,19 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         return list(self.inner_cv.split(X, y, row_identity(X)))
 
     def _pipeline(self, params: Mapping[str, Any]) -> Pipeline:
-        return make_pipeline(self.family, self.dictionary, self.predictors, params,
-                             class_weight=self.class_weight, random_state=self.random_state,
-                             preprocess=self.preprocess)
+        return make_pipeline(
+            self.family,
+            self.dictionary,
+            self.predictors,
+            params,
+            class_weight=self.class_weight,
+            random_state=self.random_state,
+            preprocess=self.preprocess,
+        )
 
-    def _optimise(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace,
-                  storage: optuna.storages.RDBStorage | None) -> optuna.Study:
+    def _optimise(
+        self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace, storage: optuna.storages.RDBStorage | None
+    ) -> optuna.Study:
         folds = self._inner_folds(X, y)
         scorer = get_scorer(self.metric)
 
@@ -283,15 +308,18 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
                 # constant_liar: parallel workers do not all propose points next to a running trial;
                 # it changes nothing when trials run one after another.
                 sampler=optuna.samplers.TPESampler(seed=self._sampler_seed(), constant_liar=self.storage is not None),
-                pruner=self.pruner if self.pruner is not None else optuna.pruners.MedianPruner(
-                    n_startup_trials=5, n_warmup_steps=1),
+                pruner=self.pruner
+                if self.pruner is not None
+                else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
                 load_if_exists=True,
             )
             # The budget counts what every worker finished; failed (lost) trials are not counted.
             done = len(study.get_trials(deepcopy=False, states=BUDGET_STATES))
             if done < self.n_trials:
                 study.optimize(
-                    objective, n_trials=self.n_trials - done, timeout=self.timeout,
+                    objective,
+                    n_trials=self.n_trials - done,
+                    timeout=self.timeout,
                     callbacks=[MaxTrialsCallback(self.n_trials, states=BUDGET_STATES)],
                 )
         if not any(t.state == TrialState.COMPLETE for t in study.trials):
@@ -311,8 +339,16 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         digest = hashlib.sha256()
         digest.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
         digest.update(np.ascontiguousarray(y).tobytes())
-        config = (self.family, list(self.predictors), self.metric, _cv_label(self.inner_cv), self.random_state,
-                  self.class_weight, sorted((self.preprocess or {}).items()), sorted(space.items()))
+        config = (
+            self.family,
+            list(self.predictors),
+            self.metric,
+            _cv_label(self.inner_cv),
+            self.random_state,
+            self.class_weight,
+            sorted((self.preprocess or {}).items()),
+            sorted(space.items()),
+        )
         digest.update(repr(config).encode())
         return f"{self.study_name or f'spineoutcome-{self.family}'}-{digest.hexdigest()[:16]}"
 
@@ -330,9 +366,12 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             if interval is None:
                 return optuna.storages.RDBStorage(self.storage)
             return optuna.storages.RDBStorage(
-                self.storage, heartbeat_interval=int(interval), grace_period=self.grace_period,
+                self.storage,
+                heartbeat_interval=int(interval),
+                grace_period=self.grace_period,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=self.max_retry),
+                    max_retry=self.max_retry
+                ),
             )
 
     def _storage_label(self) -> str:

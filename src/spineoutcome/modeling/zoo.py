@@ -25,8 +25,15 @@ from .estimators import ClassWeight, ClassWeightedXGBClassifier
 from .families import REGISTRY, FamilySpec, family_of, get_family
 from .preprocess import Preprocessor, build_preprocessor
 
-__all__ = ["FAMILIES", "ClassWeight", "ClassWeightedXGBClassifier", "disclosure", "family_of", "family_spec",
-           "make_pipeline"]
+__all__ = [
+    "FAMILIES",
+    "ClassWeight",
+    "ClassWeightedXGBClassifier",
+    "disclosure",
+    "family_of",
+    "family_spec",
+    "make_pipeline",
+]
 
 FAMILIES: dict[str, FamilySpec] = {name: spec for name, spec in REGISTRY.items() if spec.task == "binary"}
 """The binary (classifier) families of :data:`.families.REGISTRY`."""
@@ -52,10 +59,12 @@ def make_pipeline(
     if class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
     options = {**spec.preprocess, "random_state": random_state, **(preprocess or {})}
-    return Pipeline([
-        ("preprocess", build_preprocessor(dictionary, predictors, **options)),
-        ("model", spec.estimator(dict(params or {}), class_weight, random_state)),
-    ])
+    return Pipeline(
+        [
+            ("preprocess", build_preprocessor(dictionary, predictors, **options)),
+            ("model", spec.estimator(dict(params or {}), class_weight, random_state)),
+        ]
+    )
 
 
 def family_spec(name: str) -> FamilySpec:
@@ -80,9 +89,16 @@ def disclosure(model: Pipeline | BaseEstimator) -> dict[str, JsonValue]:
         "class_weight": class_weight,
         "imbalance_handling": "class weights (balanced: n / (2 n_class))" if class_weight else "none",
         "resampling_of_training_data": "none (no oversampling, undersampling or SMOTE)",
-        "preprocessing": json_safe({**{k: v for k, v in preprocessor.get_params(deep=False).items()
-                                       if k not in ("continuous", "binary", "categorical", "radiomics")},
-                                    "radiomics_selector": _selector_text(preprocessor)}),
+        "preprocessing": json_safe(
+            {
+                **{
+                    k: v
+                    for k, v in preprocessor.get_params(deep=False).items()
+                    if k not in ("continuous", "binary", "categorical", "radiomics")
+                },
+                "radiomics_selector": _selector_text(preprocessor),
+            }
+        ),
         "hyperparameters": json_safe(estimator.get_params(deep=False)),
     }
     if tuning is not None:

@@ -17,15 +17,22 @@ from spineoutcome.outcomes.labels import table_or_empty, table_with_role
 from spineoutcome.outcomes.mcid import MCIDRegistry, mcid_sensitivity
 from spineoutcome.outcomes.proms import score_totals
 
-app = typer.Typer(help="Outcome labels (MCID, C5 palsy, complications, OPLL progression) from follow-up data.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Outcome labels (MCID, C5 palsy, complications, OPLL progression) from follow-up data.", no_args_is_help=True
+)
 
-DataDir = Annotated[Path, typer.Option("--data", help="Directory with the exports (clinical.csv, proms.csv, ...).",
-                                       exists=True, file_okay=False)]
-DictionaryDir = Annotated[Path | None, typer.Option("--dictionary",
-                                                   help="Data dictionary directory (default: built-in).")]
-ValueSet = Annotated[Path | None, typer.Option("--value-set",
-                                              help="EQ-5D-5L value set CSV (dimension, level, decrement).")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data", help="Directory with the exports (clinical.csv, proms.csv, ...).", exists=True, file_okay=False
+    ),
+]
+DictionaryDir = Annotated[
+    Path | None, typer.Option("--dictionary", help="Data dictionary directory (default: built-in).")
+]
+ValueSet = Annotated[
+    Path | None, typer.Option("--value-set", help="EQ-5D-5L value set CSV (dimension, level, decrement).")
+]
 
 
 def _load(data: Path, dictionary_dir: Path | None) -> tuple[DataDictionary, dict[str, pd.DataFrame]]:
@@ -50,8 +57,12 @@ def labels(
     for column in ("considered", "labelled", "events", last):
         summary.add_column(column, justify="right")
     shown = counts[last]
-    summary.add_row(str(counts["considered"]), str(counts["labelled"]), str(counts["events"]),
-                    "-" if shown is None else f"{shown:.1%}" if last == "prevalence" else str(shown))
+    summary.add_row(
+        str(counts["considered"]),
+        str(counts["labelled"]),
+        str(counts["events"]),
+        "-" if shown is None else f"{shown:.1%}" if last == "prevalence" else str(shown),
+    )
     console.print(summary)
     excluded = Table(title="Excluded")
     excluded.add_column("reason")
@@ -83,8 +94,19 @@ def mcid_sensitivity_command(
     patients = tables[dictionary.patient_table.name][dictionary.key]
     frame = mcid_sensitivity(instrument, totals, dictionary, MCIDRegistry.load(dictionary), reference, patients)
     table = Table(title=f"MCID sensitivity: {instrument} ({len(patients)} patients)")
-    columns = ["definition", "rule", "followup", "threshold", "n_labelled", "n_achieved", "proportion",
-               "n_compared", "n_changed", "n_gained", "n_lost"]
+    columns = [
+        "definition",
+        "rule",
+        "followup",
+        "threshold",
+        "n_labelled",
+        "n_achieved",
+        "proportion",
+        "n_compared",
+        "n_changed",
+        "n_gained",
+        "n_lost",
+    ]
     for column in columns:
         table.add_column(column, justify="left" if column in ("definition", "rule", "followup") else "right")
     for row in frame.itertuples(index=False):

@@ -48,6 +48,7 @@ OUTCOMES_FILE = "outcomes.yaml"
 class OutcomeDefinitionError(SpineoutcomeError, ValueError):
     """An outcome definition is incomplete or wrong; the message names the outcome, the field and the rule."""
 
+
 COMMON_FIELDS = frozenset({"name", "kind", "description", "population", "source", "version"})
 KIND_FIELDS: Mapping[str, frozenset[str]] = {
     "c5_palsy": frozenset({"window_days", "muscles", "min_drop"}),
@@ -98,10 +99,7 @@ def load_outcome_definitions(source: str | Path | DataDictionary | None = None) 
     with path.open(encoding="utf-8") as fh:
         doc = yaml.safe_load(fh) or {}
     version = str(doc.get("version", "unversioned"))
-    return {
-        name: {"name": name, "version": version, **spec}
-        for name, spec in (doc.get("outcomes") or {}).items()
-    }
+    return {name: {"name": name, "version": version, **spec} for name, spec in (doc.get("outcomes") or {}).items()}
 
 
 def _outcomes_path(source: str | Path | DataDictionary | None) -> Path:
@@ -129,35 +127,42 @@ def resolve_definition(
         definition = copy.deepcopy(dict(name_or_definition))
     name, kind = definition.get("name"), definition.get("kind")
     if not name or kind not in KIND_FIELDS:
-        raise OutcomeDefinitionError(f"an outcome definition needs a name and a kind in {sorted(KIND_FIELDS)}; "
-                         f"got {name!r}, {kind!r}")
+        raise OutcomeDefinitionError(
+            f"an outcome definition needs a name and a kind in {sorted(KIND_FIELDS)}; got {name!r}, {kind!r}"
+        )
     unknown = set(definition) - COMMON_FIELDS - KIND_FIELDS[kind]
     if unknown:
         raise OutcomeDefinitionError(f"outcome {name!r} ({kind}): unknown field(s) {sorted(unknown)}")
     absent = [f for f in REQUIRED_FIELDS.get(kind, ()) if definition.get(f) is None]
     if absent:
-        raise OutcomeDefinitionError(f"outcome {name!r} ({kind}): missing field(s) {absent} "
-                         f"(rule: a {kind} outcome needs {list(REQUIRED_FIELDS[kind])})")
+        raise OutcomeDefinitionError(
+            f"outcome {name!r} ({kind}): missing field(s) {absent} "
+            f"(rule: a {kind} outcome needs {list(REQUIRED_FIELDS[kind])})"
+        )
     for field_name in ("column", "time", "event"):
         if kind in ("column", "time_to_event") and field_name in definition:
             dictionary.patient_table[str(definition[field_name])]
     horizon = definition.get("horizon")
-    if kind == "time_to_event" and not (isinstance(horizon, (int, float)) and not isinstance(horizon, bool)
-                                        and horizon > 0):
-        raise OutcomeDefinitionError(f"outcome {name!r}: horizon must be a positive number, "
-                                     f"got {definition['horizon']!r}")
-    for variable in (definition.get("population") or {}):
+    if kind == "time_to_event" and not (
+        isinstance(horizon, (int, float)) and not isinstance(horizon, bool) and horizon > 0
+    ):
+        raise OutcomeDefinitionError(
+            f"outcome {name!r}: horizon must be a positive number, got {definition['horizon']!r}"
+        )
+    for variable in definition.get("population") or {}:
         dictionary.patient_table[variable]
     if kind == "mcid":
         reference = definition.get("mcid")
         if isinstance(reference, str):
             mcid = (registry or MCIDRegistry.load(dictionary))[reference]
         elif isinstance(reference, Mapping):
-            mcid = MCIDDefinition.from_dict(str(reference.get("name", name)),
-                                            {k: v for k, v in reference.items() if k != "name"})
+            mcid = MCIDDefinition.from_dict(
+                str(reference.get("name", name)), {k: v for k, v in reference.items() if k != "name"}
+            )
         else:
-            raise OutcomeDefinitionError(f"outcome {name!r}: 'mcid' must name a definition in mcid.yaml "
-                                         "or give one inline")
+            raise OutcomeDefinitionError(
+                f"outcome {name!r}: 'mcid' must name a definition in mcid.yaml or give one inline"
+            )
         definition["mcid"] = {"name": mcid.name, **mcid.to_dict()}
     return definition
 
@@ -182,8 +187,9 @@ def derive_outcome(
     outside = _outside_population(definition, tables, dictionary, considered)
     eligible = considered[outside.isna().to_numpy()]
     result = _RULES[definition["kind"]](definition, tables, dictionary, eligible, value_set)
-    population_exclusions = pd.DataFrame({dictionary.key: outside.dropna().index.to_numpy(),
-                                          REASON: outside.dropna().to_numpy()})
+    population_exclusions = pd.DataFrame(
+        {dictionary.key: outside.dropna().index.to_numpy(), REASON: outside.dropna().to_numpy()}
+    )
     exclusions = pd.concat([population_exclusions, result.exclusions], ignore_index=True)
     return OutcomeLabels(
         name=definition["name"],
@@ -207,32 +213,37 @@ def _outside_population(
     return reasons
 
 
-def _c5_palsy(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-              patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _c5_palsy(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     kwargs = _kwargs(d, {"muscles": tuple, "min_drop": int})
     return c5_palsy_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
 
 
-def _complication(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-                  patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _complication(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     kwargs = _kwargs(d, {"types": lambda v: None if v is None else tuple(v), "min_grade": lambda v: v})
     return complication_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
 
 
-def _progression(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-                 patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _progression(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     kwargs = _kwargs(d, {"horizon_day": int, "tolerance_days": int, "min_growth_mm": float, "measures": tuple})
     return progression_labels(tables, dd, name=d["name"], patients=patients, **kwargs)
 
 
-def _progression_time(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-                      patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _progression_time(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     kwargs = _kwargs(d, {"min_growth_mm": float, "measures": tuple})
     return progression_intervals(tables, dd, name=d["name"], patients=patients, **kwargs)
 
 
-def _mcid(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-          patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _mcid(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     mcid = MCIDDefinition.from_dict(d["mcid"]["name"], {k: v for k, v in d["mcid"].items() if k != "name"})
     table = table_with_role(dd, "instrument")
     proms = table_or_empty(tables, table)
@@ -242,8 +253,9 @@ def _mcid(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDict
     return mcid_labels(mcid, totals, dd, patients=patients, name=d["name"])
 
 
-def _column(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-            patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _column(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     """The outcome is recorded in a column: 1 where it holds one of ``positive``, 0 for any other value;
     a missing value excludes the patient ("outcome missing")."""
     positive = d["positive"] if isinstance(d["positive"], list) else [d["positive"]]
@@ -255,8 +267,9 @@ def _column(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDi
     return split_labels(d["name"], "binary", label, reasons, dd.key, definition)
 
 
-def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-                   patients: pd.Index, value_set: Any) -> OutcomeLabels:
+def _time_to_event(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index, value_set: Any
+) -> OutcomeLabels:
     """Right-censored time to event. ``view: time`` (survival families): the times themselves, as
     interval-censored labels with ``lower = upper = time`` for an event and ``upper = inf`` when censored.
     Otherwise labelled at ``horizon`` (the binary-at-horizon view): 1 when the event happened at or
@@ -276,8 +289,9 @@ def _time_to_event(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd:
     return split_labels(d["name"], "binary", label, reasons, dd.key, definition)
 
 
-def _right_censored(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary,
-                    patients: pd.Index) -> OutcomeLabels:
+def _right_censored(
+    d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd: DataDictionary, patients: pd.Index
+) -> OutcomeLabels:
     time = _patient_column(tables, dd, str(d["time"]), patients).astype("float64")
     raw_event = _patient_column(tables, dd, str(d["event"]), patients)
     event = _is_one_of(raw_event, [d["event_value"]], dd, str(d["event"]))
@@ -289,8 +303,9 @@ def _right_censored(d: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], dd
     return split_labels(d["name"], "interval_censored", values, reasons, dd.key, definition)
 
 
-def _patient_column(tables: Mapping[str, pd.DataFrame], dd: DataDictionary, column: str,
-                    patients: pd.Index) -> pd.Series:
+def _patient_column(
+    tables: Mapping[str, pd.DataFrame], dd: DataDictionary, column: str, patients: pd.Index
+) -> pd.Series:
     rows = tables[dd.patient_table.name].set_index(dd.key)
     return rows[column].reindex(patients)
 
@@ -307,10 +322,12 @@ def _is_one_of(values: pd.Series, wanted: list[Any], dd: DataDictionary, column:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Values as the text a user writes in YAML: a whole number without ``.0``, booleans as written."""
+
     def text(v: Any) -> str:
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
+
     return values.astype(object).map(text, na_action="ignore").fillna("")
 
 

@@ -89,8 +89,13 @@ def c5_palsy_labels(
     assign_reason(reasons, considered.difference(exams[key]), f"no neuro exam within {window.describe()}")
     assign_reason(reasons, ~found["comparable"], f"no comparable {muscle_text} MMT grade within {window.describe()}")
     palsy = found["palsy"]
-    definition = {"name": name, "kind": "c5_palsy", "window_days": window.to_list(),
-                  "muscles": list(muscles), "min_drop": min_drop}
+    definition = {
+        "name": name,
+        "kind": "c5_palsy",
+        "window_days": window.to_list(),
+        "muscles": list(muscles),
+        "min_drop": min_drop,
+    }
     return split_labels(name, "binary", palsy.astype(int), reasons, key, definition)
 
 
@@ -138,12 +143,19 @@ def complication_labels(
     last_followup = tables[dictionary.patient_table.name].set_index(dictionary.key)[dictionary.column("last_followup")]
     followed = last_followup.reindex(considered).astype("Float64") >= window.end
     reasons = empty_reasons(considered)
-    assign_reason(reasons, ~event & considered.isin(ungraded),
-                  f"complication of unknown grade within {window.describe()}")
-    assign_reason(reasons, ~event & ~followed.fillna(False).astype(bool),
-                  f"last follow-up before day {window.end} and no event")
-    definition = {"name": name, "kind": "complication", "window_days": window.to_list(),
-                  "types": None if types is None else list(types), "min_grade": min_grade}
+    assign_reason(
+        reasons, ~event & considered.isin(ungraded), f"complication of unknown grade within {window.describe()}"
+    )
+    assign_reason(
+        reasons, ~event & ~followed.fillna(False).astype(bool), f"last follow-up before day {window.end} and no event"
+    )
+    definition = {
+        "name": name,
+        "kind": "complication",
+        "window_days": window.to_list(),
+        "types": None if types is None else list(types),
+        "min_grade": min_grade,
+    }
     return split_labels(name, "binary", event.astype(int), reasons, key, definition)
 
 
@@ -158,8 +170,9 @@ def ct_assessments(
 
     The reference of each measure is its last recorded value on a CT with day <= 0. A follow-up
     CT (day > 0) shows progression when any measure grew by at least ``min_growth_mm`` (growth of
-    2 mm in thickness or length is the commonly used definition, DOMAIN.md, *verify*). Returns the patients with a pre-operative CT and, per follow-up CT with at least one
-    comparable measure, the key, day and ``progressed``.
+    2 mm in thickness or length is the definition most OPLL progression studies use). Returns the
+    patients with a pre-operative CT and, per follow-up CT with at least one comparable measure,
+    the key, day and ``progressed``.
     """
     table = table_with_role(dictionary, "thickness")
     ct = table_or_empty(tables, table)
@@ -207,8 +220,14 @@ def progression_labels(
     assign_reason(reasons, considered.difference(with_reference), "no pre-operative CT")
     assign_reason(reasons, considered.difference(chosen.index), f"no CT within {horizon_day} +/- {tolerance_days} days")
     labels = chosen["progressed"].reindex(considered, fill_value=False).astype(int)
-    definition = {"name": name, "kind": "progression", "horizon_day": horizon_day, "tolerance_days": tolerance_days,
-                  "min_growth_mm": min_growth_mm, "measures": list(measures)}
+    definition = {
+        "name": name,
+        "kind": "progression",
+        "horizon_day": horizon_day,
+        "tolerance_days": tolerance_days,
+        "min_growth_mm": min_growth_mm,
+        "measures": list(measures),
+    }
     return split_labels(name, "binary", labels, reasons, key, definition)
 
 

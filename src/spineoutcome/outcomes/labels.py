@@ -111,7 +111,9 @@ class OutcomeLabels:
         events = int(self.events.sum())
         by_reason = self.exclusions[REASON].value_counts(sort=False)
         summary: dict[str, Any] = {
-            "considered": labelled + len(self.exclusions), "labelled": labelled, "events": events,
+            "considered": labelled + len(self.exclusions),
+            "labelled": labelled,
+            "events": events,
         }
         if self.kind == "binary":
             summary["prevalence"] = events / labelled if labelled else None

@@ -52,8 +52,12 @@ from spineoutcome.outcomes.labels import (
 from spineoutcome.outcomes.proms import PERCENT, RR_UNDEFINED, recovery_rate, scores_in_window
 
 Method = Literal[
-    "absolute_change", "absolute_change_by_severity", "percent_change",
-    "distribution_sd", "distribution_sem", "recovery_rate",
+    "absolute_change",
+    "absolute_change_by_severity",
+    "percent_change",
+    "distribution_sd",
+    "distribution_sem",
+    "recovery_rate",
 ]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 MCID_FILE = "mcid.yaml"
@@ -298,22 +302,30 @@ def mcid_labels(
         assign_reason(reasons, rate["reason"] == RR_UNDEFINED, RR_UNDEFINED)
         achieved = at_least(rate["recovery_rate"], definition.threshold)
     elif definition.method == "percent_change":
-        assign_reason(reasons, pre == 0,
-                      f"{definition.baseline.timepoint} {instrument.code} is 0; percent change undefined")
+        assign_reason(
+            reasons, pre == 0, f"{definition.baseline.timepoint} {instrument.code} is 0; percent change undefined"
+        )
         achieved = at_least(improvement / pre.abs() * 100, definition.threshold)
     elif definition.method == "absolute_change_by_severity":
         mins = np.array([b.min for b in definition.bands])
         band = np.searchsorted(mins, pre.to_numpy(), side="right") - 1
-        assign_reason(reasons, pd.Series(band < 0, index=patients) & pre.notna(),
-                      f"{definition.baseline.timepoint} {instrument.code} below the lowest severity band")
+        assign_reason(
+            reasons,
+            pd.Series(band < 0, index=patients) & pre.notna(),
+            f"{definition.baseline.timepoint} {instrument.code} below the lowest severity band",
+        )
         thresholds = np.array([b.threshold for b in definition.bands])[np.clip(band, 0, None)]
         achieved = at_least(improvement, pd.Series(thresholds, index=patients))
     else:
         achieved = at_least(improvement, definition.threshold)
     label_name = name or definition.name
     direction = "higher is better" if instrument.higher_is_better else "lower is better"
-    resolved = {"name": label_name, "kind": "mcid", "direction": direction,
-                "mcid": {"name": definition.name, **definition.to_dict()}}
+    resolved = {
+        "name": label_name,
+        "kind": "mcid",
+        "direction": direction,
+        "mcid": {"name": definition.name, **definition.to_dict()},
+    }
     return split_labels(label_name, "binary", achieved.astype(int), reasons, key, resolved)
 
 
@@ -344,19 +356,21 @@ def mcid_sensitivity(
         labels = result.labels
         both = labels.index.intersection(ref_labels.index)
         new, old = labels.loc[both].astype(int), ref_labels.loc[both].astype(int)
-        rows.append({
-            "definition": definition.name,
-            "version": definition.version,
-            "rule": definition.describe(),
-            "followup": definition.followup.describe(),
-            "threshold": result.definition["mcid"]["threshold"],
-            "n_labelled": len(labels),
-            "n_achieved": int(labels.sum()),
-            "proportion": float(labels.mean()) if len(labels) else float("nan"),
-            "reference": definition.name == ref.name,
-            "n_compared": len(both),
-            "n_changed": int((new != old).sum()),
-            "n_gained": int(((new == 1) & (old == 0)).sum()),
-            "n_lost": int(((new == 0) & (old == 1)).sum()),
-        })
+        rows.append(
+            {
+                "definition": definition.name,
+                "version": definition.version,
+                "rule": definition.describe(),
+                "followup": definition.followup.describe(),
+                "threshold": result.definition["mcid"]["threshold"],
+                "n_labelled": len(labels),
+                "n_achieved": int(labels.sum()),
+                "proportion": float(labels.mean()) if len(labels) else float("nan"),
+                "reference": definition.name == ref.name,
+                "n_compared": len(both),
+                "n_changed": int((new != old).sum()),
+                "n_gained": int(((new == 1) & (old == 0)).sum()),
+                "n_lost": int(((new == 0) & (old == 1)).sum()),
+            }
+        )
     return pd.DataFrame(rows)

@@ -120,8 +120,15 @@ def score_totals(
     parts = [passed]
     for code, rows in item_rows.groupby(inst_col, sort=True):
         instrument = dictionary.instruments[str(code)]
-        parts.append(_score_items(rows, instrument, (key, tp_col, day_col, item_col, value_col),
-                                  value_set, prorate.get(instrument.code, 0)).assign(**{inst_col: code}))
+        parts.append(
+            _score_items(
+                rows,
+                instrument,
+                (key, tp_col, day_col, item_col, value_col),
+                value_set,
+                prorate.get(instrument.code, 0),
+            ).assign(**{inst_col: code})
+        )
     non_empty = [p for p in parts if len(p)]
     totals = pd.concat(non_empty, ignore_index=True) if non_empty else passed
 
@@ -175,12 +182,15 @@ def _score_items(
     reason = pd.Series(
         [f"incomplete items ({m} of {n_items} missing)" for m in n_missing], index=wide.index, dtype=object
     )
-    out = pd.DataFrame({
-        day_col: day,
-        value_col: total.where(complete),
-        SCORING: np.where(complete, COMPUTED, INCOMPLETE),
-        REASON: reason.where(~complete, None),
-    }, index=wide.index)
+    out = pd.DataFrame(
+        {
+            day_col: day,
+            value_col: total.where(complete),
+            SCORING: np.where(complete, COMPUTED, INCOMPLETE),
+            REASON: reason.where(~complete, None),
+        },
+        index=wide.index,
+    )
     return out.reset_index()
 
 
@@ -271,7 +281,10 @@ def pivot_totals(totals_long: pd.DataFrame, dictionary: DataDictionary) -> pd.Da
     """
     table = table_with_role(dictionary, "instrument")
     key, inst_col, tp_col, value_col = (table.column(r) for r in ("key", "instrument", "timepoint", "value"))
-    column = [prom_column(i, t) for i, t in zip(totals_long[inst_col].astype(str), totals_long[tp_col].astype(str))]
+    column = [
+        prom_column(i, t)
+        for i, t in zip(totals_long[inst_col].astype(str), totals_long[tp_col].astype(str), strict=True)
+    ]
     wide = (
         totals_long.assign(_column=column)
         .pivot_table(index=key, columns="_column", values=value_col, aggfunc="last", dropna=False)

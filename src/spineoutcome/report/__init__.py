@@ -1,7 +1,7 @@
 """TRIPOD+AI report (PDF) and model card (JSON) of a run, read from its Evidence record only.
 
-    render_report(evidence, out_pdf, figures_dir=None) -> Path
-    model_card(evidence) -> dict
+render_report(evidence, out_pdf, figures_dir=None) -> Path
+model_card(evidence) -> dict
 """
 
 from .card import model_card, write_model_card

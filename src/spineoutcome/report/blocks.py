@@ -64,24 +64,54 @@ def cell(text: str, **style: Any) -> dict[str, Any]:
     return {"text": text, **style}
 
 
-def table(header: list[Cell] | list[list[Cell]], rows: list[list[Cell]], *, widths: list[str] | None = None,
-          align: list[str] | None = None, caption: str | None = None, id: str | None = None,
-          note: str | None = None, size: float = 8.0, landscape: bool = False) -> dict[str, Any]:
+def table(
+    header: list[Cell] | list[list[Cell]],
+    rows: list[list[Cell]],
+    *,
+    widths: list[str] | None = None,
+    align: list[str] | None = None,
+    caption: str | None = None,
+    id: str | None = None,
+    note: str | None = None,
+    size: float = 8.0,
+    landscape: bool = False,
+) -> dict[str, Any]:
     """A table; ``header`` is one row or a list of rows (multi-row header); widths are Typst track
     sizes ("auto", "1fr", "2.5cm"); align is one of "l", "r", "c" per column."""
     header_rows = header if header and isinstance(header[0], list) else [header]
     ncol = sum(c.get("colspan", 1) if isinstance(c, dict) else 1 for c in header_rows[-1])
     ncol = max(ncol, max((sum(c.get("colspan", 1) if isinstance(c, dict) else 1 for c in r) for r in rows), default=0))
-    return {"t": "table", "header": header_rows, "rows": rows, "widths": widths or ["auto"] * ncol,
-            "align": align or (["l"] + ["r"] * (ncol - 1)), "caption": caption, "id": id, "note": note,
-            "size": size, "landscape": landscape}
+    return {
+        "t": "table",
+        "header": header_rows,
+        "rows": rows,
+        "widths": widths or ["auto"] * ncol,
+        "align": align or (["l"] + ["r"] * (ncol - 1)),
+        "caption": caption,
+        "id": id,
+        "note": note,
+        "size": size,
+        "landscape": landscape,
+    }
 
 
-def keyvals(rows: list[tuple[str, str]], *, id: str | None = None, caption: str | None = None,
-            widths: tuple[str, str] = ("4.2cm", "1fr"), size: float = 8.5) -> dict[str, Any]:
+def keyvals(
+    rows: list[tuple[str, str]],
+    *,
+    id: str | None = None,
+    caption: str | None = None,
+    widths: tuple[str, str] = ("4.2cm", "1fr"),
+    size: float = 8.5,
+) -> dict[str, Any]:
     """A two-column definition table (label, value) without vertical rules."""
-    return {"t": "keyvals", "rows": [list(r) for r in rows], "widths": list(widths), "id": id, "caption": caption,
-            "size": size}
+    return {
+        "t": "keyvals",
+        "rows": [list(r) for r in rows],
+        "widths": list(widths),
+        "id": id,
+        "caption": caption,
+        "size": size,
+    }
 
 
 def figure(path: str, caption: str, *, id: str | None = None, width: str = "100%") -> dict[str, Any]:
@@ -96,8 +126,7 @@ def callout(kind: str, *runs: Run) -> dict[str, Any]:
 
 def fillin(item: str, topic: str, prompt: str, *, lines: int = 3) -> dict[str, Any]:
     """A clearly marked field the authors must complete (TRIPOD+AI item ``item``)."""
-    return {"t": "fillin", "item": item, "topic": topic, "prompt": prompt, "lines": lines,
-            "id": f"fill-{item}"}
+    return {"t": "fillin", "item": item, "topic": topic, "prompt": prompt, "lines": lines, "id": f"fill-{item}"}
 
 
 def flow(steps: list[dict[str, Any]], final: list[dict[str, Any]]) -> dict[str, Any]:

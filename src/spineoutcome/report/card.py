@@ -25,8 +25,18 @@ AUTHORS = "to be completed by the authors"
 _ESTIMATE_KEYS = ("value", "ci_low", "ci_high", "level", "ci_method")
 
 
-CARD_METRICS = ("auc", "calibration_intercept", "calibration_slope", "oe_ratio", "ici", "e50", "e90", "brier",
-                "scaled_brier", "log_loss")
+CARD_METRICS = (
+    "auc",
+    "calibration_intercept",
+    "calibration_slope",
+    "oe_ratio",
+    "ici",
+    "e50",
+    "e90",
+    "brier",
+    "scaled_brier",
+    "log_loss",
+)
 """The cross-validated metrics a model card states (names of :mod:`spineoutcome.metrics`)."""
 CARD_SUBGROUP_METRICS = ("auc", "oe_ratio", "calibration_intercept", "calibration_slope", "ici")
 CARD_NAMES = {"calibration_intercept": "calibration_in_the_large"}
@@ -52,42 +62,68 @@ def _binary_metrics(rec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "cross_validated": {_card_name(m): _estimate(metrics.estimate(cv, m)) for m in CARD_METRICS},
         "classification": [
-            {"threshold": r["threshold"], **{k: _estimate(r.get(k)) for k in ("sensitivity", "specificity", "ppv", "npv")}}
-            for r in (cv.get("classification") or {}).get("rows", [])],
+            {
+                "threshold": r["threshold"],
+                **{k: _estimate(r.get(k)) for k in ("sensitivity", "specificity", "ppv", "npv")},
+            }
+            for r in (cv.get("classification") or {}).get("rows", [])
+        ],
     }
     opt = rec.get("optimism")
     if opt:
-        out["optimism_corrected"] = {"replicates": opt.get("replicates"), "mode": opt.get("mode"),
-                                     "apparent": opt.get("apparent"), "corrected": opt.get("corrected")}
+        out["optimism_corrected"] = {
+            "replicates": opt.get("replicates"),
+            "mode": opt.get("mode"),
+            "apparent": opt.get("apparent"),
+            "corrected": opt.get("corrected"),
+        }
     iecv = rec.get("internal_external")
     if iecv:
         het = iecv.get("heterogeneity") or {}
         out["internal_external"] = {
-            "n_tested": iecv.get("n_tested"), "centres_tested": len(het.get("centres") or []),
+            "n_tested": iecv.get("n_tested"),
+            "centres_tested": len(het.get("centres") or []),
             "centres_not_tested": iecv.get("centres_not_tested") or [],
             "pooled_auc": _estimate(het.get("pooled_auc")),
             "auc_prediction_interval": _interval(het.get("pooled_auc_prediction_interval")),
             "pooled_oe_ratio": _estimate(het.get("pooled_oe_ratio")),
             "oe_prediction_interval": _interval(het.get("pooled_oe_prediction_interval")),
-            "per_centre": [{"centre": c["centre"], "n": c["n"], "n_events": c["n_events"], "status": c["status"],
-                            "auc": _estimate(c.get("auc")), "oe_ratio": _estimate(c.get("oe_ratio")),
-                            "calibration_slope": _estimate(c.get("slope"))} for c in het.get("centres") or []],
+            "per_centre": [
+                {
+                    "centre": c["centre"],
+                    "n": c["n"],
+                    "n_events": c["n_events"],
+                    "status": c["status"],
+                    "auc": _estimate(c.get("auc")),
+                    "oe_ratio": _estimate(c.get("oe_ratio")),
+                    "calibration_slope": _estimate(c.get("slope")),
+                }
+                for c in het.get("centres") or []
+            ],
         }
     comp = rec.get("comparison_to_logistic")
     if comp:
         delong = comp.get("auc_delong") or {}
         out["comparison_to_logistic"] = {
-            "auc_difference": _estimate(delong.get("difference")), "p_value": delong.get("p_value"),
+            "auc_difference": _estimate(delong.get("difference")),
+            "p_value": delong.get("p_value"),
             "ici_difference": _estimate(comp.get("ici_difference")),
-            "net_benefit_difference": [{"threshold": r["threshold"], **_estimate(r)} for r in comp.get("net_benefit_difference") or []],
+            "net_benefit_difference": [
+                {"threshold": r["threshold"], **_estimate(r)} for r in comp.get("net_benefit_difference") or []
+            ],
         }
     return out
 
 
 def _survival_metrics(rec: dict[str, Any]) -> dict[str, Any]:
     cv = rec.get("cross_validation") or {}
-    return {"cross_validated": {"harrell_c": _estimate(cv.get("harrell_c")), "horizon_days": cv.get("horizon_days"),
-                                "calibration_at_horizon": cv.get("calibration_at_horizon") or []}}
+    return {
+        "cross_validated": {
+            "harrell_c": _estimate(cv.get("harrell_c")),
+            "horizon_days": cv.get("horizon_days"),
+            "calibration_at_horizon": cv.get("calibration_at_horizon") or [],
+        }
+    }
 
 
 def _subgroups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,15 +131,26 @@ def _subgroups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if r.get("grouping") == "overall":
             continue
-        g = groups.setdefault((r["grouping"], r["group"]), {"grouping": r["grouping"], "group": r["group"], "n": r["n"],
-                                                             "n_events": r["n_events"], "status": r["status"]})
+        g = groups.setdefault(
+            (r["grouping"], r["group"]),
+            {
+                "grouping": r["grouping"],
+                "group": r["group"],
+                "n": r["n"],
+                "n_events": r["n_events"],
+                "status": r["status"],
+            },
+        )
         if r["status"] != "ok":
             g["status"] = r["status"]
         name = metrics.metric(r["metric"]).name
         if name in CARD_SUBGROUP_METRICS and r["status"] == "ok":
             g[_card_name(name)] = {
-                "value": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                "difference_from_overall": r.get("difference")}
+                "value": r["estimate"],
+                "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"],
+                "difference_from_overall": r.get("difference"),
+            }
     return list(groups.values())
 
 
@@ -120,63 +167,98 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
     card = {
         "schema": CARD_SCHEMA,
         "model_details": {
-            "name": task.get("name"), "run_id": ev.get("run_id"), "created": ev.get("created"),
-            "selected_model": {"family": best, "name": family_name(best) if best else None,
-                               "estimator": spec.get("estimator"), "class_weight": spec.get("class_weight"),
-                               "imbalance_handling": spec.get("imbalance_handling"),
-                               "preprocessing": spec.get("preprocessing")},
+            "name": task.get("name"),
+            "run_id": ev.get("run_id"),
+            "created": ev.get("created"),
+            "selected_model": {
+                "family": best,
+                "name": family_name(best) if best else None,
+                "estimator": spec.get("estimator"),
+                "class_weight": spec.get("class_weight"),
+                "imbalance_handling": spec.get("imbalance_handling"),
+                "preprocessing": spec.get("preprocessing"),
+            },
             "selection_rule": ev.get("selection_rule"),
             "families_compared": families,
-            "software": ev.get("environment"), "evidence_schema": ev.get("schema_version"),
-            "data_digest_sha256": data.get("digest"), "data_dictionary": data.get("dictionary"),
+            "software": ev.get("environment"),
+            "evidence_schema": ev.get("schema_version"),
+            "data_digest_sha256": data.get("digest"),
+            "data_dictionary": data.get("dictionary"),
             "licence_and_access": AUTHORS,
         },
         "intended_use": {
             "purpose": task.get("description"),
             "outcome": task.get("outcome_definition"),
-            "output": ("predicted probability of the outcome" if binary else
-                       f"predicted risk of the event by day {horizon}"),
+            "output": (
+                "predicted probability of the outcome" if binary else f"predicted risk of the event by day {horizon}"
+            ),
             "prespecified_thresholds": pipe.get("thresholds") or [],
-            "population": {"eligibility": pipe.get("eligibility") or {},
-                           **{k: v for k, v in (task.get("study") or {}).items()
-                              if k in ("population", "setting", "prediction_time", "data_source")}},
+            "population": {
+                "eligibility": pipe.get("eligibility") or {},
+                **{
+                    k: v
+                    for k, v in (task.get("study") or {}).items()
+                    if k in ("population", "setting", "prediction_time", "data_source")
+                },
+            },
             "use": (task.get("study") or {}).get("intended_use") or AUTHORS,
             "intended_users": AUTHORS,
-            "out_of_scope": ["patients outside the eligibility criteria or the predictors' validated ranges",
-                             "use of post-operative information as input",
-                             "use as a stand-alone decision rule; thresholds describe performance only",
-                             "centres or populations unlike the development centres without local validation"],
+            "out_of_scope": [
+                "patients outside the eligibility criteria or the predictors' validated ranges",
+                "use of post-operative information as input",
+                "use as a stand-alone decision rule; thresholds describe performance only",
+                "centres or populations unlike the development centres without local validation",
+            ],
         },
         "data": {
-            "n": data.get("n"), "events": data.get("events"), "prevalence": data.get("prevalence"),
+            "n": data.get("n"),
+            "events": data.get("events"),
+            "prevalence": data.get("prevalence"),
             "centres": data.get("centres"),
-            "flow": [{"label": s["label"], "n": s["n"], "excluded": s.get("excluded") or {}} for s in ev.get("flow", [])],
-            "predictors": [{k: p.get(k) for k in ("name", "description", "unit", "dtype", "group", "table", "timing")}
-                           for p in data.get("predictors", [])],
+            "flow": [
+                {"label": s["label"], "n": s["n"], "excluded": s.get("excluded") or {}} for s in ev.get("flow", [])
+            ],
+            "predictors": [
+                {k: p.get(k) for k in ("name", "description", "unit", "dtype", "group", "table", "timing")}
+                for p in data.get("predictors", [])
+            ],
             "accrual": data.get("accrual"),
             "dropped_predictors": data.get("dropped_predictors") or {},
-            "missing_data": [{"variable": m["variable"], "fraction": m.get("fraction")} for m in ev.get("missing_data", [])],
+            "missing_data": [
+                {"variable": m["variable"], "fraction": m.get("fraction")} for m in ev.get("missing_data", [])
+            ],
             "missing_data_handling": pipe.get("imputation"),
-            "sample_size": {"n_parameters": ss.get("n_parameters"), "required": (ss.get("required") or {}).get("n"),
-                            "required_events": (ss.get("required") or {}).get("events"),
-                            "events_per_parameter": (ss.get("available") or {}).get("epp"),
-                            "expected_shrinkage": (ss.get("available") or {}).get("expected_shrinkage"),
-                            "meets_criteria": (ss.get("available") or {}).get("meets_criteria")} if ss else None,
+            "sample_size": {
+                "n_parameters": ss.get("n_parameters"),
+                "required": (ss.get("required") or {}).get("n"),
+                "required_events": (ss.get("required") or {}).get("events"),
+                "events_per_parameter": (ss.get("available") or {}).get("epp"),
+                "expected_shrinkage": (ss.get("available") or {}).get("expected_shrinkage"),
+                "meets_criteria": (ss.get("available") or {}).get("meets_criteria"),
+            }
+            if ss
+            else None,
         },
-        "validation": {"folds": (pipe.get("validation") or {}).get("folds"),
-                       "repeats": (pipe.get("validation") or {}).get("repeats"),
-                       "tuning": pipe.get("tuning"), "bootstrap": (pipe.get("validation") or {}).get("bootstrap"),
-                       "internal_external": (pipe.get("validation") or {}).get("internal_external"),
-                       "temporal_split": (pipe.get("validation") or {}).get("temporal_split")},
+        "validation": {
+            "folds": (pipe.get("validation") or {}).get("folds"),
+            "repeats": (pipe.get("validation") or {}).get("repeats"),
+            "tuning": pipe.get("tuning"),
+            "bootstrap": (pipe.get("validation") or {}).get("bootstrap"),
+            "internal_external": (pipe.get("validation") or {}).get("internal_external"),
+            "temporal_split": (pipe.get("validation") or {}).get("temporal_split"),
+        },
         "metrics": {f: (_binary_metrics if binary else _survival_metrics)(ev["families"][f]) for f in families},
-        "subgroup_metrics": {f: _subgroups(ev["families"][f].get("subgroups") or [])
-                             for f in dict.fromkeys([best, "logistic"]) if f in ev["families"]},
+        "subgroup_metrics": {
+            f: _subgroups(ev["families"][f].get("subgroups") or [])
+            for f in dict.fromkeys([best, "logistic"])
+            if f in ev["families"]
+        },
         "limitations": [{"code": x["code"], "text": x["text"], "values": x["values"]} for x in derive_limitations(ev)],
         "ethical_considerations": {
             "fairness": "performance and calibration reported by the subgroups in subgroup_metrics; groups with too "
-                        "few events are marked, not estimated",
+            "few events are marked, not estimated",
             "privacy": "this card and the Evidence hold aggregates only; no patient key or patient-level row. "
-                       + ((ev.get("privacy") or {}).get("rule") or ""),
+            + ((ev.get("privacy") or {}).get("rule") or ""),
             "ethics_approval": AUTHORS,
         },
     }

@@ -16,8 +16,16 @@ from typing import Any
 
 import yaml
 
-SECTIONS = ("Title", "Abstract", "Introduction", "Methods", "Open science", "Patient and public involvement",
-            "Results", "Discussion")
+SECTIONS = (
+    "Title",
+    "Abstract",
+    "Introduction",
+    "Methods",
+    "Open science",
+    "Patient and public involvement",
+    "Results",
+    "Discussion",
+)
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,19 @@ class ChecklistItem:
 def load_checklist() -> tuple[ChecklistItem, ...]:
     """All 52 sub-items of the 27 TRIPOD+AI items, in checklist order."""
     doc = yaml.safe_load(resources.files(__package__).joinpath("tripod_ai.yaml").read_text(encoding="utf-8"))
-    items = tuple(ChecklistItem(id=str(i["id"]), section=i["section"], topic=i["topic"], applies=i["applies"],
-                                text=i["text"], report=tuple(i.get("report") or ()), authors=i.get("authors"),
-                                na=i.get("na")) for i in doc["items"])
+    items = tuple(
+        ChecklistItem(
+            id=str(i["id"]),
+            section=i["section"],
+            topic=i["topic"],
+            applies=i["applies"],
+            text=i["text"],
+            report=tuple(i.get("report") or ()),
+            authors=i.get("authors"),
+            na=i.get("na"),
+        )
+        for i in doc["items"]
+    )
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids) or any(i.section not in SECTIONS for i in items):
         raise ValueError("tripod_ai.yaml: duplicate item ids or an unknown section")
@@ -73,23 +91,42 @@ def checklist_rows(evidence: dict[str, Any], present: set[str]) -> list[dict[str
             report = [s for s in report if s != "sec-centres"]
         if item.id == "20c":
             if iecv or temporal:
-                notes.append("Evaluation data are the held-out centres (internal-external validation)"
-                             + (" and the later period (temporal validation)" if temporal else "")
-                             + "; the baseline table by centre compares them.")
+                notes.append(
+                    "Evaluation data are the held-out centres (internal-external validation)"
+                    + (" and the later period (temporal validation)" if temporal else "")
+                    + "; the baseline table by centre compares them."
+                )
             else:
                 report, na = [], "No separate evaluation data: development with internal validation only."
         if item.id == "16":
-            notes.append("Development and evaluation data come from the same cohort and the same data dictionary; "
-                         "differences between centres are in the baseline table by centre.")
+            notes.append(
+                "Development and evaluation data come from the same cohort and the same data dictionary; "
+                "differences between centres are in the baseline table by centre."
+            )
         if item.id == "12g":
-            notes.append("Predictions are made by the fitted scikit-learn pipeline of the final model (preprocessing "
-                         "and model in one object), logged as an MLflow model with its input contract.")
+            notes.append(
+                "Predictions are made by the fitted scikit-learn pipeline of the final model (preprocessing "
+                "and model in one object), logged as an MLflow model with its input contract."
+            )
         if item.id == "13":
-            notes.append("Class weights were used; see the disclosure." if weighted
-                         else "No class-imbalance method was used (no weights, no resampling).")
+            notes.append(
+                "Class weights were used; see the disclosure."
+                if weighted
+                else "No class-imbalance method was used (no weights, no resampling)."
+            )
         if not report and not na and not authors:
             authors = "Not addressed by this Evidence: to be supplied by the authors."
-        rows.append({"id": item.id, "section": item.section, "topic": item.topic, "applies": item.applies,
-                     "text": item.text, "report": report, "authors": authors if not na else None, "na": na,
-                     "notes": notes})
+        rows.append(
+            {
+                "id": item.id,
+                "section": item.section,
+                "topic": item.topic,
+                "applies": item.applies,
+                "text": item.text,
+                "report": report,
+                "authors": authors if not na else None,
+                "na": na,
+                "notes": notes,
+            }
+        )
     return rows

@@ -32,11 +32,25 @@ LIGHT = "#BBBBBB"
 RISK_GROUP_COLOURS = ["#0072B2", "#E69F00", "#D55E00", "#CC79A7", "#009E73"]
 
 STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5,
-    "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 7.5, "legend.frameon": False,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "#E6E6E6",
-    "grid.linewidth": 0.6, "axes.axisbelow": True, "lines.linewidth": 1.6, "svg.fonttype": "none",
-    "axes.titleweight": "bold", "axes.titlelocation": "left", "figure.dpi": 100,
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#E6E6E6",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "lines.linewidth": 1.6,
+    "svg.fonttype": "none",
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "figure.dpi": 100,
     "axes.unicode_minus": True,
 }
 
@@ -74,11 +88,13 @@ def _log_ticks(axis: Any) -> None:
     axis.axes.autoscale_view(scaley=False)
     low, high = sorted(axis.get_view_interval())
     wide = low > 0 and math.log10(high / low) > 1.3
-    axis.set_major_locator(FixedLocator([0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0] if wide else
-                                        [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 25.0, 50.0]))
+    axis.set_major_locator(
+        FixedLocator(
+            [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0] if wide else [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 25.0, 50.0]
+        )
+    )
     axis.set_minor_locator(NullLocator())
-    axis.set_major_formatter(FuncFormatter(
-        lambda v, _p: fmt.num(v, digits=2 if v < 0.5 else (1 if v < 1 else 0))))
+    axis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.num(v, digits=2 if v < 0.5 else (1 if v < 1 else 0))))
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -111,8 +127,9 @@ def _not_estimable(ax: Any, text: str = fmt.NOT_ESTIMABLE) -> None:
 
 def _row_note(ax: Any, y: float, text: str, x: float = 0.5, ha: str = "center", size: float = 7) -> None:
     """Grey italic text on row ``y`` of a forest panel (x in axes coordinates)."""
-    ax.text(x, y, text, transform=ax.get_yaxis_transform(), ha=ha, va="center", fontsize=size, color=GREY,
-            style="italic")
+    ax.text(
+        x, y, text, transform=ax.get_yaxis_transform(), ha=ha, va="center", fontsize=size, color=GREY, style="italic"
+    )
 
 
 # ---------------------------------------------------------------- discrimination
@@ -143,13 +160,29 @@ def roc_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
                 sens, spec = _value(row.get("sensitivity")), _value(row.get("specificity"))
                 if sens is None or spec is None:
                     continue
-                ax.plot(1 - spec, sens, marker=markers[j % len(markers)], ms=5, color=colour, mec="white", mew=0.6,
-                        ls="none")
-        rows = next(((r["cross_validation"].get("classification") or {}).get("rows") or []
-                     for r in families.values()), [])
+                ax.plot(
+                    1 - spec,
+                    sens,
+                    marker=markers[j % len(markers)],
+                    ms=5,
+                    color=colour,
+                    mec="white",
+                    mew=0.6,
+                    ls="none",
+                )
+        rows = next(
+            ((r["cross_validation"].get("classification") or {}).get("rows") or [] for r in families.values()), []
+        )
         for j, row in enumerate(rows):
-            ax.plot([], [], marker=markers[j % len(markers)], color=GREY, ls="none", ms=5,
-                    label=f"threshold {fmt.threshold(row.get('threshold'))}")
+            ax.plot(
+                [],
+                [],
+                marker=markers[j % len(markers)],
+                color=GREY,
+                ls="none",
+                ms=5,
+                label=f"threshold {fmt.threshold(row.get('threshold'))}",
+            )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.01)
         ax.set_aspect("equal")
@@ -187,19 +220,41 @@ def _spike_histogram(ax: Any, dist: dict[str, Any] | None, upper: float, colour:
     counts = {"up": _floats((dist or {}).get("events")), "down": _floats((dist or {}).get("non_events"))}
     base = -SPIKE_HEIGHT * upper / 2
     widths = np.diff(edges) if edges.size > 1 else np.zeros(0)
-    usable = (widths.size > 1 and all(c.size == widths.size for c in counts.values())
-              and np.isfinite(edges).all() and (widths > 0).all())
+    usable = (
+        widths.size > 1
+        and all(c.size == widths.size for c in counts.values())
+        and np.isfinite(edges).all()
+        and (widths > 0).all()
+    )
     if not usable:
-        ax.text(upper / 2, base, f"risk histogram {fmt.NOT_ESTIMABLE} (cells < 5)", ha="center", va="center",
-                fontsize=6.5, color=GREY, style="italic")
+        ax.text(
+            upper / 2,
+            base,
+            f"risk histogram {fmt.NOT_ESTIMABLE} (cells < 5)",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color=GREY,
+            style="italic",
+        )
         return
     ax.axhline(base, color=GREY, lw=0.5)
-    for side, fill, label in (("up", colour, "Predicted risks: with the outcome (up)"),
-                              ("down", LIGHT, "without (down)")):
+    for side, fill, label in (
+        ("up", colour, "Predicted risks: with the outcome (up)"),
+        ("down", LIGHT, "without (down)"),
+    ):
         density = np.nan_to_num(counts[side]) / widths
         scale = SPIKE_HEIGHT * upper / 2 * 0.95 / (density.max() or 1.0)
-        ax.bar(edges[:-1], density * scale * (1 if side == "up" else -1), width=widths, bottom=base, align="edge",
-               color=fill, lw=0, label=label)
+        ax.bar(
+            edges[:-1],
+            density * scale * (1 if side == "up" else -1),
+            width=widths,
+            bottom=base,
+            align="edge",
+            color=fill,
+            lw=0,
+            label=label,
+        )
 
 
 def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
@@ -229,12 +284,26 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
             ax.set_ylabel("Observed proportion")
             ax.xaxis.set_major_formatter(_pct_ticks())
             ax.yaxis.set_major_formatter(_pct_ticks())
-            text = "\n".join([
-                f"CITL {fmt.point(cal.get('citl'), 'citl')}", f"Slope {fmt.point(cal.get('slope'), 'slope')}",
-                f"O:E {fmt.point(cal.get('oe_ratio'), 'oe')}", f"ICI {fmt.point(curve.get('ici'), 'ici')}",
-                f"E50 {fmt.point(curve.get('e50'), 'e50')}", f"E90 {fmt.point(curve.get('e90'), 'e90')}"])
-            ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
-                    bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": LIGHT, "lw": 0.6})
+            text = "\n".join(
+                [
+                    f"CITL {fmt.point(cal.get('citl'), 'citl')}",
+                    f"Slope {fmt.point(cal.get('slope'), 'slope')}",
+                    f"O:E {fmt.point(cal.get('oe_ratio'), 'oe')}",
+                    f"ICI {fmt.point(curve.get('ici'), 'ici')}",
+                    f"E50 {fmt.point(curve.get('e50'), 'e50')}",
+                    f"E90 {fmt.point(curve.get('e90'), 'e90')}",
+                ]
+            )
+            ax.text(
+                0.03,
+                0.97,
+                text,
+                transform=ax.transAxes,
+                va="top",
+                ha="left",
+                fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": LIGHT, "lw": 0.6},
+            )
         for k in range(len(items), nrow * ncol):
             axes[k // ncol][k % ncol].set_visible(False)
         fig.tight_layout(w_pad=2.0, h_pad=1.2, rect=(0, 0.07, 1, 1))
@@ -257,8 +326,15 @@ def _calibration_curve(ax: Any, curve: dict[str, Any], colour: str) -> None:
         return
     if lo.size == hi.size == x.size:
         band = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
-        ax.fill_between(x[band], np.clip(lo[band], 0, 1), np.clip(hi[band], 0, 1), color=colour, alpha=0.18, lw=0,
-                        label="95 % bootstrap band")
+        ax.fill_between(
+            x[band],
+            np.clip(lo[band], 0, 1),
+            np.clip(hi[band], 0, 1),
+            color=colour,
+            alpha=0.18,
+            lw=0,
+            label="95 % bootstrap band",
+        )
     ok = np.isfinite(x)
     ax.plot(x[ok], np.clip(y[ok], 0, 1), color=colour, label="Loess calibration curve")
 
@@ -266,8 +342,9 @@ def _calibration_curve(ax: Any, curve: dict[str, Any], colour: str) -> None:
 # ---------------------------------------------------------------- clinical utility
 
 
-def decision_curves(families: dict[str, dict[str, Any]], thresholds: Sequence[float], best: str,
-                    path: Path) -> Path | None:
+def decision_curves(
+    families: dict[str, dict[str, Any]], thresholds: Sequence[float], best: str, path: Path
+) -> Path | None:
     """Net benefit of every family against treat-all and treat-none over a clinical range.
 
     Points of a curve that were not estimable are left out (the curve has a gap)."""
@@ -300,8 +377,15 @@ def decision_curves(families: dict[str, dict[str, Any]], thresholds: Sequence[fl
             if family == best and len(ci) == 2:
                 lo, hi = _floats(ci[0]), _floats(ci[1])
                 if lo.size == hi.size == t.size:
-                    ax.fill_between(t[keep], lo[keep], hi[keep], color=colour, alpha=0.15, lw=0,
-                                    label=f"{family_name(family)}: 95 % CI")
+                    ax.fill_between(
+                        t[keep],
+                        lo[keep],
+                        hi[keep],
+                        color=colour,
+                        alpha=0.15,
+                        lw=0,
+                        label=f"{family_name(family)}: 95 % CI",
+                    )
         for th in thresholds:
             if fmt.finite(th):
                 ax.axvline(th, color=LIGHT, lw=0.8, ls=":")
@@ -327,9 +411,20 @@ def _forest_point(ax: Any, v: dict[str, Any], y: float, colour: str, marker: str
     ax.plot(v["value"], y, marker={-1: "<", 1: ">"}.get(off, marker), color=colour, ms=ms, ls="none")
 
 
-def _forest_panel(ax: Any, rows: list[dict[str, Any]], key: str, *, log: bool = False, ref: float | None = None,
-                  colours: dict[str, str], offsets: dict[str, float], kind: str, title: str, xlabel: str,
-                  bounds: tuple[float, float]) -> None:
+def _forest_panel(
+    ax: Any,
+    rows: list[dict[str, Any]],
+    key: str,
+    *,
+    log: bool = False,
+    ref: float | None = None,
+    colours: dict[str, str],
+    offsets: dict[str, float],
+    kind: str,
+    title: str,
+    xlabel: str,
+    bounds: tuple[float, float],
+) -> None:
     """One measure of a subgroup forest plot; "n.e." (not estimable) where an adequate group has no estimate."""
     drawn = False
     for row in rows:
@@ -368,6 +463,7 @@ def _clip_ci(values: dict[str, Any] | None, lo: float, hi: float) -> dict[str, A
     low, high = _value(values, "ci_low"), _value(values, "ci_high")
     if low is None or high is None:
         low = high = None
+
     def clip(x: float | None) -> float | None:
         return None if x is None else min(max(x, lo), hi)
 
@@ -392,12 +488,23 @@ def _subgroup_entries(subgroups: dict[str, list[dict[str, Any]]], families: list
     index: dict[tuple[str, str], dict[str, Any]] = {}
     for family in families:
         for r in subgroups[family]:
-            entry = index.setdefault((r["grouping"], r["group"]), {
-                "grouping": r["grouping"], "group": r["group"], "n": r.get("n"), "n_events": r.get("n_events"),
-                "status": "ok", "values": {}})
+            entry = index.setdefault(
+                (r["grouping"], r["group"]),
+                {
+                    "grouping": r["grouping"],
+                    "group": r["group"],
+                    "n": r.get("n"),
+                    "n_events": r.get("n_events"),
+                    "status": "ok",
+                    "values": {},
+                },
+            )
             if r["metric"] in ("auc", "oe_ratio", "slope"):
                 entry["values"].setdefault(family, {})[r["metric"]] = {
-                    "value": r.get("estimate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")}
+                    "value": r.get("estimate"),
+                    "ci_low": r.get("ci_low"),
+                    "ci_high": r.get("ci_high"),
+                }
             if r.get("status") == "too_few_events":
                 entry["status"] = "too_few_events"
     return list(index.values())
@@ -431,24 +538,60 @@ def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> P
         for fam in families:
             vals = entry["values"].get(fam, {})
             entry["values"][fam] = {k: _clip_ci(vals.get(k), *b) for k, b in SUBGROUP_BOUNDS.items()}
-        plotted.append({"y": y, "values": entry["values"], "status": entry["status"],
-                        "marker": "D" if entry["grouping"] == "overall" else "s"})
+        plotted.append(
+            {
+                "y": y,
+                "values": entry["values"],
+                "status": entry["status"],
+                "marker": "D" if entry["grouping"] == "overall" else "s",
+            }
+        )
         y += 1
     colours = {f: family_colour(f, i) for i, f in enumerate(families)}
     offsets = {f: (i - (len(families) - 1) / 2) * 0.28 for i, f in enumerate(families)}
     height = 0.9 + 0.19 * y
     with rc_context(STYLE):
-        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True,
-                                 gridspec_kw={"width_ratios": [1, 1, 1]})
+        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True, gridspec_kw={"width_ratios": [1, 1, 1]})
         overall = next((e for e in rows if e["grouping"] == "overall"), None)
         first = (overall or {}).get("values", {}).get(families[0], {}).get("auc")
         ref_auc = first["value"] if first and not first["off"] else None
-        _forest_panel(axes[0], plotted, "auc", ref=ref_auc, colours=colours, offsets=offsets, kind="auc",
-                      title="AUC", xlabel="AUC", bounds=SUBGROUP_BOUNDS["auc"])
-        _forest_panel(axes[1], plotted, "oe_ratio", log=True, ref=1.0, colours=colours, offsets=offsets, kind="oe",
-                      title="O:E ratio", xlabel="O:E ratio (log scale)", bounds=SUBGROUP_BOUNDS["oe_ratio"])
-        _forest_panel(axes[2], plotted, "slope", ref=1.0, colours=colours, offsets=offsets, kind="slope",
-                      title="Calibration slope", xlabel="Slope", bounds=SUBGROUP_BOUNDS["slope"])
+        _forest_panel(
+            axes[0],
+            plotted,
+            "auc",
+            ref=ref_auc,
+            colours=colours,
+            offsets=offsets,
+            kind="auc",
+            title="AUC",
+            xlabel="AUC",
+            bounds=SUBGROUP_BOUNDS["auc"],
+        )
+        _forest_panel(
+            axes[1],
+            plotted,
+            "oe_ratio",
+            log=True,
+            ref=1.0,
+            colours=colours,
+            offsets=offsets,
+            kind="oe",
+            title="O:E ratio",
+            xlabel="O:E ratio (log scale)",
+            bounds=SUBGROUP_BOUNDS["oe_ratio"],
+        )
+        _forest_panel(
+            axes[2],
+            plotted,
+            "slope",
+            ref=1.0,
+            colours=colours,
+            offsets=offsets,
+            kind="slope",
+            title="Calibration slope",
+            xlabel="Slope",
+            bounds=SUBGROUP_BOUNDS["slope"],
+        )
         for row in plotted:
             if row["status"] != "ok":
                 _row_note(axes[1], row["y"], status_text(row["status"]))
@@ -461,8 +604,12 @@ def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> P
         axes[0].set_ylim(y, -0.6)
         for f in families:
             axes[2].plot([], [], marker="o" if is_reference(f) else "s", color=colours[f], label=family_name(f), lw=1.2)
-        fig.legend(*axes[2].get_legend_handles_labels(), loc="lower center", ncol=len(families),
-                   bbox_to_anchor=(0.6, -0.02 - 0.25 / height))
+        fig.legend(
+            *axes[2].get_legend_handles_labels(),
+            loc="lower center",
+            ncol=len(families),
+            bbox_to_anchor=(0.6, -0.02 - 0.25 / height),
+        )
         fig.tight_layout(w_pad=1.0)
         return _save(fig, path)
 
@@ -476,19 +623,44 @@ def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Pat
         return None
     pooled = heterogeneity.get("pooled") or {}
     panels = [
-        ("auc", "AUC", "AUC", heterogeneity.get("pooled_auc"), heterogeneity.get("pooled_auc_prediction_interval"),
-         False, None, "auc"),
-        ("oe_ratio", "O:E ratio", "O:E ratio (log scale)", heterogeneity.get("pooled_oe_ratio"),
-         heterogeneity.get("pooled_oe_prediction_interval"), True, 1.0, "oe"),
-        ("slope", "Calibration slope", "Slope", (pooled.get("slope") or {}).get("estimate"),
-         (pooled.get("slope") or {}).get("prediction_interval"), False, 1.0, "slope"),
+        (
+            "auc",
+            "AUC",
+            "AUC",
+            heterogeneity.get("pooled_auc"),
+            heterogeneity.get("pooled_auc_prediction_interval"),
+            False,
+            None,
+            "auc",
+        ),
+        (
+            "oe_ratio",
+            "O:E ratio",
+            "O:E ratio (log scale)",
+            heterogeneity.get("pooled_oe_ratio"),
+            heterogeneity.get("pooled_oe_prediction_interval"),
+            True,
+            1.0,
+            "oe",
+        ),
+        (
+            "slope",
+            "Calibration slope",
+            "Slope",
+            (pooled.get("slope") or {}).get("estimate"),
+            (pooled.get("slope") or {}).get("prediction_interval"),
+            False,
+            1.0,
+            "slope",
+        ),
     ]
     n_rows = len(centres) + 2
     colour = family_colour(family)
     with rc_context(STYLE):
         fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, 0.9 + 0.24 * n_rows), sharey=True)
-        labels = [f"{c.get('centre')}  ({fmt.integer(c.get('n'))}; {fmt.integer(c.get('n_events'))} events)"
-                  for c in centres]
+        labels = [
+            f"{c.get('centre')}  ({fmt.integer(c.get('n'))}; {fmt.integer(c.get('n_events'))} events)" for c in centres
+        ]
         labels += ["Pooled (random effects)", "95 % prediction interval"]
         bounds = {"auc": (0.2, 1.0), "oe_ratio": (0.1, 10.0), "slope": (-1.5, 3.5)}
         for ax, (key, title, xlabel, pooled_est, pi, log, ref, kind) in zip(axes, panels, strict=True):
@@ -557,8 +729,9 @@ def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | N
     with rc_context(STYLE):
         fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.62, 0.7 + 0.22 * len(rows)))
         for i, r in enumerate(rows):
-            v = _clip_ci({"value": r.get("odds_ratio"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")},
-                         *OR_BOUNDS)
+            v = _clip_ci(
+                {"value": r.get("odds_ratio"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")}, *OR_BOUNDS
+            )
             if v is None or v["value"] <= 0:
                 _row_note(ax, i, fmt.NOT_ESTIMABLE)
                 continue
@@ -568,8 +741,9 @@ def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | N
         ax.set_xlim(*OR_BOUNDS)
         _log_ticks(ax.xaxis)
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{r['variable']}: {r.get('contrast', '')}".replace(" (interquartile range)", " (IQR)")
-                            for r in rows])
+        ax.set_yticklabels(
+            [f"{r['variable']}: {r.get('contrast', '')}".replace(" (interquartile range)", " (IQR)") for r in rows]
+        )
         ax.tick_params(axis="y", length=0)
         ax.set_ylim(len(rows) - 0.4, -0.6)
         ax.grid(axis="y", visible=False)
@@ -620,8 +794,11 @@ def _bin_label(b: dict[str, Any]) -> str:
 
 def _cut_points(ax: Any, bins: list[dict[str, Any]]) -> None:
     """The value at each boundary between two fifths, as minor tick labels under the Q labels."""
-    cuts = [(i + 0.5, _value(b, "high")) for i, b in enumerate(bins[:-1])
-            if str(b.get("bin", "")).startswith("fifth ") and str(bins[i + 1].get("bin", "")).startswith("fifth ")]
+    cuts = [
+        (i + 0.5, _value(b, "high"))
+        for i, b in enumerate(bins[:-1])
+        if str(b.get("bin", "")).startswith("fifth ") and str(bins[i + 1].get("bin", "")).startswith("fifth ")
+    ]
     cuts = [(x, v) for x, v in cuts if v is not None]
     ax.set_xticks([x for x, _ in cuts], [fmt.compact(v) for _, v in cuts], minor=True)
     ax.tick_params(axis="x", which="minor", pad=11, labelsize=6, length=3, labelcolor=GREY)
@@ -675,13 +852,40 @@ def _shap_box(ax: Any, i: int, b: dict[str, Any], colour: str, bottom: float) ->
         ax.text(i, bottom, "n.e.", ha="center", va="bottom", fontsize=6, color=GREY, style="italic")
         return
     ax.plot([i, i], [q05, q95], color=colour, lw=1)
-    ax.add_patch(Rectangle((i - 0.28, q25), 0.56, max(q75 - q25, 1e-9), fc=colour, alpha=0.35, ec=colour,
-                               lw=0.8))
+    ax.add_patch(Rectangle((i - 0.28, q25), 0.56, max(q75 - q25, 1e-9), fc=colour, alpha=0.35, ec=colour, lw=0.8))
     ax.plot([i - 0.28, i + 0.28], [q50, q50], color="black", lw=1.2)
 
 
-_RISK_TICKS = [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12,
-               0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+_RISK_TICKS = [
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.035,
+    0.04,
+    0.05,
+    0.06,
+    0.07,
+    0.08,
+    0.1,
+    0.12,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    0.99,
+]
 
 
 def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 12) -> Path | None:
@@ -710,16 +914,25 @@ def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 1
             colour = "#D55E00" if v > 0 else "#0072B2"
             ax.barh(i, v if abs(v) > 1e-12 else 1e-12, left=running, color=colour, height=0.62)
             right = max(running, running + v)
-            ax.text(right + 0.015 * span, i, ("+" if v > 0 else "") + fmt.num(v, "shap"), va="center", ha="left",
-                    fontsize=7, color="black")
+            ax.text(
+                right + 0.015 * span,
+                i,
+                ("+" if v > 0 else "") + fmt.num(v, "shap"),
+                va="center",
+                ha="left",
+                fontsize=7,
+                color="black",
+            )
             running += v
             labels.append(f"{var} = {_show(values[var])}" if var in values else var)
         n = len(shown) + 1
         ax.plot([running], [n], "D", color="black", ms=6)
         ax.text(running + 0.02 * span, n, fmt.num(running, "shap"), va="center", ha="left", fontsize=7)
         prob = example.get("probability")
-        labels.append("Prediction for this profile" + (f" (risk {fmt.percent(prob)})" if fmt.finite(prob)
-                                                       and units == "log-odds" else ""))
+        labels.append(
+            "Prediction for this profile"
+            + (f" (risk {fmt.percent(prob)})" if fmt.finite(prob) and units == "log-odds" else "")
+        )
         ax.axvline(base, color=GREY, lw=0.7, ls=":")
         ax.set_yticks(range(n + 1))
         ax.set_yticklabels(labels)
@@ -730,9 +943,13 @@ def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 1
         ax.set_xlabel(f"Model output ({units}); red raises, blue lowers the predicted risk")
         ax.xaxis.set_major_formatter(_ticks("shap", digits=1))
         if units == "log-odds":
-            top_ax = ax.secondary_xaxis("top", functions=(lambda x: 1 / (1 + np.exp(-x)),
-                                                          lambda q: np.log(np.clip(q, 1e-9, 1 - 1e-9) /
-                                                                           (1 - np.clip(q, 1e-9, 1 - 1e-9)))))
+            top_ax = ax.secondary_xaxis(
+                "top",
+                functions=(
+                    lambda x: 1 / (1 + np.exp(-x)),
+                    lambda q: np.log(np.clip(q, 1e-9, 1 - 1e-9) / (1 - np.clip(q, 1e-9, 1 - 1e-9))),
+                ),
+            )
             a, b = 1 / (1 + math.exp(-(lo - 0.08 * span))), 1 / (1 + math.exp(-(hi + 0.18 * span)))
             ticks = [c for c in _RISK_TICKS if a <= c <= b]
             while len(ticks) > 7:
@@ -757,8 +974,13 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------- time to event
 
 
-def km_by_risk_group(km: list[dict[str, Any]], horizon: float | None, family: str, path: Path,
-                     at_risk: list[dict[str, Any]] | None = None) -> Path | None:
+def km_by_risk_group(
+    km: list[dict[str, Any]],
+    horizon: float | None,
+    family: str,
+    path: Path,
+    at_risk: list[dict[str, Any]] | None = None,
+) -> Path | None:
     """Kaplan-Meier event-free proportion by group of predicted risk (1 = lowest), with 95 % bands and,
     when the Evidence has them, the numbers at risk under the axis. Steps that were not estimable are
     left out."""
@@ -798,8 +1020,9 @@ def _km_curve(ax: Any, rows: list[dict[str, Any]], colour: str, label: str) -> N
         return
     ax.step(t[ok][order], surv[ok][order], where="post", color=colour, label=label)
     band = np.isfinite(lo[ok][order]) & np.isfinite(hi[ok][order])
-    ax.fill_between(t[ok][order][band], lo[ok][order][band], hi[ok][order][band], step="post", color=colour,
-                    alpha=0.12, lw=0)
+    ax.fill_between(
+        t[ok][order][band], lo[ok][order][band], hi[ok][order][band], step="post", color=colour, alpha=0.12, lw=0
+    )
 
 
 AT_RISK_TOP, AT_RISK_STEP = -0.3, 0.09
@@ -813,17 +1036,33 @@ def _at_risk_table(ax: Any, at_risk: list[dict[str, Any]], groups: list[Any]) ->
     if not rows:
         return
     transform = ax.get_xaxis_transform()
-    ax.text(-0.02, AT_RISK_TOP, "Number at risk", transform=ax.transAxes, ha="right", va="center", fontsize=7,
-            color=GREY, fontweight="bold")
+    ax.text(
+        -0.02,
+        AT_RISK_TOP,
+        "Number at risk",
+        transform=ax.transAxes,
+        ha="right",
+        va="center",
+        fontsize=7,
+        color=GREY,
+        fontweight="bold",
+    )
     for i, g in enumerate(groups):
         y = AT_RISK_TOP - AT_RISK_STEP * (i + 1)
         colour = RISK_GROUP_COLOURS[i % len(RISK_GROUP_COLOURS)]
-        ax.text(-0.02, y, f"risk group {g}", transform=ax.transAxes, ha="right", va="center", fontsize=7,
-                color=colour)
+        ax.text(-0.02, y, f"risk group {g}", transform=ax.transAxes, ha="right", va="center", fontsize=7, color=colour)
         for r in rows:
             if r["group"] == g:
-                ax.text(r["time"], y, fmt.integer(r.get("n_at_risk")), transform=transform, ha="center",
-                        va="center", fontsize=7, color=colour)
+                ax.text(
+                    r["time"],
+                    y,
+                    fmt.integer(r.get("n_at_risk")),
+                    transform=transform,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=colour,
+                )
     last = max(r["time"] for r in rows)
     ax.set_xlim(left=-0.03 * last, right=max(ax.get_xlim()[1], last * 1.04))
     ax.set_xticks(sorted({r["time"] for r in rows}))
@@ -847,8 +1086,15 @@ def calibration_at_horizon(families: dict[str, dict[str, Any]], path: Path) -> P
         fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.55, TEXT_WIDTH * 0.5))
         ax.plot([0, upper], [0, upper], color=LIGHT, ls="--", lw=1, label="Ideal")
         for i, (family, xy) in enumerate(items):
-            ax.plot([x for x, _ in xy], [y for _, y in xy], "o-", color=family_colour(family, i),
-                    label=family_name(family), ms=4.5, lw=1.1)
+            ax.plot(
+                [x for x, _ in xy],
+                [y for _, y in xy],
+                "o-",
+                color=family_colour(family, i),
+                label=family_name(family),
+                ms=4.5,
+                lw=1.1,
+            )
         ax.set_xlim(0, upper)
         ax.set_ylim(0, upper)
         ax.set_aspect("equal")

@@ -56,32 +56,61 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     if ss.get("available") and ss.get("required"):
         avail, req = ss["available"], ss["required"]
         if not avail.get("meets_criteria", True) or (avail.get("epp") or 0) < (req.get("epp") or 0):
-            out.append({"code": "sample_size", "values": {
-                "n": avail.get("n"), "events": avail.get("events"), "epp": avail.get("epp"),
-                "required_n": req.get("n"), "required_events": req.get("events"), "required_epp": req.get("epp"),
-                "expected_shrinkage": avail.get("expected_shrinkage"), "n_parameters": ss.get("n_parameters")},
-                "text": (f"The development data are below Riley's minimum sample size: {fmt.integer(avail.get('n'))} "
-                         f"patients with {fmt.integer(avail.get('events'))} events for "
-                         f"{fmt.integer(ss.get('n_parameters'))} "
-                         f"candidate parameters ({fmt.num(avail.get('epp'), 'epp')} events per parameter; "
-                         f"required {fmt.integer(req.get('n'))} patients, {fmt.integer(req.get('events'))} events, "
-                         f"{fmt.num(req.get('epp'), 'epp')} per parameter). Expected shrinkage "
-                         f"{fmt.num(avail.get('expected_shrinkage'), 'shrinkage')} (target "
-                         f"{fmt.num(req.get('shrinkage_target'), 'shrinkage')}): expect overfitting and predictions "
-                         "that are too extreme in new patients.")})
+            out.append(
+                {
+                    "code": "sample_size",
+                    "values": {
+                        "n": avail.get("n"),
+                        "events": avail.get("events"),
+                        "epp": avail.get("epp"),
+                        "required_n": req.get("n"),
+                        "required_events": req.get("events"),
+                        "required_epp": req.get("epp"),
+                        "expected_shrinkage": avail.get("expected_shrinkage"),
+                        "n_parameters": ss.get("n_parameters"),
+                    },
+                    "text": (
+                        f"The development data are below Riley's minimum sample size: {fmt.integer(avail.get('n'))} "
+                        f"patients with {fmt.integer(avail.get('events'))} events for "
+                        f"{fmt.integer(ss.get('n_parameters'))} "
+                        f"candidate parameters ({fmt.num(avail.get('epp'), 'epp')} events per parameter; "
+                        f"required {fmt.integer(req.get('n'))} patients, {fmt.integer(req.get('events'))} events, "
+                        f"{fmt.num(req.get('epp'), 'epp')} per parameter). Expected shrinkage "
+                        f"{fmt.num(avail.get('expected_shrinkage'), 'shrinkage')} (target "
+                        f"{fmt.num(req.get('shrinkage_target'), 'shrinkage')}): expect overfitting and predictions "
+                        "that are too extreme in new patients."
+                    ),
+                }
+            )
     elif not survival:
-        out.append({"code": "sample_size", "values": {},
-                    "text": "No sample-size assessment is available in this Evidence."})
+        out.append(
+            {"code": "sample_size", "values": {}, "text": "No sample-size assessment is available in this Evidence."}
+        )
 
     if best and best in families:
-        small = [r for r in families[best].get("subgroups", []) if r.get("status") == "too_few_events" and r.get("metric") == "auc"]
+        small = [
+            r
+            for r in families[best].get("subgroups", [])
+            if r.get("status") == "too_few_events" and r.get("metric") == "auc"
+        ]
         if small:
-            names = [f"{r['grouping'].replace('_', ' ')} {r['group']} ({fmt.integer(r['n_events'])} events)" for r in small]
-            out.append({"code": "subgroup_too_few_events",
-                        "values": {"subgroups": [{"grouping": r["grouping"], "group": r["group"], "n": r["n"],
-                                                  "n_events": r["n_events"]} for r in small]},
-                        "text": "Too few events to judge performance in: " + "; ".join(names)
-                        + ". Performance in these groups is unknown, not shown to be adequate."})
+            names = [
+                f"{r['grouping'].replace('_', ' ')} {r['group']} ({fmt.integer(r['n_events'])} events)" for r in small
+            ]
+            out.append(
+                {
+                    "code": "subgroup_too_few_events",
+                    "values": {
+                        "subgroups": [
+                            {"grouping": r["grouping"], "group": r["group"], "n": r["n"], "n_events": r["n_events"]}
+                            for r in small
+                        ]
+                    },
+                    "text": "Too few events to judge performance in: "
+                    + "; ".join(names)
+                    + ". Performance in these groups is unknown, not shown to be adequate.",
+                }
+            )
 
     lo, hi = CALIBRATION_RANGE
     for family, rec in families.items():
@@ -100,75 +129,145 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
                 direction = " A slope below 1 means predictions are too extreme (overfitting)."
             elif slope is not None and slope > hi:
                 direction = " A slope above 1 means predictions are too moderate."
-            out.append({"code": "miscalibration", "values": {"family": family, "slope": slope, "oe_ratio": oe},
-                        "text": f"{family_label(family)}: cross-validated {' and '.join(bad)} outside "
-                                f"[{fmt.num(lo, 'slope')}, {fmt.num(hi, 'slope')}].{direction}"})
+            out.append(
+                {
+                    "code": "miscalibration",
+                    "values": {"family": family, "slope": slope, "oe_ratio": oe},
+                    "text": f"{family_label(family)}: cross-validated {' and '.join(bad)} outside "
+                    f"[{fmt.num(lo, 'slope')}, {fmt.num(hi, 'slope')}].{direction}",
+                }
+            )
 
     for family, rec in families.items():
         opt = rec.get("optimism") or {}
         corrected = metrics.point(opt.get("corrected"), "auc")
         cv = (metrics.estimate(rec.get("cross_validation"), "auc") or {}).get("value")
-        if is_flexible(family) and corrected is not None and cv is not None and abs(corrected - cv) > OPTIMISM_TOLERANCE:
-            out.append({"code": "optimism_disagreement",
-                        "values": {"family": family, "optimism_corrected_auc": corrected, "cross_validated_auc": cv,
-                                   "bootstrap_mode": opt.get("mode")},
-                        "text": f"{family_label(family)}: the optimism-corrected AUC ({fmt.num(corrected, 'auc')}) and "
-                                f"the cross-validated AUC ({fmt.num(cv, 'auc')}) disagree. For a flexible learner the "
-                                "bootstrap correction"
-                                + (" with fixed hyperparameters" if opt.get("mode") == "fixed_hyperparameters" else "")
-                                + " understates optimism; the nested cross-validated value is the honest estimate."})
+        if (
+            is_flexible(family)
+            and corrected is not None
+            and cv is not None
+            and abs(corrected - cv) > OPTIMISM_TOLERANCE
+        ):
+            out.append(
+                {
+                    "code": "optimism_disagreement",
+                    "values": {
+                        "family": family,
+                        "optimism_corrected_auc": corrected,
+                        "cross_validated_auc": cv,
+                        "bootstrap_mode": opt.get("mode"),
+                    },
+                    "text": f"{family_label(family)}: the optimism-corrected AUC ({fmt.num(corrected, 'auc')}) and "
+                    f"the cross-validated AUC ({fmt.num(cv, 'auc')}) disagree. For a flexible learner the "
+                    "bootstrap correction"
+                    + (" with fixed hyperparameters" if opt.get("mode") == "fixed_hyperparameters" else "")
+                    + " understates optimism; the nested cross-validated value is the honest estimate.",
+                }
+            )
 
-    untested = sorted({c for rec in families.values() for c in ((rec.get("internal_external") or {}).get("centres_not_tested") or [])})
+    untested = sorted(
+        {c for rec in families.values() for c in ((rec.get("internal_external") or {}).get("centres_not_tested") or [])}
+    )
     if untested:
-        out.append({"code": "centres_not_tested", "values": {"centres": untested},
-                    "text": f"Centres not tested in internal-external validation (too few events to evaluate): "
-                            f"{', '.join(untested)}. Performance there was not assessed separately."})
+        out.append(
+            {
+                "code": "centres_not_tested",
+                "values": {"centres": untested},
+                "text": f"Centres not tested in internal-external validation (too few events to evaluate): "
+                f"{', '.join(untested)}. Performance there was not assessed separately.",
+            }
+        )
 
     for family, rec in families.items():
         het = (rec.get("internal_external") or {}).get("heterogeneity") or {}
         pi = het.get("pooled_auc_prediction_interval")
         if pi and pi[0] is not None and pi[0] <= PI_AUC_FLOOR and family in (best, "logistic"):
-            out.append({"code": "centre_heterogeneity", "values": {"family": family, "prediction_interval": pi},
-                        "text": f"{family_label(family)}: the 95 % prediction interval for the AUC in a new centre is "
-                                f"{fmt.interval(pi[0], pi[1], 'auc')}; discrimination in a new hospital may be poor."})
+            out.append(
+                {
+                    "code": "centre_heterogeneity",
+                    "values": {"family": family, "prediction_interval": pi},
+                    "text": f"{family_label(family)}: the 95 % prediction interval for the AUC in a new centre is "
+                    f"{fmt.interval(pi[0], pi[1], 'auc')}; discrimination in a new hospital may be poor.",
+                }
+            )
 
     if best and best != "logistic" and best in families:
         comp = (families[best].get("comparison_to_logistic") or {}).get("auc_delong") or {}
         diff = comp.get("difference") or {}
-        if fmt.finite(diff.get("ci_low")) and fmt.finite(diff.get("ci_high")) and diff["ci_low"] <= 0 <= diff["ci_high"]:
-            out.append({"code": "no_advantage_over_logistic", "values": {"family": best, "auc_difference": diff},
-                        "text": f"The selected model ({family_label(best)}) does not discriminate better than logistic "
-                                f"regression: AUC difference {fmt.est(diff, 'auc')} on the same patients."})
+        if (
+            fmt.finite(diff.get("ci_low"))
+            and fmt.finite(diff.get("ci_high"))
+            and diff["ci_low"] <= 0 <= diff["ci_high"]
+        ):
+            out.append(
+                {
+                    "code": "no_advantage_over_logistic",
+                    "values": {"family": best, "auc_difference": diff},
+                    "text": f"The selected model ({family_label(best)}) does not discriminate better than logistic "
+                    f"regression: AUC difference {fmt.est(diff, 'auc')} on the same patients.",
+                }
+            )
 
     heavy = [m for m in evidence.get("missing_data", []) if (m.get("fraction") or 0) > MISSING_SHARE]
     if heavy:
-        out.append({"code": "missing_data", "values": {"variables": [m["variable"] for m in heavy]},
-                    "text": "More than 20 % missing: " + ", ".join(
-                        f"{m['variable']} ({fmt.percent(m['fraction'])})" for m in heavy)
-                    + ". Single imputation with missing indicators; predictions for patients with these values "
-                      "missing rely on the imputation model."})
+        out.append(
+            {
+                "code": "missing_data",
+                "values": {"variables": [m["variable"] for m in heavy]},
+                "text": "More than 20 % missing: "
+                + ", ".join(f"{m['variable']} ({fmt.percent(m['fraction'])})" for m in heavy)
+                + ". Single imputation with missing indicators; predictions for patients with these values "
+                "missing rely on the imputation model.",
+            }
+        )
 
     dropped = data.get("dropped_predictors") or {}
     if dropped:
-        out.append({"code": "dropped_predictors", "values": dropped,
-                    "text": "Pre-specified predictors not used: " + "; ".join(f"{k} ({v})" for k, v in dropped.items()) + "."})
+        out.append(
+            {
+                "code": "dropped_predictors",
+                "values": dropped,
+                "text": "Pre-specified predictors not used: "
+                + "; ".join(f"{k} ({v})" for k, v in dropped.items())
+                + ".",
+            }
+        )
 
     weighted = [f for f, r in families.items() if (r.get("specification") or {}).get("class_weight")]
     if weighted:
-        out.append({"code": "class_weights", "values": {"families": weighted},
-                    "text": "Class weights were used for " + ", ".join(family_label(f) for f in weighted)
-                    + ": predicted risks are shifted upwards unless recalibrated."})
+        out.append(
+            {
+                "code": "class_weights",
+                "values": {"families": weighted},
+                "text": "Class weights were used for "
+                + ", ".join(family_label(f) for f in weighted)
+                + ": predicted risks are shifted upwards unless recalibrated.",
+            }
+        )
 
     if not any(r.get("temporal") for r in families.values()):
-        out.append({"code": "internal_validation_only", "values": {},
-                    "text": "Validation is internal"
-                    + (" (cross-validation, bootstrap, internal-external by centre)" if any(r.get("internal_external") for r in families.values())
-                       else " (cross-validation)")
-                    + "; there is no temporal or fully external validation. External validation is the next step."})
+        out.append(
+            {
+                "code": "internal_validation_only",
+                "values": {},
+                "text": "Validation is internal"
+                + (
+                    " (cross-validation, bootstrap, internal-external by centre)"
+                    if any(r.get("internal_external") for r in families.values())
+                    else " (cross-validation)"
+                )
+                + "; there is no temporal or fully external validation. External validation is the next step.",
+            }
+        )
 
     if survival:
-        out.append({"code": "survival_uncertainty", "values": {},
-                    "text": "Time-to-event Evidence: calibration is assessed only by fifths of predicted risk at the "
-                            "horizon, Harrell's C is computed on interval midpoints, and no sample-size, subgroup, "
-                            "optimism or SHAP analysis is available."})
+        out.append(
+            {
+                "code": "survival_uncertainty",
+                "values": {},
+                "text": "Time-to-event Evidence: calibration is assessed only by fifths of predicted risk at the "
+                "horizon, Harrell's C is computed on interval midpoints, and no sample-size, subgroup, "
+                "optimism or SHAP analysis is available.",
+            }
+        )
     return out

@@ -29,12 +29,40 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u207
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 DIGITS: dict[str, int] = {
-    "auc": 2, "c": 2, "slope": 2, "citl": 2, "intercept": 2, "oe": 2, "or": 2, "coef": 2, "se": 2,
-    "scaled_brier": 2, "r2": 2, "shap": 2, "shrinkage": 2, "epp": 1, "z": 2, "tau2": 3, "i2": 0,
-    "ici": 3, "e50": 3, "e90": 3, "emax": 3, "brier": 3, "log_loss": 3, "nb": 3, "prob": 3,
-    "sens": 2, "spec": 2, "ppv": 2, "npv": 2, "median": 1, "default": 2,
+    "auc": 2,
+    "c": 2,
+    "slope": 2,
+    "citl": 2,
+    "intercept": 2,
+    "oe": 2,
+    "or": 2,
+    "coef": 2,
+    "se": 2,
+    "scaled_brier": 2,
+    "r2": 2,
+    "shap": 2,
+    "shrinkage": 2,
+    "epp": 1,
+    "z": 2,
+    "tau2": 3,
+    "i2": 0,
+    "ici": 3,
+    "e50": 3,
+    "e90": 3,
+    "emax": 3,
+    "brier": 3,
+    "log_loss": 3,
+    "nb": 3,
+    "prob": 3,
+    "sens": 2,
+    "spec": 2,
+    "ppv": 2,
+    "npv": 2,
+    "median": 1,
+    "default": 2,
 }
 """Decimals per kind of quantity (the keys are the ``kind`` argument of the functions below)."""
+
 
 def kind_of(metric: str) -> str:
     """The formatting kind of an Evidence metric name (``"sensitivity@0.1"`` -> ``"sens"``)."""
@@ -44,7 +72,6 @@ def kind_of(metric: str) -> str:
 def finite(value: Any) -> bool:
     """True for a usable number (Python or NumPy): not None, not NaN or infinite, not a bool."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
 
 
 def num(value: Any, kind: str = "default", digits: int | None = None) -> str:
@@ -107,8 +134,9 @@ def level_text(level: Any) -> str:
     return f"{100 * level:g} %"
 
 
-def estimate(value: Any, low: Any = None, high: Any = None, kind: str = "default", *,
-             level: Any = 0.95, label: str = "CI") -> str:
+def estimate(
+    value: Any, low: Any = None, high: Any = None, kind: str = "default", *, level: Any = 0.95, label: str = "CI"
+) -> str:
     """``0.74 (95 % CI 0.69 to 0.79)``; just ``0.74`` when there is no interval."""
     text = num(value, kind)
     if text == MISSING or not (finite(low) and finite(high)):
@@ -120,8 +148,9 @@ def est(record: Mapping[str, Any] | None, kind: str = "default") -> str:
     """Format an Evidence ``Estimate`` dict (value, ci_low, ci_high, level)."""
     if not record:
         return MISSING
-    return estimate(record.get("value"), record.get("ci_low"), record.get("ci_high"), kind,
-                    level=record.get("level", 0.95))
+    return estimate(
+        record.get("value"), record.get("ci_low"), record.get("ci_high"), kind, level=record.get("level", 0.95)
+    )
 
 
 def point(record: Mapping[str, Any] | float | None, kind: str = "default") -> str:

@@ -45,8 +45,9 @@ def font_paths() -> list[str]:
     return [str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")]
 
 
-def render_report(evidence: dict[str, Any] | str | Path, out_pdf: str | Path, *,
-                  figures_dir: str | Path | None = None) -> Path:
+def render_report(
+    evidence: dict[str, Any] | str | Path, out_pdf: str | Path, *, figures_dir: str | Path | None = None
+) -> Path:
     """Typeset the TRIPOD+AI report of one run.
 
     ``evidence`` is an Evidence dict (``Evidence.to_dict()`` or ``load_evidence``), an Evidence
@@ -65,8 +66,14 @@ def render_report(evidence: dict[str, Any] | str | Path, out_pdf: str | Path, *,
         shutil.copyfile(resources.files(__package__).joinpath(TEMPLATE), work / TEMPLATE)
         (work / "doc.json").write_text(json.dumps(model, ensure_ascii=False, allow_nan=False), encoding="utf-8")
         try:
-            typst.compile(str(work / TEMPLATE), output=str(out_pdf), root=str(work), font_paths=font_paths(),
-                          ignore_system_fonts=True, sys_inputs={"doc": "doc.json"})
+            typst.compile(
+                str(work / TEMPLATE),
+                output=str(out_pdf),
+                root=str(work),
+                font_paths=font_paths(),
+                ignore_system_fonts=True,
+                sys_inputs={"doc": "doc.json"},
+            )
         except Exception as exc:  # typst.TypstError carries the diagnostics
             raise ReportError(f"Typst could not typeset the report: {exc}") from exc
         if figures_dir is not None:
@@ -74,6 +81,7 @@ def render_report(evidence: dict[str, Any] | str | Path, out_pdf: str | Path, *,
             target.mkdir(parents=True, exist_ok=True)
             for path in (work / "figures").glob("*.svg"):
                 shutil.copyfile(path, target / path.name)
-            (target / "report.json").write_text(json.dumps(model, ensure_ascii=False, indent=1, allow_nan=False),
-                                                encoding="utf-8")
+            (target / "report.json").write_text(
+                json.dumps(model, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8"
+            )
     return out_pdf

@@ -34,30 +34,64 @@ def join_audit(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """How the export tables joined: patients, orphans and duplicates per table."""
     if not rows:
         return None
-    header = ["Export", "Rows", "Patients", "Orphan patients", "Orphan rows", "Cohort patients absent",
-              "Duplicate rows rejected"]
-    body = [[r.get("table", ""), fmt.integer(r.get("rows")), fmt.integer(r.get("patients")),
-             fmt.integer(r.get("orphan_patients")), fmt.integer(r.get("orphan_rows")),
-             fmt.integer(r.get("patients_without")), fmt.integer(r.get("duplicate_rows_rejected"))]
-            for r in rows]
-    return B.table(header, body, widths=["1.6fr"] + ["1fr"] * 6, caption="Join audit of the exports (one row per "
-                   "export): rows read, patients, rows without a patient in the patient table "
-                   f"({rows[0].get('table') if rows else 'first row'}; orphans), cohort "
-                   "patients absent from the export, duplicates rejected.", id="tab-join")
+    header = [
+        "Export",
+        "Rows",
+        "Patients",
+        "Orphan patients",
+        "Orphan rows",
+        "Cohort patients absent",
+        "Duplicate rows rejected",
+    ]
+    body = [
+        [
+            r.get("table", ""),
+            fmt.integer(r.get("rows")),
+            fmt.integer(r.get("patients")),
+            fmt.integer(r.get("orphan_patients")),
+            fmt.integer(r.get("orphan_rows")),
+            fmt.integer(r.get("patients_without")),
+            fmt.integer(r.get("duplicate_rows_rejected")),
+        ]
+        for r in rows
+    ]
+    return B.table(
+        header,
+        body,
+        widths=["1.6fr"] + ["1fr"] * 6,
+        caption="Join audit of the exports (one row per "
+        "export): rows read, patients, rows without a patient in the patient table "
+        f"({rows[0].get('table') if rows else 'first row'}; orphans), cohort "
+        "patients absent from the export, duplicates rejected.",
+        id="tab-join",
+    )
 
 
 def outcome_definition(defn: dict[str, Any]) -> dict[str, Any]:
     """The outcome definition as registered (name, version, rule, follow-up window)."""
-    labels = {"name": "Name", "version": "Definition version", "kind": "Kind", "description": "Definition",
-              "window_days": "Assessment window (days after surgery)", "muscles": "Muscles assessed",
-              "min_drop": "Minimum drop (MRC grades)", "source": "Source", "dictionary_version": "Dictionary version",
-              "population": "Population", "min_growth_mm": "Minimum growth (mm)", "measures": "Measures",
-              "horizon_days": "Horizon (days)"}
+    labels = {
+        "name": "Name",
+        "version": "Definition version",
+        "kind": "Kind",
+        "description": "Definition",
+        "window_days": "Assessment window (days after surgery)",
+        "muscles": "Muscles assessed",
+        "min_drop": "Minimum drop (MRC grades)",
+        "source": "Source",
+        "dictionary_version": "Dictionary version",
+        "population": "Population",
+        "min_growth_mm": "Minimum growth (mm)",
+        "measures": "Measures",
+        "horizon_days": "Horizon (days)",
+    }
     rows = []
     for key, value in defn.items():
         if isinstance(value, list):
-            text = " to ".join(fmt.integer(v) for v in value) if key == "window_days" and len(value) == 2 \
+            text = (
+                " to ".join(fmt.integer(v) for v in value)
+                if key == "window_days" and len(value) == 2
                 else ", ".join(str(v) for v in value)
+            )
         elif isinstance(value, dict):
             text = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in value.items())
         elif isinstance(value, float):
@@ -65,8 +99,9 @@ def outcome_definition(defn: dict[str, Any]) -> dict[str, Any]:
         else:
             text = str(value)
         rows.append((labels.get(key, key.replace("_", " ").capitalize()), text))
-    return B.keyvals(rows, caption="Outcome definition, as registered in the package's outcome registry.",
-                     id="tab-outcome")
+    return B.keyvals(
+        rows, caption="Outcome definition, as registered in the package's outcome registry.", id="tab-outcome"
+    )
 
 
 def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +109,26 @@ def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for p in evidence.get("data", {}).get("predictors", []):
         definition = (p.get("description") or "") + (f" Source: {p['source']}." if p.get("source") else "")
-        rows.append([B.cell(B.breakable(p["name"]), m=True), definition, _coding(p),
-                     f"{p.get('group') or '–'} / {p.get('table') or '–'}", p.get("timing") or PRE_OPERATIVE])
-    return B.table(["Predictor", "Definition", "Type and coding", "Group / export", "Timing"], rows,
-                   widths=["2.9cm", "1fr", "3.3cm", "2.7cm", "2.2cm"], align=["l", "l", "l", "l", "l"], size=7.5,
-                   caption="Predictors, from the data dictionary (the single source of column names, types, units, "
-                           "allowed values and timing). Only variables known "
-                           f"{_prediction_time(evidence)} can be predictors.",
-                   id="tab-predictors")
+        rows.append(
+            [
+                B.cell(B.breakable(p["name"]), m=True),
+                definition,
+                _coding(p),
+                f"{p.get('group') or '–'} / {p.get('table') or '–'}",
+                p.get("timing") or PRE_OPERATIVE,
+            ]
+        )
+    return B.table(
+        ["Predictor", "Definition", "Type and coding", "Group / export", "Timing"],
+        rows,
+        widths=["2.9cm", "1fr", "3.3cm", "2.7cm", "2.2cm"],
+        align=["l", "l", "l", "l", "l"],
+        size=7.5,
+        caption="Predictors, from the data dictionary (the single source of column names, types, units, "
+        "allowed values and timing). Only variables known "
+        f"{_prediction_time(evidence)} can be predictors.",
+        id="tab-predictors",
+    )
 
 
 def _prediction_time(evidence: dict[str, Any]) -> str:
@@ -108,17 +155,26 @@ def accrual(acc: dict[str, Any]) -> dict[str, Any]:
     """Key dates overall and per centre, to the month (TRIPOD+AI items 5b, 20b)."""
 
     def row(label: Any, record: dict[str, Any], n: Any) -> list[Any]:
-        return [label, fmt.integer(n), fmt.month(record.get("first_surgery")), fmt.month(record.get("last_surgery")),
-                fmt.month(record.get("end_of_follow_up"))]
+        return [
+            label,
+            fmt.integer(n),
+            fmt.month(record.get("first_surgery")),
+            fmt.month(record.get("last_surgery")),
+            fmt.month(record.get("end_of_follow_up")),
+        ]
 
     centres = acc.get("by_centre") or []
     total = sum(c.get("n") or 0 for c in centres) if centres else None
     body = [row(B.cell("All centres", b=True), acc, total)] + [row(c.get("centre", ""), c, c.get("n")) for c in centres]
-    return B.table(["Centre", "Patients", "First surgery", "Last surgery", "End of follow-up"], body,
-                   widths=["1fr", "2cm", "2.6cm", "2.6cm", "3.4cm"], id="tab-accrual",
-                   caption="Key study dates of the analysed patients, overall and by centre: first and last "
-                           "operation and last follow-up contact (to the month, so that no patient's dates can "
-                           "be recovered).")
+    return B.table(
+        ["Centre", "Patients", "First surgery", "Last surgery", "End of follow-up"],
+        body,
+        widths=["1fr", "2cm", "2.6cm", "2.6cm", "3.4cm"],
+        id="tab-accrual",
+        caption="Key study dates of the analysed patients, overall and by centre: first and last "
+        "operation and last follow-up contact (to the month, so that no patient's dates can "
+        "be recovered).",
+    )
 
 
 def _capital(text: str) -> str:
@@ -141,12 +197,21 @@ def _digits(cells: list[dict[str, Any]]) -> int:
     return 0 if values and all(float(v).is_integer() for v in values) else fmt.DIGITS["median"]
 
 
-def baseline(table: dict[str, Any], caption: str, id: str, *, column_label: Callable[[str], str] = lambda s: s,
-             show_mean: bool = False, outcome_row: bool = True) -> dict[str, Any]:
+def baseline(
+    table: dict[str, Any],
+    caption: str,
+    id: str,
+    *,
+    column_label: Callable[[str], str] = lambda s: s,
+    show_mean: bool = False,
+    outcome_row: bool = True,
+) -> dict[str, Any]:
     """Baseline characteristics: the number with the outcome, follow-up in days, continuous predictors as
     median (IQR) (and mean (SD) with ``show_mean``), levels as n (%); missing counts shown."""
     columns = table["columns"]
-    header = ["Characteristic"] + [f"{_capital(column_label(c['label']))}\n(n = {fmt.integer(c['n'])})" for c in columns]
+    header = ["Characteristic"] + [
+        f"{_capital(column_label(c['label']))}\n(n = {fmt.integer(c['n'])})" for c in columns
+    ]
     body: list[list[Any]] = []
     previous = None
     for row in table["rows"]:
@@ -154,18 +219,28 @@ def baseline(table: dict[str, Any], caption: str, id: str, *, column_label: Call
         name = B.breakable(str(row["variable"]).replace("_", " ") if row["kind"] == "outcome" else row["variable"])
         if row["kind"] == "outcome":
             if outcome_row:
-                body.append([B.cell(_capital(name) + ", n (%)", b=True)]
-                            + [_baseline_cell(c, "level") for c in row["cells"]])
+                body.append(
+                    [B.cell(_capital(name) + ", n (%)", b=True)] + [_baseline_cell(c, "level") for c in row["cells"]]
+                )
         elif row["kind"] == "followup":
-            body.append([B.cell("Follow-up" + unit + ", median (IQR)", b=True)]
-                        + [_baseline_cell(c, "followup", 0) for c in row["cells"]])
+            body.append(
+                [B.cell("Follow-up" + unit + ", median (IQR)", b=True)]
+                + [_baseline_cell(c, "followup", 0) for c in row["cells"]]
+            )
         elif row["kind"] == "continuous":
             stats = "median (IQR)" + (" / mean (SD)" if show_mean else "")
-            body.append([B.cell(name + unit + ", " + stats)]
-                        + [_baseline_cell(c, "continuous", _digits(row["cells"]), show_mean) for c in row["cells"]])
+            body.append(
+                [B.cell(name + unit + ", " + stats)]
+                + [_baseline_cell(c, "continuous", _digits(row["cells"]), show_mean) for c in row["cells"]]
+            )
             if any((c.get("missing") or 0) > 0 for c in row["cells"]):
-                body.append([B.cell("    missing, n (%)", muted=True)]
-                            + [fmt.count_percent(c.get("missing"), col["n"]) for c, col in zip(row["cells"], columns, strict=False)])
+                body.append(
+                    [B.cell("    missing, n (%)", muted=True)]
+                    + [
+                        fmt.count_percent(c.get("missing"), col["n"])
+                        for c, col in zip(row["cells"], columns, strict=False)
+                    ]
+                )
         else:
             if row["variable"] != previous:
                 body.append([B.cell(name + unit + ", n (%)", b=True, colspan=len(columns) + 1)])
@@ -173,8 +248,9 @@ def baseline(table: dict[str, Any], caption: str, id: str, *, column_label: Call
         previous = row["variable"]
     n = len(columns)
     first = "4.4cm" if n <= 4 else "3.6cm"
-    return B.table(header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=8.0 if n <= 4 else 7.5,
-                   landscape=n > 4)
+    return B.table(
+        header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=8.0 if n <= 4 else 7.5, landscape=n > 4
+    )
 
 
 # ---------------------------------------------------------------- sample size and missing data
@@ -185,48 +261,101 @@ def sample_size(ss: dict[str, Any]) -> dict[str, Any]:
     req, avail = ss.get("required", {}), ss.get("available", {})
     rows = [
         ["Candidate parameters (logistic design)", fmt.integer(ss.get("n_parameters")), "", ""],
-        ["Outcome proportion", fmt.percent(req.get("prevalence")), fmt.percent(
-            (avail.get("events") or 0) / avail["n"] if avail.get("n") else None), ""],
-        ["Anticipated C-statistic → Cox-Snell R²", f"{fmt.num(ss.get('anticipated_c_statistic'), 'c')} → "
-         f"{fmt.num(req.get('r2_cox_snell'), 'ici')}", "", f"max R² {fmt.num(req.get('r2_cox_snell_max'), 'ici')}"],
-        ["Criterion 1: expected shrinkage ≥ 0.9", fmt.integer(req.get("n_criterion_1")), "",
-         f"shrinkage {fmt.num(req.get('expected_shrinkage'), 'shrinkage')}"],
-        ["Criterion 2: optimism in Nagelkerke R² ≤ 0.05", fmt.integer(req.get("n_criterion_2")), "",
-         f"available: {fmt.num(avail.get('nagelkerke_optimism'), 'ici')}"],
-        ["Criterion 3: overall risk within ± 0.05", fmt.integer(req.get("n_criterion_3")), "",
-         f"available margin: {fmt.num(avail.get('overall_risk_margin'), 'ici')}"],
-        [B.cell("Patients", b=True), B.cell(fmt.integer(req.get("n")), b=True), B.cell(fmt.integer(avail.get("n")), b=True), ""],
+        [
+            "Outcome proportion",
+            fmt.percent(req.get("prevalence")),
+            fmt.percent((avail.get("events") or 0) / avail["n"] if avail.get("n") else None),
+            "",
+        ],
+        [
+            "Anticipated C-statistic → Cox-Snell R²",
+            f"{fmt.num(ss.get('anticipated_c_statistic'), 'c')} → {fmt.num(req.get('r2_cox_snell'), 'ici')}",
+            "",
+            f"max R² {fmt.num(req.get('r2_cox_snell_max'), 'ici')}",
+        ],
+        [
+            "Criterion 1: expected shrinkage ≥ 0.9",
+            fmt.integer(req.get("n_criterion_1")),
+            "",
+            f"shrinkage {fmt.num(req.get('expected_shrinkage'), 'shrinkage')}",
+        ],
+        [
+            "Criterion 2: optimism in Nagelkerke R² ≤ 0.05",
+            fmt.integer(req.get("n_criterion_2")),
+            "",
+            f"available: {fmt.num(avail.get('nagelkerke_optimism'), 'ici')}",
+        ],
+        [
+            "Criterion 3: overall risk within ± 0.05",
+            fmt.integer(req.get("n_criterion_3")),
+            "",
+            f"available margin: {fmt.num(avail.get('overall_risk_margin'), 'ici')}",
+        ],
+        [
+            B.cell("Patients", b=True),
+            B.cell(fmt.integer(req.get("n")), b=True),
+            B.cell(fmt.integer(avail.get("n")), b=True),
+            "",
+        ],
         [B.cell("Events", b=True), fmt.integer(req.get("events")), fmt.integer(avail.get("events")), ""],
-        [B.cell("Events per candidate parameter", b=True), fmt.num(req.get("epp"), "epp"), fmt.num(avail.get("epp"), "epp"), ""],
-        ["Expected shrinkage (van Houwelingen)", fmt.num(req.get("shrinkage_target"), "shrinkage"),
-         fmt.num(avail.get("expected_shrinkage"), "shrinkage"), ""],
+        [
+            B.cell("Events per candidate parameter", b=True),
+            fmt.num(req.get("epp"), "epp"),
+            fmt.num(avail.get("epp"), "epp"),
+            "",
+        ],
+        [
+            "Expected shrinkage (van Houwelingen)",
+            fmt.num(req.get("shrinkage_target"), "shrinkage"),
+            fmt.num(avail.get("expected_shrinkage"), "shrinkage"),
+            "",
+        ],
         [B.cell("Meets all criteria", b=True), "", B.cell("yes" if avail.get("meets_criteria") else "no", b=True), ""],
     ]
-    return B.table(["Quantity", "Required", "Available", "Note"], rows, widths=["1fr", "2.2cm", "2.2cm", "4.2cm"],
-                   align=["l", "r", "r", "l"], id="tab-samplesize",
-                   caption="Minimum sample size for model development (Riley et al., BMJ 2020): the required n is the "
-                           "largest of the three criteria.")
+    return B.table(
+        ["Quantity", "Required", "Available", "Note"],
+        rows,
+        widths=["1fr", "2.2cm", "2.2cm", "4.2cm"],
+        align=["l", "r", "r", "l"],
+        id="tab-samplesize",
+        caption="Minimum sample size for model development (Riley et al., BMJ 2020): the required n is the "
+        "largest of the three criteria.",
+    )
 
 
 def missing(evidence: dict[str, Any]) -> dict[str, Any]:
     """Missing values per predictor, most missing first."""
     n = evidence.get("data", {}).get("n")
-    rows = [[B.cell(B.breakable(m["variable"]), m=True), fmt.integer(m.get("n_missing")), fmt.percent(m.get("fraction")),
-             ""] for m in sorted(evidence.get("missing_data", []), key=lambda m: -(m.get("fraction") or 0))]
+    rows = [
+        [
+            B.cell(B.breakable(m["variable"]), m=True),
+            fmt.integer(m.get("n_missing")),
+            fmt.percent(m.get("fraction")),
+            "",
+        ]
+        for m in sorted(evidence.get("missing_data", []), key=lambda m: -(m.get("fraction") or 0))
+    ]
     for row in rows:
         row[3] = "complete" if row[1] == "0" else "imputed inside each training fold; missing indicator"
-    return B.table(["Predictor", "Missing", "Share", "Handling"], rows, widths=["4cm", "1.8cm", "1.8cm", "1fr"],
-                   align=["l", "r", "r", "l"], id="tab-missing",
-                   caption=f"Missing values among the {fmt.integer(n)} analysed patients, per predictor.")
+    return B.table(
+        ["Predictor", "Missing", "Share", "Handling"],
+        rows,
+        widths=["4cm", "1.8cm", "1.8cm", "1fr"],
+        align=["l", "r", "r", "l"],
+        id="tab-missing",
+        caption=f"Missing values among the {fmt.integer(n)} analysed patients, per predictor.",
+    )
 
 
 # ---------------------------------------------------------------- methods
 
 
-IMPUTATION = {"simple": "median (continuous) or most frequent value (binary, categorical), with a missing "
-                        "indicator for each continuous and binary predictor with missing values",
-              "iterative": "iterative imputation (Bayesian ridge, one deterministic imputation, continuous "
-                           "predictors only, never the outcome), with missing indicators"}
+IMPUTATION = {
+    "simple": "median (continuous) or most frequent value (binary, categorical), with a missing "
+    "indicator for each continuous and binary predictor with missing values",
+    "iterative": "iterative imputation (Bayesian ridge, one deterministic imputation, continuous "
+    "predictors only, never the outcome), with missing indicators",
+}
 
 
 def preprocessing_text(pre: dict[str, Any]) -> str:
@@ -235,7 +364,9 @@ def preprocessing_text(pre: dict[str, Any]) -> str:
     if pre.get("spline_knots"):
         parts.append(f"restricted cubic splines with {pre['spline_knots']} knots for continuous predictors")
     parts.append("continuous predictors standardised" if pre.get("scale") else "no rescaling (trees are invariant)")
-    parts.append("categorical predictors one-hot encoded" + (" against a reference level" if pre.get("drop_first") else ""))
+    parts.append(
+        "categorical predictors one-hot encoded" + (" against a reference level" if pre.get("drop_first") else "")
+    )
     if pre.get("radiomics_selector"):
         parts.append(f"radiomics selection: {pre['radiomics_selector']}")
     return "; ".join(parts) + "."
@@ -265,11 +396,23 @@ def models(evidence: dict[str, Any]) -> dict[str, Any]:
             setting = "maximum likelihood, no penalty"
         else:
             setting = params_text(tuning.get("best_params") or hyper, keep=5)
-        rows.append([model_label(family, best), B.cell(B.breakable(spec.get("estimator", "–")), m=True),
-                     preprocessing_text(spec["preprocessing"]) if spec.get("preprocessing") else "–", setting])
-    return B.table(["Model", "Estimator", "Predictor handling", "Final settings"], rows,
-                   widths=["2.4cm", "3.2cm", "1fr", "4.2cm"], align=["l", "l", "l", "l"], size=7.5, id="tab-models",
-                   caption="Model families and how predictors were handled (TRIPOD+AI 12b, 12c).")
+        rows.append(
+            [
+                model_label(family, best),
+                B.cell(B.breakable(spec.get("estimator", "–")), m=True),
+                preprocessing_text(spec["preprocessing"]) if spec.get("preprocessing") else "–",
+                setting,
+            ]
+        )
+    return B.table(
+        ["Model", "Estimator", "Predictor handling", "Final settings"],
+        rows,
+        widths=["2.4cm", "3.2cm", "1fr", "4.2cm"],
+        align=["l", "l", "l", "l"],
+        size=7.5,
+        id="tab-models",
+        caption="Model families and how predictors were handled (TRIPOD+AI 12b, 12c).",
+    )
 
 
 def tuning(evidence: dict[str, Any]) -> dict[str, Any] | None:
@@ -289,21 +432,42 @@ def tuning(evidence: dict[str, Any]) -> dict[str, Any] | None:
         if not final.get("n_trials"):
             rows.append([family_name(family), "none (no hyperparameters)", "–", "–", "–", "–"])
             continue
-        rows.append([family_name(family),
-                     f"{final.get('sampler', '–')}; {fmt.integer(final.get('n_trials'))} trials per study; "
-                     f"{fmt.integer(final.get('inner_cv'))}-fold inner CV; {final.get('metric', '–')}",
-                     fmt.integer(len(runs)), f"{fmt.integer(complete)} / {fmt.integer(pruned)} / {fmt.integer(failed)} of "
-                     f"{fmt.integer(trials)}", fmt.num(-final["best_value"] if final.get("best_value") is not None
-                                                      and str(final.get("metric", "")).startswith("neg_") else final.get("best_value"), "log_loss"),
-                     params_text(final.get("best_params") or {}, keep=7)])
+        rows.append(
+            [
+                family_name(family),
+                f"{final.get('sampler', '–')}; {fmt.integer(final.get('n_trials'))} trials per study; "
+                f"{fmt.integer(final.get('inner_cv'))}-fold inner CV; {final.get('metric', '–')}",
+                fmt.integer(len(runs)),
+                f"{fmt.integer(complete)} / {fmt.integer(pruned)} / {fmt.integer(failed)} of {fmt.integer(trials)}",
+                fmt.num(
+                    -final["best_value"]
+                    if final.get("best_value") is not None and str(final.get("metric", "")).startswith("neg_")
+                    else final.get("best_value"),
+                    "log_loss",
+                ),
+                params_text(final.get("best_params") or {}, keep=7),
+            ]
+        )
     if not rows:
         return None
-    return B.table(["Model", "Search", "Studies", "Trials complete / pruned / failed", "Best inner score",
-                    "Final hyperparameters"], rows, widths=["2.1cm", "3.6cm", "1.3cm", "2.4cm", "1.5cm", "1fr"],
-                   align=["l", "l", "r", "r", "r", "l"], size=7.5, id="tab-tuning",
-                   caption="Hyperparameter tuning (Optuna): one study per outer development fold and one for the "
-                           "final model; the inner score of a negated metric is shown as the metric itself "
-                           "(e.g. log-loss, lower is better).")
+    return B.table(
+        [
+            "Model",
+            "Search",
+            "Studies",
+            "Trials complete / pruned / failed",
+            "Best inner score",
+            "Final hyperparameters",
+        ],
+        rows,
+        widths=["2.1cm", "3.6cm", "1.3cm", "2.4cm", "1.5cm", "1fr"],
+        align=["l", "l", "r", "r", "r", "l"],
+        size=7.5,
+        id="tab-tuning",
+        caption="Hyperparameter tuning (Optuna): one study per outer development fold and one for the "
+        "final model; the inner score of a negated metric is shown as the metric itself "
+        "(e.g. log-loss, lower is better).",
+    )
 
 
 # ---------------------------------------------------------------- performance
@@ -313,8 +477,9 @@ def _auc(cv: dict[str, Any]) -> dict[str, Any] | None:
     return (cv.get("discrimination") or {}).get("auc")
 
 
-def _by_family(evidence: dict[str, Any], spec: list[tuple[str, Any]], caption: str, id: str,
-               size: float = 7.4) -> dict[str, Any]:
+def _by_family(
+    evidence: dict[str, Any], spec: list[tuple[str, Any]], caption: str, id: str, size: float = 7.4
+) -> dict[str, Any]:
     """Measures as rows, models as columns; a spec entry is (label, fn(record) -> str) or a group heading
     (label, None). Rows where no model has a value are left out."""
     fams = ordered_families(evidence)
@@ -333,10 +498,16 @@ def _by_family(evidence: dict[str, Any], spec: list[tuple[str, Any]], caption: s
             pending = None
         rows.append([label, *cells])
     wide = len(fams) >= 4
-    return B.table(["Measure", *[model_label(f, best) for f in fams]], rows,
-                   widths=["2.6cm" if wide else "4.2cm"] + ["1fr"] * len(fams),
-                   align=["l"] + ["r"] * len(fams), size=min(size, 7.0) if wide else size, caption=caption, id=id,
-                   note=MISSING_NOTE if any(fmt.MISSING in row[1:] for row in rows) else None)
+    return B.table(
+        ["Measure", *[model_label(f, best) for f in fams]],
+        rows,
+        widths=["2.6cm" if wide else "4.2cm"] + ["1fr"] * len(fams),
+        align=["l"] + ["r"] * len(fams),
+        size=min(size, 7.0) if wide else size,
+        caption=caption,
+        id=id,
+        note=MISSING_NOTE if any(fmt.MISSING in row[1:] for row in rows) else None,
+    )
 
 
 def _het(rec: dict[str, Any]) -> dict[str, Any]:
@@ -366,19 +537,25 @@ def discrimination(evidence: dict[str, Any]) -> dict[str, Any]:
         ("Bootstrap optimism", lambda r: _optimism(r, "optimism", "auc")),
         ("Optimism-corrected", lambda r: _optimism(r, "corrected", "auc")),
         ("Internal-external: pooled over centres", lambda r: fmt.est(_het(r).get("pooled_auc"), "auc")),
-        ("Internal-external: 95 % prediction interval, new centre",
-         lambda r: _pi(_het(r).get("pooled_auc_prediction_interval"), "auc")),
+        (
+            "Internal-external: 95 % prediction interval, new centre",
+            lambda r: _pi(_het(r).get("pooled_auc_prediction_interval"), "auc"),
+        ),
         ("Overall performance", None),
         ("Brier score (lower is better)", lambda r: _metric(r, "brier")),
         ("Scaled Brier score (higher is better)", lambda r: _metric(r, "scaled_brier")),
         ("Log-loss (selection criterion)", lambda r: _metric(r, "log_loss")),
         ("Nagelkerke R²", lambda r: _metric(r, "r2_nagelkerke")),
     ]
-    return _by_family(evidence, spec, id="tab-discrimination",
-                      caption="Discrimination and overall performance of every model: cross-validated with tuning "
-                              "nested in each development fold (bootstrap 95 % CIs), apparent and bootstrap "
-                              "optimism-corrected (Harrell), and internal-external validation by centre "
-                              "(random-effects pooled, with the 95 % prediction interval for a new centre).")
+    return _by_family(
+        evidence,
+        spec,
+        id="tab-discrimination",
+        caption="Discrimination and overall performance of every model: cross-validated with tuning "
+        "nested in each development fold (bootstrap 95 % CIs), apparent and bootstrap "
+        "optimism-corrected (Harrell), and internal-external validation by centre "
+        "(random-effects pooled, with the 95 % prediction interval for a new centre).",
+    )
 
 
 def calibration(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -396,10 +573,14 @@ def calibration(evidence: dict[str, Any]) -> dict[str, Any]:
         ("E50, median absolute error", lambda r: _metric(r, "e50")),
         ("E90, 90th centile absolute error", lambda r: _metric(r, "e90")),
     ]
-    return _by_family(evidence, spec, id="tab-calibration",
-                      caption="Calibration hierarchy (Van Calster et al. 2016) of the cross-validated predictions: "
-                              "mean, weak (slope) and moderate (flexible curve; absolute errors as in Austin & "
-                              "Steyerberg 2019), with bootstrap 95 % CIs.")
+    return _by_family(
+        evidence,
+        spec,
+        id="tab-calibration",
+        caption="Calibration hierarchy (Van Calster et al. 2016) of the cross-validated predictions: "
+        "mean, weak (slope) and moderate (flexible curve; absolute errors as in Austin & "
+        "Steyerberg 2019), with bootstrap 95 % CIs.",
+    )
 
 
 def classification(evidence: dict[str, Any]) -> dict[str, Any] | None:
@@ -408,21 +589,34 @@ def classification(evidence: dict[str, Any]) -> dict[str, Any] | None:
     for family in ordered_families(evidence):
         table = (evidence["families"][family]["cross_validation"].get("classification") or {}).get("rows") or []
         for r in table:
-            counts = (f"TP {fmt.integer(r['tp'])} · FP {fmt.integer(r['fp'])} · FN {fmt.integer(r['fn'])} · "
-                      f"TN {fmt.integer(r['tn'])}")
+            counts = (
+                f"TP {fmt.integer(r['tp'])} · FP {fmt.integer(r['fp'])} · FN {fmt.integer(r['fn'])} · "
+                f"TN {fmt.integer(r['tn'])}"
+            )
             per_threshold.setdefault(r["threshold"], []).append(
-                [B.cell(f"{family_name(family)}\n{counts}"), fmt.est(r.get("sensitivity"), "sens"),
-                 fmt.est(r.get("specificity"), "spec"), fmt.est(r.get("ppv"), "ppv"), fmt.est(r.get("npv"), "npv")])
+                [
+                    B.cell(f"{family_name(family)}\n{counts}"),
+                    fmt.est(r.get("sensitivity"), "sens"),
+                    fmt.est(r.get("specificity"), "spec"),
+                    fmt.est(r.get("ppv"), "ppv"),
+                    fmt.est(r.get("npv"), "npv"),
+                ]
+            )
     if not per_threshold:
         return None
     rows: list[list[Any]] = []
     for t, block in per_threshold.items():
         rows.append([B.cell(f"Risk threshold {fmt.threshold(t)}", b=True, colspan=5)])
         rows.extend(block)
-    return B.table(["Model", "Sensitivity", "Specificity", "PPV", "NPV"], rows,
-                   widths=["3.3cm", "1fr", "1fr", "1fr", "1fr"], size=7.2, id="tab-classification",
-                   caption="Classification at the prespecified risk thresholds (cross-validated predictions; Wilson "
-                           "95 % CIs). Thresholds describe performance; they are not a recommended decision rule.")
+    return B.table(
+        ["Model", "Sensitivity", "Specificity", "PPV", "NPV"],
+        rows,
+        widths=["3.3cm", "1fr", "1fr", "1fr", "1fr"],
+        size=7.2,
+        id="tab-classification",
+        caption="Classification at the prespecified risk thresholds (cross-validated predictions; Wilson "
+        "95 % CIs). Thresholds describe performance; they are not a recommended decision rule.",
+    )
 
 
 def _nearest(grid: list[Any], t: Any) -> int | None:
@@ -455,11 +649,16 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
     treat_all = [fmt.num(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t)), "nb") for t in thresholds]
     rows.append([B.cell("Treat all", i=True), *treat_all])
     rows.append([B.cell("Treat none", i=True), *[fmt.num(0.0, "nb")] * len(thresholds)])
-    return B.table(["Strategy", *[f"Net benefit at {fmt.threshold(t)}" for t in thresholds]], rows,
-                   widths=["2.6cm"] + ["1fr"] * len(thresholds), size=7.5, id="tab-netbenefit",
-                   note=MISSING_NOTE if any(fmt.MISSING in r[1:] for r in rows) else None,
-                   caption="Net benefit (Vickers & Elkin 2006) at the prespecified thresholds, with bootstrap 95 % CIs: "
-                           "net true positives per patient, NB = TP/n − FP/n × pt/(1 − pt).")
+    return B.table(
+        ["Strategy", *[f"Net benefit at {fmt.threshold(t)}" for t in thresholds]],
+        rows,
+        widths=["2.6cm"] + ["1fr"] * len(thresholds),
+        size=7.5,
+        id="tab-netbenefit",
+        note=MISSING_NOTE if any(fmt.MISSING in r[1:] for r in rows) else None,
+        caption="Net benefit (Vickers & Elkin 2006) at the prespecified thresholds, with bootstrap 95 % CIs: "
+        "net true positives per patient, NB = TP/n − FP/n × pt/(1 − pt).",
+    )
 
 
 def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, Any] | None:
@@ -472,22 +671,37 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
         return r.get("comparison_to_logistic") or {}
 
     def nb(t: float):
-        return lambda r: fmt.est(next((x for x in comp(r).get("net_benefit_difference") or []
-                                       if fmt.finite(x.get("threshold")) and abs(x["threshold"] - t) < 1e-9), None),
-                                 "nb")
+        return lambda r: fmt.est(
+            next(
+                (
+                    x
+                    for x in comp(r).get("net_benefit_difference") or []
+                    if fmt.finite(x.get("threshold")) and abs(x["threshold"] - t) < 1e-9
+                ),
+                None,
+            ),
+            "nb",
+        )
 
-    rows = [("AUC difference (DeLong)", lambda r: fmt.est((comp(r).get("auc_delong") or {}).get("difference"), "auc")),
-            ("P (DeLong test)", lambda r: fmt.p_value((comp(r).get("auc_delong") or {}).get("p_value"))),
-            ("ICI difference (bootstrap)", lambda r: fmt.est(comp(r).get("ici_difference"), "ici")),
-            *[(f"Net benefit difference at {fmt.threshold(t)}", nb(t)) for t in thresholds]]
+    rows = [
+        ("AUC difference (DeLong)", lambda r: fmt.est((comp(r).get("auc_delong") or {}).get("difference"), "auc")),
+        ("P (DeLong test)", lambda r: fmt.p_value((comp(r).get("auc_delong") or {}).get("p_value"))),
+        ("ICI difference (bootstrap)", lambda r: fmt.est(comp(r).get("ici_difference"), "ici")),
+        *[(f"Net benefit difference at {fmt.threshold(t)}", nb(t)) for t in thresholds],
+    ]
     best = evidence.get("best_family")
     body = [[label, *[fn(evidence["families"][f]) for f in fams]] for label, fn in rows]
-    return B.table(["Model minus logistic regression", *[model_label(f, best) for f in fams]], body,
-                   widths=["4.2cm"] + ["1fr"] * len(fams), align=["l"] + ["r"] * len(fams), size=7.4,
-                   id="tab-comparison",
-                   caption="Paired comparison with logistic regression on the same patients and the same "
-                           "cross-validated predictions: positive AUC and net-benefit differences and negative ICI "
-                           "differences favour the flexible model.")
+    return B.table(
+        ["Model minus logistic regression", *[model_label(f, best) for f in fams]],
+        body,
+        widths=["4.2cm"] + ["1fr"] * len(fams),
+        align=["l"] + ["r"] * len(fams),
+        size=7.4,
+        id="tab-comparison",
+        caption="Paired comparison with logistic regression on the same patients and the same "
+        "cross-validated predictions: positive AUC and net-benefit differences and negative ICI "
+        "differences favour the flexible model.",
+    )
 
 
 def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
@@ -496,8 +710,9 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
     wanted = {"auc": "auc", "oe_ratio": "oe", "slope": "slope"}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        g = groups.setdefault((r["grouping"], r["group"]),
-                              {"n": r.get("n"), "events": r.get("n_events"), "status": "ok"})
+        g = groups.setdefault(
+            (r["grouping"], r["group"]), {"n": r.get("n"), "events": r.get("n_events"), "status": "ok"}
+        )
         if r["metric"] in wanted and fmt.finite(r.get("estimate")):
             g[r["metric"]] = fmt.estimate(r["estimate"], r.get("ci_low"), r.get("ci_high"), wanted[r["metric"]])
         if r.get("status") == "too_few_events":
@@ -516,10 +731,15 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
             body.append([label, counts, B.cell("too few events to estimate", i=True, muted=True, colspan=3, align="c")])
         else:
             body.append([label, counts, *[g.get(m, not_estimable) for m in wanted]])
-    return B.table(["Subgroup", "n (events)", "AUC", "O:E ratio", "Calibration slope"], body,
-                   widths=["2.9cm", "1.7cm", "1fr", "1fr", "1fr"], size=7.4, id=f"tab-subgroups-{family}",
-                   caption=f"{family_name(family)}: discrimination and calibration by subgroup (cross-validated "
-                           f"predictions, bootstrap 95 % CIs).")
+    return B.table(
+        ["Subgroup", "n (events)", "AUC", "O:E ratio", "Calibration slope"],
+        body,
+        widths=["2.9cm", "1.7cm", "1fr", "1fr", "1fr"],
+        size=7.4,
+        id=f"tab-subgroups-{family}",
+        caption=f"{family_name(family)}: discrimination and calibration by subgroup (cross-validated "
+        f"predictions, bootstrap 95 % CIs).",
+    )
 
 
 def heterogeneity(evidence: dict[str, Any]) -> dict[str, Any] | None:
@@ -531,8 +751,12 @@ def heterogeneity(evidence: dict[str, Any]) -> dict[str, Any] | None:
             continue
         het = iecv.get("heterogeneity") or {}
         pooled = het.get("pooled") or {}
-        for key, label, kind in (("logit_auc", "AUC", "auc"), ("log_oe", "O:E ratio", "oe"), ("citl", "CITL", "citl"),
-                                 ("slope", "Calibration slope", "slope")):
+        for key, label, kind in (
+            ("logit_auc", "AUC", "auc"),
+            ("log_oe", "O:E ratio", "oe"),
+            ("citl", "CITL", "citl"),
+            ("slope", "Calibration slope", "slope"),
+        ):
             meta = pooled.get(key)
             if not meta:
                 continue
@@ -542,19 +766,33 @@ def heterogeneity(evidence: dict[str, Any]) -> dict[str, Any] | None:
                 estimate, pi = fmt.est(het.get("pooled_oe_ratio"), "oe"), het.get("pooled_oe_prediction_interval")
             else:
                 estimate, pi = fmt.est(meta.get("estimate"), kind), meta.get("prediction_interval")
-            rows.append([family_name(family) if key == "logit_auc" else "", label, fmt.integer(meta.get("k")), estimate,
-                         fmt.interval(pi[0], pi[1], kind) if pi else fmt.MISSING, fmt.num(meta.get("tau2"), "tau2"),
-                         f"{fmt.num(100 * (meta.get('i2') or 0), digits=0)} %" if meta.get("i2") is not None else fmt.MISSING,
-                         fmt.p_value(meta.get("q_p_value"))])
+            rows.append(
+                [
+                    family_name(family) if key == "logit_auc" else "",
+                    label,
+                    fmt.integer(meta.get("k")),
+                    estimate,
+                    fmt.interval(pi[0], pi[1], kind) if pi else fmt.MISSING,
+                    fmt.num(meta.get("tau2"), "tau2"),
+                    f"{fmt.num(100 * (meta.get('i2') or 0), digits=0)} %"
+                    if meta.get("i2") is not None
+                    else fmt.MISSING,
+                    fmt.p_value(meta.get("q_p_value")),
+                ]
+            )
     if not rows:
         return None
-    return B.table(["Model", "Measure", "Centres", "Pooled (95 % CI)", "95 % prediction interval", "τ²", "I²",
-                    "Q test"], rows, widths=["2.2cm", "2.2cm", "1.2cm", "1fr", "2.5cm", "1.1cm", "0.9cm", "1.7cm"],
-                   align=["l", "l", "r", "r", "r", "r", "r", "r"],
-                   size=7.0, id="tab-heterogeneity",
-                   caption="Heterogeneity across centres in internal-external validation: random-effects (REML) "
-                           "pooled estimates (AUC on the logit scale, O:E on the log scale, back-transformed), "
-                           "between-centre variance τ² (on the pooling scale), I² and Cochran's Q.")
+    return B.table(
+        ["Model", "Measure", "Centres", "Pooled (95 % CI)", "95 % prediction interval", "τ²", "I²", "Q test"],
+        rows,
+        widths=["2.2cm", "2.2cm", "1.2cm", "1fr", "2.5cm", "1.1cm", "0.9cm", "1.7cm"],
+        align=["l", "l", "r", "r", "r", "r", "r", "r"],
+        size=7.0,
+        id="tab-heterogeneity",
+        caption="Heterogeneity across centres in internal-external validation: random-effects (REML) "
+        "pooled estimates (AUC on the logit scale, O:E on the log scale, back-transformed), "
+        "between-centre variance τ² (on the pooling scale), I² and Cochran's Q.",
+    )
 
 
 def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -567,39 +805,72 @@ def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
     folds = val.get("folds")
     tuned = any(evidence["families"][f].get("tuning") for f in evidence.get("families", {}))
     if folds and n:
-        rows.append([f"Cross-validation: each of {folds} development folds" + (" (tuning nested inside)" if tuned else ""),
-                     f"≈ {fmt.integer(n * (folds - 1) / folds)}", f"≈ {fmt.integer((events or 0) * (folds - 1) / folds)}"])
-        rows.append([f"Cross-validation: each test fold (predictions pooled over {val.get('repeats', 1)} × {folds} folds)",
-                     f"≈ {fmt.integer(n / folds)}", f"≈ {fmt.integer((events or 0) / folds)}"])
+        rows.append(
+            [
+                f"Cross-validation: each of {folds} development folds" + (" (tuning nested inside)" if tuned else ""),
+                f"≈ {fmt.integer(n * (folds - 1) / folds)}",
+                f"≈ {fmt.integer((events or 0) * (folds - 1) / folds)}",
+            ]
+        )
+        rows.append(
+            [
+                f"Cross-validation: each test fold (predictions pooled over {val.get('repeats', 1)} × {folds} folds)",
+                f"≈ {fmt.integer(n / folds)}",
+                f"≈ {fmt.integer((events or 0) / folds)}",
+            ]
+        )
         tun = pipe.get("tuning") or {}
         if tun.get("inner_folds") and tun.get("n_trials") and tuned:
             inner = tun["inner_folds"]
-            rows.append([f"Hyperparameter tuning: each of {inner} inner training folds",
-                         f"≈ {fmt.integer(n * (folds - 1) / folds * (inner - 1) / inner)}",
-                         f"≈ {fmt.integer((events or 0) * (folds - 1) / folds * (inner - 1) / inner)}"])
+            rows.append(
+                [
+                    f"Hyperparameter tuning: each of {inner} inner training folds",
+                    f"≈ {fmt.integer(n * (folds - 1) / folds * (inner - 1) / inner)}",
+                    f"≈ {fmt.integer((events or 0) * (folds - 1) / folds * (inner - 1) / inner)}",
+                ]
+            )
     boot = val.get("bootstrap") or {}
     if boot and boot.get("replicates"):
-        rows.append([f"Bootstrap optimism: {fmt.integer(boot['replicates'])} resamples of the development data",
-                     fmt.integer(n), "stratified"])
+        rows.append(
+            [
+                f"Bootstrap optimism: {fmt.integer(boot['replicates'])} resamples of the development data",
+                fmt.integer(n),
+                "stratified",
+            ]
+        )
     for family in ordered_families(evidence):
         iecv = evidence["families"][family].get("internal_external")
         if iecv:
             centres = (iecv.get("heterogeneity") or {}).get("centres") or []
             ev = sum(c.get("n_events") or 0 for c in centres)
-            rows.append([f"Internal-external validation: {len(centres)} held-out centres (all models)",
-                         fmt.integer(iecv.get("n_tested")), fmt.integer(ev)])
+            rows.append(
+                [
+                    f"Internal-external validation: {len(centres)} held-out centres (all models)",
+                    fmt.integer(iecv.get("n_tested")),
+                    fmt.integer(ev),
+                ]
+            )
             break
     for family in ordered_families(evidence):
         tmp = evidence["families"][family].get("temporal")
         if tmp:
             ev = tmp.get("evaluation", {}).get("discrimination", {}).get("n_events")
-            rows.append([f"Temporal validation: development / validation ({tmp.get('split')})",
-                         f"{fmt.integer(tmp.get('n_development'))} / {fmt.integer(tmp.get('n_validation'))}",
-                         f"– / {fmt.integer(ev)}"])
+            rows.append(
+                [
+                    f"Temporal validation: development / validation ({tmp.get('split')})",
+                    f"{fmt.integer(tmp.get('n_development'))} / {fmt.integer(tmp.get('n_validation'))}",
+                    f"– / {fmt.integer(ev)}",
+                ]
+            )
             break
-    return B.table(["Analysis", "Patients", "Events"], rows, widths=["1fr", "2.4cm", "2.4cm"],
-                   id="tab-analysed", caption="Patients and outcome events in each analysis (TRIPOD+AI item 21). "
-                   "Fold sizes are approximate (stratified folds).")
+    return B.table(
+        ["Analysis", "Patients", "Events"],
+        rows,
+        widths=["1fr", "2.4cm", "2.4cm"],
+        id="tab-analysed",
+        caption="Patients and outcome events in each analysis (TRIPOD+AI item 21). "
+        "Fold sizes are approximate (stratified folds).",
+    )
 
 
 # ---------------------------------------------------------------- model specification
@@ -610,14 +881,25 @@ def odds_ratios(spec: dict[str, Any]) -> dict[str, Any] | None:
     rows = spec.get("odds_ratios") or []
     if not rows:
         return None
-    body = [[B.cell(B.breakable(r["variable"]), m=True), r["contrast"],
-             fmt.estimate(r["odds_ratio"], r["ci_low"], r["ci_high"], "or")] for r in rows]
-    return B.table(["Predictor", "Contrast", "Adjusted odds ratio"], body, widths=["3.6cm", "1fr", "5.2cm"],
-                   align=["l", "l", "r"], id="tab-odds",
-                   caption="Logistic regression: adjusted odds ratios with 95 % CIs (delta method) for an "
-                           "interquartile-range change of continuous predictors (through their spline terms), each "
-                           "level against the reference for categorical ones, other predictors at the reference "
-                           "profile.")
+    body = [
+        [
+            B.cell(B.breakable(r["variable"]), m=True),
+            r["contrast"],
+            fmt.estimate(r["odds_ratio"], r["ci_low"], r["ci_high"], "or"),
+        ]
+        for r in rows
+    ]
+    return B.table(
+        ["Predictor", "Contrast", "Adjusted odds ratio"],
+        body,
+        widths=["3.6cm", "1fr", "5.2cm"],
+        align=["l", "l", "r"],
+        id="tab-odds",
+        caption="Logistic regression: adjusted odds ratios with 95 % CIs (delta method) for an "
+        "interquartile-range change of continuous predictors (through their spline terms), each "
+        "level against the reference for categorical ones, other predictors at the reference "
+        "profile.",
+    )
 
 
 def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -625,14 +907,26 @@ def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
     rows = spec.get("coefficients") or []
     if not rows:
         return None
-    body = [[B.cell(B.breakable(r["term"]), m=True), fmt.num(r["estimate"], "coef"), fmt.num(r["se"], "se"),
-             fmt.interval(r["ci_low"], r["ci_high"], "coef")] for r in rows]
-    return B.table(["Term (model design)", "Coefficient (log-odds)", "SE", "95 % CI"], body,
-                   widths=["1fr", "2.6cm", "1.6cm", "3.6cm"], align=["l", "r", "r", "r"], id="tab-coefficients",
-                   caption="Logistic regression: the full model on its design scale (intercept and every term, "
-                           "standardised continuous predictors and their restricted cubic spline terms, missing "
-                           "indicators, one-hot levels). Risk = 1 / (1 + exp(−linear predictor)). The fitted "
-                           "preprocessing (medians, scaling, knots) is part of the logged model object.")
+    body = [
+        [
+            B.cell(B.breakable(r["term"]), m=True),
+            fmt.num(r["estimate"], "coef"),
+            fmt.num(r["se"], "se"),
+            fmt.interval(r["ci_low"], r["ci_high"], "coef"),
+        ]
+        for r in rows
+    ]
+    return B.table(
+        ["Term (model design)", "Coefficient (log-odds)", "SE", "95 % CI"],
+        body,
+        widths=["1fr", "2.6cm", "1.6cm", "3.6cm"],
+        align=["l", "r", "r", "r"],
+        id="tab-coefficients",
+        caption="Logistic regression: the full model on its design scale (intercept and every term, "
+        "standardised continuous predictors and their restricted cubic spline terms, missing "
+        "indicators, one-hot levels). Risk = 1 / (1 + exp(−linear predictor)). The fitted "
+        "preprocessing (medians, scaling, knots) is part of the logged model object.",
+    )
 
 
 def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -> dict[str, Any] | None:
@@ -655,20 +949,37 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
         return f"{var} missing" if t["kind"] == "missing" else f"{var} (yes vs no)"
 
     rows = [formula["intercept"] | {"label": "(intercept)"}, *[t | {"label": label(t)} for t in formula["terms"]]]
-    body = [[B.cell(B.breakable(r["label"]), m=True), _significant(r.get("estimate")),
-             f"{_significant(r.get('ci_low'))} to {_significant(r.get('ci_high'))}"
-             if fmt.finite(r.get("ci_low")) else fmt.MISSING] for r in rows]
-    knots = "; ".join(f"{v}: {', '.join(_significant(k) for k in ks or [])}"
-                      for v, ks in (formula.get("splines") or {}).items())
+    body = [
+        [
+            B.cell(B.breakable(r["label"]), m=True),
+            _significant(r.get("estimate")),
+            f"{_significant(r.get('ci_low'))} to {_significant(r.get('ci_high'))}"
+            if fmt.finite(r.get("ci_low"))
+            else fmt.MISSING,
+        ]
+        for r in rows
+    ]
+    knots = "; ".join(
+        f"{v}: {', '.join(_significant(k) for k in ks or [])}" for v, ks in (formula.get("splines") or {}).items()
+    )
     medians = "; ".join(f"{v} {_significant(m)}" for v, m in (formula.get("imputation") or {}).items())
-    return B.table(["Term (original units)", "Coefficient (log-odds)", "95 % CI"], body,
-                   widths=["1fr", "3cm", "4cm"], align=["l", "r", "r"], id=f"tab-raw-scale-{family}", size=7.5,
-                   caption=f"{family}: the model on the predictors' original units. Risk = 1 / (1 + "
-                           "exp(−(intercept + Σ coefficient × term))). Spline terms: " + formula.get("basis", "")
-                           + "; knots: " + (knots or "none")
-                           + ". A missing continuous value is replaced by its median ("
-                           + (medians or "–") + ") and its missing indicator is 1. Intervals: Wald, from the "
-                           "unpenalised fit (none for penalised models).")
+    return B.table(
+        ["Term (original units)", "Coefficient (log-odds)", "95 % CI"],
+        body,
+        widths=["1fr", "3cm", "4cm"],
+        align=["l", "r", "r"],
+        id=f"tab-raw-scale-{family}",
+        size=7.5,
+        caption=f"{family}: the model on the predictors' original units. Risk = 1 / (1 + "
+        "exp(−(intercept + Σ coefficient × term))). Spline terms: "
+        + formula.get("basis", "")
+        + "; knots: "
+        + (knots or "none")
+        + ". A missing continuous value is replaced by its median ("
+        + (medians or "–")
+        + ") and its missing indicator is 1. Intervals: Wald, from the "
+        "unpenalised fit (none for penalised models).",
+    )
 
 
 def _significant(value: Any) -> str:
@@ -691,14 +1002,26 @@ def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
         parameter = r.get("parameter")
         label = WEIBULL_PARAMETERS.get(parameter, str(parameter)) if parameter != previous else ""
         previous = parameter
-        body.append([label, B.cell(B.breakable(str(r.get("covariate", ""))), m=True), fmt.num(r.get("coef"), "coef"),
-                     fmt.num(r.get("se"), "se"), fmt.interval(r.get("ci_low"), r.get("ci_high"), "coef")])
-    return B.table(["Parameter", "Term (model design)", "Coefficient", "SE", "95 % CI"], body,
-                   widths=["3.4cm", "1fr", "2.2cm", "1.6cm", "3.6cm"], align=["l", "l", "r", "r", "r"], size=7.5,
-                   id=f"tab-coefficients-{spec.get('family', 'survival')}",
-                   caption="Weibull accelerated failure time model fitted on all analysed patients: "
-                           "S(t | x) = exp(−(t / λ(x))^ρ) with log λ(x) = intercept + coefficients × design "
-                           "(positive coefficients: longer time to the event). Wald 95 % CIs (lifelines).")
+        body.append(
+            [
+                label,
+                B.cell(B.breakable(str(r.get("covariate", ""))), m=True),
+                fmt.num(r.get("coef"), "coef"),
+                fmt.num(r.get("se"), "se"),
+                fmt.interval(r.get("ci_low"), r.get("ci_high"), "coef"),
+            ]
+        )
+    return B.table(
+        ["Parameter", "Term (model design)", "Coefficient", "SE", "95 % CI"],
+        body,
+        widths=["3.4cm", "1fr", "2.2cm", "1.6cm", "3.6cm"],
+        align=["l", "l", "r", "r", "r"],
+        size=7.5,
+        id=f"tab-coefficients-{spec.get('family', 'survival')}",
+        caption="Weibull accelerated failure time model fitted on all analysed patients: "
+        "S(t | x) = exp(−(t / λ(x))^ρ) with log λ(x) = intercept + coefficients × design "
+        "(positive coefficients: longer time to the event). Wald 95 % CIs (lifelines).",
+    )
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
@@ -711,18 +1034,27 @@ def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, float):
             v = fmt.num(v, digits=4) if abs(v) < 1000 else fmt.integer(v)
         rows.append((k, str(v)))
-    return B.keyvals(rows, id="tab-hyper", widths=("5cm", "1fr"), size=8.0,
-                     caption=f"{spec.get('estimator', '')}: every hyperparameter of the final model (unset "
-                             "library defaults omitted).")
+    return B.keyvals(
+        rows,
+        id="tab-hyper",
+        widths=("5cm", "1fr"),
+        size=8.0,
+        caption=f"{spec.get('estimator', '')}: every hyperparameter of the final model (unset "
+        "library defaults omitted).",
+    )
 
 
 def environment(env: dict[str, Any]) -> dict[str, Any]:
     """Python, platform and package versions of the run."""
-    rows = [("spineoutcome", str(env.get("spineoutcome", "–"))), ("Python", str(env.get("python", "–"))),
-            ("Platform", str(env.get("platform", "–")))]
+    rows = [
+        ("spineoutcome", str(env.get("spineoutcome", "–"))),
+        ("Python", str(env.get("python", "–"))),
+        ("Platform", str(env.get("platform", "–"))),
+    ]
     rows += [(k, str(v)) for k, v in (env.get("packages") or {}).items()]
-    return B.keyvals(rows, id="tab-environment", caption="Software versions of the run.", widths=("4cm", "1fr"),
-                     size=8.0)
+    return B.keyvals(
+        rows, id="tab-environment", caption="Software versions of the run.", widths=("4cm", "1fr"), size=8.0
+    )
 
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -54,8 +54,7 @@ def compile_preprocess(preprocess: object) -> Callable[[pd.DataFrame], np.ndarra
             if names != expected:
                 raise NotCompilable("the compiled design has other columns than the preprocessor")
             checked.append(True)
-        return np.column_stack([np.asarray(c, dtype=np.float64) for c in out]) if out else \
-            np.zeros((len(frame), 0))
+        return np.column_stack([np.asarray(c, dtype=np.float64) for c in out]) if out else np.zeros((len(frame), 0))
 
     return run
 
@@ -96,8 +95,9 @@ def _apply(step: object, columns: Columns, names: list[str], check: bool) -> tup
     raise NotCompilable(f"no NumPy translation of {type(step).__name__}")
 
 
-def _column_transformer(step: ColumnTransformer, columns: Columns, names: list[str],
-                        check: bool) -> tuple[Columns, list[str]]:
+def _column_transformer(
+    step: ColumnTransformer, columns: Columns, names: list[str], check: bool
+) -> tuple[Columns, list[str]]:
     position = {name: i for i, name in enumerate(names)}
     out: Columns = []
     out_names: list[str] = []

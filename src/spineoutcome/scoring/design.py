@@ -88,12 +88,19 @@ class PipelineDesign:
         inputs = list(getattr(inner, "feature_names_in_", []))
         sources = feature_sources(self.preprocess)
         self.sources = [sources[c] for c in self.columns]
-        self.separable = (getattr(self.preprocess, "imputation", "simple") == "simple" and bool(inputs)
-                          and all(s in inputs for s in self.sources))
-        self.blocks = {s: np.asarray([i for i, c in enumerate(self.sources) if c == s])
-                       for s in dict.fromkeys(self.sources)}
-        self.linear = (isinstance(self.model, LogisticRegression) and len(self.model.classes_) == 2
-                       and self.model.coef_.shape[0] == 1)
+        self.separable = (
+            getattr(self.preprocess, "imputation", "simple") == "simple"
+            and bool(inputs)
+            and all(s in inputs for s in self.sources)
+        )
+        self.blocks = {
+            s: np.asarray([i for i, c in enumerate(self.sources) if c == s]) for s in dict.fromkeys(self.sources)
+        }
+        self.linear = (
+            isinstance(self.model, LogisticRegression)
+            and len(self.model.classes_) == 2
+            and self.model.coef_.shape[0] == 1
+        )
         try:
             self.compiled = compile_preprocess(self.preprocess) if self.separable else None
         except NotCompilable:
@@ -137,8 +144,10 @@ class DesignCache:
             return {name: np.zeros(0, dtype=np.intp) for name in self.predictors}
         used = {name: np.unique(distinct.codes[name]) for name in self.predictors}
         keys = {name: _keys(distinct.uniques[name].iloc[used[name]]) for name in self.predictors}
-        if any(name in self._index and len(self._index[name]) + len(keys[name]) > self.max_values
-               for name in self.predictors):
+        if any(
+            name in self._index and len(self._index[name]) + len(keys[name]) > self.max_values
+            for name in self.predictors
+        ):
             self._reset()
         new: dict[str, pd.Series] = {}
         for name in self.predictors:
@@ -158,8 +167,9 @@ class DesignCache:
     def _add(self, new: dict[str, pd.Series], frame: pd.DataFrame) -> None:
         for name, values in new.items():
             old = self._values.get(name)
-            self._values[name] = values.reset_index(drop=True) if old is None else \
-                pd.concat([old, values], ignore_index=True)
+            self._values[name] = (
+                values.reset_index(drop=True) if old is None else pd.concat([old, values], ignore_index=True)
+            )
             self._index[name] = pd.Index(_keys(self._values[name]))
         size = max(len(v) for v in new.values())
         table = {}
@@ -177,7 +187,7 @@ class DesignCache:
             for source, positions in design.blocks.items():
                 if source not in new:
                     continue
-                block = values[:len(new[source])][:, positions]
+                block = values[: len(new[source])][:, positions]
                 self._tables[i][source] = _append(self._tables[i].get(source), block)
                 if design.linear:
                     # column by column (not a BLAS product): a value's contribution must not depend on
@@ -218,7 +228,9 @@ class DesignCache:
             design[:, positions] = self._tables[i][source][rows[source]]
         return pd.DataFrame(design, columns=pipeline.columns, index=frame.index)
 
-    def probability(self, i: int, frame: pd.DataFrame, rows: dict[str, np.ndarray], *, exact: bool = False) -> np.ndarray:
+    def probability(
+        self, i: int, frame: pd.DataFrame, rows: dict[str, np.ndarray], *, exact: bool = False
+    ) -> np.ndarray:
         """Uncalibrated risk of pipeline ``i``; ``exact``: through the model's own ``predict_proba``."""
         pipeline = self.pipelines[i]
         if pipeline.linear and pipeline.separable and not exact:

@@ -139,23 +139,32 @@ def score_export(
     rejects = Path(rejects) if rejects is not None else out.with_name(f"{out.stem}.rejects.csv")
     check_writable(out, overwrite=overwrite)
     check_writable(rejects, overwrite=overwrite)
-    loaded = [m if isinstance(m, ScoringModel) else
-              load_verified(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified) for m in models]
+    loaded = [
+        m
+        if isinstance(m, ScoringModel)
+        else load_verified(m, tracking_uri=tracking_uri, allow_unverified=allow_unverified)
+        for m in models
+    ]
     if not loaded:
         raise ValueError("give at least one model")
     contract = loaded[0].bundle.contract
     key, line_key = scoring_key(dictionary, contract.dictionary)
     missing_codes = dictionary.missing_codes if dictionary is not None else contract.missing_codes
-    export = open_export(source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal,
-                         sheet=sheet)
-    needed = list(dict.fromkeys([*([] if line_key else [key]),
-                                 *(n for m in loaded for n in m.bundle.contract.names)]))
+    export = open_export(
+        source, column_map=column_map, encoding=encoding, delimiter=delimiter, decimal=decimal, sheet=sheet
+    )
+    needed = list(dict.fromkeys([*([] if line_key else [key]), *(n for m in loaded for n in m.bundle.contract.names)]))
     check_columns(export, needed, key)
     prefixes = _prefixes(loaded)
     scorers = [TaskScorer(m, band=band) for m in loaded]
-    summary = ScoringSummary(str(source), models=[m.describe() for m in loaded], prefixes=prefixes,
-                             ignored_columns=len([c for c in export.columns if c not in needed]),
-                             explained=explain, band=band)
+    summary = ScoringSummary(
+        str(source),
+        models=[m.describe() for m in loaded],
+        prefixes=prefixes,
+        ignored_columns=len([c for c in export.columns if c not in needed]),
+        explained=explain,
+        band=band,
+    )
     for prefix, model in zip(prefixes, loaded, strict=True):
         summary.flagged[prefix] = {"missing_predictors": 0, "extrapolated": 0, "out_of_distribution": 0}
         summary.categories[prefix] = dict.fromkeys(category_labels(model.thresholds), 0)
@@ -164,8 +173,7 @@ def score_export(
     if sheets_dir is not None:
         from spineoutcome.scoring.sheets import SheetWriter
 
-        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary or DataDictionary.load(),
-                             overwrite=overwrite)
+        sheets = SheetWriter(sheets_dir, loaded, prefixes, dictionary or DataDictionary.load(), overwrite=overwrite)
         extra = [c for c in sheets.columns if c in export.columns and c not in needed]
     try:
         duplicated = set() if line_key else duplicate_keys(export, key, missing_codes, chunk_size)
@@ -175,8 +183,9 @@ def score_export(
             stack.callback(rejects_file.close)
             stack.callback(scores_file.close)
             for chunk in export.chunks([*needed, *extra], chunk_size):
-                table, problems, scored = _score_chunk(chunk, export, key, duplicated, loaded, scorers, prefixes,
-                                                       missing_codes, explain, summary, sheets)
+                table, problems, scored = _score_chunk(
+                    chunk, export, key, duplicated, loaded, scorers, prefixes, missing_codes, explain, summary, sheets
+                )
                 if table is not None:
                     scores_file.write(table)
                 rejects_file.write(problems)
@@ -199,12 +208,17 @@ def score_export(
     drift = out.with_name(f"{out.stem}.drift.json")
     with atomic_output(drift, overwrite=True) as temporary:
         temporary.write_text(json.dumps(drift_summary(summary, loaded, period), indent=1), encoding="utf-8")
-    summary.outputs = {"scores": str(out), "rejects": str(rejects),
-                       "sheets": str(sheets_dir) if sheets_dir is not None else None,
-                       "sheets_written": sheets.written if sheets is not None else 0, "drift": str(drift)}
+    summary.outputs = {
+        "scores": str(out),
+        "rejects": str(rejects),
+        "sheets": str(sheets_dir) if sheets_dir is not None else None,
+        "sheets_written": sheets.written if sheets is not None else 0,
+        "drift": str(drift),
+    }
     if not summary.invariant_holds:  # pragma: no cover - a bug, never an input problem
-        raise AssertionError(f"rows in {summary.rows_in} != scored {summary.rows_scored} + rejected "
-                             f"{summary.rows_rejected}")
+        raise AssertionError(
+            f"rows in {summary.rows_in} != scored {summary.rows_scored} + rejected {summary.rows_rejected}"
+        )
     return summary
 
 
@@ -218,10 +232,20 @@ def drift_summary(summary: ScoringSummary, models: list[ScoringModel], period: s
     the counts scored and flagged, and each predictor's counts in the bundle's development bins
     (:mod:`spineoutcome.lifecycle.drift`; absent for bundles built without them)."""
     label = period or datetime.now(UTC).strftime("%Y-%m")
-    return {"format": DRIFT_FORMAT, "period": label, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "models": {prefix: {"model": model.describe(), "n_scored": summary.rows_scored,
-                                "flagged": summary.flagged[prefix], "bins": summary.drift.get(prefix)}
-                       for prefix, model in zip(summary.prefixes, models, strict=True)}}
+    return {
+        "format": DRIFT_FORMAT,
+        "period": label,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "models": {
+            prefix: {
+                "model": model.describe(),
+                "n_scored": summary.rows_scored,
+                "flagged": summary.flagged[prefix],
+                "bins": summary.drift.get(prefix),
+            }
+            for prefix, model in zip(summary.prefixes, models, strict=True)
+        },
+    }
 
 
 def scoring_key(dictionary: DataDictionary | None, bundled: dict[str, str]) -> tuple[str, bool]:
@@ -241,7 +265,8 @@ def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
     if len(absent) == len(needed):
         raise ContractMismatchError(
             f"{export.path}: the first line holds none of the columns the models need; is the header line missing? "
-            "(the line is not shown: it may hold patient data)")
+            "(the line is not shown: it may hold patient data)"
+        )
     if export.repeated:
         raise ExportReadError(repeated_columns_message(export.path, export.repeated))
     if not absent:
@@ -256,13 +281,15 @@ def check_columns(export: ExportFile, needed: list[str], key: str) -> None:
     raise ContractMismatchError(
         f"{export.path}: the export does not match the models' input contract: missing column(s) "
         f"{'; '.join(parts)}. Every predictor column must be present (a value may be empty); rename headers "
-        "with a column map (--column-map) if they are spelled differently.")
+        "with a column map (--column-map) if they are spelled differently."
+    )
 
 
 def duplicate_keys(export: ExportFile, key: str, missing_codes: Sequence[str], chunk_size: int) -> set[str]:
     """Patient keys that appear on more than one row (a pass over the key column only)."""
-    parts = [column.astype(str).str.strip().to_numpy(dtype=object)
-             for column in export.column(key, max(chunk_size, 200_000))]
+    parts = [
+        column.astype(str).str.strip().to_numpy(dtype=object) for column in export.column(key, max(chunk_size, 200_000))
+    ]
     if not parts:
         return set()
     keys = pd.Series(np.concatenate(parts), dtype=object)
@@ -270,9 +297,19 @@ def duplicate_keys(export: ExportFile, key: str, missing_codes: Sequence[str], c
     return set(repeated.unique())
 
 
-def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str], models: list[ScoringModel],
-                 scorers: list[TaskScorer], prefixes: list[str], missing_codes: Sequence[str], explain: bool,
-                 summary: ScoringSummary, sheets: Any) -> tuple[pa.Table | None, pd.DataFrame, int]:
+def _score_chunk(
+    chunk: Chunk,
+    export: ExportFile,
+    key: str,
+    duplicated: set[str],
+    models: list[ScoringModel],
+    scorers: list[TaskScorer],
+    prefixes: list[str],
+    missing_codes: Sequence[str],
+    explain: bool,
+    summary: ScoringSummary,
+    sheets: Any,
+) -> tuple[pa.Table | None, pd.DataFrame, int]:
     frame = chunk.frame
     if key not in frame.columns:
         frame = frame.assign(**{key: np.asarray(chunk.lines).astype(str)})
@@ -286,8 +323,11 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
     key_missing = keys.isin(list(missing_codes)).to_numpy()
     problems.append(Problem(np.flatnonzero(key_missing), key, "missing_value", RULES["missing_value"]))
     if duplicated:
-        problems.append(Problem(np.flatnonzero(keys.isin(duplicated).to_numpy() & ~key_missing), key,
-                                "duplicate_key", DUPLICATE_REASON))
+        problems.append(
+            Problem(
+                np.flatnonzero(keys.isin(duplicated).to_numpy() & ~key_missing), key, "duplicate_key", DUPLICATE_REASON
+            )
+        )
     parsed = []
     merged: dict[tuple[str, str, str], np.ndarray] = {}
     for model in models:
@@ -311,8 +351,7 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
         results.append(scores)
         for name in OUTPUTS:
             columns[f"{prefix}_{name}"] = scores.columns[name]
-        columns[f"{prefix}_{INTEGRITY_COLUMN}"] = np.full(int(valid.sum()), integrity_label(scorer.model),
-                                                          dtype=object)
+        columns[f"{prefix}_{INTEGRITY_COLUMN}"] = np.full(int(valid.sum()), integrity_label(scorer.model), dtype=object)
         flagged = summary.flagged[prefix]
         flagged["missing_predictors"] += int((scores.columns["missing_predictors"] != "").sum())
         flagged["extrapolated"] += int((scores.columns["extrapolated"] != "").sum())
@@ -324,11 +363,15 @@ def _score_chunk(chunk: Chunk, export: ExportFile, key: str, duplicated: set[str
         for label, count in counts.items():
             summary.categories[prefix][str(label)] += int(count)
     if sheets is not None and valid.any():
-        sheets.write(chunk, valid, keys.to_numpy(dtype=object)[valid], [p.frame[valid] for p in parsed], results,
-                     columns)
+        sheets.write(
+            chunk, valid, keys.to_numpy(dtype=object)[valid], [p.frame[valid] for p in parsed], results, columns
+        )
     table = _scores_table(columns, key, prefixes)
-    return table, _with_faults(_reject_records(problems, frame, chunk.lines, export, key), chunk, export, key), \
-        int(valid.sum())
+    return (
+        table,
+        _with_faults(_reject_records(problems, frame, chunk.lines, export, key), chunk, export, key),
+        int(valid.sum()),
+    )
 
 
 def _with_faults(rejected: pd.DataFrame, chunk: Chunk, export: ExportFile, key: str) -> pd.DataFrame:
@@ -345,8 +388,11 @@ def _scores_table(columns: dict[str, Any], key: str, prefixes: list[str]) -> pa.
     for name, values in columns.items():
         if name == "line":
             arrays[name] = pa.array(np.asarray(values, dtype=np.int64))
-        elif (name == key or name.endswith(("_category", "_missing_predictors", "_extrapolated", INTEGRITY_COLUMN))
-              or "_factor_" in name):
+        elif (
+            name == key
+            or name.endswith(("_category", "_missing_predictors", "_extrapolated", INTEGRITY_COLUMN))
+            or "_factor_" in name
+        ):
             text = np.asarray(values, dtype=object)
             arrays[name] = pa.array([neutralise_cell(v) for v in text] if len(text) else text, type=pa.string())
         elif name.endswith("_out_of_distribution"):
@@ -364,21 +410,37 @@ def _empty_scores(key: str, prefixes: list[str]) -> pa.Table:
     return _scores_table(columns, key, prefixes)
 
 
-def _reject_records(problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, export: ExportFile,
-                    key: str) -> pd.DataFrame:
+def _reject_records(
+    problems: list[Problem], frame: pd.DataFrame, lines: np.ndarray, export: ExportFile, key: str
+) -> pd.DataFrame:
     if not problems:
         return _empty_rejects(key)
     keys = frame[key].to_numpy(dtype=object)
-    parts = [pd.DataFrame({"source": str(export.path), "line": lines[p.positions], key: keys[p.positions],
-                           "column": p.column, "value": frame[p.column].to_numpy(dtype=object)[p.positions],
-                           "rule": p.rule, "reason": p.reason}) for p in problems]
+    parts = [
+        pd.DataFrame(
+            {
+                "source": str(export.path),
+                "line": lines[p.positions],
+                key: keys[p.positions],
+                "column": p.column,
+                "value": frame[p.column].to_numpy(dtype=object)[p.positions],
+                "rule": p.rule,
+                "reason": p.reason,
+            }
+        )
+        for p in problems
+    ]
     records = neutralise_frame(pd.concat(parts, ignore_index=True))
     return records.sort_values(["line", "column"], kind="stable").reset_index(drop=True)
 
 
 def _empty_rejects(key: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "line" else object)
-                         for c in ("source", "line", key, "column", "value", "rule", "reason")})
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype=np.int64 if c == "line" else object)
+            for c in ("source", "line", key, "column", "value", "rule", "reason")
+        }
+    )
 
 
 def _prefixes(models: list[ScoringModel]) -> list[str]:
@@ -414,14 +476,16 @@ class _CsvAppender:
                 if column != "line":
                     text[column] = text[column].map(neutralise_cell)
             table = pa.Table.from_pandas(text, preserve_index=False)
-            table = table.cast(pa.schema([pa.field(f.name, pa.int64() if f.name == "line" else pa.string())
-                                          for f in table.schema]))
+            table = table.cast(
+                pa.schema([pa.field(f.name, pa.int64() if f.name == "line" else pa.string()) for f in table.schema])
+            )
         if not len(table) and not self.empty:
             return
         if self._writer is None:
             self._schema = table.schema
-            self._writer = pacsv.CSVWriter(str(self.path), table.schema,
-                                           write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self._writer = pacsv.CSVWriter(
+                str(self.path), table.schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+            )
         self._writer.write_table(table.cast(self._schema))
         self.empty = False
 

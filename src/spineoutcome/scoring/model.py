@@ -55,11 +55,33 @@ from spineoutcome.bundle.integrity import (
 from spineoutcome.bundle.model import FILES
 from spineoutcome.bundle.pyfunc import ARTIFACT_KEY
 
-_MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:", "s3://", "gs://", "wasbs://", "abfss://", "hdfs://",
-                   "dbfs:/", "http://", "https://", "file:")
+_MLFLOW_SCHEMES = (
+    "models:/",
+    "runs:/",
+    "mlflow-artifacts:",
+    "s3://",
+    "gs://",
+    "wasbs://",
+    "abfss://",
+    "hdfs://",
+    "dbfs:/",
+    "http://",
+    "https://",
+    "file:",
+)
 
-__all__ = ["UNVERIFIED", "FetchedModel", "IntegrityError", "ModelLoadError", "ScoringModel", "fetch_verified",
-           "load_pyfunc", "load_scoring_model", "load_verified", "quiet_downloads"]
+__all__ = [
+    "UNVERIFIED",
+    "FetchedModel",
+    "IntegrityError",
+    "ModelLoadError",
+    "ScoringModel",
+    "fetch_verified",
+    "load_pyfunc",
+    "load_scoring_model",
+    "load_verified",
+    "quiet_downloads",
+]
 
 
 @dataclass(frozen=True)
@@ -103,14 +125,21 @@ class ScoringModel:
     def describe(self) -> dict[str, Any]:
         """What was scored with (for the run summary): no patient data."""
         manifest = self.bundle.manifest
-        return {"uri": self.uri, "task": self.task, "family": manifest.get("family"), "version": self.version,
-                "evidence_run_id": manifest.get("evidence_run_id"), "model_sha256": self.digest,
-                "verified": self.verified, "integrity": self.integrity, "thresholds": list(self.thresholds),
-                "data_digest": (manifest.get("data") or {}).get("digest")}
+        return {
+            "uri": self.uri,
+            "task": self.task,
+            "family": manifest.get("family"),
+            "version": self.version,
+            "evidence_run_id": manifest.get("evidence_run_id"),
+            "model_sha256": self.digest,
+            "verified": self.verified,
+            "integrity": self.integrity,
+            "thresholds": list(self.thresholds),
+            "data_digest": (manifest.get("data") or {}).get("digest"),
+        }
 
 
-def load_verified(uri: str | Path, *, tracking_uri: str | None = None,
-                  allow_unverified: bool = False) -> ScoringModel:
+def load_verified(uri: str | Path, *, tracking_uri: str | None = None, allow_unverified: bool = False) -> ScoringModel:
     """Resolve, fetch, verify and load one model: the one loading function of the package (module docstring).
 
     ``uri``: an MLflow model URI or a local folder. Nothing is unpickled before every file of the
@@ -159,8 +188,9 @@ class FetchedModel:
 
 
 @contextmanager
-def fetch_verified(uri: str | Path, *, tracking_uri: str | None = None,
-                   allow_unverified: bool = False) -> Iterator[FetchedModel]:
+def fetch_verified(
+    uri: str | Path, *, tracking_uri: str | None = None, allow_unverified: bool = False
+) -> Iterator[FetchedModel]:
     """Copy a model into a private temporary folder, check every file, and yield it (deleted afterwards).
 
     The check runs on the private copy, the same files that are then loaded, so a file changed
@@ -215,8 +245,9 @@ def _record(uri: str) -> _Record:
             elif rest.split("/")[0].isdigit():
                 mv = client.get_model_version(name, rest.split("/")[0])
             else:
-                raise ModelLoadError(f"model {uri!r}: give models:/<name>@<alias>, models:/<name>/<version> or "
-                                     "models:/<model id>")
+                raise ModelLoadError(
+                    f"model {uri!r}: give models:/<name>@<alias>, models:/<name>/<version> or models:/<model id>"
+                )
         except MlflowException as exc:
             raise ModelLoadError(f"cannot resolve model {uri!r} ({_first_line(exc)})") from None
         return _version_record(uri, name, mv)
@@ -230,19 +261,25 @@ def _version_record(uri: str, name: str, mv: Any) -> _Record:
     where = f"version {mv.version} of registered model {name!r}"
     source_id = mv.source.removeprefix("models:/") if str(mv.source).startswith("models:/m-") else None
     if mv.model_id and source_id and mv.model_id != source_id:
-        raise IntegrityError(f"model {uri!r}: {where} names logged model {mv.model_id!r} but points at "
-                             f"{mv.source!r}; refusing artefacts the registry record does not vouch for")
+        raise IntegrityError(
+            f"model {uri!r}: {where} names logged model {mv.model_id!r} but points at "
+            f"{mv.source!r}; refusing artefacts the registry record does not vouch for"
+        )
     model_id = mv.model_id or source_id
     if model_id is None:  # registered from a run's path (before logged models): nothing recorded to check against
         return _Record(mv.source, None, mv.run_id, str(mv.version), None, where)
     record = _logged_model_record(uri, model_id, str(mv.version))
     if mv.run_id and record.run_id and mv.run_id != record.run_id:
-        raise IntegrityError(f"model {uri!r}: {where} belongs to run {mv.run_id!r}, but its source {mv.source!r} is "
-                             f"a model of run {record.run_id!r}; refusing another model's artefacts")
+        raise IntegrityError(
+            f"model {uri!r}: {where} belongs to run {mv.run_id!r}, but its source {mv.source!r} is "
+            f"a model of run {record.run_id!r}; refusing another model's artefacts"
+        )
     tagged = (mv.tags or {}).get(DIGEST_TAG)
     if tagged and record.expected and tagged != record.expected:
-        raise IntegrityError(f"model {uri!r}: {where} records SHA-256 {tagged[:12]}..., its logged model "
-                             f"{model_id} records {record.expected[:12]}...; refusing it")
+        raise IntegrityError(
+            f"model {uri!r}: {where} records SHA-256 {tagged[:12]}..., its logged model "
+            f"{model_id} records {record.expected[:12]}...; refusing it"
+        )
     source = f"the MLflow registry ({where}, logged model {model_id})"
     return _Record(record.download, model_id, record.run_id, str(mv.version), record.expected or tagged, source)
 
@@ -255,8 +292,14 @@ def _logged_model_record(uri: str, model_id: str, version: str | None) -> _Recor
         logged = mlflow.get_logged_model(model_id)
     except MlflowException as exc:
         raise ModelLoadError(f"cannot resolve model {uri!r} ({_first_line(exc)})") from None
-    return _Record(f"models:/{model_id}", model_id, logged.source_run_id, version, logged_model_digest(model_id),
-                   f"the MLflow tracking store (logged model {model_id})")
+    return _Record(
+        f"models:/{model_id}",
+        model_id,
+        logged.source_run_id,
+        version,
+        logged_model_digest(model_id),
+        f"the MLflow tracking store (logged model {model_id})",
+    )
 
 
 def _fetch_mlflow(uri: str, tmp: Path, tracking_uri: str | None, allow_unverified: bool) -> FetchedModel:
@@ -276,21 +319,26 @@ def _fetch_mlflow(uri: str, tmp: Path, tracking_uri: str | None, allow_unverifie
         raise ModelLoadError(f"{uri!r} is not an MLflow model (no MLmodel file)")
     found_id = mlmodel.get("model_id")
     if record.model_id and found_id != record.model_id:
-        raise IntegrityError(f"model {uri!r}: the downloaded MLmodel names logged model {found_id!r}, the record "
-                             f"{record.model_id!r}; refusing it")
+        raise IntegrityError(
+            f"model {uri!r}: the downloaded MLmodel names logged model {found_id!r}, the record "
+            f"{record.model_id!r}; refusing it"
+        )
     expected, source, run_id = record.expected, record.source, record.run_id
     if record.model_id is None and found_id and uri.startswith("runs:/"):
         # a runs:/ URI: the logged model it names must belong to that run, by the tracking store's record
         logged = _logged_model_record(uri, str(found_id), None)
         if logged.run_id != run_id:
-            raise IntegrityError(f"model {uri!r}: its MLmodel names logged model {found_id!r} of run "
-                                 f"{logged.run_id!r}, not of run {run_id!r}; refusing it")
+            raise IntegrityError(
+                f"model {uri!r}: its MLmodel names logged model {found_id!r} of run "
+                f"{logged.run_id!r}, not of run {run_id!r}; refusing it"
+            )
         expected, source = logged.expected, logged.source
     if expected is None and (signed := signed_digest(root)) is not None:
         expected, source = signed, f"the site signature ({SIGNING_KEY_ENV})"
     verification = verify(root, expected, source, uri=uri, allow_unverified=allow_unverified)
-    return FetchedModel(root, _bundle_dir(root, mlmodel, uri), verification, mlmodel, record.version,
-                        run_id or mlmodel.get("run_id"))
+    return FetchedModel(
+        root, _bundle_dir(root, mlmodel, uri), verification, mlmodel, record.version, run_id or mlmodel.get("run_id")
+    )
 
 
 def _fetch_folder(uri: str, tmp: Path, tracking_uri: str | None, allow_unverified: bool) -> FetchedModel:
@@ -310,8 +358,9 @@ def _fetch_folder(uri: str, tmp: Path, tracking_uri: str | None, allow_unverifie
     elif (root / FILES["manifest"]).exists():
         bundle_dir = root
     else:
-        raise ModelLoadError(f"{uri!r} is neither an MLflow model folder (MLmodel) nor a model bundle "
-                             f"({FILES['manifest']})")
+        raise ModelLoadError(
+            f"{uri!r} is neither an MLflow model folder (MLmodel) nor a model bundle ({FILES['manifest']})"
+        )
     expected, source = signed_digest(root), f"the site signature ({SIGNING_KEY_ENV})"
     if tracking_uri:
         _set_tracking(tracking_uri)
@@ -326,8 +375,10 @@ def _fetch_folder(uri: str, tmp: Path, tracking_uri: str | None, allow_unverifie
 def _scoring_model(uri: str, bundle: ModelBundle, verification: Verification, version: str | None) -> ScoringModel:
     thresholds = bundle.clinical.get("thresholds") or []
     if not thresholds:
-        raise ModelLoadError(f"model {uri!r}: the bundle carries no risk thresholds (clinical.json); it was built by "
-                             "an earlier spineoutcome: log it again")
+        raise ModelLoadError(
+            f"model {uri!r}: the bundle carries no risk thresholds (clinical.json); it was built by "
+            "an earlier spineoutcome: log it again"
+        )
     thresholds = tuple(sorted(float(t) for t in thresholds))
     if not all(0.0 < t < 1.0 for t in thresholds):
         raise ModelLoadError(f"model {uri!r}: thresholds must lie between 0 and 1, got {list(thresholds)}")
@@ -352,5 +403,3 @@ def _bundle_dir(directory: Path, mlmodel: dict[str, Any], uri: str) -> Path:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-
-

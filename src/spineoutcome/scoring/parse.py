@@ -72,25 +72,36 @@ def parse_predictors(text: pd.DataFrame, contract: InputContract, *, decimal: st
         missing[:, j] = is_missing[code]
         if spec.required:
             found.append(Problem(np.flatnonzero(is_missing), spec.name, "missing_value", RULES["missing_value"]))
-        problems += [Problem(np.flatnonzero(np.isin(code, p.positions)), p.column, p.rule, p.reason)
-                     for p in found if len(p.positions)]
+        problems += [
+            Problem(np.flatnonzero(np.isin(code, p.positions)), p.column, p.rule, p.reason)
+            for p in found
+            if len(p.positions)
+        ]
     frame = pd.DataFrame(columns, index=text.index)
     return ParsedPredictors(frame, missing, problems, DistinctValues(codes, uniques, len(text)))
 
 
-def _parse_column(spec: PredictorSpec, values: pd.Series, is_missing: np.ndarray, true_values: set[str],
-                  false_values: set[str], decimal: str) -> tuple[pd.Series, list[Problem]]:
+def _parse_column(
+    spec: PredictorSpec,
+    values: pd.Series,
+    is_missing: np.ndarray,
+    true_values: set[str],
+    false_values: set[str],
+    decimal: str,
+) -> tuple[pd.Series, list[Problem]]:
     name = spec.name
     if spec.dtype == "category":
         categories = list(spec.categories or ())
         canonical = {c.lower(): c for c in categories}
         levels = values.str.lower().map(canonical)
         unknown = levels.isna().to_numpy() & ~is_missing
-        typed = pd.Series(pd.Categorical(levels.where(~unknown & ~is_missing), categories=categories),
-                          index=values.index)
+        typed = pd.Series(
+            pd.Categorical(levels.where(~unknown & ~is_missing), categories=categories), index=values.index
+        )
         allowed = ", ".join(canonical.values())
-        return typed, [Problem(np.flatnonzero(unknown), name, "unknown_category",
-                               f"not one of the allowed categories ({allowed})")]
+        return typed, [
+            Problem(np.flatnonzero(unknown), name, "unknown_category", f"not one of the allowed categories ({allowed})")
+        ]
     if spec.dtype == "bool":
         lowered = values.str.lower()
         yes = lowered.isin(true_values).to_numpy()
@@ -99,8 +110,9 @@ def _parse_column(spec: PredictorSpec, values: pd.Series, is_missing: np.ndarray
         typed = pd.Series(pd.array(yes, dtype="boolean"), index=values.index)
         typed[~(yes | no)] = pd.NA
         accepted = ", ".join(sorted(true_values | false_values))
-        return typed, [Problem(np.flatnonzero(unparsed), name, "not_a_boolean",
-                               f"not a yes/no value (accepted: {accepted})")]
+        return typed, [
+            Problem(np.flatnonzero(unparsed), name, "not_a_boolean", f"not a yes/no value (accepted: {accepted})")
+        ]
     present = values.where(~is_missing)
     if decimal != ".":
         present = present.str.replace(decimal, ".", regex=False)
@@ -110,8 +122,9 @@ def _parse_column(spec: PredictorSpec, values: pd.Series, is_missing: np.ndarray
     problems = [Problem(np.flatnonzero(unparsed), name, "not_a_number", RULES["not_a_number"])]
     if spec.dtype == "int":
         huge = np.abs(np.nan_to_num(numbers)) >= 2.0**53
-        problems.append(Problem(np.flatnonzero(huge), name, "out_of_range", "too large to be a whole number of this "
-                                "predictor"))
+        problems.append(
+            Problem(np.flatnonzero(huge), name, "out_of_range", "too large to be a whole number of this predictor")
+        )
         numbers[huge] = np.nan
         fractional = ~np.isnan(numbers) & (numbers != np.round(numbers))
         problems.append(Problem(np.flatnonzero(fractional), name, "not_a_whole_number", RULES["not_a_whole_number"]))
@@ -119,8 +132,9 @@ def _parse_column(spec: PredictorSpec, values: pd.Series, is_missing: np.ndarray
     if spec.range is not None:
         lo, hi = spec.range
         outside = ~np.isnan(numbers) & ((numbers < lo) | (numbers > hi))
-        problems.append(Problem(np.flatnonzero(outside), name, "out_of_range",
-                                f"outside the allowed range [{lo:g}, {hi:g}]"))
+        problems.append(
+            Problem(np.flatnonzero(outside), name, "out_of_range", f"outside the allowed range [{lo:g}, {hi:g}]")
+        )
     series = pd.Series(numbers, index=values.index)
     typed = series.round().astype("Int64") if spec.dtype == "int" else series
     return typed, problems

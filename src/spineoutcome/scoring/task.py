@@ -42,8 +42,17 @@ from spineoutcome.scoring.design import DesignCache, DistinctValues
 from spineoutcome.scoring.model import ScoringModel
 from spineoutcome.scoring.words import TOP, FactorWords
 
-OUTPUTS = ("probability", "band_low", "band_high", "category", *(f"factor_{k + 1}" for k in range(TOP)),
-           "missing_predictors", "extrapolated", "mahalanobis", "out_of_distribution")
+OUTPUTS = (
+    "probability",
+    "band_low",
+    "band_high",
+    "category",
+    *(f"factor_{k + 1}" for k in range(TOP)),
+    "missing_predictors",
+    "extrapolated",
+    "mahalanobis",
+    "out_of_distribution",
+)
 _GROUP_NAMES = {1: ("low", "high"), 2: ("low", "intermediate", "high"), 3: ("low", "intermediate", "high", "very high")}
 
 
@@ -67,8 +76,9 @@ def join_flags(flags: np.ndarray, names: list[str]) -> np.ndarray:
     if not any_flag.any():
         return out
     patterns, inverse = np.unique(np.packbits(flags[any_flag], axis=1), axis=0, return_inverse=True)
-    texts = np.asarray([", ".join(names[j] for j in np.flatnonzero(np.unpackbits(p)[:len(names)]))
-                        for p in patterns], dtype=object)
+    texts = np.asarray(
+        [", ".join(names[j] for j in np.flatnonzero(np.unpackbits(p)[: len(names)])) for p in patterns], dtype=object
+    )
     out[any_flag] = texts[np.ravel(inverse)]
     return out
 
@@ -101,8 +111,9 @@ class TaskScorer:
         self.background = pd.Series(mean, dtype=np.float64) if mean else None
         self._ranges = _training_ranges(bundle.summary.predictors, self.names)
 
-    def score(self, frame: pd.DataFrame, missing: np.ndarray, distinct: DistinctValues, *,
-              explain: bool = True) -> TaskScores:
+    def score(
+        self, frame: pd.DataFrame, missing: np.ndarray, distinct: DistinctValues, *, explain: bool = True
+    ) -> TaskScores:
         """Outputs for ``frame`` (valid rows, training dtypes); ``missing``: which values were missing."""
         n = len(frame)
         if n == 0:
@@ -113,8 +124,12 @@ class TaskScorer:
         probability = bundle.risk(self.cache.pipelines[0].predict_proba(design))
         out: dict[str, np.ndarray] = {"probability": probability}
         if self.band:
-            draws = np.vstack([bundle.risk(self.cache.probability(i, frame, rows), i - 1)
-                               for i in range(1, len(self.cache.pipelines))])
+            draws = np.vstack(
+                [
+                    bundle.risk(self.cache.probability(i, frame, rows), i - 1)
+                    for i in range(1, len(self.cache.pipelines))
+                ]
+            )
             out["band_low"], out["band_high"] = np.percentile(draws, BAND_PERCENTILES, axis=0)
         else:
             out["band_low"] = out["band_high"] = np.full(n, np.nan)
@@ -136,8 +151,10 @@ class TaskScorer:
 
     def _empty(self) -> dict[str, np.ndarray]:
         text = {"category", "missing_predictors", "extrapolated", *(f"factor_{k + 1}" for k in range(TOP))}
-        return {name: np.zeros(0, dtype=object if name in text else bool if name == "out_of_distribution" else float)
-                for name in OUTPUTS}
+        return {
+            name: np.zeros(0, dtype=object if name in text else bool if name == "out_of_distribution" else float)
+            for name in OUTPUTS
+        }
 
     def contributions(self, frame: pd.DataFrame, design: pd.DataFrame | None = None) -> np.ndarray:
         """SHAP values (log-odds for logistic and boosting) per predictor, contract order, training-mean background.
@@ -148,8 +165,13 @@ class TaskScorer:
         running the preprocessing again).
         """
         pipeline = self.cache.pipelines[0]
-        if design is not None and pipeline.linear and self.background is not None \
-                and list(design.columns) == pipeline.columns and set(pipeline.columns) <= set(self.background.index):
+        if (
+            design is not None
+            and pipeline.linear
+            and self.background is not None
+            and list(design.columns) == pipeline.columns
+            and set(pipeline.columns) <= set(self.background.index)
+        ):
             centre = self.background[pipeline.columns].to_numpy(dtype=np.float64)
             phi = (design.to_numpy(dtype=np.float64) - centre) * pipeline.model.coef_.ravel()
             out = np.zeros((len(frame), len(self.names)))

@@ -81,10 +81,11 @@ class FactorWords:
     def top(self, shap: np.ndarray, top: int = TOP) -> np.ndarray:
         """Indices (into the predictors) of each row's ``top`` largest |SHAP|, largest first; stable on ties."""
         order = np.argsort(-np.abs(shap), axis=1, kind="stable")
-        return order[:, :min(top, shap.shape[1])]
+        return order[:, : min(top, shap.shape[1])]
 
-    def sentences(self, shap: np.ndarray, codes: dict[str, np.ndarray], uniques: dict[str, pd.Series],
-                  top: int = TOP) -> list[np.ndarray]:
+    def sentences(
+        self, shap: np.ndarray, codes: dict[str, np.ndarray], uniques: dict[str, pd.Series], top: int = TOP
+    ) -> list[np.ndarray]:
         """``top`` arrays of sentences ('' where fewer predictors drive the risk).
 
         ``shap``: rows x predictors (contract order); ``codes``/``uniques``: each predictor's

@@ -17,5 +17,14 @@ from spineoutcome.serve.engine import Batch, Engine
 from spineoutcome.serve.models import ServedModel, load_models, serve_models
 from spineoutcome.serve.settings import TOKEN_ENV, ServeSettings, SettingsError
 
-__all__ = ["TOKEN_ENV", "Batch", "Engine", "ServeSettings", "ServedModel", "SettingsError", "create_app",
-           "load_models", "serve_models"]
+__all__ = [
+    "TOKEN_ENV",
+    "Batch",
+    "Engine",
+    "ServeSettings",
+    "ServedModel",
+    "SettingsError",
+    "create_app",
+    "load_models",
+    "serve_models",
+]

@@ -44,12 +44,21 @@ from spineoutcome.serve.views import Views
 
 SHEET_PATIENT = "sheet.patient"
 """Form field of the name or key printed on the risk sheet (never scored, never logged)."""
-ROUTES = ("/", "/whatif", "/sheet", "/api/v1/predict", "/api/v1/models", "/health", "/openapi.json",
-          "/static/style.css")
+ROUTES = (
+    "/",
+    "/whatif",
+    "/sheet",
+    "/api/v1/predict",
+    "/api/v1/models",
+    "/health",
+    "/openapi.json",
+    "/static/style.css",
+)
 
 
-def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = None, *,
-               dictionary: DataDictionary | None = None) -> FastAPI:
+def create_app(
+    served: Sequence[ServedModel], settings: ServeSettings | None = None, *, dictionary: DataDictionary | None = None
+) -> FastAPI:
     """The application over already loaded and verified models (:func:`.load_models`)."""
     settings = settings or ServeSettings()
     dictionary = dictionary or DataDictionary.load()
@@ -60,11 +69,16 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
     guard = bearer_guard(settings.token)
     style = resources.files("spineoutcome.serve").joinpath("static", "style.css").read_text(encoding="utf-8")
 
-    app = FastAPI(title="spineoutcome serve", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json",
-                  description="Pre-operative risk from verified spineoutcome model bundles: calibrated risk, 95 % "
-                              "band, risk group, main drivers in words and data checks, for every served model. "
-                              "Patient data is never logged.")
+    app = FastAPI(
+        title="spineoutcome serve",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        description="Pre-operative risk from verified spineoutcome model bundles: calibrated risk, 95 % "
+        "band, risk group, main drivers in words and data checks, for every served model. "
+        "Patient data is never logged.",
+    )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def calculator() -> HTMLResponse:
@@ -91,20 +105,28 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
         pdf = await _run(views.sheet, values, batch, form.get(SHEET_PATIENT, "").strip())
         if pdf is None:
             return HTMLResponse(views.calculator(values, batch), status_code=422)
-        return Response(pdf, media_type="application/pdf",
-                        headers={"content-disposition": 'attachment; filename="risk-sheet.pdf"'})
+        return Response(
+            pdf, media_type="application/pdf", headers={"content-disposition": 'attachment; filename="risk-sheet.pdf"'}
+        )
 
     request_schema = PredictRequest.model_json_schema(ref_template="#/components/schemas/{model}")
 
-    @app.post("/api/v1/predict", response_model=PredictResponse, dependencies=[Depends(guard)],
-              summary="Risk for one or more patients from every served model",
-              openapi_extra={"requestBody": {"required": True,
-                                             "content": {"application/json": {"schema": request_schema}}}},
-              responses={401: {"description": "A token is configured and the request lacks it"},
-                         413: {"description": "Body larger than the server's limit"},
-                         422: {"description": "Not a JSON object with a list of patients, or too many patients"}})
-    async def predict(request: Request, explain: Annotated[bool, Query(
-            description="Compute the three main drivers (SHAP); false is faster.")] = True) -> Response:
+    @app.post(
+        "/api/v1/predict",
+        response_model=PredictResponse,
+        dependencies=[Depends(guard)],
+        summary="Risk for one or more patients from every served model",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
+        responses={
+            401: {"description": "A token is configured and the request lacks it"},
+            413: {"description": "Body larger than the server's limit"},
+            422: {"description": "Not a JSON object with a list of patients, or too many patients"},
+        },
+    )
+    async def predict(
+        request: Request,
+        explain: Annotated[bool, Query(description="Compute the three main drivers (SHAP); false is faster.")] = True,
+    ) -> Response:
         """One prediction per patient and served model (schema: PredictResponse). A value that breaks the
         input contract gives that patient a problem entry and no probability for the models that read it."""
         try:  # pydantic's own JSON parser; errors without the input (it may be a patient's data)
@@ -130,8 +152,12 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
         return Response(style, media_type="text/css")
 
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     app.add_middleware(HospitalMiddleware, routes=ROUTES, max_body_bytes=settings.max_body_bytes, tls=settings.tls)
@@ -141,4 +167,3 @@ def create_app(served: Sequence[ServedModel], settings: ServeSettings | None = N
 async def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
     """CPU-bound work off the event loop (models are locked per scorer, see :mod:`.models`)."""
     return await run_in_threadpool(function, *args, **kwargs)
-

@@ -33,8 +33,10 @@ from spineoutcome.scoring import ParsedPredictors, parse_predictors
 from spineoutcome.scoring.task import TaskScores
 from spineoutcome.serve.models import ServedModel
 
-MISSING_FIELD = ("missing_field", "the request does not name this predictor; send null for a value that was not "
-                                  "recorded")
+MISSING_FIELD = (
+    "missing_field",
+    "the request does not name this predictor; send null for a value that was not recorded",
+)
 NOT_FINITE = ("not_a_number", "not a finite number")
 NOT_SCALAR = ("not_a_single_value", "a list or an object, not a single value")
 _BAD = object()
@@ -68,12 +70,25 @@ class ModelScores:
         """Patient ``i``'s result (the API's prediction entry, without ``patient`` and ``model``)."""
         r = int(self.row[i])
         if r < 0:
-            return {"probability": None, "band_low": None, "band_high": None, "risk_group": None, "drivers": [],
-                    "flags": [], "problems": self.problems[i]}
+            return {
+                "probability": None,
+                "band_low": None,
+                "band_high": None,
+                "risk_group": None,
+                "drivers": [],
+                "flags": [],
+                "problems": self.problems[i],
+            }
         col = self.scores.columns
-        return {"probability": float(col["probability"][r]), "band_low": _number(col["band_low"][r]),
-                "band_high": _number(col["band_high"][r]), "risk_group": str(col["category"][r]),
-                "drivers": self.drivers(r), "flags": self.flags(r), "problems": []}
+        return {
+            "probability": float(col["probability"][r]),
+            "band_low": _number(col["band_low"][r]),
+            "band_high": _number(col["band_high"][r]),
+            "risk_group": str(col["category"][r]),
+            "drivers": self.drivers(r),
+            "flags": self.flags(r),
+            "problems": [],
+        }
 
     def drivers(self, r: int) -> list[dict[str, Any]]:
         """The top-3 drivers of scored row ``r``: variable, sentence and SHAP value (log-odds)."""
@@ -94,18 +109,33 @@ class ModelScores:
         out = []
         missing = _names(col["missing_predictors"][r])
         if missing:
-            out.append({"code": "imputed", "variables": missing,
-                        "message": f"not recorded, imputed by the model: {', '.join(missing)}"})
+            out.append(
+                {
+                    "code": "imputed",
+                    "variables": missing,
+                    "message": f"not recorded, imputed by the model: {', '.join(missing)}",
+                }
+            )
         outside = _names(col["extrapolated"][r])
         if outside:
-            out.append({"code": "extrapolated", "variables": outside,
-                        "message": f"outside the range of the development data (the model extrapolates): "
-                                   f"{', '.join(outside)}"})
+            out.append(
+                {
+                    "code": "extrapolated",
+                    "variables": outside,
+                    "message": f"outside the range of the development data (the model extrapolates): "
+                    f"{', '.join(outside)}",
+                }
+            )
         if bool(col["out_of_distribution"][r]):
             threshold = self.served.model.bundle.summary.novelty.threshold
-            out.append({"code": "out_of_distribution", "variables": [],
-                        "message": f"unusual combination of values: distance {float(col['mahalanobis'][r]):.1f} "
-                                   f"from the development patients, above their 99th percentile ({threshold:.1f})"})
+            out.append(
+                {
+                    "code": "out_of_distribution",
+                    "variables": [],
+                    "message": f"unusual combination of values: distance {float(col['mahalanobis'][r]):.1f} "
+                    f"from the development patients, above their 99th percentile ({threshold:.1f})",
+                }
+            )
         return out
 
 
@@ -124,9 +154,14 @@ class Batch:
             for result in self.models:
                 entry = {"patient": i, "model": result.served.name, **result.entry(i)}
                 if self.ignored[i]:
-                    entry["flags"] = [*entry["flags"], {
-                        "code": "ignored_fields", "variables": self.ignored[i],
-                        "message": f"not a predictor of any served model, ignored: {', '.join(self.ignored[i])}"}]
+                    entry["flags"] = [
+                        *entry["flags"],
+                        {
+                            "code": "ignored_fields",
+                            "variables": self.ignored[i],
+                            "message": f"not a predictor of any served model, ignored: {', '.join(self.ignored[i])}",
+                        },
+                    ]
                 out.append(entry)
         return out
 
@@ -165,15 +200,24 @@ class Engine:
                     converted = ""
                 column.append(converted)
             text[name], given[name], early[name] = column, values, issues
-        frame = pd.DataFrame(text, index=pd.RangeIndex(n), dtype=object) if n else \
-            pd.DataFrame({name: pd.Series([], dtype=object) for name in self.names})
+        frame = (
+            pd.DataFrame(text, index=pd.RangeIndex(n), dtype=object)
+            if n
+            else pd.DataFrame({name: pd.Series([], dtype=object) for name in self.names})
+        )
         known = set(self.names)
         ignored = [sorted(extra) if isinstance(p, Mapping) and (extra := p.keys() - known) else [] for p in patients]
         results = [self._score_model(s, frame, given, early, explain) for s in self.served]
         return Batch(n, results, ignored)
 
-    def _score_model(self, served: ServedModel, frame: pd.DataFrame, given: dict[str, list[Any]],
-                     early: dict[str, dict[int, tuple[str, str]]], explain: bool) -> ModelScores:
+    def _score_model(
+        self,
+        served: ServedModel,
+        frame: pd.DataFrame,
+        given: dict[str, list[Any]],
+        early: dict[str, dict[int, tuple[str, str]]],
+        explain: bool,
+    ) -> ModelScores:
         n = len(frame)
         names = served.contract.names
         parsed = parse_predictors(frame[names], served.contract)
@@ -184,16 +228,16 @@ class Engine:
         for problem in parsed.problems:
             for i in problem.positions:
                 if int(i) not in early[problem.column]:
-                    problems[i].append(_problem(problem.column, given[problem.column][i], problem.rule,
-                                                problem.reason))
+                    problems[i].append(_problem(problem.column, given[problem.column][i], problem.rule, problem.reason))
         for entries in problems:
             entries.sort(key=lambda e: names.index(e["variable"]))
         valid = np.fromiter((not p for p in problems), dtype=bool, count=n)
         row = np.full(n, -1, dtype=np.intp)
         row[valid] = np.arange(int(valid.sum()))
         with served.lock:
-            scores = served.scorer.score(parsed.frame[valid], parsed.missing[valid], parsed.distinct.subset(valid),
-                                         explain=explain)
+            scores = served.scorer.score(
+                parsed.frame[valid], parsed.missing[valid], parsed.distinct.subset(valid), explain=explain
+            )
         order = served.scorer.words.top(scores.shap) if scores.shap is not None else None
         return ModelScores(served, parsed, row, scores, problems, order)
 
@@ -230,8 +274,12 @@ def _problem(variable: str, value: Any, rule: str, reason: str) -> dict[str, Any
     shown = None if value is _BAD else value
     if isinstance(shown, float) and not math.isfinite(shown):
         shown = str(shown)  # JSON has no NaN or Infinity
-    return {"variable": variable, "value": shown, "rule": rule,
-            "message": f"{variable} = {shown!r}: {reason}" if value is not _BAD else f"{variable}: {reason}"}
+    return {
+        "variable": variable,
+        "value": shown,
+        "rule": rule,
+        "message": f"{variable} = {shown!r}: {reason}" if value is not _BAD else f"{variable}: {reason}",
+    }
 
 
 def _names(joined: str) -> list[str]:

@@ -61,9 +61,19 @@ def form_fields(served: Sequence[ServedModel]) -> list[FormField]:
             options = ((contract.true_values[0], "yes"), (contract.false_values[0], "no"))
         else:
             options = None
-        out.append(FormField(name=name, label=text, help=spec.description, unit=spec.unit, range=spec.range,
-                             step="1" if spec.dtype == "int" else "any", options=options, required=required,
-                             models=tuple(used[name])))
+        out.append(
+            FormField(
+                name=name,
+                label=text,
+                help=spec.description,
+                unit=spec.unit,
+                range=spec.range,
+                step="1" if spec.dtype == "int" else "any",
+                options=options,
+                required=required,
+                models=tuple(used[name]),
+            )
+        )
     return out
 
 

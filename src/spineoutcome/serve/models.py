@@ -41,17 +41,27 @@ class ServedModel:
         """What the model is and how it was checked (no patient data): the API's ``models`` entries."""
         task = self.model.clinical.get("task") or {}
         manifest = self.model.bundle.manifest
-        return {"name": self.name, "uri": self.model.uri, "version": self.model.version, "task": self.model.task,
-                "description": task.get("description") or self.model.task,
-                "outcome": (task.get("outcome_definition") or {}).get("description") or task.get("outcome"),
-                "family": manifest.get("family"), "bundle_sha256": self.model.digest,
-                "verification": self.model.integrity, "evidence_run_id": manifest.get("evidence_run_id"),
-                "thresholds": list(self.model.thresholds), "risk_groups": category_labels(self.model.thresholds),
-                "predictors": self.contract.names, "band_refits": len(self.model.bundle.ensemble)}
+        return {
+            "name": self.name,
+            "uri": self.model.uri,
+            "version": self.model.version,
+            "task": self.model.task,
+            "description": task.get("description") or self.model.task,
+            "outcome": (task.get("outcome_definition") or {}).get("description") or task.get("outcome"),
+            "family": manifest.get("family"),
+            "bundle_sha256": self.model.digest,
+            "verification": self.model.integrity,
+            "evidence_run_id": manifest.get("evidence_run_id"),
+            "thresholds": list(self.model.thresholds),
+            "risk_groups": category_labels(self.model.thresholds),
+            "predictors": self.contract.names,
+            "band_refits": len(self.model.bundle.ensemble),
+        }
 
 
-def load_models(uris: Sequence[str], *, tracking_uri: str | None = None,
-                allow_unverified: bool = False) -> list[ServedModel]:
+def load_models(
+    uris: Sequence[str], *, tracking_uri: str | None = None, allow_unverified: bool = False
+) -> list[ServedModel]:
     """Load, verify and prepare every model (module docstring); raises ``ModelLoadError`` on the first failure."""
     if not uris:
         raise ValueError("give at least one model to serve")

@@ -19,17 +19,20 @@ class PredictRequest(BaseModel):
 
     patients: list[dict[str, Any]] = Field(
         description="One object per patient, keyed by variable name (the input contract of GET /api/v1/models). "
-                    "Every predictor of a served model must be named; null means not recorded (the model imputes "
-                    "it and flags it, unless the predictor requires a value).",
-        examples=[[{"age": 67, "sex": "male", "approach": "anterior", "planned_levels": 3, "diabetes": False,
-                    "bmi": None}]])
+        "Every predictor of a served model must be named; null means not recorded (the model imputes "
+        "it and flags it, unless the predictor requires a value).",
+        examples=[
+            [{"age": 67, "sex": "male", "approach": "anterior", "planned_levels": 3, "diabetes": False, "bmi": None}]
+        ],
+    )
 
 
 class Driver(BaseModel):
     variable: str
     text: str = Field(description="The driver in words, e.g. 'Age at surgery: 78 years raises the risk'.")
-    log_odds: float = Field(description="The predictor's SHAP value on the log-odds scale, against the average "
-                                        "development patient.")
+    log_odds: float = Field(
+        description="The predictor's SHAP value on the log-odds scale, against the average development patient."
+    )
 
 
 class Flag(BaseModel):
@@ -41,8 +44,10 @@ class Flag(BaseModel):
 class Problem(BaseModel):
     variable: str
     value: Any = Field(description="The value as sent (null when the field was absent).")
-    rule: str = Field(description="missing_field | missing_value | not_a_number | not_a_whole_number | "
-                                  "not_a_boolean | unknown_category | out_of_range | not_a_single_value")
+    rule: str = Field(
+        description="missing_field | missing_value | not_a_number | not_a_whole_number | "
+        "not_a_boolean | unknown_category | out_of_range | not_a_single_value"
+    )
     message: str
 
 
@@ -69,8 +74,7 @@ class ModelInfo(BaseModel):
     outcome: str | None
     family: str | None
     bundle_sha256: str
-    verification: str = Field(description="How the model's files were checked against the digest recorded at "
-                                          "logging.")
+    verification: str = Field(description="How the model's files were checked against the digest recorded at logging.")
     evidence_run_id: str | None
     thresholds: list[float]
     risk_groups: list[str]

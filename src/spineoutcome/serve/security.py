@@ -31,7 +31,7 @@ ACCESS_LOGGER = "spineoutcome.serve.access"
 ERROR_LOGGER = "spineoutcome.serve"
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
@@ -52,8 +52,9 @@ Send = Callable[[Message], Awaitable[None]]
 class HospitalMiddleware:
     """Security headers, body limit and a patient-free access log (module docstring)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], *, routes: Collection[str], max_body_bytes: int,
-                 tls: bool = False) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], *, routes: Collection[str], max_body_bytes: int, tls: bool = False
+    ) -> None:
         self.app = app
         self.routes = frozenset(routes)
         self.max_body_bytes = max_body_bytes
@@ -76,8 +77,10 @@ class HospitalMiddleware:
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
                 present = {k.lower() for k, _ in message.get("headers", ())}
-                message["headers"] = [*message.get("headers", ()),
-                                      *((k, v) for k, v in self.headers if k not in present)]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    *((k, v) for k, v in self.headers if k not in present),
+                ]
             await send(message)
 
         async def counted_receive() -> Message:
@@ -100,8 +103,9 @@ class HospitalMiddleware:
                     if state["refused"]:  # the app stopped reading a body already answered with 413
                         return
                     frame = traceback.extract_tb(exc.__traceback__)[-1]
-                    logging.getLogger(ERROR_LOGGER).error("unhandled %s at %s:%s", type(exc).__name__,
-                                                          frame.filename, frame.lineno)
+                    logging.getLogger(ERROR_LOGGER).error(
+                        "unhandled %s at %s:%s", type(exc).__name__, frame.filename, frame.lineno
+                    )
                     if state["started"]:
                         raise
                     await self._reply(send_with_headers, 500, "internal error (logged without patient data)")
@@ -109,8 +113,14 @@ class HospitalMiddleware:
             path = scope.get("path", "")
             route = path if path in self.routes else OTHER_PATH
             client = (scope.get("client") or ("-", 0))[0]
-            self.log.info('%s "%s %s" %s %.1f ms', client, scope.get("method", "-"), route, state["status"],
-                          1000 * (time.perf_counter() - started))
+            self.log.info(
+                '%s "%s %s" %s %.1f ms',
+                client,
+                scope.get("method", "-"),
+                route,
+                state["status"],
+                1000 * (time.perf_counter() - started),
+            )
 
     async def _too_large(self, send: Send) -> None:
         await self._reply(send, 413, f"request body larger than {self.max_body_bytes} bytes")
@@ -118,13 +128,20 @@ class HospitalMiddleware:
     @staticmethod
     async def _reply(send: Send, status: int, detail: str) -> None:
         body = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
-BEARER = HTTPBearer(auto_error=False, description="The token in the server's token environment variable "
-                                                 "(required only when one is configured).")
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="The token in the server's token environment variable (required only when one is configured).",
+)
 
 
 def bearer_guard(token: str | None) -> Callable[..., Awaitable[None]]:

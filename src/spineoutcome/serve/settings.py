@@ -43,15 +43,18 @@ class ServeSettings:
     tls: bool = False
 
     @classmethod
-    def from_env(cls, *, token_env: str = TOKEN_ENV, environ: Mapping[str, str] | None = None,
-                 **kwargs: object) -> ServeSettings:
+    def from_env(
+        cls, *, token_env: str = TOKEN_ENV, environ: Mapping[str, str] | None = None, **kwargs: object
+    ) -> ServeSettings:
         """Settings with the token read from ``token_env`` (unset: no token; set but empty or short: refused)."""
         environ = os.environ if environ is None else environ
         token = environ.get(token_env)
         if token is not None:
             token = token.strip()
             if len(token) < MIN_TOKEN_LENGTH:
-                raise SettingsError(f"the API token in {token_env} is empty or shorter than {MIN_TOKEN_LENGTH} "
-                                    "characters; set a long random token (e.g. python -c 'import secrets; "
-                                    "print(secrets.token_urlsafe(32))') or unset the variable")
+                raise SettingsError(
+                    f"the API token in {token_env} is empty or shorter than {MIN_TOKEN_LENGTH} "
+                    "characters; set a long random token (e.g. python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))') or unset the variable"
+                )
         return cls(token=token or None, **kwargs)  # type: ignore[arg-type]

@@ -39,13 +39,21 @@ SCALE_WIDTH = 600.0
 class Views:
     """Renders the calculator, result and what-if pages and the risk-sheet PDF for ``served``."""
 
-    def __init__(self, served: Sequence[ServedModel], fields: Sequence[FormField], dictionary: DataDictionary,
-                 *, token_required: bool) -> None:
+    def __init__(
+        self,
+        served: Sequence[ServedModel],
+        fields: Sequence[FormField],
+        dictionary: DataDictionary,
+        *,
+        token_required: bool,
+    ) -> None:
         self.served = list(served)
         self.fields = list(fields)
         self.writers = [SheetWriter(None, [s.model], [s.name], dictionary) for s in self.served]
-        self.env = Environment(loader=PackageLoader("spineoutcome.serve", "templates"),
-                               autoescape=select_autoescape(default=True, default_for_string=True))
+        self.env = Environment(
+            loader=PackageLoader("spineoutcome.serve", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
         self.token_required = token_required
         self._typeset = threading.Lock()
 
@@ -53,39 +61,71 @@ class Views:
         """The form (prefilled with ``values``) and, after a submission, every model's result."""
         values = dict(values or {})
         results = [self._result(m, 0, values) for m in batch.models] if batch is not None else []
-        return self._render("calculator.html", values=values, results=results,
-                            problems=_problems_by_field(batch, 0) if batch is not None else {},
-                            scored=batch is not None)
+        return self._render(
+            "calculator.html",
+            values=values,
+            results=results,
+            problems=_problems_by_field(batch, 0) if batch is not None else {},
+            scored=batch is not None,
+        )
 
     def whatif(self, base: Mapping[str, str], other: Mapping[str, str], batch: Batch) -> str:
         """Two scenarios side by side per model, with the difference and whether the bands overlap."""
         comparisons = [self._comparison(m, base, other) for m in batch.models]
-        changed = [{"label": f.label, "unit": f.unit or "", "before": _shown(f, base.get(f.name, "")),
-                    "after": _shown(f, other.get(f.name, ""))}
-                   for f in self.fields if base.get(f.name, "").strip() != other.get(f.name, "").strip()]
-        return self._render("whatif.html", values=dict(other), base=dict(base), comparisons=comparisons,
-                            changed=changed, problems=_problems_by_field(batch, 1))
+        changed = [
+            {
+                "label": f.label,
+                "unit": f.unit or "",
+                "before": _shown(f, base.get(f.name, "")),
+                "after": _shown(f, other.get(f.name, "")),
+            }
+            for f in self.fields
+            if base.get(f.name, "").strip() != other.get(f.name, "").strip()
+        ]
+        return self._render(
+            "whatif.html",
+            values=dict(other),
+            base=dict(base),
+            comparisons=comparisons,
+            changed=changed,
+            problems=_problems_by_field(batch, 1),
+        )
 
     def sheet(self, values: Mapping[str, str], batch: Batch, patient: str) -> bytes | None:
         """The risk-sheet PDF (one page per model that could score the patient); None when none could."""
-        docs = [self._document(writer, result, 0, values, patient)
-                for writer, result in zip(self.writers, batch.models, strict=True) if result.row[0] >= 0]
+        docs = [
+            self._document(writer, result, 0, values, patient)
+            for writer, result in zip(self.writers, batch.models, strict=True)
+            if result.row[0] >= 0
+        ]
         if not docs:
             return None
         doc = {**docs[0], "models": [page for d in docs for page in d["models"]]}
         with self._typeset:
             return self.writers[0].render(doc, what="the calculator's patient")
 
-    def _document(self, writer: SheetWriter, result: ModelScores, i: int, values: Mapping[str, str],
-                  patient: str = "not given") -> dict[str, Any]:
+    def _document(
+        self, writer: SheetWriter, result: ModelScores, i: int, values: Mapping[str, str], patient: str = "not given"
+    ) -> dict[str, Any]:
         raw = pd.Series(dict(values), dtype=object)
-        return writer.document(patient or "not given", [result.typed(i)], [result.scores], int(result.row[i]), raw,
-                               origin=ORIGIN, patient_label="Patient")
+        return writer.document(
+            patient or "not given",
+            [result.typed(i)],
+            [result.scores],
+            int(result.row[i]),
+            raw,
+            origin=ORIGIN,
+            patient_label="Patient",
+        )
 
     def _result(self, result: ModelScores, i: int, values: Mapping[str, str]) -> dict[str, Any]:
         served = result.served
-        out: dict[str, Any] = {"name": served.name, "title": served.describe()["description"],
-                               "verification": served.model.integrity, "problems": result.problems[i]}
+        out: dict[str, Any] = {
+            "name": served.name,
+            "title": served.describe()["description"],
+            "verification": served.model.integrity,
+            "problems": result.problems[i],
+        }
         if result.row[i] >= 0:
             writer = self.writers[self.served.index(served)]
             page = self._document(writer, result, i, values)["models"][0]
@@ -94,9 +134,13 @@ class Views:
 
     def _comparison(self, result: ModelScores, base: Mapping[str, str], other: Mapping[str, str]) -> dict[str, Any]:
         served = result.served
-        out: dict[str, Any] = {"name": served.name, "title": served.describe()["description"],
-                               "verification": served.model.integrity,
-                               "before": self._result(result, 0, base), "after": self._result(result, 1, other)}
+        out: dict[str, Any] = {
+            "name": served.name,
+            "title": served.describe()["description"],
+            "verification": served.model.integrity,
+            "before": self._result(result, 0, base),
+            "after": self._result(result, 1, other),
+        }
         if result.row[0] >= 0 and result.row[1] >= 0:
             a, b = out["before"]["entry"], out["after"]["entry"]
             difference = b["probability"] - a["probability"]
@@ -111,8 +155,13 @@ class Views:
 
     def _render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(
-            fields=self.fields, models=[s.describe() for s in self.served], version=__version__,
-            base_prefix=BASE_PREFIX, token_required=self.token_required, **context)
+            fields=self.fields,
+            models=[s.describe() for s in self.served],
+            version=__version__,
+            base_prefix=BASE_PREFIX,
+            token_required=self.token_required,
+            **context,
+        )
 
 
 def _problems_by_field(batch: Batch, i: int) -> dict[str, list[str]]:
@@ -149,9 +198,14 @@ def _scale(scale: Mapping[str, Any]) -> dict[str, Any]:
     def x(v: float) -> float:
         return round(SCALE_WIDTH * min(max(float(v), 0.0) / top, 1.0), 2)
 
-    return {"width": SCALE_WIDTH, "max_label": scale["max_label"],
-            "groups": [{"x": x(g["from"]), "w": max(x(g["to"]) - x(g["from"]), 0.0), "colour": g["colour"],
-                        "name": g["name"]} for g in scale["groups"]],
-            "thresholds": [{"x": x(t["value"]), "label": t["label"]} for t in scale["thresholds"]],
-            "band": {"x": x(scale["band_low"]), "w": max(x(scale["band_high"]) - x(scale["band_low"]), 1.0)},
-            "point": x(scale["point"])}
+    return {
+        "width": SCALE_WIDTH,
+        "max_label": scale["max_label"],
+        "groups": [
+            {"x": x(g["from"]), "w": max(x(g["to"]) - x(g["from"]), 0.0), "colour": g["colour"], "name": g["name"]}
+            for g in scale["groups"]
+        ],
+        "thresholds": [{"x": x(t["value"]), "label": t["label"]} for t in scale["thresholds"]],
+        "band": {"x": x(scale["band_low"]), "w": max(x(scale["band_high"]) - x(scale["band_low"]), 1.0)},
+        "point": x(scale["point"]),
+    }
