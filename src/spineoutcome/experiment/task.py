@@ -8,6 +8,7 @@ participant flow (item 20a).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,16 +71,18 @@ class TaskData:
         return h.hexdigest()
 
 
-def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: list[FlowStep] | None = None) -> TaskData:
-    """Labels, eligibility and predictors of ``config`` on ``cohort`` with a complete flow."""
-    dd = cohort.dictionary
-    wide = cohort.wide
-    flow = list(validation_flow or [])
-    flow.append(FlowStep("patients in the assembled cohort", len(wide)))
+def apply_eligibility(
+    wide: pd.DataFrame, eligibility: Mapping[str, Any], dd: DataDictionary
+) -> tuple[pd.Series, dict[str, int]]:
+    """Which patients meet a pipeline's eligibility rules, and how many each rule newly excludes.
 
+    Rules: numbers ``[min, max]`` (a missing value is not eligible), categories the allowed levels.
+    Applied in the order given, so each patient is counted under the first rule they fail (the
+    participant flow's exclusion counts, TRIPOD+AI item 20a).
+    """
     eligible = pd.Series(True, index=wide.index)
-    not_eligible: dict[str, int] = {}
-    for variable, rule in config.eligibility.items():
+    excluded: dict[str, int] = {}
+    for variable, rule in eligibility.items():
         values = wide[variable]
         if dd.variable(variable).dtype in ("float", "int"):
             lo, hi = float(rule[0]), float(rule[1])
@@ -88,10 +91,22 @@ def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: lis
         else:
             ok = values.astype(object).isin([str(v) for v in rule])
             reason = f"{variable} not in {list(rule)}"
+        ok = ok.fillna(False).astype(bool)
         newly = int((eligible & ~ok).sum())
         if newly:
-            not_eligible[reason] = newly
-        eligible &= ok.fillna(False).astype(bool)
+            excluded[reason] = newly
+        eligible &= ok
+    return eligible, excluded
+
+
+def prepare_task(config: PipelineConfig, cohort: Cohort, *, validation_flow: list[FlowStep] | None = None) -> TaskData:
+    """Labels, eligibility and predictors of ``config`` on ``cohort`` with a complete flow."""
+    dd = cohort.dictionary
+    wide = cohort.wide
+    flow = list(validation_flow or [])
+    flow.append(FlowStep("patients in the assembled cohort", len(wide)))
+
+    eligible, not_eligible = apply_eligibility(wide, config.eligibility, dd)
     flow.append(FlowStep("eligible", int(eligible.sum()), not_eligible))
 
     tables = dict(cohort.tables)

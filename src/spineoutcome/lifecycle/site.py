@@ -24,7 +24,7 @@ from spineoutcome.config import AGE_GROUP
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.errors import SpineoutcomeError
-from spineoutcome.experiment.task import age_band_labels
+from spineoutcome.experiment.task import age_band_labels, apply_eligibility
 from spineoutcome.outcomes import derive_outcome, load_outcome_definitions
 from spineoutcome.outcomes.definitions import COMMON_FIELDS, KIND_FIELDS
 from spineoutcome.scoring.model import ScoringModel
@@ -215,26 +215,11 @@ def site_data(model: ScoringModel, cohort: Cohort, *, outcome: str | Path | None
 def _eligible(
     wide: pd.DataFrame, eligibility: Mapping[str, Any], dd: DataDictionary
 ) -> tuple[pd.Series, dict[str, int]]:
-    """The development pipeline's eligibility rules (numbers: [min, max]; categories: allowed levels)."""
-    eligible = pd.Series(True, index=wide.index)
-    excluded: dict[str, int] = {}
-    for variable, rule in eligibility.items():
-        if variable not in wide.columns:
-            raise SiteDataError(f"the site's data lack {variable!r}, which the model's eligibility rules use")
-        values = wide[variable]
-        if dd.variable(variable).dtype in ("float", "int"):
-            lo, hi = float(rule[0]), float(rule[1])
-            ok = values.astype("float64").between(lo, hi)
-            reason = f"{variable} outside [{lo:g}, {hi:g}] or missing"
-        else:
-            ok = values.astype(object).isin([str(v) for v in rule])
-            reason = f"{variable} not in {list(rule)}"
-        ok = ok.fillna(False).astype(bool)
-        newly = int((eligible & ~ok).sum())
-        if newly:
-            excluded[reason] = newly
-        eligible &= ok
-    return eligible, excluded
+    """The development pipeline's eligibility rules on the site's patients (refused when a variable is absent)."""
+    absent = [v for v in eligibility if v not in wide.columns]
+    if absent:
+        raise SiteDataError(f"the site's data lack {absent}, which the model's eligibility rules use")
+    return apply_eligibility(wide, eligibility, dd)
 
 
 def subgroup_columns(
