@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 
 from spineoutcome.bundle import Gates
 from spineoutcome.experiment import ExperimentResult
+from spineoutcome.modeling.recalibration import LOGIT_CLIP
 from spineoutcome.scoring.model import quiet_downloads
 from spineoutcome.tracking import CHAMPION_ALIAS, log_run
 from tests.tracking.conftest import raw_export_rows
@@ -115,7 +116,8 @@ def test_log_register_load_and_predict_through_the_server(
     frame, problems = model.unwrap_python_model().bundle.contract.conform(raw)
     assert (problems == "").all()
     predicted = model.predict(frame)
-    expected = experiment.best_model.predict_proba(experiment.task.X)[:, 1]
+    # The bundle works on the log-odds scale, clipped at LOGIT_CLIP (risks below 1e-8 read as 1e-8).
+    expected = np.clip(experiment.best_model.predict_proba(experiment.task.X)[:, 1], LOGIT_CLIP, 1 - LOGIT_CLIP)
     np.testing.assert_allclose(predicted["probability"].to_numpy(), expected, rtol=0, atol=1e-12)
 
     # Where things landed: runs and the registry in PostgreSQL, artifacts under the server's artifact root.
