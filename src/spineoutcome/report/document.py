@@ -185,7 +185,7 @@ def summary(doc: Document) -> None:
     if _is_binary(ev):
         lr = "logistic" if "logistic" in ev["families"] else None
         runs.append(
-            f"The selected model ({F.family_name(best)}, {ev.get('selection_rule', '')}) had a cross-validated "
+            f"The selected model ({F.family_name(best)}) had a cross-validated "
             f"AUC of {fmt.est(_cv_auc(ev, best), 'auc')}"
         )
         if lr and lr != best:
@@ -200,6 +200,8 @@ def summary(doc: Document) -> None:
             f". Its calibration slope was {fmt.est(cal.get('slope'), 'slope')} and O:E ratio "
             f"{fmt.est(cal.get('oe_ratio'), 'oe')}. "
         )
+        if ev.get("selection_rule"):
+            runs.append(f"Selection rule: {ev['selection_rule']}. ")
     else:
         c = ev["families"][best]["cross_validation"]
         runs.append(
