@@ -48,8 +48,9 @@ print(json.dumps({"step": step, "n": n, "rows": rows, "seconds": seconds, "peak_
 
 
 def measure(step: str, n: int, out: Path) -> dict[str, float]:
-    result = subprocess.run([sys.executable, "-c", _STEP, step, str(n), str(out)], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _STEP, step, str(n), str(out)], check=True, capture_output=True, text=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -67,8 +68,11 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         gen = measure("generate-quoted" if args.quoted else "generate", n, out)
         val = measure("validate", n, out)
-        print(f"| {n:,} | {gen['seconds']:.1f} | {gen['peak_mb']:.0f} | {val['seconds']:.1f} | {val['peak_mb']:.0f} "
-              f"| {val['rows'] / val['seconds']:,.0f} |", flush=True)
+        print(
+            f"| {n:,} | {gen['seconds']:.1f} | {gen['peak_mb']:.0f} | {val['seconds']:.1f} | {val['peak_mb']:.0f} "
+            f"| {val['rows'] / val['seconds']:,.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -76,28 +76,23 @@ def main() -> None:
     boot = Bootstrap.draw(y, n_boot=args.n_boot, seed=args.seed)
     components: dict[str, Callable[[], object]] = {
         "draw bootstrap weights": lambda: Bootstrap.draw(y, n_boot=args.n_boot, seed=args.seed),
-        "AUC (DeLong SE + bootstrap CI)": lambda: roc_auc(y, p, ci_method="bootstrap",
-                                                          boot=boot),
+        "AUC (DeLong SE + bootstrap CI)": lambda: roc_auc(y, p, ci_method="bootstrap", boot=boot),
         "Brier, scaled Brier, log-loss, R2": lambda: overall_performance(y, p, boot=boot),
-        "CITL, slope, O:E (bootstrap)": lambda: calibration_metrics(
-            y, p, ci_method="bootstrap", boot=boot
-        ),
+        "CITL, slope, O:E (bootstrap)": lambda: calibration_metrics(y, p, ci_method="bootstrap", boot=boot),
         "loess curve + ICI/E50/E90/Emax": lambda: calibration_curve(y, p, boot=boot),
-        "net benefit, 99 thresholds": lambda: decision_curve(y, p, thresholds=DEFAULT_THRESHOLDS,
-                                                             boot=boot),
+        "net benefit, 99 thresholds": lambda: decision_curve(y, p, thresholds=DEFAULT_THRESHOLDS, boot=boot),
     }
-    total = timed(
-        lambda: evaluate_predictions(y, p, n_boot=args.n_boot, seed=args.seed), args.repeats
+    total = timed(lambda: evaluate_predictions(y, p, n_boot=args.n_boot, seed=args.seed), args.repeats)
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; numpy {np.__version__}; "
+        f"Python {platform.python_version()}"
     )
-    print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; numpy {np.__version__}; "
-          f"Python {platform.python_version()}")
     print(f"date: {datetime.date.today().isoformat()}")
     print(f"n = {args.n:,}, bootstrap replicates = {args.n_boot:,}, repeats = {args.repeats}")
     print()
     print("| step | median (s) | min (s) |")
     print("|---|---:|---:|")
-    print(f"| **evaluate_predictions (full metric set)** | **{np.median(total):.2f}** | "
-          f"{min(total):.2f} |")
+    print(f"| **evaluate_predictions (full metric set)** | **{np.median(total):.2f}** | {min(total):.2f} |")
     for name, fn in components.items():
         times = timed(fn, args.repeats)
         print(f"| {name} | {np.median(times):.2f} | {min(times):.2f} |", flush=True)

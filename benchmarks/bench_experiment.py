@@ -92,10 +92,16 @@ def cpu_model() -> str:
 def git_state() -> str:
     """Commit of the working tree and whether src/ or pipelines/ had uncommitted changes."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=ROOT).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "pipelines"], capture_output=True,
-                               text=True, check=True, cwd=ROOT).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "pipelines"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" + uncommitted changes in src/ or pipelines/" if dirty else "")
@@ -114,8 +120,7 @@ def cohort_dir(work: Path, n: int, seed: int) -> Path:
     if not (out / "truth.csv").exists():
         t0 = time.perf_counter()
         generate_cohort(out, n=n, seed=seed)
-        print(f"generated synthetic cohort n={n} seed={seed} in {time.perf_counter() - t0:.1f} s -> {out}",
-              flush=True)
+        print(f"generated synthetic cohort n={n} seed={seed} in {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
     return out
 
 
@@ -186,8 +191,13 @@ class StageClock:
 def oracle_record(p_true: np.ndarray, y: np.ndarray) -> dict[str, float]:
     auc = roc_auc(y, p_true).to_dict()["auc"]
     cal = calibration_metrics(y, p_true).to_dict()
-    return {"auc": auc["value"], "auc_ci_low": auc["ci_low"], "auc_ci_high": auc["ci_high"],
-            "slope": cal["slope"]["value"], "citl": cal["citl"]["value"]}
+    return {
+        "auc": auc["value"],
+        "auc_ci_low": auc["ci_low"],
+        "auc_ci_high": auc["ci_high"],
+        "slope": cal["slope"]["value"],
+        "citl": cal["citl"]["value"],
+    }
 
 
 def observable_oracle_auc(result: Any, cohort: Any, p_true: np.ndarray, seed: int) -> float:
@@ -206,8 +216,9 @@ def _fit_fold(split: Any, task: Any, cohort: Any, target: np.ndarray, prediction
     """Fit the observable-oracle regressor on one development fold; predict its test fold in place."""
     pre = build_preprocessor(cohort.dictionary, task.predictors, imputation="simple", scale=False)
     Xtr = pre.fit_transform(task.X.iloc[split.train], task.y[split.train])
-    model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, early_stopping=True,
-                                          random_state=seed).fit(Xtr, target[split.train])
+    model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, early_stopping=True, random_state=seed).fit(
+        Xtr, target[split.train]
+    )
     prediction[split.test] = model.predict(pre.transform(task.X.iloc[split.test]))
 
 
@@ -233,18 +244,23 @@ def run_one(path: Path, cohort: Any, truth: pd.DataFrame, seed: int) -> dict[str
     keys = result.task.X.index
     p_true = truth.loc[keys, f"p_{outcome}"].to_numpy(dtype=float)
     if np.isnan(p_true).any():
-        raise RuntimeError(f"{path.stem}: truth.csv has no p_{outcome} for {int(np.isnan(p_true).sum())} analysed patients")
+        raise RuntimeError(
+            f"{path.stem}: truth.csv has no p_{outcome} for {int(np.isnan(p_true).sum())} analysed patients"
+        )
     y = result.task.y
     families = {}
     for family, record in evidence["families"].items():
         cv = record["cross_validation"]
         auc = cv["discrimination"]["auc"]
         families[family] = {
-            "cv_auc": auc["value"], "cv_auc_ci_low": auc["ci_low"], "cv_auc_ci_high": auc["ci_high"],
+            "cv_auc": auc["value"],
+            "cv_auc_ci_low": auc["ci_low"],
+            "cv_auc_ci_high": auc["ci_high"],
             "corrected_auc": _value(record["optimism"], "corrected", "auc"),
             "optimism_method": (record["optimism"] or {}).get("method", "harrell"),
             "harrell_auc": _value(record["optimism"], "harrell", "auc")
-            if record["optimism"] and "harrell" in record["optimism"] else _value(record["optimism"], "corrected", "auc"),
+            if record["optimism"] and "harrell" in record["optimism"]
+            else _value(record["optimism"], "corrected", "auc"),
             "harrell_slope": _value(record["optimism"], "harrell", "calibration_slope")
             if record["optimism"] and "harrell" in record["optimism"]
             else _value(record["optimism"], "corrected", "calibration_slope"),
@@ -273,12 +289,14 @@ def run_one(path: Path, cohort: Any, truth: pd.DataFrame, seed: int) -> dict[str
         "wall_seconds": wall,
         "timings": evidence["timings"],
         "stages": clock.summary({f: r["seconds"] for f, r in evidence["families"].items()}, t0),
-        "budget": {"n_trials": evidence["pipeline"]["tuning"]["n_trials"],
-                   "inner_folds": evidence["pipeline"]["tuning"]["inner_folds"],
-                   "folds": evidence["pipeline"]["validation"]["folds"],
-                   "repeats": evidence["pipeline"]["validation"]["repeats"],
-                   "bootstrap": (evidence["pipeline"]["validation"]["bootstrap"] or {}).get("replicates"),
-                   "internal_external": evidence["pipeline"]["validation"]["internal_external"]},
+        "budget": {
+            "n_trials": evidence["pipeline"]["tuning"]["n_trials"],
+            "inner_folds": evidence["pipeline"]["tuning"]["inner_folds"],
+            "folds": evidence["pipeline"]["validation"]["folds"],
+            "repeats": evidence["pipeline"]["validation"]["repeats"],
+            "bootstrap": (evidence["pipeline"]["validation"]["bootstrap"] or {}).get("replicates"),
+            "internal_external": evidence["pipeline"]["validation"]["internal_external"],
+        },
     }
 
 
@@ -295,7 +313,8 @@ def verdicts(r: dict[str, Any]) -> dict[str, Any]:
     cv_gap = r["oracle"]["auc"] - best["cv_auc"]
     slope = best["corrected_slope"]
     return {
-        "gap_corrected": gap, "gap_cv": cv_gap,
+        "gap_corrected": gap,
+        "gap_cv": cv_gap,
         "auc_met": gap is not None and abs(gap) <= TARGET_AUC_GAP,
         "auc_met_cv": abs(cv_gap) <= TARGET_AUC_GAP,
         "slope_met": slope is not None and TARGET_SLOPE[0] <= slope <= TARGET_SLOPE[1],
@@ -305,15 +324,23 @@ def verdicts(r: dict[str, Any]) -> dict[str, Any]:
 
 def _budget(text: str) -> str:
     b = json.loads(text)
-    return (f"{b['n_trials']} trials x {b['inner_folds']} inner folds; {b['folds']}-fold CV x {b['repeats']}; "
-            f"B = {b['bootstrap']}; IECV {'on' if b['internal_external'] else 'off'}")
+    return (
+        f"{b['n_trials']} trials x {b['inner_folds']} inner folds; {b['folds']}-fold CV x {b['repeats']}; "
+        f"B = {b['bootstrap']}; IECV {'on' if b['internal_external'] else 'off'}"
+    )
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
 
 
 def markdown(results: list[dict[str, Any]], meta: dict[str, str]) -> str:
     lines = [SECTION, ""]
     lines += [
-        ("Every binary pipeline in `pipelines/` run **as shipped** (its own tuning, resampling and bootstrap budget, "
-        "column *budget*) through `spineoutcome.api.run_pipeline` on"),
+        (
+            "Every binary pipeline in `pipelines/` run **as shipped** (its own tuning, resampling and bootstrap "
+            "budget, column *budget*) through `spineoutcome.api.run_pipeline` on"
+        ),
         f"one synthetic cohort (`generate_cohort(n={meta['n']}, seed={meta['seed']})`). The oracle AUC is the AUC of",
         "truth.csv's `p_<outcome>` (each patient's exact probability of the derived label) on the analysed",
         "patients' labels; the observable oracle is a boosted regressor of logit(p_true) on the pipeline's",
@@ -321,33 +348,45 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, str]) -> str:
         "",
         f"- Machine: {meta['cpu']} (`lscpu`); shared with other engineers' jobs.",
         f"- Python {meta['python']}; code: "
-        + "; ".join(dict.fromkeys(r.get("meta", meta).get("git", "unknown") for r in results)) + ".",
+        + "; ".join(dict.fromkeys(r.get("meta", meta).get("git", "unknown") for r in results))
+        + ".",
         *[f"- Command: `{c}`" for c in dict.fromkeys(r.get("meta", meta)["command"] for r in results)],
-        *[f"- Run date(s): {', '.join(dict.fromkeys(r.get('meta', meta)['date'] for r in results))}; load average "
-          f"at the start of each pipeline: "
-          + "; ".join(f"{r['pipeline']} {r.get('meta', meta)['load_start']}" for r in results) + "."],
+        *[
+            f"- Run date(s): {', '.join(dict.fromkeys(r.get('meta', meta)['date'] for r in results))}; load average "
+            f"at the start of each pipeline: "
+            + "; ".join(f"{r['pipeline']} {r.get('meta', meta)['load_start']}" for r in results)
+            + "."
+        ],
         "",
         "### Per pipeline",
         "",
-        ("| pipeline | budget | n | events | oracle AUC (95% CI) | oracle slope | observable oracle AUC | selected "
-        "| wall (min) |"),
+        (
+            "| pipeline | budget | n | events | oracle AUC (95% CI) | oracle slope | observable oracle AUC | selected "
+            "| wall (min) |"
+        ),
         "|---|---|---:|---:|---|---:|---:|---|---:|",
     ]
     for r in results:
         o = r["oracle"]
-        lines.append(f"| {r['pipeline']} | {_budget(json.dumps(r['budget']))} | {r['n']} | {r['events']} | "
-                     f"{_f(o['auc'])} ({_f(o['auc_ci_low'])}-{_f(o['auc_ci_high'])}) | {_f(o['slope'], 2)} | "
-                     f"{_f(r['observable_oracle_auc'])} | {r['best_family']} | {r['wall_seconds'] / 60:.1f} |")
+        lines.append(
+            f"| {r['pipeline']} | {_budget(json.dumps(r['budget']))} | {r['n']} | {r['events']} | "
+            f"{_f(o['auc'])} ({_f(o['auc_ci_low'])}-{_f(o['auc_ci_high'])}) | {_f(o['slope'], 2)} | "
+            f"{_f(r['observable_oracle_auc'])} | {r['best_family']} | {r['wall_seconds'] / 60:.1f} |"
+        )
     lines += [
         "",
         "### Per family (CV = out-of-fold predictions, tuning nested in every development fold)",
         "",
-        ("Corrected = the engine's reported optimism-corrected value (method in brackets: Harrell for regression "
-        "models, .632+ for tree ensembles); Harrell = Harrell's correction for every family; OOB = mean "
-        "out-of-bag value of the bootstrap models. Selected family in bold."),
+        (
+            "Corrected = the engine's reported optimism-corrected value (method in brackets: Harrell for regression "
+            "models, .632+ for tree ensembles); Harrell = Harrell's correction for every family; OOB = mean "
+            "out-of-bag value of the bootstrap models. Selected family in bold."
+        ),
         "",
-        ("| pipeline | family | CV AUC (95% CI) | apparent AUC | corrected AUC | Harrell AUC | OOB AUC | IECV AUC "
-        "| CV slope | corrected slope | Harrell slope | CV ICI | CV log-loss | seconds |"),
+        (
+            "| pipeline | family | CV AUC (95% CI) | apparent AUC | corrected AUC | Harrell AUC | OOB AUC | IECV AUC "
+            "| CV slope | corrected slope | Harrell slope | CV ICI | CV log-loss | seconds |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -355,43 +394,64 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, str]) -> str:
             name = f"**{family}**" if family == r["best_family"] else family
             method = {"harrell": "H", "632plus": ".632+"}.get(f.get("optimism_method", "harrell"), "?")
             lines.append(
-                f"| {r['pipeline']} | {name} | {_f(f['cv_auc'])} ({_f(f['cv_auc_ci_low'])}-{_f(f['cv_auc_ci_high'])}) | "
+                f"| {r['pipeline']} | {name} | {_f(f['cv_auc'])} "
+                f"({_f(f['cv_auc_ci_low'])}-{_f(f['cv_auc_ci_high'])}) | "
                 f"{_f(f['apparent_auc'])} | {_f(f['corrected_auc'])} [{method}] | {_f(f.get('harrell_auc'))} | "
                 f"{_f(f.get('oob_auc'))} | {_f(f['iecv_auc'])} | {_f(f['cv_slope'], 2)} | "
                 f"{_f(f['corrected_slope'], 2)} | {_f(f.get('harrell_slope'), 2)} | {_f(f['cv_ici'])} | "
-                f"{_f(f['cv_log_loss'])} | {f['seconds']:.0f} |")
+                f"{_f(f['cv_log_loss'])} | {f['seconds']:.0f} |"
+            )
     lines += [
         "",
         "### Targets (issue 5)",
         "",
-        (f"Target 1: the best (selected) family's optimism-corrected AUC within {TARGET_AUC_GAP} of the oracle AUC, "
-        f"with calibration slope in [{TARGET_SLOPE[0]}, {TARGET_SLOPE[1]}]."),
+        (
+            f"Target 1: the best (selected) family's optimism-corrected AUC within {TARGET_AUC_GAP} of the oracle AUC, "
+            f"with calibration slope in [{TARGET_SLOPE[0]}, {TARGET_SLOPE[1]}]."
+        ),
         "",
-        ("| pipeline | selected | oracle - corrected AUC | met? | oracle - CV AUC | met? | corrected slope | met? "
-        "| CV slope | met? |"),
+        (
+            "| pipeline | selected | oracle - corrected AUC | met? | oracle - CV AUC | met? | corrected slope | met? "
+            "| CV slope | met? |"
+        ),
         "|---|---|---:|---|---:|---|---:|---|---:|---|",
     ]
     for r in results:
         v = verdicts(r)
         best = r["families"][r["best_family"]]
-        yes = lambda ok: "yes" if ok else "**no**"
-        lines.append(f"| {r['pipeline']} | {r['best_family']} | {_f(v['gap_corrected'])} | {yes(v['auc_met'])} | "
-                     f"{_f(v['gap_cv'])} | {yes(v['auc_met_cv'])} | {_f(best['corrected_slope'], 2)} | "
-                     f"{yes(v['slope_met'])} | {_f(best['cv_slope'], 2)} | {yes(v['slope_met_cv'])} |")
+        lines.append(
+            f"| {r['pipeline']} | {r['best_family']} | {_f(v['gap_corrected'])} | {_yes(v['auc_met'])} | "
+            f"{_f(v['gap_cv'])} | {_yes(v['auc_met_cv'])} | {_f(best['corrected_slope'], 2)} | "
+            f"{_yes(v['slope_met'])} | {_f(best['cv_slope'], 2)} | {_yes(v['slope_met_cv'])} |"
+        )
     timed = [r for r in results if r["pipeline"] == TIMED_PIPELINE]
-    lines += ["", (f"Target 2: the {TIMED_PIPELINE} pipeline on n = 2,000 with the default budget in under "
-              f"{TARGET_MINUTES:.0f} minutes.")]
+    lines += [
+        "",
+        (
+            f"Target 2: the {TIMED_PIPELINE} pipeline on n = 2,000 with the default budget in under "
+            f"{TARGET_MINUTES:.0f} minutes."
+        ),
+    ]
     if timed:
         minutes = timed[0]["wall_seconds"] / 60
         met = minutes < TARGET_MINUTES and meta["n"] == "2000"
         lines.append(f"Measured: {minutes:.1f} min on n = {meta['n']} -> {'met' if met else '**not met**'}.")
-    lines += ["", "### Stage timings (seconds; reconstructed from progress messages)", "",
-              ("| pipeline | family | CV (nested tuning) | bootstrap optimism | IECV | other (evaluation, final tuned fit, "
-              "subgroups, SHAP) |"), "|---|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "### Stage timings (seconds; reconstructed from progress messages)",
+        "",
+        (
+            "| pipeline | family | CV (nested tuning) | bootstrap optimism | IECV | other (evaluation, final tuned "
+            "fit, subgroups, SHAP) |"
+        ),
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         for family, s in r["stages"].items():
-            lines.append(f"| {r['pipeline']} | {family} | {s.get('cv', 0):.0f} | {s.get('bootstrap', 0):.0f} | "
-                         f"{s.get('iecv', 0):.0f} | {s.get('other', 0):.0f} |")
+            lines.append(
+                f"| {r['pipeline']} | {family} | {s.get('cv', 0):.0f} | {s.get('bootstrap', 0):.0f} | "
+                f"{s.get('iecv', 0):.0f} | {s.get('other', 0):.0f} |"
+            )
     lines += ["", "<!-- interpretation -->", ""]
     return "\n".join(lines)
 
@@ -415,19 +475,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipelines", nargs="*", default=None, help="pipeline names (default: every binary one)")
     parser.add_argument("--n", type=int, default=2000, help="synthetic cohort size")
     parser.add_argument("--seed", type=int, default=7, help="synthetic cohort seed")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/spineoutcome-bench-experiment"),
-                        help="cache folder for the cohort and per-pipeline results")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/spineoutcome-bench-experiment"),
+        help="cache folder for the cohort and per-pipeline results",
+    )
     parser.add_argument("--resume", action="store_true", help="reuse cached per-pipeline results")
     parser.add_argument("--report-only", action="store_true", help="only build the table from cached results")
     parser.add_argument("--no-write", action="store_true", help="print the table; leave RESULTS.md alone")
-    parser.add_argument("--interpretation", type=Path, default=None,
-                        help="Markdown file whose text is placed under the tables in RESULTS.md")
+    parser.add_argument(
+        "--interpretation",
+        type=Path,
+        default=None,
+        help="Markdown file whose text is placed under the tables in RESULTS.md",
+    )
     args = parser.parse_args(argv)
 
-    meta = {"n": str(args.n), "seed": str(args.seed), "cpu": cpu_model(), "load_start": load_average(),
-            "git": git_state(),
-            "python": platform.python_version(), "date": datetime.date.today().isoformat(),
-            "command": "python benchmarks/bench_experiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])}
+    meta = {
+        "n": str(args.n),
+        "seed": str(args.seed),
+        "cpu": cpu_model(),
+        "load_start": load_average(),
+        "git": git_state(),
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "command": "python benchmarks/bench_experiment.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+    }
     args.work.mkdir(parents=True, exist_ok=True)
     paths = binary_pipelines(args.pipelines)
     cache = args.work / f"results-n{args.n}-seed{args.seed}"
@@ -456,10 +530,12 @@ def main(argv: list[str] | None = None) -> None:
         cached.write_text(json.dumps(record, indent=1))
         results.append(record)
         best = record["families"][record["best_family"]]
-        print(f"{path.stem}: {record['wall_seconds'] / 60:.1f} min; n {record['n']}, events {record['events']}; "
-              f"oracle AUC {record['oracle']['auc']:.3f}; best {record['best_family']} CV AUC {best['cv_auc']:.3f}, "
-              f"corrected AUC {_f(best['corrected_auc'])}, corrected slope {_f(best['corrected_slope'], 2)}",
-              flush=True)
+        print(
+            f"{path.stem}: {record['wall_seconds'] / 60:.1f} min; n {record['n']}, events {record['events']}; "
+            f"oracle AUC {record['oracle']['auc']:.3f}; best {record['best_family']} CV AUC {best['cv_auc']:.3f}, "
+            f"corrected AUC {_f(best['corrected_auc'])}, corrected slope {_f(best['corrected_slope'], 2)}",
+            flush=True,
+        )
     meta["load_end"] = load_average()
     text = markdown(results, meta)
     print(text)

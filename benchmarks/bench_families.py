@@ -39,8 +39,10 @@ def main() -> None:
         generate_cohort(Path(tmp), n=args.n, seed=7)
         cohort = load_cohort(Path(tmp))
         task = prepare_task(load_pipeline(builtin_pipelines_dir() / "c5_palsy.yaml"), cohort)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
-          f"n = {task.n}, {len(task.predictors)} predictors, {args.repeats} repeats")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
+        f"n = {task.n}, {len(task.predictors)} predictors, {args.repeats} repeats"
+    )
     print("| family | fit + predict (s, median) |\n|---|---:|")
     for family in sorted(FAMILIES):
         times = []

@@ -121,12 +121,18 @@ def true_performance(p: np.ndarray, pi: np.ndarray) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         glm = sm.GLM(pi, sm.add_constant(logit(p)), family=sm.families.Binomial()).fit(tol=1e-10)
-    return {"auc": float(auc), "slope": float(glm.params[1]), "intercept": float(glm.params[0]),
-            "oe": float(pi.sum() / p.sum()), "brier": float(np.mean(p**2 - 2 * p * pi + pi))}
+    return {
+        "auc": float(auc),
+        "slope": float(glm.params[1]),
+        "intercept": float(glm.params[0]),
+        "oe": float(pi.sum() / p.sum()),
+        "brier": float(np.mean(p**2 - 2 * p * pi + pi)),
+    }
 
 
-def analysis_set(config: PipelineConfig, cohort: Any, truth: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray,
-                                                                                   np.ndarray]:
+def analysis_set(
+    config: PipelineConfig, cohort: Any, truth: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     task = prepare_task(config, cohort, validation_flow=cohort.validation_flow)
     pi = truth.loc[task.X.index, f"p_{config.outcome}"].to_numpy(dtype=float)
     keep = ~np.isnan(pi)
@@ -140,11 +146,16 @@ def sklearn_default(X: pd.DataFrame) -> Pipeline:
     """scikit-learn's default logistic regression with median imputation and one-hot categories."""
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
     other = [c for c in X.columns if c not in numeric]
-    prep = ColumnTransformer([
-        ("numeric", SimpleImputer(strategy="median"), numeric),
-        ("other", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-         other),
-    ])
+    prep = ColumnTransformer(
+        [
+            ("numeric", SimpleImputer(strategy="median"), numeric),
+            (
+                "other",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                other,
+            ),
+        ]
+    )
     return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000))])
 
 
@@ -182,8 +193,9 @@ def run_pycaret(work: Path, X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame
     if not (same_inputs and (job / "pycaret.json").exists() and (job / "pycaret_p.csv").exists()):
         (job / "pycaret.json").unlink(missing_ok=True)
         (job / "run.py").write_text(PYCARET_SCRIPT)
-        done = subprocess.run([str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True,
-                              cwd=job)  # PyCaret writes logs.log into its working directory
+        done = subprocess.run(
+            [str(python), str(job / "run.py"), str(job), str(seed)], capture_output=True, text=True, cwd=job
+        )  # PyCaret writes logs.log into its working directory
         (job / "stderr.txt").write_text(done.stderr)
         if done.returncode != 0:
             return {"error": "PyCaret failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:300]}
@@ -194,11 +206,20 @@ def run_pycaret(work: Path, X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame
 # ----------------------------------------------------------------------------------------------
 # one pipeline
 # ----------------------------------------------------------------------------------------------
-def run_one(path: Path, dev: Any, test: Any, dev_truth: pd.DataFrame, test_truth: pd.DataFrame, work: Path,
-            seed: int, pycaret: bool) -> dict[str, Any]:
+def run_one(
+    path: Path,
+    dev: Any,
+    test: Any,
+    dev_truth: pd.DataFrame,
+    test_truth: pd.DataFrame,
+    work: Path,
+    seed: int,
+    pycaret: bool,
+) -> dict[str, Any]:
     config = load_pipeline(path, dev.dictionary, outcomes=list(load_outcome_definitions()))
-    config = config.model_copy(update={"validation": config.validation.model_copy(
-        update={"bootstrap": None, "internal_external": False})})
+    config = config.model_copy(
+        update={"validation": config.validation.model_copy(update={"bootstrap": None, "internal_external": False})}
+    )
     X_test, y_test, pi = analysis_set(config, test, test_truth)
     rows: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
@@ -207,14 +228,18 @@ def run_one(path: Path, dev: Any, test: Any, dev_truth: pd.DataFrame, test_truth
     evidence = result.evidence.to_dict()
     best = evidence["best_family"]
     for family, model in result.models.items():
-        rows[family] = {**true_performance(predict_positive(model, X_test), pi),
-                        "seconds": evidence["families"][family]["seconds"]}
+        rows[family] = {
+            **true_performance(predict_positive(model, X_test), pi),
+            "seconds": evidence["families"][family]["seconds"],
+        }
     X, y = result.task.X, result.task.y
     t1 = time.perf_counter()
     with threadpool_limits(limits=1):
         reference = sklearn_default(X).fit(plain(X), y)
-    rows["sklearn LogisticRegression()"] = {**true_performance(reference.predict_proba(plain(X_test))[:, 1], pi),
-                                            "seconds": time.perf_counter() - t1}
+    rows["sklearn LogisticRegression()"] = {
+        **true_performance(reference.predict_proba(plain(X_test))[:, 1], pi),
+        "seconds": time.perf_counter() - t1,
+    }
     pycaret_note = "not run (--no-pycaret)"
     if pycaret:
         peer = run_pycaret(work, X, y, X_test, seed)
@@ -224,16 +249,25 @@ def run_one(path: Path, dev: Any, test: Any, dev_truth: pd.DataFrame, test_truth
             rows[f"PyCaret ({peer['model']})"] = {**true_performance(peer["p"], pi), "seconds": peer["seconds"]}
             pycaret_note = "ran"
     return {
-        "pipeline": path.stem, "outcome": config.outcome, "n": int(result.task.n), "events": int(result.task.events),
-        "n_new": int(len(y_test)), "events_new": int(y_test.sum()), "best_family": best,
-        "selection": evidence["model_selection"], "spline_budget": evidence["sample_size"]["spline_budget"],
-        "pipeline_seconds": pipeline_seconds, "rows": rows, "pycaret": pycaret_note,
+        "pipeline": path.stem,
+        "outcome": config.outcome,
+        "n": int(result.task.n),
+        "events": int(result.task.events),
+        "n_new": int(len(y_test)),
+        "events_new": int(y_test.sum()),
+        "best_family": best,
+        "selection": evidence["model_selection"],
+        "spline_budget": evidence["sample_size"]["spline_budget"],
+        "pipeline_seconds": pipeline_seconds,
+        "rows": rows,
+        "pycaret": pycaret_note,
         "oracle": true_performance(pi, pi),
     }
 
 
-def add_pycaret(record: dict[str, Any], path: Path, dev: Any, test: Any, test_truth: pd.DataFrame, work: Path,
-                seed: int) -> None:
+def add_pycaret(
+    record: dict[str, Any], path: Path, dev: Any, test: Any, test_truth: pd.DataFrame, work: Path, seed: int
+) -> None:
     """Run PyCaret for a cached pipeline record (the same development and new patients) and add its row."""
     config = load_pipeline(path, dev.dictionary, outcomes=list(load_outcome_definitions()))
     task = prepare_task(config, dev, validation_flow=dev.validation_flow)
@@ -254,38 +288,53 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 
 def markdown(results: list[dict[str, Any]], meta: dict[str, str]) -> str:
-    lines = [SECTION, "",
-             f"Development: `generate_cohort(n={meta['n']}, seed={meta['seed']})`; new patients: "
-             f"`generate_cohort(n={meta['n_test']}, seed={meta['seed']}, first_patient={meta['first']})` (same world, "
-             "disjoint patients). True AUC, slope, O:E and Brier from truth.csv's exact risks of the new patients "
-             "(see the script's docstring). Pipelines run with their own tuning and CV; bootstrap optimism and "
-             "internal-external validation off (they do not change the models). Seconds: the family's fit time "
-             "in the pipeline (nested CV + final fit), the peer's fit time.", "",
-             f"- Machine: {meta['cpu']}; shared with other engineers' jobs. Python {meta['python']}.",
-             f"- Command: `{meta['command']}`; date {meta['date']}; code {meta['git']}.", ""]
+    lines = [
+        SECTION,
+        "",
+        f"Development: `generate_cohort(n={meta['n']}, seed={meta['seed']})`; new patients: "
+        f"`generate_cohort(n={meta['n_test']}, seed={meta['seed']}, first_patient={meta['first']})` (same world, "
+        "disjoint patients). True AUC, slope, O:E and Brier from truth.csv's exact risks of the new patients "
+        "(see the script's docstring). Pipelines run with their own tuning and CV; bootstrap optimism and "
+        "internal-external validation off (they do not change the models). Seconds: the family's fit time "
+        "in the pipeline (nested CV + final fit), the peer's fit time.",
+        "",
+        f"- Machine: {meta['cpu']}; shared with other engineers' jobs. Python {meta['python']}.",
+        f"- Command: `{meta['command']}`; date {meta['date']}; code {meta['git']}.",
+        "",
+    ]
     for r in results:
         lr = r["rows"]["sklearn LogisticRegression()"]
         sel = r["rows"][r["best_family"]]
         auc_ok = sel["auc"] >= lr["auc"] - AUC_MARGIN
         slope_ok = SLOPE_RANGE[0] <= sel["slope"] <= SLOPE_RANGE[1]
         freq = ", ".join(f"{c['family']} {c['lowest_loss_frequency']:.0%}" for c in r["selection"]["families"])
-        lines += [f"### {r['pipeline']} (development n {r['n']}, {r['events']} events; new patients n {r['n_new']}, "
-                  f"{r['events_new']} events)", "",
-                  f"Selected: **{r['best_family']}** (one-SE rule; lowest CV log-loss across bootstrap replicates: "
-                  f"{freq}). Spline budget: {r['spline_budget']['statement']} Pipeline wall time "
-                  f"{r['pipeline_seconds'] / 60:.1f} min. PyCaret: {r['pycaret']}.", "",
-                  "| model | true AUC | true slope | true O:E | true Brier | seconds |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {r['pipeline']} (development n {r['n']}, {r['events']} events; new patients n {r['n_new']}, "
+            f"{r['events_new']} events)",
+            "",
+            f"Selected: **{r['best_family']}** (one-SE rule; lowest CV log-loss across bootstrap replicates: "
+            f"{freq}). Spline budget: {r['spline_budget']['statement']} Pipeline wall time "
+            f"{r['pipeline_seconds'] / 60:.1f} min. PyCaret: {r['pycaret']}.",
+            "",
+            "| model | true AUC | true slope | true O:E | true Brier | seconds |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, row in r["rows"].items():
             label = f"{name} (selected)" if name == r["best_family"] else name
-            lines.append(f"| {label} | {_f(row['auc'])} | {_f(row['slope'], 2)} | {_f(row['oe'], 2)} | "
-                         f"{_f(row['brier'], 4)} | {_f(row['seconds'], 1)} |")
+            lines.append(
+                f"| {label} | {_f(row['auc'])} | {_f(row['slope'], 2)} | {_f(row['oe'], 2)} | "
+                f"{_f(row['brier'], 4)} | {_f(row['seconds'], 1)} |"
+            )
         o = r["oracle"]
-        lines += [f"| oracle (true risks) | {_f(o['auc'])} | 1.00 | 1.00 | {_f(o['brier'], 4)} | - |", "",
-                  f"Target: selected AUC >= sklearn LR's - {AUC_MARGIN} "
-                  f"({_f(sel['auc'])} vs {_f(lr['auc'] - AUC_MARGIN)}): **{'met' if auc_ok else 'not met'}**; "
-                  f"selected slope in {SLOPE_RANGE[0]}-{SLOPE_RANGE[1]} ({_f(sel['slope'], 2)}): "
-                  f"**{'met' if slope_ok else 'not met'}**.", ""]
+        lines += [
+            f"| oracle (true risks) | {_f(o['auc'])} | 1.00 | 1.00 | {_f(o['brier'], 4)} | - |",
+            "",
+            f"Target: selected AUC >= sklearn LR's - {AUC_MARGIN} "
+            f"({_f(sel['auc'])} vs {_f(lr['auc'] - AUC_MARGIN)}): **{'met' if auc_ok else 'not met'}**; "
+            f"selected slope in {SLOPE_RANGE[0]}-{SLOPE_RANGE[1]} ({_f(sel['slope'], 2)}): "
+            f"**{'met' if slope_ok else 'not met'}**.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -296,15 +345,19 @@ def write_section(text: str) -> None:
         content = content.rstrip("\n") + "\n\n" + text + "\n"
     else:
         end = content.find("\n## ", start + len(SECTION))
-        content = content[:start] + text + ("\n" + content[end + 1:] if end >= 0 else "\n")
+        content = content[:start] + text + ("\n" + content[end + 1 :] if end >= 0 else "\n")
     RESULTS.write_text(content, encoding="utf-8")
 
 
 def binary_pipelines(names: list[str] | None) -> list[Path]:
     definitions = load_outcome_definitions()
-    chosen = [p for p in sorted(PIPELINES.glob("*.yaml"))
-              if (c := load_pipeline(p, outcomes=list(definitions))).families and not c.survival_families
-              and (not names or p.stem in names)]
+    chosen = [
+        p
+        for p in sorted(PIPELINES.glob("*.yaml"))
+        if (c := load_pipeline(p, outcomes=list(definitions))).families
+        and not c.survival_families
+        and (not names or p.stem in names)
+    ]
     if names and set(names) - {p.stem for p in chosen}:
         raise SystemExit(f"unknown or non-binary pipeline(s): {sorted(set(names) - {p.stem for p in chosen})}")
     return chosen
@@ -319,8 +372,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/spineoutcome-bench-peers"))
     parser.add_argument("--no-pycaret", action="store_true")
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--resume", action="store_true",
-                        help="Keep cached pipelines; add PyCaret where it did not run.")
+    parser.add_argument(
+        "--resume", action="store_true", help="Keep cached pipelines; add PyCaret where it did not run."
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -328,10 +382,17 @@ def main() -> None:
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     fields = dict(line.split(":", 1) for line in cpu.splitlines() if ":" in line)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    meta = {"n": str(args.n), "n_test": str(args.n_test), "seed": str(args.seed), "first": str(first),
-            "cpu": f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs",
-            "python": platform.python_version(), "date": datetime.date.today().isoformat(), "git": git.strip(),
-            "command": "python benchmarks/bench_peers.py " + shlex.join(sys.argv[1:])}
+    meta = {
+        "n": str(args.n),
+        "n_test": str(args.n_test),
+        "seed": str(args.seed),
+        "first": str(first),
+        "cpu": f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs",
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "git": git.strip(),
+        "command": "python benchmarks/bench_peers.py " + shlex.join(sys.argv[1:]),
+    }
     paths = binary_pipelines(args.pipelines)
     if not args.report_only:
         dev, test = load_cohort(dev_dir), load_cohort(test_dir)
@@ -349,8 +410,9 @@ def main() -> None:
             record["meta"] = meta
             (args.work / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
             print(f"{path.stem}: done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    results = [json.loads((args.work / f"{p.stem}.json").read_text()) for p in paths
-               if (args.work / f"{p.stem}.json").exists()]
+    results = [
+        json.loads((args.work / f"{p.stem}.json").read_text()) for p in paths if (args.work / f"{p.stem}.json").exists()
+    ]
     text = markdown(results, results[0]["meta"] if results else meta)
     print(text)
     if not args.no_write and results:

@@ -60,8 +60,11 @@ def build_export(n: int, root: Path) -> Path:
     cohort = root / f"cohort_{n}"
     if not (cohort / "imaging.csv").exists():
         subprocess.run([sys.executable, "-c", _GENERATE, str(n), str(cohort)], check=True)
-    with (cohort / "clinical.csv").open(encoding="utf-8") as clinical, \
-            (cohort / "imaging.csv").open(encoding="utf-8") as imaging, target.open("w", encoding="utf-8") as out:
+    with (
+        (cohort / "clinical.csv").open(encoding="utf-8") as clinical,
+        (cohort / "imaging.csv").open(encoding="utf-8") as imaging,
+        target.open("w", encoding="utf-8") as out,
+    ):
         for left, right in zip(clinical, imaging, strict=True):
             key, _, rest = right.rstrip("\n").partition(",")
             if not left.startswith(key + ","):
@@ -82,10 +85,24 @@ def head(source: Path, n: int, root: Path) -> Path:
 
 
 def measure(args: argparse.Namespace, export: Path, explain: bool, out: Path) -> dict[str, float]:
-    result = subprocess.run([sys.executable, "-c", _SCORE, args.model, args.tracking_uri or "", str(export), str(out),
-                             "1" if explain else "0", str(args.chunk_size), "1" if args.allow_unverified else "0",
-                             "0" if args.no_band else "1"],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SCORE,
+            args.model,
+            args.tracking_uri or "",
+            str(export),
+            str(out),
+            "1" if explain else "0",
+            str(args.chunk_size),
+            "1" if args.allow_unverified else "0",
+            "0" if args.no_band else "1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -104,10 +121,11 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     biggest = build_export(max(args.sizes), root)
     modes = {"both": [False, True], "on": [True], "off": [False]}[args.explain]
-    print(f"model {args.model}; chunk size {args.chunk_size:,}; band {'off' if args.no_band else 'on'}; "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print("| model | rows | explanations | start-up (s) | scoring (s) | rows/s scoring | rows/s end to end "
-          "| peak MB |")
+    print(
+        f"model {args.model}; chunk size {args.chunk_size:,}; band {'off' if args.no_band else 'on'}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print("| model | rows | explanations | start-up (s) | scoring (s) | rows/s scoring | rows/s end to end | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for n in sorted(args.sizes):
         export = biggest if n == max(args.sizes) else head(biggest, n, root)
@@ -115,9 +133,12 @@ def main() -> None:
             run = measure(args, export, explain, root / f"scores_{n}_{int(explain)}.csv")
             assert run["rows"] == n, run
             refits = f"{run['refits']} refits" if run["refits"] else "no band"
-            print(f"| {run['family']}, {refits} | {n:,} | {'top-3 drivers' if explain else 'off'} | "
-                  f"{run['load']:.1f} | {run['seconds']:.1f} | {run['rows'] / run['seconds']:,.0f} | "
-                  f"{run['rows'] / (run['load'] + run['seconds']):,.0f} | {run['peak_mb']:,.0f} |", flush=True)
+            print(
+                f"| {run['family']}, {refits} | {n:,} | {'top-3 drivers' if explain else 'off'} | "
+                f"{run['load']:.1f} | {run['seconds']:.1f} | {run['rows'] / run['seconds']:,.0f} | "
+                f"{run['rows'] / (run['load'] + run['seconds']):,.0f} | {run['peak_mb']:,.0f} |",
+                flush=True,
+            )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

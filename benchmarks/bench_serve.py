@@ -50,14 +50,42 @@ import pandas as pd
 import yaml
 
 PIPELINES = {
-    "c5_palsy": {"outcome": "c5_palsy", "thresholds": [0.05, 0.10, 0.20],
-                 "include": ["age", "sex", "diabetes", "diagnosis", "approach", "planned_levels",
-                             "deltoid_mmt_pre_left", "deltoid_mmt_pre_right", "c1_c3_involvement",
-                             "c45_foraminal_stenosis", "occupying_ratio"]},
-    "complication_any": {"outcome": "complication_any", "thresholds": [0.10, 0.20, 0.30],
-                         "include": ["age", "sex", "bmi", "smoking", "diabetes", "hypertension", "asa_class",
-                                     "diagnosis", "approach", "planned_levels", "k_line", "occupying_ratio",
-                                     "t2_high_signal"]},
+    "c5_palsy": {
+        "outcome": "c5_palsy",
+        "thresholds": [0.05, 0.10, 0.20],
+        "include": [
+            "age",
+            "sex",
+            "diabetes",
+            "diagnosis",
+            "approach",
+            "planned_levels",
+            "deltoid_mmt_pre_left",
+            "deltoid_mmt_pre_right",
+            "c1_c3_involvement",
+            "c45_foraminal_stenosis",
+            "occupying_ratio",
+        ],
+    },
+    "complication_any": {
+        "outcome": "complication_any",
+        "thresholds": [0.10, 0.20, 0.30],
+        "include": [
+            "age",
+            "sex",
+            "bmi",
+            "smoking",
+            "diabetes",
+            "hypertension",
+            "asa_class",
+            "diagnosis",
+            "approach",
+            "planned_levels",
+            "k_line",
+            "occupying_ratio",
+            "t2_high_signal",
+        ],
+    },
 }
 
 
@@ -73,17 +101,25 @@ def build(root: Path) -> str:
     cohort = load_cohort(data)
     uri = f"sqlite:///{root / 'mlruns.db'}"
     for name, spec in PIPELINES.items():
-        pipeline = {"name": name, "description": f"Benchmark model: {name}.", "outcome": spec["outcome"],
-                    "predictors": {"include": spec["include"]}, "spline_knots": 3, "families": ["logistic"],
-                    "tuning": {"n_trials": 3, "inner_folds": 3, "metric": "neg_log_loss"},
-                    "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
-                    "thresholds": spec["thresholds"],
-                    "subgroups": {"variables": ["sex", "age_group", "approach"], "min_events": 5}, "seed": 2026}
+        pipeline = {
+            "name": name,
+            "description": f"Benchmark model: {name}.",
+            "outcome": spec["outcome"],
+            "predictors": {"include": spec["include"]},
+            "spline_knots": 3,
+            "families": ["logistic"],
+            "tuning": {"n_trials": 3, "inner_folds": 3, "metric": "neg_log_loss"},
+            "validation": {"folds": 3, "repeats": 1, "bootstrap": None, "internal_external": False},
+            "thresholds": spec["thresholds"],
+            "subgroups": {"variables": ["sex", "age_group", "approach"], "min_events": 5},
+            "seed": 2026,
+        }
         path = root / f"{name}.yaml"
         path.write_text(yaml.safe_dump(pipeline, sort_keys=False), encoding="utf-8")
         with contextlib.chdir(root):
-            log_run(run_pipeline(path, cohort), tracking_uri=uri, gates=Gates(calibration_slope=(0.0, 10.0),
-                                                                               max_ici=1.0))
+            log_run(
+                run_pipeline(path, cohort), tracking_uri=uri, gates=Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
+            )
     return uri
 
 
@@ -106,15 +142,28 @@ def free_port() -> int:
 
 def start(models: list[str], tracking_uri: str | None, token: str, log: Path) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
-    command = [sys.executable, "-c", "from spineoutcome.cli import app; app()", "serve", "--port", str(port),
-               "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-c",
+        "from spineoutcome.cli import app; app()",
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     for model in models:
         command += ["--model", model]
     if tracking_uri:
         command += ["--tracking-uri", tracking_uri]
     started = time.perf_counter()
-    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                              env={**os.environ, "SPINEOUTCOME_SERVE_TOKEN": token}, start_new_session=True)
+    server = subprocess.Popen(
+        command,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SPINEOUTCOME_SERVE_TOKEN": token},
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -142,8 +191,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def latency(client: httpx.Client, base: str, rows: list[dict], calls: int, explain: bool,
-            pid: int) -> tuple[np.ndarray, float]:
+def latency(
+    client: httpx.Client, base: str, rows: list[dict], calls: int, explain: bool, pid: int
+) -> tuple[np.ndarray, float]:
     """Wall time of each one-patient call, and the server's CPU seconds per call."""
     url = f"{base}/api/v1/predict?explain={'true' if explain else 'false'}"
     for row in rows[:20]:
@@ -158,13 +208,16 @@ def latency(client: httpx.Client, base: str, rows: list[dict], calls: int, expla
     return np.asarray(times), (cpu_seconds(pid) - cpu) / calls
 
 
-def throughput(client: httpx.Client, base: str, rows: list[dict], requests: int, size: int, explain: bool,
-               pid: int) -> tuple[float, float]:
+def throughput(
+    client: httpx.Client, base: str, rows: list[dict], requests: int, size: int, explain: bool, pid: int
+) -> tuple[float, float]:
     """Patients per second of wall time and per second of the server's CPU time; request bodies are encoded
     before the clock starts, answers checked after it stops."""
     url = f"{base}/api/v1/predict?explain={'true' if explain else 'false'}"
-    bodies = [json.dumps({"patients": [rows[(r * size + i) % len(rows)] for i in range(size)]}).encode()
-              for r in range(requests + 1)]
+    bodies = [
+        json.dumps({"patients": [rows[(r * size + i) % len(rows)] for i in range(size)]}).encode()
+        for r in range(requests + 1)
+    ]
     headers = {"content-type": "application/json"}
     client.post(url, content=bodies[-1], headers=headers).raise_for_status()
     answers = []
@@ -205,19 +258,25 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(headers=headers, timeout=120) as client:
             # as an EHR integration sends them: the fields the served models read (GET /api/v1/models)
-            names = list(dict.fromkeys(n for m in client.get(f"{base}/api/v1/models").json()["models"]
-                                       for n in m["predictors"]))
+            names = list(
+                dict.fromkeys(n for m in client.get(f"{base}/api/v1/models").json()["models"] for n in m["predictors"])
+            )
             rows = [{n: row[n] for n in names} for row in rows]
-            print("| models | drivers | start-up (s) | one patient: median ms | p95 ms | p99 ms | server CPU ms "
-                  "| 1,000-patient requests: patients/s | per server CPU s |")
+            print(
+                "| models | drivers | start-up (s) | one patient: median ms | p95 ms | p99 ms | server CPU ms "
+                "| 1,000-patient requests: patients/s | per server CPU s |"
+            )
             print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
             for explain in (True, False):
                 times, cpu = latency(client, base, rows, args.calls, explain, server.pid)
                 times = 1000 * times
                 rate, cpu_rate = throughput(client, base, rows, args.requests, args.batch, explain, server.pid)
-                print(f"| {len(args.model)} | {'top 3' if explain else 'off'} | {startup:.1f} "
-                      f"| {np.median(times):.1f} | {np.percentile(times, 95):.1f} | {np.percentile(times, 99):.1f} "
-                      f"| {1000 * cpu:.1f} | {rate:,.0f} | {cpu_rate:,.0f} |", flush=True)
+                print(
+                    f"| {len(args.model)} | {'top 3' if explain else 'off'} | {startup:.1f} "
+                    f"| {np.median(times):.1f} | {np.percentile(times, 95):.1f} | {np.percentile(times, 99):.1f} "
+                    f"| {1000 * cpu:.1f} | {rate:,.0f} | {cpu_rate:,.0f} |",
+                    flush=True,
+                )
     finally:
         stop(server)
 

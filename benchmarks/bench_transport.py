@@ -34,9 +34,15 @@ from spineoutcome.data.synth import generate_cohort
 from spineoutcome.tracking import log_run
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
-BUDGET = {"tuning": {"n_trials": 4, "inner_folds": 3, "metric": "neg_log_loss"},
-          "validation": {"folds": 3, "repeats": 1, "bootstrap": {"replicates": 20, "mode": "fixed_hyperparameters"},
-                         "internal_external": True}}
+BUDGET = {
+    "tuning": {"n_trials": 4, "inner_folds": 3, "metric": "neg_log_loss"},
+    "validation": {
+        "folds": 3,
+        "repeats": 1,
+        "bootstrap": {"replicates": 20, "mode": "fixed_hyperparameters"},
+        "internal_external": True,
+    },
+}
 METHODS = ("auto", "intercept", "recalibration", "refit")
 
 
@@ -49,9 +55,13 @@ def run(command: list[str]) -> float:
 def held_out(folder: Path) -> dict[str, float]:
     record = json.loads((folder / "validation_evidence.json").read_text())
     evaluation = record["evaluation"]
-    return {"oe": evaluation["calibration"]["oe_ratio"]["value"], "slope": evaluation["calibration"]["slope"]["value"],
-            "auc": evaluation["discrimination"]["auc"]["value"], "n": record["site"]["n"],
-            "events": record["site"]["events"]}
+    return {
+        "oe": evaluation["calibration"]["oe_ratio"]["value"],
+        "slope": evaluation["calibration"]["slope"]["value"],
+        "auc": evaluation["discrimination"]["auc"]["value"],
+        "n": record["site"]["n"],
+        "events": record["site"]["events"],
+    }
 
 
 def main() -> None:
@@ -80,37 +90,97 @@ def main() -> None:
                 log_run(result, tracking_uri=store, gates=Gates(calibration_slope=(0.0, 10.0), max_ici=1.0))
             trained = time.perf_counter() - started
             model = f"models:/{name}@champion"
-            seconds = {"evaluate (all site patients)": run(
-                ["spineoutcome", "evaluate", "--model", model, "--data", str(root / "site"), "--out",
-                 str(root / name / "all"), "--no-mlflow", *common])}
+            seconds = {
+                "evaluate (all site patients)": run(
+                    [
+                        "spineoutcome",
+                        "evaluate",
+                        "--model",
+                        model,
+                        "--data",
+                        str(root / "site"),
+                        "--out",
+                        str(root / name / "all"),
+                        "--no-mlflow",
+                        *common,
+                    ]
+                )
+            }
             seconds["evaluate (held-out half)"] = run(
-                ["spineoutcome", "evaluate", "--model", model, "--data", str(root / "site"), "--part", "second",
-                 "--out", str(root / name / "original"), "--no-mlflow", *common])
+                [
+                    "spineoutcome",
+                    "evaluate",
+                    "--model",
+                    model,
+                    "--data",
+                    str(root / "site"),
+                    "--part",
+                    "second",
+                    "--out",
+                    str(root / name / "original"),
+                    "--no-mlflow",
+                    *common,
+                ]
+            )
             rows = {"no update": held_out(root / name / "original")}
             chosen = {}
             for method in METHODS:
                 out = root / name / f"update-{method}"
                 seconds[f"update --method {method}"] = run(
-                    ["spineoutcome", "update", "--model", model, "--data", str(root / "site"), "--part", "first",
-                     "--method", method, "--alias", f"site-{method}", "--out", str(out), *common])
+                    [
+                        "spineoutcome",
+                        "update",
+                        "--model",
+                        model,
+                        "--data",
+                        str(root / "site"),
+                        "--part",
+                        "first",
+                        "--method",
+                        method,
+                        "--alias",
+                        f"site-{method}",
+                        "--out",
+                        str(out),
+                        *common,
+                    ]
+                )
                 update = json.loads((out / "update_evidence.json").read_text())
                 chosen[method] = update["method"]
                 if update["method"] == "none":
                     rows[f"{method} (chose none)"] = rows["no update"]
                     continue
                 evaluated = root / name / f"evaluate-{method}"
-                run(["spineoutcome", "evaluate", "--model", f"models:/{name}@site-{method}", "--data",
-                     str(root / "site"), "--part", "second", "--out", str(evaluated), "--no-mlflow", *common])
+                run(
+                    [
+                        "spineoutcome",
+                        "evaluate",
+                        "--model",
+                        f"models:/{name}@site-{method}",
+                        "--data",
+                        str(root / "site"),
+                        "--part",
+                        "second",
+                        "--out",
+                        str(evaluated),
+                        "--no-mlflow",
+                        *common,
+                    ]
+                )
                 rows[f"{method} ({update['method']})"] = held_out(evaluated)
             whole = held_out(root / name / "all")
             print(f"\n### {name}: family {result.evidence.best_family}, trained in {trained / 60:.1f} min")
-            print(f"All site patients: n {whole['n']}, events {whole['events']}: O:E {whole['oe']:.2f}, "
-                  f"slope {whole['slope']:.2f}, AUC {whole['auc']:.3f}")
+            print(
+                f"All site patients: n {whole['n']}, events {whole['events']}: O:E {whole['oe']:.2f}, "
+                f"slope {whole['slope']:.2f}, AUC {whole['auc']:.3f}"
+            )
             print("\n| update on the first half | O:E | slope | AUC | (held-out half: n, events) |")
             print("|---|---:|---:|---:|---|")
             for label, row in rows.items():
-                print(f"| {label} | {row['oe']:.2f} | {row['slope']:.2f} | {row['auc']:.3f} | "
-                      f"{row['n']}, {row['events']} |")
+                print(
+                    f"| {label} | {row['oe']:.2f} | {row['slope']:.2f} | {row['auc']:.3f} | "
+                    f"{row['n']}, {row['events']} |"
+                )
             print("\n| command | seconds |")
             print("|---|---:|")
             for label, value in seconds.items():

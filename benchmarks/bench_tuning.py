@@ -56,10 +56,30 @@ def run(pg_url: str, spec: Path, data: Path, family: str, workers: int, repeat: 
         base = [sys.executable, "-m", "spineoutcome.distributed"]
         subprocess.run([*base, "optuna-init", url], check=True, capture_output=True, cwd=REPO)
         start = time.perf_counter()
-        procs = [subprocess.Popen([*base, "worker", str(spec), "--data", str(data), "--optuna-storage", url,
-                                   "--family", family, "--fit", "final", "--sampler-seed", str(1000 * repeat + w)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
-                 for w in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [
+                    *base,
+                    "worker",
+                    str(spec),
+                    "--data",
+                    str(data),
+                    "--optuna-storage",
+                    url,
+                    "--family",
+                    family,
+                    "--fit",
+                    "final",
+                    "--sampler-seed",
+                    str(1000 * repeat + w),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+            for w in range(workers)
+        ]
         for proc in procs:
             _, err = proc.communicate()
             if proc.returncode:
@@ -74,12 +94,17 @@ def run(pg_url: str, spec: Path, data: Path, family: str, workers: int, repeat: 
         admin.dispose()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     span = (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
-    return {"workers": workers, "finished": len(finished),
-            "complete": sum(t.state == TrialState.COMPLETE for t in trials),
-            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "failed": sum(t.state == TrialState.FAIL for t in trials),
-            "span_s": span, "wall_s": wall, "per_minute": 60 * len(finished) / span,
-            "mean_trial_s": statistics.fmean((t.datetime_complete - t.datetime_start).total_seconds() for t in finished)}
+    return {
+        "workers": workers,
+        "finished": len(finished),
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "span_s": span,
+        "wall_s": wall,
+        "per_minute": 60 * len(finished) / span,
+        "mean_trial_s": statistics.fmean((t.datetime_complete - t.datetime_start).total_seconds() for t in finished),
+    }
 
 
 def main() -> None:
@@ -93,31 +118,45 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     if not args.pg_url:
-        sys.exit("no PostgreSQL: pass --pg-url or run: eval \"$(scripts/pg_test.sh start)\"")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"# {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, optuna {optuna.__version__}; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+        sys.exit('no PostgreSQL: pass --pg-url or run: eval "$(scripts/pg_test.sh start)"')
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"# {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, optuna {optuna.__version__}; "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "cohort"
         generate_cohort(data, n=args.n, seed=1, tables=None)
         spec = pipeline(Path(tmp), args.family, args.trials, args.inner_folds)
         print(f"# {args.family}, budget {args.trials} trials, {args.inner_folds} inner folds, {args.n} patients")
-        print("| workers | repeat | finished (complete + pruned) | failed | tuning span (s) | trials / min | "
-              "mean trial (s) | wall incl. start-up (s) |")
+        print(
+            "| workers | repeat | finished (complete + pruned) | failed | tuning span (s) | trials / min | "
+            "mean trial (s) | wall incl. start-up (s) |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         results: dict[int, list[float]] = {}
         for workers in args.workers:
             for repeat in range(args.repeats):
                 r = run(args.pg_url, spec, data, args.family, workers, repeat)
                 results.setdefault(workers, []).append(r["per_minute"])
-                print(f"| {workers} | {repeat + 1} | {r['finished']} ({r['complete']} + {r['pruned']}) | {r['failed']} | "
-                      f"{r['span_s']:.1f} | {r['per_minute']:.1f} | {r['mean_trial_s']:.2f} | {r['wall_s']:.1f} |",
-                      flush=True)
+                print(
+                    f"| {workers} | {repeat + 1} | {r['finished']} ({r['complete']} + {r['pruned']}) | {r['failed']} | "
+                    f"{r['span_s']:.1f} | {r['per_minute']:.1f} | {r['mean_trial_s']:.2f} | {r['wall_s']:.1f} |",
+                    flush=True,
+                )
     base = statistics.median(results[args.workers[0]])
     for workers, rates in results.items():
-        print(f"# {workers} worker(s): median {statistics.median(rates):.1f} trials/min "
-              f"({statistics.median(rates) / base:.2f}x {args.workers[0]} worker(s))")
+        print(
+            f"# {workers} worker(s): median {statistics.median(rates):.1f} trials/min "
+            f"({statistics.median(rates) / base:.2f}x {args.workers[0]} worker(s))"
+        )
     print(f"# load average after: {os.getloadavg()[0]:.2f}")
 
 
