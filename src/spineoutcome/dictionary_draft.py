@@ -59,7 +59,7 @@ class DraftDictionary:
     def to_yaml(self) -> str:
         """``variables.yaml`` text, with the reason for each proposal as a comment beside it."""
         header = [
-            f"# Drafted by `spineoutcome dictionary init` from {Path(self.source).name} ({self.rows} rows).",
+            f"# Drafted by `spineoutcome dictionary init` from {Path(self.source).name} ({self.rows} row(s)).",
             "# Check every entry; in particular set `preoperative:` to true (known before the prediction is made,",
             "# may be a predictor) or false (recorded later, e.g. the outcome) for each variable: `train` refuses",
             "# an undecided predictor. Then run `spineoutcome dictionary check` on this folder.",
@@ -105,6 +105,12 @@ def draft_dictionary(raw: RawExport, table: str) -> DraftDictionary:
         extra.spec.pop("role")
     if not keys:
         notes.append(f"No key-like column: each row's line number is its key ({LINE_KEY!r}).")
+    unread = raw.rows_read - len(frame)
+    if unread:
+        notes.append(
+            f"{unread} record(s) could not be read as rows (wrong field count, encoding, ...) and are not in "
+            "this draft; `spineoutcome validate` names their lines and rules."
+        )
     if not any(v.spec.get("role") == "centre" for v in variables):
         notes.append("No centre-like column: a single-centre study (internal-external validation is skipped).")
     return DraftDictionary(table, variables, missing_codes, raw.source, len(frame), notes)
