@@ -10,6 +10,7 @@ import yaml
 
 from spineoutcome.demo import SELECTION_COST, expected_fits, run_demo
 from spineoutcome.dictionary import builtin_pipelines_dir
+from spineoutcome.progress import ProgressEvent
 
 
 def _write(directory: Path, name: str, **changes) -> Path:
@@ -62,14 +63,14 @@ def test_demo_trains_logs_and_reports_every_pipeline(tmp_path: Path) -> None:
     }
     pipelines = [_write(tmp_path / "pipelines", name, **small) for name in ("c5_a", "c5_b")]
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    messages: list[str] = []
+    messages: list[ProgressEvent] = []
     summary = run_demo(
         tmp_path / "demo",
         n=400,
         seed=3,
         pipelines=pipelines,
         reports_dir=tmp_path / "reports",
-        workers=2,
+        jobs=2,
         tracking_uri=uri,
         progress=messages.append,
     )
@@ -83,4 +84,7 @@ def test_demo_trains_logs_and_reports_every_pipeline(tmp_path: Path) -> None:
         assert logged.info.status == "FINISHED" and run.seconds > 0 and run.publish_seconds > 0
         assert logged.data.tags["best_family"] == run.best_family
     assert (summary.data_dir / "clinical.csv").is_file()
-    assert any(m.startswith("trained c5_a") for m in messages)
+    assert any(str(m).startswith("trained c5_a") for m in messages)
+    # the workers' own progress reached this process, fit by fit, through the queue
+    fits = [m for m in messages if m.pipeline == "c5_b" and m.stage in ("cv", "final", "bootstrap")]
+    assert len(fits) == 2 * (3 + 1 + 5) and fits[-1].total is not None

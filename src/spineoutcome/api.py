@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from spineoutcome.config import load_pipeline
@@ -15,7 +15,9 @@ from spineoutcome.data import LoadedTables, load_tables
 from spineoutcome.data.cohort import Cohort, assemble_cohort
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.experiment import ExperimentResult, FlowStep, run_experiment
+from spineoutcome.experiment.executor import Backend
 from spineoutcome.outcomes import pivot_totals, score_totals
+from spineoutcome.progress import Progress
 
 
 def load_cohort(
@@ -61,11 +63,24 @@ def run_pipeline(
     pipeline: str | Path,
     cohort: Cohort,
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     optuna_storage: str | None = None,
+    jobs: int = 1,
+    backend: Backend = "local",
 ) -> ExperimentResult:
-    """Validate a pipeline file against the dictionary and outcome registry, then run it."""
+    """Validate a pipeline file against the dictionary and outcome registry, then run it.
+
+    ``jobs``: model fits run at once, in worker processes (``backend="local"``) or as Spark tasks
+    (``backend="spark"``); the Evidence does not depend on it. ``progress`` receives
+    :class:`~spineoutcome.progress.ProgressEvent` values (``str(event)`` is a one-line message).
+    """
     config = load_pipeline(pipeline, cohort.dictionary)
     return run_experiment(
-        config, cohort, validation_flow=cohort.validation_flow, progress=progress, optuna_storage=optuna_storage
+        config,
+        cohort,
+        validation_flow=cohort.validation_flow,
+        progress=progress,
+        optuna_storage=optuna_storage,
+        jobs=jobs,
+        backend=backend,
     )

@@ -82,6 +82,9 @@ TrackingOption = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db)."),
 ]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", min=1, help="Cores to use: model fits run in this many processes.")
+]
 DictionaryOption = Annotated[
     Path | None,
     typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
@@ -182,6 +185,15 @@ def train(
     mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow.")] = True,
     tracking_uri: TrackingOption = None,
     dictionary: DictionaryOption = None,
+    jobs: JobsOption = 1,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            click_type=click.Choice(["local", "spark"]),
+            help="Where the --jobs parallel fits run: local worker processes, or Spark tasks (docs/scale.md).",
+        ),
+    ] = "local",
 ) -> None:
     """Run one experiment: every model family under the same honest validation, one Evidence record.
 
@@ -199,7 +211,9 @@ def train(
                 pipeline,
                 cohort,
                 optuna_storage=optuna_storage,
-                progress=lambda msg: bar.update(task, advance=1, description=msg),
+                progress=lambda event: bar.update(task, advance=1, description=str(event)),
+                jobs=jobs,
+                backend=backend,
             )
     except (ExportReadError, ConfigError) as exc:
         _error(str(exc))
@@ -229,7 +243,7 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 7,
     out: Annotated[Path, typer.Option("--out", help="Folder for the cohort and the run directories.")] = Path("demo"),
     reports_dir: Annotated[Path, typer.Option("--reports", help="Folder for the report PDFs.")] = Path("reports"),
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Pipelines trained in parallel.")] = 2,
+    jobs: JobsOption = 2,
     mlflow_tracking: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the runs to MLflow.")] = True,
     tracking_uri: TrackingOption = None,
 ) -> None:
@@ -243,10 +257,10 @@ def demo(
             n=n,
             seed=seed,
             reports_dir=reports_dir,
-            workers=workers,
+            jobs=jobs,
             tracking_uri=tracking_uri,
             log_to_mlflow=mlflow_tracking,
-            progress=lambda msg: bar.update(task, description=msg),
+            progress=lambda event: bar.update(task, description=str(event)),
         )
     table = RichTable(title=f"Demo finished in {summary.seconds / 60:.1f} min")
     for col in ("pipeline", "training (min)", "MLflow + report (min)", "selected model", "report", "MLflow run"):

@@ -1,20 +1,26 @@
 """The demo: synthesize a cohort, run every pipeline, log each run to MLflow, write the reports.
 
-Pipelines run in worker processes (every model fits on one core, so two workers use a two-core
-machine fully), the dearest first (longest-processing-time-first scheduling, Graham, SIAM J Appl
-Math 1969;17:416-29; the cost is the number of model fits the pipeline file implies), so no long
-pipeline starts last. Each finished run is logged to MLflow and rendered in this process while
-the workers go on, one run at a time, so a SQLite tracking store never sees two writers.
+``jobs`` is the number of cores it uses. Pipelines run in ``min(jobs, pipelines)`` worker processes,
+each pipeline with ``jobs // processes`` parallel fits (:mod:`spineoutcome.experiment.executor`;
+every model fits on one core). Whole pipelines in parallel finish sooner than one pipeline at a time
+with all cores: pipelines share nothing, so nothing waits, while inside a pipeline the bootstrap
+refits wait for the final models and the evaluation, SHAP and reporting run on one core. Pipelines
+start dearest first (longest-processing-time-first scheduling, Graham, SIAM J Appl Math
+1969;17:416-29; the cost is the number of model fits the pipeline file implies), so no long pipeline
+starts last. Each finished run is logged to MLflow and rendered in this process while the workers go
+on, one run at a time, so a SQLite tracking store never sees two writers. The workers' progress
+events come back through a queue and reach ``progress`` as they happen.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spineoutcome.api import load_cohort, run_pipeline
 from spineoutcome.config import load_pipeline
@@ -22,6 +28,7 @@ from spineoutcome.data.synth import generate_cohort
 from spineoutcome.dictionary import RADIOMICS_GROUP, builtin_pipelines_dir
 from spineoutcome.experiment import ExperimentResult
 from spineoutcome.modeling.families import REGISTRY
+from spineoutcome.progress import Progress, ProgressEvent
 
 SELECTION_COST = 4
 """Cost of a fit with LASSO radiomics selection in plain fits: per tuned fit, progression_24m took
@@ -56,32 +63,63 @@ def run_demo(
     seed: int = 7,
     pipelines: list[Path] | None = None,
     reports_dir: Path = Path("reports"),
-    workers: int = 2,
+    jobs: int = 2,
     tracking_uri: str | None = None,
     log_to_mlflow: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DemoSummary:
-    """Run the whole job on a synthetic cohort (see module docstring)."""
+    """Run the whole job on a synthetic cohort with ``jobs`` cores (see module docstring)."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     started = time.perf_counter()
-    say = progress or (lambda _msg: None)
+    say = progress or (lambda _event: None)
     data_dir = out / "synthetic"
-    say(f"synthesizing {n} patients")
+    say(ProgressEvent("demo", "synthesize", f"synthesizing {n} patients"))
     generate_cohort(data_dir, n=n, seed=seed)
     pipelines = sorted(pipelines or builtin_pipelines_dir().glob("*.yaml"), key=expected_fits, reverse=True)
+    processes = max(1, min(jobs, len(pipelines)))
+    jobs_each = max(1, jobs // processes)
     summary = DemoSummary(data_dir=data_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-        futures = {pool.submit(_train, path, data_dir): path for path in pipelines}
-        for future in as_completed(futures):
-            name = futures[future].stem
-            result, seconds = future.result()
-            say(f"trained {name} in {seconds / 60:.1f} min; reporting")
-            summary.runs.append(_publish(result, seconds, name, out / "runs", reports_dir, tracking_uri, log_to_mlflow))
+    events = context.Queue()
+    forwarder = threading.Thread(target=_forward, args=(events, say), daemon=True)
+    forwarder.start()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(events,)
+        ) as pool:
+            futures = {pool.submit(_train, path, data_dir, jobs_each): path for path in pipelines}
+            for future in as_completed(futures):
+                name = futures[future].stem
+                result, seconds = future.result()
+                say(ProgressEvent(name, "report", f"trained {name} in {seconds / 60:.1f} min; reporting"))
+                run = _publish(result, seconds, name, out / "runs", reports_dir, tracking_uri, log_to_mlflow)
+                summary.runs.append(run)
+                logged = "; logged to MLflow" if run.mlflow_run_id else ""
+                say(ProgressEvent(name, "logging", f"{name}: report written{logged}"))
+    finally:
+        events.put(None)
+        forwarder.join()
+        events.close()
     summary.runs.sort(key=lambda run: run.pipeline)
     summary.tracking_uri = tracking_uri
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _forward(events: Any, progress: Progress) -> None:
+    """Hand the workers' progress events to ``progress`` until the end marker (None)."""
+    while (event := events.get()) is not None:
+        progress(event)
+
+
+_EVENTS: list[Any] = []
+"""A demo worker process's queue to the parent (set by :func:`_init_worker`)."""
+
+
+def _init_worker(events: Any) -> None:
+    _EVENTS[:] = [events]
 
 
 def expected_fits(pipeline: Path) -> int:
@@ -106,9 +144,10 @@ def expected_fits(pipeline: Path) -> int:
     return fits * (SELECTION_COST if selects else 1) + outer * len(config.survival_families)
 
 
-def _train(pipeline: Path, data_dir: Path) -> tuple[ExperimentResult, float]:
+def _train(pipeline: Path, data_dir: Path, jobs: int) -> tuple[ExperimentResult, float]:
     t0 = time.perf_counter()
-    result = run_pipeline(pipeline, load_cohort(data_dir))
+    progress = _EVENTS[0].put if _EVENTS else None
+    result = run_pipeline(pipeline, load_cohort(data_dir), jobs=jobs, progress=progress)
     return result, time.perf_counter() - t0
 
 

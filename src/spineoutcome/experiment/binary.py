@@ -15,13 +15,12 @@ replicates and centre folds):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_curve
 
 from spineoutcome.config import AGE_GROUP, PipelineConfig
@@ -42,21 +41,17 @@ from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
-from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, refit_factory, seed_of
+from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan
+from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.specification import specification
 from spineoutcome.experiment.task import TaskData, age_band_labels
-from spineoutcome.experiment.validation import (
-    bootstrap_optimism,
-    out_of_fold,
-    point_metrics,
-    predict_positive,
-    prediction_distribution,
-)
+from spineoutcome.experiment.validation import optimism_correction, point_metrics, prediction_distribution
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import REGISTRY, build_preprocessor
 from spineoutcome.modeling.budget import complexity_rank, spline_budget
 from spineoutcome.modeling.resampling import Split
+from spineoutcome.progress import Progress
 
 ANTICIPATED_C = 0.75
 METRIC_REPLICATES = 200
@@ -64,7 +59,6 @@ METRIC_REPLICATES = 200
 COMPARISON_REPLICATES = 500
 SELECTION_REPLICATES = 1000
 """Paired bootstrap replicates of the one-SE choice among the families (evaluation.selection)."""
-Progress = Callable[[str], None]
 
 
 def run_binary(
@@ -75,8 +69,14 @@ def run_binary(
     progress: Progress | None,
     storage: str | None,
     started: float,
+    jobs: int = 1,
+    backend: Backend = "local",
 ) -> ExperimentResult:
-    """Every family of ``config`` through the plan's splits (module docstring), compared and explained."""
+    """Every family of ``config`` through the plan's splits (module docstring), compared and explained.
+
+    The plan's fits run first, all together (:func:`~.executor.execute_plan`, ``jobs`` workers on
+    ``backend``); then each family is evaluated and explained in this process.
+    """
     budget = spline_budget(
         cohort.dictionary,
         task.predictors,
@@ -91,62 +91,28 @@ def run_binary(
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
     X, y = task.X, task.y
     plan = ExperimentPlan.build(config, task)
-    metric_seed = seed_of(config, "metric_bootstrap")
+    estimators = {f: family_estimator(f, config, cohort.dictionary, task.predictors, storage) for f in config.families}
+    tracker = PipelineProgress(config.name, len(plan.fits) + 2 * len(config.families) + 1, progress)
+    t0 = time.perf_counter()
+    fits = execute_plan(
+        plan,
+        estimators,
+        X,
+        y,
+        jobs=jobs,
+        backend=backend,
+        fixed_bootstrap=bool(plan.bootstrap) and config.validation.bootstrap.mode != "full",
+        progress=tracker,
+    )
+    timings["fits"] = time.perf_counter() - t0
     families: dict[str, FamilyEvidence] = {}
     models: dict[str, BaseEstimator] = {}
-    oof_first: dict[str, np.ndarray] = {}
     oof_all: dict[str, np.ndarray] = {}
     for family in config.families:
-        t0 = time.perf_counter()
-        estimator = family_estimator(family, config, cohort.dictionary, task.predictors, storage)
-        say = (lambda msg, f=family: progress(f"{f}: {msg}")) if progress else None
-        oof, fitted = out_of_fold(estimator, X, y, plan.cv, progress=say)
-        oof_first[family] = oof[0]
-        oof_all[family] = oof
-        cv_eval = evaluate_predictions(
-            y, oof[0], thresholds=config.thresholds, n_boot=METRIC_REPLICATES, seed=metric_seed
-        )
-        final = clone(estimator).fit(X, y)
-        models[family] = final
-        optimism = None
-        if plan.bootstrap:
-            mode = config.validation.bootstrap.mode
-            refit = refit_factory(family, config, cohort.dictionary, task.predictors, final, storage)
-            optimism = bootstrap_optimism(
-                refit,
-                X,
-                y,
-                predict_positive(final, X),
-                plan.bootstrap,
-                mode=mode,
-                method=REGISTRY[family].optimism,
-                progress=say,
-            )
-        iecv_record = (
-            internal_external(estimator, X, y, task, plan.iecv, plan.centres_pooled_out, say) if plan.iecv else None
-        )
-        temporal_record = temporal(estimator, X, y, plan.temporal, config) if plan.temporal else None
-        families[family] = FamilyEvidence(
-            family=family,
-            cross_validation={
-                **cv_eval.to_dict(),
-                "roc": roc_points(y, oof[0]),
-                "prediction_distribution": prediction_distribution(y, oof[0]),
-            },
-            cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
-            optimism=optimism.to_dict() if optimism else None,
-            internal_external=iecv_record,
-            temporal=temporal_record,
-            comparison_to_logistic=None,
-            subgroups=subgroups(y, oof[0], task, config, cohort.dictionary),
-            shap=summarise_shap(
-                final.best_estimator_, X, seed=seed_of(config, "shap_sample"), calibration=final.calibration_params()
-            ).to_dict(),
-            specification=specification(final, X, y, cohort.dictionary),
-            tuning=[m.study_summary_ for m in [*fitted, final]],
-            seconds=time.perf_counter() - t0,
-        )
+        families[family], oof_all[family] = evaluate_family(family, fits, config, task, cohort.dictionary, tracker)
+        models[family] = fits.final(family).model
         timings[f"family {family}"] = families[family].seconds
+    oof_first = {family: oof[0] for family, oof in oof_all.items()}
     reference = next((f for f in oof_first if REGISTRY[f].reference), None)
     if reference is not None:
         for family, record in list(families.items()):
@@ -162,6 +128,7 @@ def run_binary(
             record, cross_validation={**record.cross_validation, "selection": choice.to_dict()}
         )
     best = selection.winner
+    tracker.step("evaluation", f"comparison and selection: {best} selected")
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(
         config,
@@ -177,18 +144,69 @@ def run_binary(
     return ExperimentResult(evidence, models, task)
 
 
-def internal_external(
-    estimator: BaseEstimator,
-    X: pd.DataFrame,
-    y: np.ndarray,
+def evaluate_family(
+    family: str,
+    fits: PlanResults,
+    config: PipelineConfig,
     task: TaskData,
-    splits: list[Split],
-    pooled_out: list[str],
-    say: Progress | None,
+    dd: DataDictionary,
+    tracker: PipelineProgress,
+) -> tuple[FamilyEvidence, np.ndarray]:
+    """One family's record from its fits: cross-validated metrics and subgroups, optimism, internal-external
+    and temporal validation, SHAP and specification of the final model; and its out-of-fold predictions."""
+    started = time.perf_counter()
+    X, y, plan = task.X, task.y, fits.plan
+    oof = fits.out_of_fold(family, "cv")
+    cv_eval = evaluate_predictions(
+        y, oof[0], thresholds=config.thresholds, n_boot=METRIC_REPLICATES, seed=seed_of(config, "metric_bootstrap")
+    )
+    final = fits.final(family).model
+    optimism = None
+    if plan.bootstrap:
+        optimism = optimism_correction(
+            y,
+            fits.final(family).predictions,
+            fits.bootstrap_replicates(family),
+            mode=config.validation.bootstrap.mode,
+            method=REGISTRY[family].optimism,
+        )
+    iecv_record = (
+        internal_external(y, fits.out_of_fold(family, "iecv"), task, plan.centres_pooled_out) if plan.iecv else None
+    )
+    temporal_record = temporal(y, fits.temporal(family), plan.temporal, config) if plan.temporal else None
+    subgroup_records = subgroups(y, oof[0], task, config, dd)
+    tracker.step("evaluation", f"{family}: evaluation", family)
+    shap = summarise_shap(
+        final.best_estimator_, X, seed=seed_of(config, "shap_sample"), calibration=final.calibration_params()
+    )
+    spec = specification(final, X, y, dd)
+    tracker.step("shap", f"{family}: SHAP and model specification", family)
+    record = FamilyEvidence(
+        family=family,
+        cross_validation={
+            **cv_eval.to_dict(),
+            "roc": roc_points(y, oof[0]),
+            "prediction_distribution": prediction_distribution(y, oof[0]),
+        },
+        cv_repeats=[{k: float(v[0]) for k, v in point_metrics(y, row).items()} for row in oof],
+        optimism=optimism.to_dict() if optimism else None,
+        internal_external=iecv_record,
+        temporal=temporal_record,
+        comparison_to_logistic=None,
+        subgroups=subgroup_records,
+        shap=shap.to_dict(),
+        specification=spec,
+        tuning=fits.tuning(family),
+        seconds=fits.seconds(family) + time.perf_counter() - started,
+    )
+    return record, oof
+
+
+def internal_external(
+    y: np.ndarray, oof: np.ndarray, task: TaskData, pooled_out: list[str]
 ) -> InternalExternalRecord:
     """Internal-external cross-validation by centre: each tested centre predicted by a model developed
-    without it, with random-effects pooling of the centres' performance (Debray et al., BMJ 2017)."""
-    oof, _ = out_of_fold(estimator, X, y, splits, progress=say)
+    without it (``oof``), with random-effects pooling of the centres' performance (Debray et al., BMJ 2017)."""
     tested = ~np.isnan(oof[0])
     het = centre_heterogeneity(y[tested], oof[0][tested], task.centres[tested], min_events=1, min_non_events=1)
     return {
@@ -199,12 +217,9 @@ def internal_external(
     }
 
 
-def temporal(
-    estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, split: Split, config: PipelineConfig
-) -> TemporalRecord:
-    """Temporal validation: developed on patients operated before the split date, tested on the later ones."""
-    model = clone(estimator).fit(X.iloc[split.train], y[split.train])
-    p = predict_positive(model, X.iloc[split.test])
+def temporal(y: np.ndarray, p: np.ndarray, split: Split, config: PipelineConfig) -> TemporalRecord:
+    """Temporal validation: ``p``, the later patients' risks from a model developed on those operated
+    before the split date."""
     return {
         "split": split.label,
         "n_development": len(split.train),

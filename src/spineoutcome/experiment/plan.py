@@ -17,12 +17,10 @@ Fits of one family, in the order the engine runs them:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from spineoutcome.config import PipelineConfig
 from spineoutcome.dictionary import DataDictionary
@@ -141,11 +139,10 @@ def family_estimator(
     dictionary: DataDictionary,
     predictors: list[str],
     storage: str | None,
-    params: dict[str, Any] | None = None,
-    calibration: str | tuple[float, float] | None = None,
 ) -> TunedClassifier:
-    """The family's tuned estimator; ``params`` and ``calibration``: a final model's fixed settings
-    instead of a search and a recalibration test (bootstrap refits in ``fixed_hyperparameters`` mode)."""
+    """The family's tuned estimator. The bootstrap refits of ``fixed_hyperparameters`` mode are clones with
+    their final model's ``params`` and ``calibration`` set instead of a search and a recalibration test
+    (:mod:`.executor`)."""
     return TunedClassifier(
         family,
         dictionary,
@@ -159,24 +156,5 @@ def family_estimator(
         timeout=config.tuning.timeout_s,
         class_weight=config.class_weight,
         preprocess=preprocess_options(family, config),
-        params=params,
-        calibration=calibration or (config.boosting_calibration if REGISTRY[family].recalibrated else "none"),
-    )
-
-
-def refit_factory(
-    family: str,
-    config: PipelineConfig,
-    dictionary: DataDictionary,
-    predictors: list[str],
-    final: TunedClassifier,
-    storage: str | None,
-) -> Callable[[], BaseEstimator]:
-    """A fresh estimator per bootstrap replicate: re-tuned (and its recalibration re-tested) in ``full``
-    mode, else the final model's hyperparameters and recalibration."""
-    if config.validation.bootstrap.mode == "full":
-        return lambda: family_estimator(family, config, dictionary, predictors, storage)
-    params, calibration = dict(final.best_params_), final.calibration_params() or "none"
-    return lambda: family_estimator(
-        family, config, dictionary, predictors, storage, params=params, calibration=calibration
+        calibration=config.boosting_calibration if REGISTRY[family].recalibrated else "none",
     )

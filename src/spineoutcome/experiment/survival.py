@@ -12,7 +12,6 @@ Event and censoring times use the interval midpoint / last progression-free visi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.evidence import FamilyEvidence
+from spineoutcome.experiment.executor import PipelineProgress
 from spineoutcome.experiment.plan import seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.task import TaskData
@@ -37,6 +37,7 @@ from spineoutcome.modeling import (
     point_times,
 )
 from spineoutcome.modeling.resampling import cv_splits
+from spineoutcome.progress import Progress
 
 SELECTION_RULE = "highest cross-validated Harrell's C among the survival families"
 _CALIBRATION_GROUPS = 5
@@ -55,9 +56,12 @@ def survival_model(family_name: str, task: TaskData, cohort: Cohort, config: Pip
 
 
 def run_survival_experiment(
-    config: PipelineConfig, cohort: Cohort, task: TaskData, *, progress: Callable[[str], None] | None, started: float
+    config: PipelineConfig, cohort: Cohort, task: TaskData, *, progress: Progress | None, started: float
 ) -> ExperimentResult:
-    """Cross-validated comparison of the configured survival families (see module docstring)."""
+    """Cross-validated comparison of the configured survival families (see module docstring).
+
+    Its few untuned fits (a fold each, then the final model) run in this process, whatever ``jobs``.
+    """
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")
     labels: pd.DataFrame = task.labels.labels.loc[task.X.index]
@@ -65,16 +69,18 @@ def run_survival_experiment(
     families: dict[str, FamilyEvidence] = {}
     models: dict[str, BaseEstimator] = {}
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
+    folds = splits[: config.validation.folds]
+    tracker = PipelineProgress(config.name, len(config.survival_families) * (len(folds) + 2), progress)
     for family in config.survival_families:
         t0 = time.perf_counter()
         model = survival_model(family, task, cohort, config)
         risk = np.full(task.n, np.nan)
-        for split in splits[: config.validation.folds]:
+        for k, split in enumerate(folds, start=1):
             fitted = clone(model).fit(task.X.iloc[split.train], labels.iloc[split.train])
             risk[split.test] = fitted.predict_risk(task.X.iloc[split.test], config.horizon_days)
-            if progress:
-                progress(f"{family}: {split.label}")
+            tracker.step("cv", f"{family}: CV fold {k} of {len(folds)}", family)
         models[family] = clone(model).fit(task.X, labels)
+        tracker.step("final", f"{family}: final model on all patients", family)
         families[family] = FamilyEvidence(
             family=family,
             cross_validation={
@@ -96,6 +102,7 @@ def run_survival_experiment(
             seconds=time.perf_counter() - t0,
         )
         timings[f"family {family}"] = families[family].seconds
+        tracker.step("evaluation", f"{family}: evaluation", family)
     best = max(families, key=lambda f: families[f].cross_validation["harrell_c"]["value"])
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(

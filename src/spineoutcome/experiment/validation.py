@@ -19,7 +19,7 @@ is tested on.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,6 @@ OPTIMISM_METRICS = ("auc", "calibration_slope", "calibration_intercept", "brier"
 MIN_CELL = 5
 """Smallest count a histogram cell may disclose (statistical disclosure control: no cell of 1-4)."""
 HISTOGRAM_STEP = 0.01
-Progress = Callable[[str], None]
 
 
 def point_metrics(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -68,7 +67,7 @@ class OptimismCorrection(JsonResult):
 
     ``method`` says how ``corrected`` was formed: ``harrell`` (apparent - optimism) for regression
     models, ``632plus`` for learners that can memorise their training rows (see
-    :func:`bootstrap_optimism`). Both sets of numbers are kept so either can be reported.
+    :func:`optimism_correction`). Both sets of numbers are kept so either can be reported.
     """
 
     apparent: dict[str, float]
@@ -88,39 +87,51 @@ def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
 
 
 def out_of_fold(
-    estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Split], progress: Progress | None = None
+    estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, splits: Sequence[Split]
 ) -> tuple[np.ndarray, list[BaseEstimator]]:
+    """Out-of-fold predictions of fresh clones of ``estimator``, one fit per split, in this process
+    (:func:`assemble_out_of_fold`); the engine runs the same fits through its executor."""
+    fitted = [clone(estimator).fit(X.iloc[s.train], y[s.train]) for s in splits]
+    predictions = [predict_positive(model, X.iloc[s.test]) for model, s in zip(fitted, splits, strict=True)]
+    return assemble_out_of_fold(splits, predictions, len(y)), fitted
+
+
+def assemble_out_of_fold(splits: Sequence[Split], predictions: Sequence[np.ndarray], n: int) -> np.ndarray:
     """Out-of-fold predictions: one row per repeat (folds of a repeat partition the patients).
 
-    Rows not covered by any split of a repeat stay NaN (internal-external folds skip small centres).
+    ``predictions[i]`` holds the predictions for ``splits[i].test`` of the model developed on
+    ``splits[i].train``. Rows not covered by any split of a repeat stay NaN (internal-external folds
+    skip small centres).
     """
     labels = [s.label.split(" fold ")[0] if s.scheme == "cv" else s.scheme for s in splits]
     repeats = list(dict.fromkeys(labels))
-    oof = np.full((len(repeats), len(y)), np.nan)
-    fitted = []
-    for split, label in zip(splits, labels, strict=True):
-        model = clone(estimator).fit(X.iloc[split.train], y[split.train])
-        oof[repeats.index(label), split.test] = predict_positive(model, X.iloc[split.test])
-        fitted.append(model)
-        if progress:
-            progress(f"{split.scheme} {split.label}")
-    return oof, fitted
+    oof = np.full((len(repeats), n), np.nan)
+    for split, label, p in zip(splits, labels, predictions, strict=True):
+        oof[repeats.index(label), split.test] = p
+    return oof
 
 
-def bootstrap_optimism(
-    make_estimator: Callable[[], BaseEstimator],
-    X: pd.DataFrame,
+def replicate_metrics(y: np.ndarray, p: np.ndarray, train: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """One optimism-bootstrap replicate's model scored on all patients ``p``: its optimism (performance on
+    its bootstrap sample ``train``, weighted by how often each row was drawn, minus performance on the
+    original sample) and its performance on the rows it did not see (out of bag)."""
+    counts = np.bincount(train, minlength=len(y)).astype(float)
+    m = point_metrics(y, p, np.vstack([counts, np.ones(len(y)), (counts == 0).astype(float)]))
+    return {k: float(v[0] - v[1]) for k, v in m.items()}, {k: float(v[2]) for k, v in m.items()}
+
+
+def optimism_correction(
     y: np.ndarray,
     p_apparent: np.ndarray,
-    samples: Sequence[Split],
+    replicates: Sequence[tuple[dict[str, float], dict[str, float]] | None],
     *,
     mode: str,
     method: str = "harrell",
-    progress: Progress | None = None,
 ) -> OptimismCorrection:
-    """Bootstrap-corrected performance; ``make_estimator`` gives a fresh unfitted estimator.
+    """Bootstrap-corrected performance from the replicates' :func:`replicate_metrics` (None: a replicate
+    whose bootstrap sample could not be fit, counted in ``replicates_failed``).
 
-    Each replicate's model is scored on its bootstrap sample, on the original sample and on the
+    Each replicate's model was scored on its bootstrap sample, on the original sample and on the
     rows it did not see (out of bag). ``harrell``: corrected = apparent - mean(bootstrap - original)
     (Harrell, RMS 5.3.5), valid for regression models. ``632plus``: Efron & Tibshirani's .632+
     estimator (JASA 1997;92:548-60), for learners that memorise rows, where scoring on the original
@@ -128,32 +139,17 @@ def bootstrap_optimism(
     (or the Brier score), no-information error g (0.5 for AUC; for Brier the mean over all pairs of
     (y_i - p_j)^2), R = (e_oob - e_app) / (g - e_app) clipped to [0, 1], w = .632 / (1 - .368 R),
     e = (1 - w) e_app + w e_oob. Calibration slope, intercept and ICI take their out-of-bag means.
-    A replicate whose bootstrap sample cannot be fit is counted in ``replicates_failed``.
     """
     if method not in ("harrell", "632plus"):
         raise ValueError(f"method must be 'harrell' or '632plus', got {method!r}")
     apparent = {k: float(v[0]) for k, v in point_metrics(y, p_apparent).items()}
-    optimism_rows: list[dict[str, float]] = []
-    oob_rows: list[dict[str, float]] = []
-    failed = 0
-    for sample in samples:
-        try:
-            model = make_estimator().fit(X.iloc[sample.train], y[sample.train])
-        except ValueError:
-            failed += 1
-            continue
-        p = predict_positive(model, X)
-        counts = np.bincount(sample.train, minlength=len(y)).astype(float)
-        m = point_metrics(y, p, np.vstack([counts, np.ones(len(y)), (counts == 0).astype(float)]))
-        optimism_rows.append({k: float(v[0] - v[1]) for k, v in m.items()})
-        oob_rows.append({k: float(v[2]) for k, v in m.items()})
-        if progress:
-            progress(f"bootstrap {sample.label}")
-    optimism = _mean_rows(optimism_rows)
-    out_of_bag = _mean_rows(oob_rows)
+    scored = [r for r in replicates if r is not None]
+    optimism = _mean_rows([r[0] for r in scored])
+    out_of_bag = _mean_rows([r[1] for r in scored])
     harrell = {k: apparent[k] - optimism[k] for k in OPTIMISM_METRICS}
     corrected = harrell if method == "harrell" else _632plus(apparent, out_of_bag, y, p_apparent)
-    return OptimismCorrection(apparent, optimism, out_of_bag, harrell, corrected, method, len(samples), failed, mode)
+    failed = len(replicates) - len(scored)
+    return OptimismCorrection(apparent, optimism, out_of_bag, harrell, corrected, method, len(replicates), failed, mode)
 
 
 def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
