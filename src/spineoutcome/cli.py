@@ -12,7 +12,7 @@ Exit codes (all commands):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import click
 import typer
@@ -187,11 +187,9 @@ def train(
     dictionary: DictionaryOption = None,
     jobs: JobsOption = 1,
     backend: Annotated[
-        str,
+        Literal["local", "spark"],
         typer.Option(
-            "--backend",
-            click_type=click.Choice(["local", "spark"]),
-            help="Where the --jobs parallel fits run: local worker processes, or Spark tasks (docs/scale.md).",
+            "--backend", help="Where the --jobs fits run: local worker processes, or Spark tasks (docs/scale.md)."
         ),
     ] = "local",
 ) -> None:

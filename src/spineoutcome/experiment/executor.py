@@ -29,6 +29,7 @@ import pickle
 import secrets
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ from spineoutcome.progress import Progress, ProgressEvent
 Backend = Literal["local", "spark"]
 BACKENDS: tuple[Backend, ...] = ("local", "spark")
 """``local``: worker processes on this machine (joblib's loky); ``spark``: Spark tasks (joblibspark)."""
+SPARK_NOTES = (
+    "Spark local mode doesn't support stage-level scheduling",
+    "`apply_async` is deprecated",
+    "Spark session is not provided",
+)
 Metrics = dict[str, float]
 FixedSettings = tuple[dict[str, Any], Any]
 """A final model's tuned hyperparameters and recalibration, given to its bootstrap refits."""
@@ -259,16 +265,16 @@ def execute_plan(
     results: list[FitResult | None] = [None] * len(plan.fits)
     dependent = [i for i, f in enumerate(plan.fits) if f.stage == "bootstrap" and fixed_bootstrap]
     first = sorted(
-        (i for i in range(len(plan.fits)) if i not in set(dependent)),
+        set(range(len(plan.fits))) - set(dependent),
         key=lambda i: (plan.fits[i].stage != "final", not plan.fits[i].tuned, -_rows(plan.fits[i], len(y))),
     )
     with _shared(X, y, estimators, plan.fits, jobs, backend) as shared:
         for index, result in _run(shared, [(i, None) for i in first], plan.fits, jobs, backend, progress):
             results[index] = result
         settings = {
-            family: (dict(results[i].model.best_params_), results[i].model.calibration_params() or "none")
+            f.family: (dict(results[i].model.best_params_), results[i].model.calibration_params() or "none")
             for i, f in enumerate(plan.fits)
-            if f.stage == "final" and (family := f.family)
+            if f.stage == "final"
         }
         second = [(i, settings[plan.fits[i].family]) for i in dependent]
         for index, result in _run(shared, second, plan.fits, jobs, backend, progress):
@@ -348,10 +354,14 @@ def _run(
             progress.step(fit.stage, message, units=finished - reported[0])
         reported[0] = max(reported[0], finished)
 
-    with parallel_config(backend="spark"):
-        yield from _CountingParallel(counted, n_jobs=jobs, batch_size=1)(
+    with parallel_config(backend="spark"), warnings.catch_warnings():
+        # joblibspark's notes about itself (local mode has no stage-level scheduling, joblib's API change)
+        for note in SPARK_NOTES:
+            warnings.filterwarnings("ignore", message=note)
+        results = _CountingParallel(counted, n_jobs=jobs, batch_size=1)(
             delayed(run_fit)(shared, i, fixed) for i, fixed in tasks
         )
+    yield from results
 
 
 class _CountingParallel(Parallel):
