@@ -63,6 +63,7 @@ from spineoutcome.evaluation import calibration_metrics, roc_auc
 from spineoutcome.modeling import build_preprocessor
 from spineoutcome.modeling.resampling import cv_splits
 from spineoutcome.outcomes import load_outcome_definitions
+from spineoutcome.progress import ProgressEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
@@ -149,8 +150,9 @@ def binary_pipelines(names: list[str] | None) -> list[Path]:
 class StageClock:
     """Times between progress messages, attributed to the stage of the message that ends them.
 
-    The engine reports after each fitted split: ``<family>: cv repeat r fold k``, ``<family>:
-    bootstrap replicate b``, ``<family>: iecv <centre>``. The first step of a stage also contains
+    The engine reports a :class:`~spineoutcome.progress.ProgressEvent` after each fit of its plan
+    (stage ``final``, ``cv``, ``bootstrap``, ``iecv``) and each later step (``evaluation``, ``shap``),
+    with its family. The first step of a stage also contains
     the work done between stages (evaluation, the final tuned fit); it is estimated by the median
     step of its stage and the remainder goes to ``other`` (evaluation with bootstrap CIs, final
     tuned fit, subgroups, SHAP, specification).
@@ -159,10 +161,8 @@ class StageClock:
     def __init__(self) -> None:
         self.events: list[tuple[float, str, str]] = []
 
-    def __call__(self, message: str) -> None:
-        family, _, step = message.partition(": ")
-        stage = step.split(" ")[0] if step else "other"
-        self.events.append((time.perf_counter(), family, stage))
+    def __call__(self, event: ProgressEvent) -> None:
+        self.events.append((time.perf_counter(), event.family or "other", event.stage))
 
     def summary(self, family_seconds: dict[str, float], start: float) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
