@@ -8,9 +8,10 @@ rows and its configuration, so every process that fits the same estimator on the
 the same study in a shared RDB storage, and each study stops at its budget (``tuning.n_trials``
 complete or pruned trials) however many processes work on it.
 
-:func:`tuning_plan` lists those fits in the order ``spineoutcome train`` runs them, built by the
-experiment's own functions (splits, estimator factory), so a worker's studies are the trainer's
-studies. :func:`run_worker` fits them one after another. Run N workers, with or without a
+:func:`tuning_plan` lists those fits in the plan's order, built by the experiment's own functions
+(the :class:`~spineoutcome.experiment.plan.ExperimentPlan`, estimator factory), so a worker's studies
+are the trainer's studies, whichever order or process (``train --jobs N``, Spark) the trainer fits
+them in. :func:`run_worker` fits them one after another. Run N workers, with or without a
 ``spineoutcome train --optuna-storage URL`` process on the same pipeline and data: every study is
 shared, and ``train`` finds finished studies already tuned (it refits their best parameters) and
 evaluates. The heartbeat of :class:`TunedClassifier` makes a killed worker's trial fail and run

@@ -30,7 +30,7 @@ import secrets
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,40 +327,59 @@ def _run(
     backend: Backend,
     progress: PipelineProgress | None,
 ) -> Iterator[tuple[int, FitResult]]:
-    """Results of ``tasks``, each reported to ``progress`` as it finishes (on Spark, which returns them
-    together, a count of finished fits is reported instead)."""
+    """Results of the fits ``tasks``, each reported to ``progress`` as it finishes (on Spark, which returns
+    them together, the count of finished fits is reported while they run)."""
     messages = _messages(fits)
-    if jobs == 1 or backend == "local":
-        if jobs == 1:
-            done: Iterator[tuple[int, FitResult]] = (run_fit(shared, i, fixed) for i, fixed in tasks)
-        else:
-            with parallel_config(backend="loky", inner_max_num_threads=1):
-                parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-                done = parallel(delayed(run_fit)(shared, i, fixed) for i, fixed in tasks)
-        for index, result in done:
-            if progress is not None:
-                progress.step(fits[index].stage, messages[index], fits[index].family)
-            yield index, result
+
+    def counted(finished: int, new: int) -> None:
+        if progress is not None:
+            stage = fits[tasks[finished - 1][0]].stage
+            progress.step(stage, f"{finished} of {len(tasks)} fits finished on Spark", units=new)
+
+    one_by_one = jobs == 1 or backend == "local"
+    arguments = [(shared, i, fixed) for i, fixed in tasks]
+    for index, result in run_tasks(run_fit, arguments, jobs=jobs, backend=backend, on_count=counted):
+        if progress is not None and one_by_one:
+            progress.step(fits[index].stage, messages[index], fits[index].family)
+        yield index, result
+
+
+def run_tasks(
+    function: Callable[..., tuple[Any, Any]],
+    arguments: Sequence[tuple[Any, ...]],
+    *,
+    jobs: int,
+    backend: Backend,
+    on_count: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """``function(*a)`` for each ``a`` of ``arguments`` with ``jobs`` workers on ``backend``; each call returns
+    ``(key, value)`` and these are yielded as the calls finish (in this process with ``jobs == 1``, in order).
+
+    Spark hands results back together: ``on_count(finished, newly)`` hears the count of finished calls
+    while they run.
+    """
+    if jobs == 1:
+        yield from (function(*a) for a in arguments)
+        return
+    if backend == "local":
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+            yield from parallel(delayed(function)(*a) for a in arguments)
         return
     _register_spark()
-
     reported = [0]
 
     def counted(finished: int) -> None:
-        finished = min(finished, len(tasks))
-        if progress is not None and finished > reported[0]:
-            fit = fits[tasks[finished - 1][0]]
-            message = f"{finished} of {len(tasks)} fits finished on Spark"
-            progress.step(fit.stage, message, units=finished - reported[0])
+        finished = min(finished, len(arguments))
+        if on_count is not None and finished > reported[0]:
+            on_count(finished, finished - reported[0])
         reported[0] = max(reported[0], finished)
 
     with parallel_config(backend="spark"), warnings.catch_warnings():
         # joblibspark's notes about itself (local mode has no stage-level scheduling, joblib's API change)
         for note in SPARK_NOTES:
             warnings.filterwarnings("ignore", message=note)
-        results = _CountingParallel(counted, n_jobs=jobs, batch_size=1)(
-            delayed(run_fit)(shared, i, fixed) for i, fixed in tasks
-        )
+        results = _CountingParallel(counted, n_jobs=jobs, batch_size=1)(delayed(function)(*a) for a in arguments)
     yield from results
 
 
