@@ -8,7 +8,8 @@ a fresh SQLite store, every report), once per ``--demo-jobs`` value.
 
 Recorded per run:
 
-- wall time of the whole process;
+- wall time of the whole process, and its CPU time (user + system, with its worker processes): on an
+  idle machine wall x jobs close to CPU says the workers were kept busy;
 - peak memory: the largest single process of the run's process tree (``wait4``'s maximum resident set
   size, which includes the reaped worker processes) and the largest sum of resident memory over the
   tree (sampled every 0.25 s from /proc: the worker processes plus the parent);
@@ -109,6 +110,7 @@ def timed(command: list[str], *, cwd: Path, log: Path) -> dict[str, Any]:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}); see {log}")
     return {
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_process_mb": round(usage.ru_maxrss / 1024),
         "peak_tree_mb": round(peak[0] / 2**20),
         "load_at_start": round(load, 1),
@@ -182,13 +184,14 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"Command: `python benchmarks/bench_scaling.py {' '.join(args.argv)}`. Load average at the start of each",
         "run in its own column: above ~0.5 the machine was shared and the seconds are upper bounds.",
         "",
-        "| run | --jobs | wall (s) | speed-up vs jobs 1 | same Evidence | peak process (MB) | peak tree (MB) | load |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        "| run | --jobs | wall (s) | CPU (s) | speed-up vs jobs 1 | same Evidence | peak process (MB) | peak tree (MB) "
+        "| load |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows:
         same = {True: "yes", False: "**no**", None: "-"}[r.get("same_evidence")]
         lines.append(
-            f"| {r['what']} | {r['jobs']} | {r['seconds']} | {r.get('speedup', '-')} | {same} | "
+            f"| {r['what']} | {r['jobs']} | {r['seconds']} | {r['cpu_seconds']} | {r.get('speedup', '-')} | {same} | "
             f"{r['peak_process_mb']} | {r['peak_tree_mb']} | {r['load_at_start']} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,7 +1,9 @@
 """A binary-outcome pipeline: every model family on the same splits, evaluated, compared and explained.
 
-Order of work for each family (all families share the cross-validation folds, bootstrap
-replicates and centre folds):
+What is measured for each family (all families share the cross-validation folds, bootstrap
+replicates and centre folds); the model fits of 1-5 are the :class:`~.plan.ExperimentPlan`'s, run
+together first by :func:`~.executor.execute_plan` (in parallel with ``jobs > 1``), the rest in this
+process, family by family (:func:`evaluate_family`), then across families:
 1. cross-validation with tuning nested inside each development fold -> out-of-fold predictions,
    evaluated with the full metric set (bootstrap CIs), and subgroup results;
 2. the final model: tuned and fit on all analysed patients; apparent performance;
