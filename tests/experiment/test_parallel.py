@@ -4,19 +4,24 @@ The reference pipeline (two families, tuned XGBoost, optimism bootstrap, interna
 run again with two worker processes and must give the session's single-process Evidence number for
 number. A second, smaller pipeline tunes into one SQLite Optuna storage from two workers at once:
 every fit gets its own study, the one the distributed tuning workers would name, each at its budget.
+The bootstrap replicates' predictions reach the engine as an R x n matrix (a NaN row for a replicate
+that could not be fit), and the optimism is checked by hand against scikit-learn's weighted AUC.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sklearn.metrics import roc_auc_score
 
 from spineoutcome.api import run_pipeline
 from spineoutcome.config import load_pipeline
 from spineoutcome.distributed import tuning_plan
 from spineoutcome.experiment import ExperimentPlan, prepare_task
-from spineoutcome.experiment.executor import BackendError, execute_plan
+from spineoutcome.experiment.executor import BackendError, FitResult, PlanResults, execute_plan
+from spineoutcome.experiment.validation import optimism_correction, replicate_metrics
 from spineoutcome.progress import ProgressEvent
 
 from .conftest import REFERENCE, write_pipeline
@@ -120,3 +125,44 @@ def test_unknown_backend_and_jobs_are_refused(cohort, pipeline_dir):
         execute_plan(plan, {}, task.X, task.y, jobs=2, backend="dask")
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         execute_plan(plan, {}, task.X, task.y, jobs=0)
+
+
+def test_a_failed_bootstrap_replicate_is_a_nan_row_and_is_counted(cohort, pipeline_dir):
+    """The replicates' predictions on the original rows reach the engine as an R x n matrix, a NaN row
+    where the bootstrap sample could not be fit; the optimism is the mean over the replicates that were."""
+    spec = {
+        **REFERENCE,
+        "name": "failed_replicate",
+        "validation": {**REFERENCE["validation"], "bootstrap": {"replicates": 3}},
+    }
+    config = load_pipeline(write_pipeline(pipeline_dir, spec))
+    task = prepare_task(config, cohort)
+    plan = ExperimentPlan.build(config, task)
+    n = task.n
+    rng = np.random.default_rng(5)
+    results = []
+    for fit in plan.fits:
+        if fit.stage == "bootstrap" and fit.label == "replicate 2":
+            results.append(FitResult(None, 0.0, error="too few events"))
+        elif fit.stage == "bootstrap":
+            p = rng.uniform(0.05, 0.95, n)
+            results.append(FitResult(p, 0.0, replicate=replicate_metrics(task.y, p, fit.split.train)))
+        else:
+            results.append(FitResult(np.full(len(fit.split.test) if fit.split else n, 0.5), 0.0))
+    fits = PlanResults(plan, results, n)
+    matrix = fits.bootstrap_predictions("xgboost")
+    assert matrix.shape == (3, n)
+    assert np.isnan(matrix[1]).all() and not np.isnan(matrix[[0, 2]]).any()
+    replicates = fits.bootstrap_replicates("xgboost")
+    assert replicates[1] is None
+    apparent = rng.uniform(0.05, 0.95, n)
+    corrected = optimism_correction(task.y, apparent, replicates, mode="fixed_hyperparameters")
+    assert (corrected.replicates, corrected.replicates_failed) == (3, 1)
+    # by hand: optimism = mean over the two fitted replicates of (weighted by draws) - (everyone)
+    for b in (0, 2):
+        counts = np.bincount(plan.bootstrap[b].train, minlength=n)
+        weighted = roc_auc_score(task.y, matrix[b], sample_weight=counts)
+        assert replicates[b][0]["auc"] == pytest.approx(weighted - roc_auc_score(task.y, matrix[b]), abs=1e-12)
+    expected = np.mean([replicates[b][0]["auc"] for b in (0, 2)])
+    assert corrected.optimism["auc"] == pytest.approx(expected, abs=1e-15)
+    assert corrected.harrell["auc"] == pytest.approx(roc_auc_score(task.y, apparent) - expected, abs=1e-12)
