@@ -82,9 +82,7 @@ TrackingOption = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db)."),
 ]
-JobsOption = Annotated[
-    int, typer.Option("--jobs", min=1, help="Cores to use: model fits run in this many processes.")
-]
+JobsOption = Annotated[int, typer.Option("--jobs", min=1, help="Cores to use: model fits run in this many processes.")]
 DictionaryOption = Annotated[
     Path | None,
     typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),

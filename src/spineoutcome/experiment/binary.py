@@ -204,9 +204,7 @@ def evaluate_family(
     return record, oof
 
 
-def internal_external(
-    y: np.ndarray, oof: np.ndarray, task: TaskData, pooled_out: list[str]
-) -> InternalExternalRecord:
+def internal_external(y: np.ndarray, oof: np.ndarray, task: TaskData, pooled_out: list[str]) -> InternalExternalRecord:
     """Internal-external cross-validation by centre: each tested centre predicted by a model developed
     without it (``oof``), with random-effects pooling of the centres' performance (Debray et al., BMJ 2017)."""
     tested = ~np.isnan(oof[0])
