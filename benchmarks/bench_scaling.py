@@ -24,6 +24,7 @@ Usage:
 
     python benchmarks/bench_scaling.py                                  # the whole curve and the demo
     python benchmarks/bench_scaling.py --sizes 2000 --no-demo           # a quick check
+    python benchmarks/bench_scaling.py --no-train --demo-jobs 1 2        # the demo alone
     python benchmarks/bench_scaling.py --write                          # also into benchmarks/RESULTS.md
 
 With ``--write`` the table replaces the section "## Scaling with --jobs" of benchmarks/RESULTS.md.
@@ -216,12 +217,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--demo-jobs", type=int, nargs="+", default=[2])
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument("--no-train", action="store_true", help="the demo only")
     parser.add_argument("--work", type=Path, default=Path("/tmp/spineoutcome-bench-scaling"))
     parser.add_argument("--write", action="store_true", help="replace the section in benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = train_runs(args, args.work)
+    rows = [] if args.no_train else train_runs(args, args.work)
     if not args.no_demo:
         rows += demo_runs(args, args.work)
     text = table(rows, args)
