@@ -1,10 +1,11 @@
 """The demo: synthesize a cohort, run every pipeline, log each run to MLflow, write the reports.
 
 ``jobs`` is the number of cores it uses. Pipelines run in ``min(jobs, pipelines)`` worker processes,
-each pipeline with ``jobs // processes`` parallel fits (:mod:`spineoutcome.experiment.executor`;
-every model fits on one core). Whole pipelines in parallel finish sooner than one pipeline at a time
-with all cores: pipelines share nothing, so nothing waits, while inside a pipeline the bootstrap
-refits wait for the final models and the evaluation, SHAP and reporting run on one core. Pipelines
+each pipeline with ``jobs / processes`` parallel fits, rounded up so that no core idles while
+pipelines remain (:mod:`spineoutcome.experiment.executor`; every model fits on one core). Whole
+pipelines in parallel finish sooner than one pipeline at a time with all cores: pipelines share
+nothing, so nothing waits, while inside a pipeline the bootstrap refits wait for the final models
+and the evaluation, SHAP and reporting run on one core. Pipelines
 start dearest first (longest-processing-time-first scheduling, Graham, SIAM J Appl Math
 1969;17:416-29; the cost is the number of model fits the pipeline file implies), so no long pipeline
 starts last. Each finished run is logged to MLflow and rendered in this process while the workers go
@@ -78,7 +79,7 @@ def run_demo(
     generate_cohort(data_dir, n=n, seed=seed)
     pipelines = sorted(pipelines or builtin_pipelines_dir().glob("*.yaml"), key=expected_fits, reverse=True)
     processes = max(1, min(jobs, len(pipelines)))
-    jobs_each = max(1, jobs // processes)
+    jobs_each = -(-jobs // processes)
     summary = DemoSummary(data_dir=data_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
