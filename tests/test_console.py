@@ -67,7 +67,7 @@ def test_off_a_terminal_one_plain_line_per_stage_change() -> None:
         "[0:00:22] c5_palsy: bootstrap: lightgbm: bootstrap 1 of 4 (11 of 16)",
         "[0:00:30] c5_palsy: SHAP: SHAP values (15 of 16)",
         "[0:00:32] c5_palsy: report: report (16 of 16)",
-        "[0:00:40] c5_palsy: finished (16 of 16 steps, 0:00:38)",
+        "[0:00:40] c5_palsy: finished (16 of 16, 0:00:38)",
     ]
     assert "\x1b" not in out.getvalue()
 

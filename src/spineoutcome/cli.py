@@ -144,6 +144,7 @@ def synth(
         )
     dd = _dictionary(dictionary)
     with ProgressDisplay(console, "synth") as show:
+        show(ProgressEvent("synth", "generate", "Generating patients", 0, n))
         summary = generate_cohort(
             out,
             n=n,

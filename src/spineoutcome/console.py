@@ -153,7 +153,7 @@ class ProgressDisplay:
             self._bars = None
         elif kind is None:
             for name, state in self._pipelines.items():
-                steps = f"{state.done} of {state.total} steps, " if state.total else ""
+                steps = f"{state.done} of {state.total}, " if state.total else ""
                 self._line(f"{name}: finished ({steps}{_clock(self.clock() - state.started)})")
 
     def __call__(self, event: ProgressEvent | str) -> None:

@@ -15,7 +15,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from spineoutcome.modeling import TunedClassifier, make_pipeline
-from spineoutcome.modeling.elastic_net import ElasticNetLogistic, objective, path_scores
+from spineoutcome.modeling.elastic_net import ElasticNetLogistic, objective, path_scores, score
 from spineoutcome.modeling.search_spaces import FloatRange, Grid
 
 from .conftest import PREDICTORS, make_cohort
@@ -107,7 +107,7 @@ def test_path_scores_and_choice_match_logistic_regression_cv() -> None:
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
     Cs, ratios = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0), (0.0, 0.5, 1.0)
     pipeline = Pipeline([("identity", FunctionTransformer()), ("model", ElasticNetLogistic())])
-    ours = path_scores(pipeline, X, y, folds, Cs, ratios, get_scorer("neg_log_loss"))
+    ours = path_scores(pipeline, X, y, folds, Cs, ratios, "neg_log_loss")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = LogisticRegressionCV(
@@ -183,3 +183,18 @@ def test_log_grid_has_the_asked_density() -> None:
     grid = Grid.log(1e-3, 1e2, per_decade=4)
     assert len(grid.values) == 21 and grid.values[0] == pytest.approx(1e-3) and grid.values[-1] == pytest.approx(1e2)
     np.testing.assert_allclose(np.diff(np.log10(grid.values)), 0.25)
+
+
+def test_path_metrics_are_sklearns() -> None:
+    """Reference: scikit-learn's log_loss, roc_auc_score and brier_score_loss on the same risks."""
+    from scipy.special import expit
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    rng = np.random.default_rng(8)
+    eta = rng.normal(-1, 1.5, 500)
+    y = rng.random(500) < expit(eta)
+    assert score("neg_log_loss", y, eta) == pytest.approx(-log_loss(y, expit(eta)), rel=1e-12)
+    assert score("roc_auc", y, eta) == pytest.approx(roc_auc_score(y, eta), rel=1e-12)
+    assert score("neg_brier_score", y, eta) == pytest.approx(-brier_score_loss(y, expit(eta)), rel=1e-12)
+    with pytest.raises(ValueError, match="unknown metric"):
+        score("accuracy", y, eta)

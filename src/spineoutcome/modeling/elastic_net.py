@@ -23,7 +23,7 @@ point on the fold's held-out rows. The chosen point maximises the mean inner-CV 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from scipy.special import expit, log_expit
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.class_weight import compute_sample_weight
@@ -249,15 +250,16 @@ def path_scores(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     Cs: Sequence[float],
     l1_ratios: Sequence[float],
-    scorer: Callable[[Any, Any, np.ndarray], float],
+    metric: str = "neg_log_loss",
 ) -> np.ndarray:
     """Inner-CV scores of ``pipeline`` (preprocessing then an :class:`ElasticNetLogistic` step ``model``)
     over the grid, shape (len(l1_ratios), len(Cs), len(folds)).
 
     Per fold the preprocessing is fit once on the training rows (it does not depend on C or
     l1_ratio); per ``l1_ratio`` the model walks ``Cs`` in increasing order (strong to weak penalty),
-    warm-started from the previous point, and each point is scored by ``scorer(model, X_test, y_test)``
-    on the transformed held-out rows.
+    warm-started from the previous point, and each point is scored on the transformed held-out rows by
+    ``metric`` (scikit-learn's scorer names: ``neg_log_loss``, ``roc_auc``, ``neg_brier_score``),
+    computed from the linear predictor (:func:`score`).
     """
     order = np.argsort(Cs)
     scores = np.empty((len(l1_ratios), len(Cs), len(folds)))
@@ -268,8 +270,21 @@ def path_scores(
             model = clone(pipeline[-1]).set_params(l1_ratio=rho, warm_start=True)
             for j in order:
                 model.set_params(C=Cs[j]).fit(train_design, y[train])
-                scores[i, j, k] = scorer(model, test_design, y[test])
+                scores[i, j, k] = score(metric, y[test] == model.classes_[1], model.decision_function(test_design))
     return scores
+
+
+def score(metric: str, positive: np.ndarray, eta: np.ndarray) -> float:
+    """scikit-learn's scorer ``metric`` from the outcomes and the linear predictor ``eta``, without the
+    scorer's per-call input validation (a path scores hundreds of points): the log-loss as
+    -mean log expit(+-eta), exact where a probability would round to 0 or 1; AUC on ``eta``; Brier."""
+    if metric == "neg_log_loss":
+        return float(np.mean(np.where(positive, log_expit(eta), log_expit(-eta))))
+    if metric == "roc_auc":
+        return float(roc_auc_score(positive, eta))
+    if metric == "neg_brier_score":
+        return float(-np.mean((expit(eta) - positive) ** 2))
+    raise ValueError(f"unknown metric {metric!r}")
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:

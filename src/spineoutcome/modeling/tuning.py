@@ -284,9 +284,7 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     def _path_search(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace) -> tuple[dict, float, dict]:
         """The grid point with the best mean inner-CV score along the warm-started path (module docstring)."""
         Cs, ratios = space["C"].values, space["l1_ratio"].values
-        scores = path_scores(
-            self._pipeline({}), X, y, self._inner_folds(X, y), Cs, ratios, get_scorer(self.metric)
-        ).mean(axis=2)
+        scores = path_scores(self._pipeline({}), X, y, self._inner_folds(X, y), Cs, ratios, self.metric).mean(axis=2)
         i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
         best = {"C": Cs[j], "l1_ratio": ratios[i]}
         summary: dict[str, JsonValue] = {
