@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from .estimators import ClassWeight
 
@@ -113,7 +114,9 @@ class ElasticNetLogistic(LogisticRegression):
             beta[0] = np.log(np.average(target, weights=weight) / (1 - np.average(target, weights=weight)))
         l1 = np.r_[0.0, np.full(X.shape[1], self.l1_ratio)]
         l2 = np.r_[0.0, np.full(X.shape[1], 1.0 - self.l1_ratio)]
-        beta, steps = _proximal_newton(design, target, weight, l1, l2, beta, self.tol, self.max_iter)
+        # One BLAS thread, like every family (n_jobs=1): on these small matrices threads only contend.
+        with threadpool_limits(1, user_api="blas"):
+            beta, steps = _proximal_newton(design, target, weight, l1, l2, beta, self.tol, self.max_iter)
         self.classes_ = classes
         self.intercept_ = beta[:1].copy()
         self.coef_ = beta[1:].reshape(1, -1).copy()
