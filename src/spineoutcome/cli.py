@@ -209,7 +209,7 @@ def train(
         console.print(f"warning: {analysis} skipped: {reason}", style="yellow", markup=False, highlight=False)
     console.print(f"Evidence written to {path}", markup=False, highlight=False)
     if report_pdf:
-        _render(run_dir)
+        _render(run_dir, label=name)
     if mlflow_tracking:
         from spineoutcome.tracking import log_run
 
@@ -274,13 +274,14 @@ def report(
     _render(run, out)
 
 
-def _render(run: Path, out: Path | None = None) -> None:
+def _render(run: Path, out: Path | None = None, label: str | None = None) -> None:
     from spineoutcome.report import ReportError, render_report, write_model_card
 
     run_dir = run if run.is_dir() else run.parent
     try:
-        with ProgressDisplay(console, run_dir.name) as show:
-            show(ProgressEvent(run_dir.name, "report", "Rendering the TRIPOD+AI report"))
+        label = label or run_dir.name
+        with ProgressDisplay(console, label) as show:
+            show(ProgressEvent(label, "report", "Rendering the TRIPOD+AI report"))
             pdf = render_report(run, out or run_dir / "report.pdf", figures_dir=run_dir / "figures")
             card = write_model_card(run, run_dir / "model_card.json")
     except (ReportError, FileNotFoundError) as exc:
