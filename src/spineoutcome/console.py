@@ -147,8 +147,9 @@ class ProgressDisplay:
     ) -> None:
         if self._bars is not None:
             for state in self._pipelines.values():
-                if kind is None and state.task is not None and state.total is not None:
-                    self._bars.update(state.task, completed=max(state.done, state.total))
+                if kind is None and state.task is not None:  # a finished bar: full, its spinner stopped
+                    total = state.total if state.total is not None else state.done
+                    self._bars.update(state.task, completed=max(state.done, total), total=total)
             self._bars.stop()
             self._bars = None
         elif kind is None:
