@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .estimators import ClassWeight
 
@@ -115,7 +116,7 @@ class ElasticNetLogistic(LogisticRegression):
         l1 = np.r_[0.0, np.full(X.shape[1], self.l1_ratio)]
         l2 = np.r_[0.0, np.full(X.shape[1], 1.0 - self.l1_ratio)]
         # One BLAS thread, like every family (n_jobs=1): on these small matrices threads only contend.
-        with threadpool_limits(1, user_api="blas"):
+        with _threadpools().limit(limits=1, user_api="blas"):
             beta, steps = _proximal_newton(design, target, weight, l1, l2, beta, self.tol, self.max_iter)
         self.classes_ = classes
         self.intercept_ = beta[:1].copy()
@@ -268,7 +269,9 @@ def path_scores(
     scores = np.empty((len(l1_ratios), len(Cs), len(folds)))
     for k, (train, test) in enumerate(folds):
         preprocess = clone(pipeline[:-1]).fit(_rows(X, train), y[train])
-        train_design, test_design = preprocess.transform(_rows(X, train)), preprocess.transform(_rows(X, test))
+        # Plain arrays: the model's input checks on a DataFrame would cost more than its fit.
+        train_design = np.asarray(preprocess.transform(_rows(X, train)), dtype=np.float64)
+        test_design = np.asarray(preprocess.transform(_rows(X, test)), dtype=np.float64)
         for i, rho in enumerate(l1_ratios):
             model = clone(pipeline[-1]).set_params(l1_ratio=rho, warm_start=True)
             for j in order:
@@ -288,6 +291,12 @@ def score(metric: str, positive: np.ndarray, eta: np.ndarray) -> float:
     if metric == "neg_brier_score":
         return float(-np.mean((expit(eta) - positive) ** 2))
     raise ValueError(f"unknown metric {metric!r}")
+
+
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The process's thread pools, found once (looking them up costs more than a small fit)."""
+    return ThreadpoolController()
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
