@@ -16,19 +16,11 @@ from typing import Annotated, Any, Literal
 
 import click
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
 from spineoutcome import __version__, dictionary_cli, metrics
+from spineoutcome.console import CommandConsole, ProgressDisplay, configure_logging
 from spineoutcome.credentials import mask_url
 from spineoutcome.data import ExportReadError
 from spineoutcome.data.command import validate
@@ -37,6 +29,7 @@ from spineoutcome.distributed import command as distributed_cli
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.lifecycle import command as lifecycle_cli
 from spineoutcome.outcomes import cli as outcomes_cli
+from spineoutcome.progress import ProgressEvent
 from spineoutcome.scoring.command import score, sign_model
 from spineoutcome.serve.command import serve
 
@@ -76,7 +69,7 @@ app.command(name="spark-score")(distributed_cli.spark_score)
 app.command(name="evaluate")(lifecycle_cli.evaluate)
 app.command(name="update")(lifecycle_cli.update)
 app.command(name="monitor")(lifecycle_cli.monitor)
-console = Console(stderr=True)
+console = CommandConsole()
 
 TrackingOption = Annotated[
     str | None,
@@ -97,7 +90,16 @@ def _error(message: str) -> None:
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the package version and exit.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            envvar="SPINEOUTCOME_VERBOSE",
+            help="Show MLflow's own logging and artifact progress bars (hidden by default; warnings always show).",
+        ),
+    ] = False,
 ) -> None:
+    configure_logging(verbose)
     if version:
         typer.echo(__version__)
         raise typer.Exit()
@@ -142,8 +144,8 @@ def synth(
             param_hint="--first-patient",
         )
     dd = _dictionary(dictionary)
-    with _progress() as bar:
-        task = bar.add_task("Generating patients", total=n)
+    with ProgressDisplay(console, "synth") as show:
+        show(ProgressEvent("synth", "generate", "Generating patients", 0, n))
         summary = generate_cohort(
             out,
             n=n,
@@ -152,7 +154,7 @@ def synth(
             fmt=fmt,
             tables=tables,
             first_patient=first_patient,
-            progress=lambda done, total: bar.update(task, completed=done),
+            progress=lambda done, total: show(ProgressEvent("synth", "generate", "Generating patients", done, total)),
         )
     table = RichTable(title=f"Synthetic cohort: {n} patients, seed {seed}")
     for col in ("file", "rows"):
@@ -201,36 +203,31 @@ def train(
     dd = _dictionary(dictionary)
     try:
         cohort = load_cohort(data, dd)
-        with _progress() as bar:
-            task = bar.add_task(f"Training {pipeline.stem}", total=None)
+        with ProgressDisplay(console, pipeline.stem) as show:
             result = run_pipeline(
-                pipeline,
-                cohort,
-                optuna_storage=optuna_storage,
-                progress=lambda event: bar.update(task, advance=1, description=str(event)),
-                jobs=jobs,
-                backend=backend,
+                pipeline, cohort, optuna_storage=optuna_storage, progress=show, jobs=jobs, backend=backend
             )
     except (ExportReadError, ConfigError) as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_FILE_ERROR) from None
     evidence = result.evidence
-    run_dir = out / f"{evidence.task['name']}-{evidence.run_id[:8]}"
+    name = evidence.task["name"]
+    run_dir = out / f"{name}-{evidence.run_id[:8]}"
     path = evidence.save(run_dir)
     _print_summary(evidence.to_dict())
     for analysis, reason in evidence.data.get("skipped_analyses", {}).items():
         console.print(f"warning: {analysis} skipped: {reason}", style="yellow", markup=False, highlight=False)
-    console.print(f"Evidence written to {path}")
+    console.print(f"Evidence written to {path}", markup=False, highlight=False)
     if report_pdf:
-        _render(run_dir)
+        _render(run_dir, label=name)
     if mlflow_tracking:
         from spineoutcome.tracking import log_run
 
-        with _progress() as bar:
-            bar.add_task("Logging to MLflow (runs, metrics, model bundle)", total=None)
+        with ProgressDisplay(console, name) as show:
+            show(ProgressEvent(name, "logging", "Logging to MLflow (runs, metrics, model bundle)"))
             run_id = log_run(result, tracking_uri=tracking_uri, artifacts_dir=run_dir)
         console.print(f"MLflow run {run_id}")
-        _print_registration(run_id, evidence.task["name"])
+        _print_registration(run_id, name)
 
 
 @app.command()
@@ -246,8 +243,7 @@ def demo(
     """The whole job on a synthetic cohort: every pipeline trained, logged to MLflow and reported."""
     from spineoutcome.demo import run_demo
 
-    with _progress() as bar:
-        task = bar.add_task("Demo", total=None)
+    with ProgressDisplay(console, "demo") as show:
         summary = run_demo(
             out,
             n=n,
@@ -256,7 +252,7 @@ def demo(
             jobs=jobs,
             tracking_uri=tracking_uri,
             log_to_mlflow=mlflow_tracking,
-            progress=lambda event: bar.update(task, description=str(event)),
+            progress=show,
         )
     table = RichTable(title=f"Demo finished in {summary.seconds / 60:.1f} min")
     for col in ("pipeline", "training (min)", "MLflow + report (min)", "selected model", "report", "MLflow run"):
@@ -288,19 +284,20 @@ def report(
     _render(run, out)
 
 
-def _render(run: Path, out: Path | None = None) -> None:
+def _render(run: Path, out: Path | None = None, label: str | None = None) -> None:
     from spineoutcome.report import ReportError, render_report, write_model_card
 
     run_dir = run if run.is_dir() else run.parent
     try:
-        with _progress() as bar:
-            bar.add_task("Rendering the TRIPOD+AI report", total=None)
+        label = label or run_dir.name
+        with ProgressDisplay(console, label) as show:
+            show(ProgressEvent(label, "report", "Rendering the TRIPOD+AI report"))
             pdf = render_report(run, out or run_dir / "report.pdf", figures_dir=run_dir / "figures")
             card = write_model_card(run, run_dir / "model_card.json")
     except (ReportError, FileNotFoundError) as exc:
         _error(f"Cannot render the report: {exc}")
         raise typer.Exit(EXIT_FILE_ERROR) from None
-    console.print(f"Report written to {pdf}; model card to {card}")
+    console.print(f"Report written to {pdf}; model card to {card}", markup=False, highlight=False)
 
 
 def _print_summary(evidence: dict) -> None:
@@ -353,14 +350,3 @@ def _print_registration(run_id: str, name: str) -> None:
             markup=False,
         )
 
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )

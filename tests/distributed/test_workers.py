@@ -378,3 +378,11 @@ def test_worker_reports_an_unreachable_storage_clearly(cohort_dir, tmp_path) -> 
         ],
     )
     assert unknown.exit_code == command.EXIT_FILE_ERROR and "not in pipeline" in unknown.output
+
+
+def test_a_path_tuned_family_has_no_study_for_workers(cohort, tmp_path) -> None:
+    """The elastic net scores a fixed grid along its path (no Optuna study), so workers leave it out."""
+    pipeline = tiny_pipeline(tmp_path, families=["logistic", "elastic_net", "xgboost"])
+    config = load_pipeline(pipeline, cohort.dictionary, outcomes=list(load_outcome_definitions()))
+    _, plan = tuning_plan(config, cohort, storage=None)
+    assert {f.family for f in plan} == {"xgboost"} and plan

@@ -52,7 +52,8 @@ def test_nested_cv_never_shows_outer_test_rows_to_fit(dictionary, small, monkeyp
 
 def test_same_seed_same_best_params_in_memory_and_sqlite(dictionary, small, tmp_path) -> None:
     X, y = small
-    kwargs = {"n_trials": 6, "inner_cv": 3, "random_state": 3}
+    continuous = {"C": FloatRange(1e-3, 1e2, log=True), "l1_ratio": FloatRange(0.0, 1.0)}  # searched by Optuna
+    kwargs = {"n_trials": 6, "inner_cv": 3, "random_state": 3, "search_space": continuous}
     memory = TunedClassifier("elastic_net", dictionary, PREDICTORS, **kwargs).fit(X, y)
     again = TunedClassifier("elastic_net", dictionary, PREDICTORS, **kwargs).fit(X, y)
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"

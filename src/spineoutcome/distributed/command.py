@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 
+from spineoutcome.console import CommandConsole, ProgressDisplay
 from spineoutcome.credentials import STORAGE_ENV, mask_secrets, mask_url
+from spineoutcome.progress import ProgressEvent
 
 EXIT_FILE_ERROR = 3
-console = Console(stderr=True)
+console = CommandConsole()
 
 DictionaryOption = Annotated[
     Path | None,
@@ -148,11 +149,10 @@ def worker(
             f"Worker on {config.name} ({', '.join(family or config.families)}), storage {mask_url(optuna_storage)}",
             markup=False,
         )
-        with _progress() as bar:
-            task_id = bar.add_task("Planning", total=None)
+        with ProgressDisplay(console, config.name) as show:
 
             def progress(message: str, done: int, total: int) -> None:
-                bar.update(task_id, description=message, completed=done, total=total)
+                show(ProgressEvent(config.name, message.split(":")[0], message, done, total))  # "family stage"
 
             report = run_worker(
                 config,
@@ -286,19 +286,6 @@ def spark_score(
         f"(see the problem column); scores in {summary.output_path} ({summary.seconds:.0f} s)"
     )
 
-
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 app = typer.Typer(

@@ -39,7 +39,7 @@ from spineoutcome.data.cohort import Cohort
 from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.experiment.plan import STAGES, ExperimentPlan, family_estimator
 from spineoutcome.experiment.task import TaskData, prepare_task
-from spineoutcome.modeling import TunedClassifier
+from spineoutcome.modeling import REGISTRY, TunedClassifier
 
 # Optuna's error when a process finishes a trial that another process already failed as stale.
 LOST_TRIAL = "Cannot tell a FAIL trial"
@@ -96,7 +96,8 @@ def tuning_plan(
     ``run_experiment`` executes), in the plan's order.
 
     Families without a search space (logistic regression) or with ``n_trials: 0`` have no study
-    and are left out; so are survival tasks (not tuned by Optuna).
+    and are left out; so are families tuned along a regularisation path (the elastic net: a fixed
+    grid, nothing to share) and survival tasks (not tuned by Optuna).
     """
     unknown = sorted(set(stages or ()) - set(STAGES))
     if unknown:
@@ -114,7 +115,7 @@ def tuning_plan(
     estimators = {
         family: family_estimator(family, config, cohort.dictionary, task.predictors, storage)
         for family in config.families
-        if not families or family in families
+        if (not families or family in families) and REGISTRY[family].tuner == "optuna"
     }
     plan = [
         TuningFit(fit.family, fit.stage, fit.label, fit.rows, estimators[fit.family])

@@ -16,7 +16,9 @@ logistic       unpenalised logistic regression (``C=inf``, Newton-Cholesky), res
                cubic splines with 4 knots on continuous predictors (Harrell, RMS 2.4.6:
                4 knots are a good compromise for n of a few hundred to a few thousand),
                reference level of each categorical dropped
-elastic_net    ``LogisticRegression(solver="saga", l1_ratio, C)``, standardised inputs
+elastic_net    :class:`.elastic_net.ElasticNetLogistic` (``C``, ``l1_ratio``: the objective of
+               ``LogisticRegression(solver="saga")``, solved by proximal Newton steps),
+               standardised inputs; tuned over its warm-started regularisation path
 xgboost        ``XGBClassifier(tree_method="hist")``
 lightgbm       ``LGBMClassifier`` (deterministic, row-wise histograms)
 random_forest  ``RandomForestClassifier(n_estimators=300, min_samples_leaf=5)``
@@ -46,6 +48,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from xgboost import XGBClassifier
 
+from .elastic_net import ElasticNetLogistic
 from .estimators import ClassWeight, ClassWeightedXGBClassifier, SerialHistGradientBoostingClassifier
 from .preprocess import Preprocessor
 from .search_spaces import SEARCH_SPACES, SearchSpace
@@ -80,7 +83,10 @@ class FamilySpec:
     flexible learner (its optimism correction is compared with cross-validation); ``reference``: its
     task's reference model (paired comparisons, listed first); ``estimator(params, class_weight,
     seed)`` or ``survival_estimator(preprocessor, seed)``: the unfitted model; ``is_model``: whether
-    a fitted model step is of this family; ``search_space``: what Optuna tunes (empty: nothing).
+    a fitted model step is of this family; ``search_space``: what is tuned (empty: nothing);
+    ``tuner``: ``"optuna"`` (TPE trials) or ``"path"`` (a grid of ``C`` and ``l1_ratio`` scored along
+    the warm-started regularisation path, :func:`.elastic_net.path_scores`; any other space given
+    for such a family is searched by Optuna).
     """
 
     name: str
@@ -97,6 +103,7 @@ class FamilySpec:
     survival_estimator: Callable[[Preprocessor, int], BaseEstimator] | None = None
     is_model: Callable[[BaseEstimator], bool] = field(default=lambda _: False)
     search_space: SearchSpace = field(default_factory=dict)
+    tuner: Literal["optuna", "path"] = "optuna"
 
     @property
     def tuned(self) -> bool:
@@ -118,18 +125,8 @@ def _logistic(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> B
 
 
 def _elastic_net(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
-    return LogisticRegression(
-        **{
-            "solver": "saga",
-            "C": 1.0,
-            "l1_ratio": 0.5,
-            "max_iter": 5000,
-            "tol": 1e-4,
-            "class_weight": class_weight,
-            "random_state": seed,
-            **params,
-        }
-    )
+    """Deterministic (no random component): ``seed`` is not needed."""
+    return ElasticNetLogistic(**{"C": 1.0, "l1_ratio": 0.5, "class_weight": class_weight, **params})
 
 
 def _xgboost(params: dict[str, Any], class_weight: ClassWeight, seed: int) -> BaseEstimator:
@@ -236,6 +233,7 @@ REGISTRY: dict[str, FamilySpec] = {
             estimator=_elastic_net,
             is_model=_is_penalised_logistic,
             search_space=SEARCH_SPACES["elastic_net"],
+            tuner="path",
         ),
         FamilySpec(
             "xgboost",

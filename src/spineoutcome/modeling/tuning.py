@@ -2,11 +2,15 @@
 
 ``TunedClassifier.fit(X, y)`` runs a TPE study whose objective is the mean inner
 cross-validated score of a :func:`.zoo.make_pipeline` pipeline, then refits the best
-parameters on all of ``X, y``. Because tuning happens inside ``fit``, nested cross-validation
-is ordinary resampling of the meta-estimator: ``clone(tuned).fit(X.iloc[outer_train], ...)``
-tunes and refits on the outer training rows only, and the outer test rows are only ever
-predicted. The default score is the log loss, a strictly proper scoring rule, so tuning
-rewards calibrated risks and not only ranking (Van Calster et al., J Clin Epidemiol 2016).
+parameters on all of ``X, y``. A family tuned along its regularisation path (the elastic net:
+``tuner="path"`` in :mod:`.families`, a grid search space) instead scores every grid point on
+the same inner folds, warm-starting each fit from its neighbour (:func:`.elastic_net.path_scores`):
+deterministic, no study and no storage, and cheaper than a few trials. Because tuning happens
+inside ``fit``, nested cross-validation is ordinary resampling of the meta-estimator:
+``clone(tuned).fit(X.iloc[outer_train], ...)`` tunes and refits on the outer training rows
+only, and the outer test rows are only ever predicted. The default score is the log loss, a
+strictly proper scoring rule, so tuning rewards calibrated risks and not only ranking
+(Van Calster et al., J Clin Epidemiol 2016).
 
 Pruning: after each inner fold the running mean score is reported, and Optuna's median pruner
 stops a trial whose running mean is below the median of earlier trials at the same fold (all
@@ -54,8 +58,9 @@ from spineoutcome.credentials import mask_url
 from ..dictionary import DataDictionary
 from ..inner_cv import inner_folds, row_identity
 from ..jsonable import JsonValue, json_safe
+from .elastic_net import path_scores
 from .recalibration import LOGIT_CLIP, LogisticRecalibration
-from .search_spaces import SearchSpace
+from .search_spaces import Grid, SearchSpace
 from .zoo import ClassWeight, family_spec, make_pipeline
 
 METRICS = ("neg_log_loss", "roc_auc", "neg_brier_score")
@@ -77,7 +82,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     ----------
     family : a binary family of :data:`.families.REGISTRY`.
     dictionary, predictors : passed to :func:`.zoo.make_pipeline`.
-    n_trials : trials to finish; 0 (or a family without a search space) means a plain fit.
+    n_trials : trials to finish; 0 (or a family without a search space) means a plain fit. A path
+        search (module docstring) scores its whole grid whatever n_trials > 0 is.
     inner_cv : number of stratified inner folds, or a scikit-learn splitter.
     metric : scorer to maximise.
     storage : None (in memory) or an Optuna RDB URL.
@@ -181,7 +187,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         fixed = isinstance(self.calibration, tuple | list)
         if not fixed and self.calibration not in ("none", "logistic"):
             raise ValueError(f"calibration must be 'none', 'logistic' or a pair (a, b), got {self.calibration!r}")
-        if self.params is None and self.n_trials > 0 and space:
+        if self.params is None and self.n_trials > 0 and space and self._searches_path(space):
+            self.best_params_, self.best_score_, summary = self._path_search(X, y, space)
+        elif self.params is None and self.n_trials > 0 and space:
             storage = self._rdb_storage()
             try:
                 study = self._optimise(X, y, space, storage)
@@ -265,6 +273,33 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
             "p_value": p_value,
             "applied": p_value < CALIBRATION_ALPHA,
         }
+
+    def _searches_path(self, space: SearchSpace) -> bool:
+        return (
+            family_spec(self.family).tuner == "path"
+            and set(space) == {"C", "l1_ratio"}
+            and all(isinstance(d, Grid) for d in space.values())
+        )
+
+    def _path_search(self, X: pd.DataFrame, y: np.ndarray, space: SearchSpace) -> tuple[dict, float, dict]:
+        """The grid point with the best mean inner-CV score along the warm-started path (module docstring)."""
+        Cs, ratios = space["C"].values, space["l1_ratio"].values
+        scores = path_scores(self._pipeline({}), X, y, self._inner_folds(X, y), Cs, ratios, self.metric).mean(axis=2)
+        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        best = {"C": Cs[j], "l1_ratio": ratios[i]}
+        summary: dict[str, JsonValue] = {
+            "sampler": f"warm-started regularisation path, {len(ratios)} l1_ratio x {len(Cs)} C "
+            f"({min(Cs):g} to {max(Cs):g})",
+            "study_name": None,
+            "storage": None,
+            "n_trials": int(scores.size),
+            "n_complete": int(scores.size),
+            "n_pruned": 0,
+            "n_failed": 0,
+            "best_value": json_safe(float(scores[i, j])),
+            "best_params": json_safe(best),
+        }
+        return best, float(scores[i, j]), summary
 
     def _inner_folds(self, X: pd.DataFrame, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         # Copies of a patient (a bootstrap replicate) stay in one inner fold: see spineoutcome.inner_cv.

@@ -19,19 +19,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+from spineoutcome.console import CommandConsole, ProgressDisplay
+from spineoutcome.progress import ProgressEvent
 
 EXIT_REJECTS = 1  # as spineoutcome.cli
 EXIT_FILE_ERROR = 3
 
-console = Console(stderr=True)
+console = CommandConsole()
 
 
 def score(
@@ -139,8 +134,7 @@ def score(
             mapping = {}
             for table_map in read_column_map(column_map).values():
                 mapping.update(table_map)
-        with _progress() as bar:
-            task = bar.add_task("Scoring", total=None)
+        with ProgressDisplay(console, "score") as show:
             summary = score_export(
                 model,
                 input_file,
@@ -159,7 +153,7 @@ def score(
                 dictionary=dd,
                 overwrite=overwrite,
                 period=period,
-                progress=lambda rows: bar.update(task, completed=rows, description=f"Scoring: {rows:,} rows"),
+                progress=lambda rows: show(ProgressEvent("score", "scoring", f"Scoring: {rows:,} rows", rows)),
             )
         with atomic_output(summary_path, overwrite=overwrite) as temporary:
             temporary.write_text(json.dumps(summary.to_dict(), indent=1), encoding="utf-8")
@@ -263,13 +257,3 @@ def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
             highlight=False,
         )
 
-
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
