@@ -42,6 +42,7 @@ from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
+from spineoutcome.experiment.comparators import evaluate_comparators
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, refit_factory, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.specification import specification
@@ -162,6 +163,7 @@ def run_binary(
             record, cross_validation={**record.cross_validation, "selection": choice.to_dict()}
         )
     best = selection.winner
+    comparators = evaluate_comparators(config, cohort, task, plan.cv, oof_first[best], best)
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(
         config,
@@ -173,6 +175,7 @@ def run_binary(
         sample_size={**sample_size(task, config, cohort), "spline_budget": budget.to_dict()},
         timings=timings,
         model_selection=selection.to_dict(),
+        comparators=comparators,
     )
     return ExperimentResult(evidence, models, task)
 
