@@ -9,7 +9,9 @@ cross-validated (out-of-fold, tuning nested) predictions:
 - integrated calibration index <= ``max_ici`` (default 0.05; Austin & Steyerberg, Stat Med 2019);
 - net benefit at the decision threshold > max(treat all, treat none = 0): the model is useful for
   the decision it is meant for (Vickers & Elkin, Med Decis Making 2006). The threshold is the
-  first configured one unless ``threshold`` names another configured threshold.
+  first configured one unless ``threshold`` names another configured threshold;
+- when the pipeline names clinical comparators (rules surgeons use today), net benefit at that
+  threshold above every comparator's: a model that does not beat the rule should not be deployed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from spineoutcome.evaluation.comparators import not_beaten
 from spineoutcome.evaluation.results import JsonResult
 from spineoutcome.evidence import Evidence
 
@@ -101,8 +104,26 @@ def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
                 f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
                 nb_model > max(nb_all, 0.0),
             ),
+            *comparator_checks(evidence.comparators, threshold),
         ],
     )
+
+
+def comparator_checks(comparators: dict[str, Any] | None, threshold: float) -> list[GateCheck]:
+    """Net benefit above every clinical comparator's at ``threshold``: the smallest model-minus-comparator
+    difference must be > 0 (point estimates, as the net-benefit gate); none when no comparator was evaluated."""
+    behind, smallest = not_beaten(comparators, threshold)
+    if smallest is None:
+        return []
+    rule = f"model minus every clinical rule > 0 at threshold {threshold:g}"
+    return [
+        GateCheck(
+            f"beats_clinical_rules_t{threshold:g}",
+            smallest,
+            rule + (f" (not beaten: {', '.join(behind)})" if behind else ""),
+            not behind,
+        )
+    ]
 
 
 def _show(value: float | None) -> str:

@@ -187,3 +187,24 @@ def _curve(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
     grid = np.asarray(DEFAULT_THRESHOLDS, dtype=float)
     nb = net_benefit_weighted(y, p, ones_weights(y.size), grid)["nb_model"][0]
     return {"thresholds": grid.tolist(), "nb": nb.tolist()}
+
+
+def not_beaten(record: dict[str, Any] | None, threshold: float) -> tuple[list[str], float | None]:
+    """From an Evidence ``comparators`` record: the comparators whose net benefit at ``threshold`` is at
+    least the model's (point estimates), and the smallest model-minus-comparator difference there.
+
+    The deployment rule "a model that does not beat the rule on net benefit should not be deployed"
+    reads this; ``([], None)`` when no comparator was evaluated at that threshold.
+    """
+    names: list[str] = []
+    smallest: float | None = None
+    for comparator in (record or {}).get("comparators") or []:
+        rows = ((comparator.get("result") or {}).get("net_benefit")) or []
+        row = next((r for r in rows if math.isclose(r["threshold"], threshold, abs_tol=1e-9)), None)
+        value = None if row is None else (row.get("difference") or {}).get("value")
+        if value is None:
+            continue
+        smallest = value if smallest is None else min(smallest, value)
+        if value <= 0:
+            names.append(comparator["name"])
+    return names, smallest
