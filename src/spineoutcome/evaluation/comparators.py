@@ -32,7 +32,7 @@ from ._validation import InsufficientDataError, check_outcome_and_probability
 from .bootstrap import Bootstrap, ones_weights
 from .calibration import citl_weighted, slope_weighted
 from .decision_curve import DEFAULT_THRESHOLDS, net_benefit_weighted
-from .discrimination import _proportion, delong_test, threshold_metrics
+from .discrimination import delong_test, threshold_metrics, wilson_interval
 from .results import Estimate, JsonResult
 
 Verdict = Literal["model_better", "comparator_better", "no_clear_difference", "not_estimable"]
@@ -98,6 +98,7 @@ def compare_rule(
     row = threshold_metrics(y_arr, rule.astype(float), [1.0]).rows[0].to_dict()
     row.pop("threshold")
     n_flagged = int(rule.sum())
+    flagged_ci = wilson_interval(n_flagged, int(y_arr.size), boot.level)
     auc, note = _delong(y_arr, p_arr, rule.astype(float))
     return ComparatorResult(
         kind="rule",
@@ -106,7 +107,7 @@ def compare_rule(
         n_missing=int((~np.asarray(known, dtype=bool)).sum()),
         auc=auc,
         auc_note=note,
-        share_flagged=_proportion(n_flagged, int(y_arr.size), boot.level),
+        share_flagged=Estimate(n_flagged / y_arr.size, *flagged_ci, None, "wilson", boot.level),
         classification=[row],
         calibration=None,
         net_benefit=_net_benefit(y_arr, p_arr, rule.astype(float), thresholds, boot),

@@ -10,30 +10,20 @@ deployment rule that a model that does not beat the rule should not be deployed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib import rc_context
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from spineoutcome.evaluation.comparators import not_beaten
 
 from . import blocks as B
 from . import numbers as fmt
-from .figures import (
-    GREY,
-    LIGHT,
-    STYLE,
-    TEXT_WIDTH,
-    _floats,
-    _nice_upper,
-    _pct_ticks,
-    _save,
-    _subplots,
-    _ticks,
-    family_colour,
-    family_name,
-)
+from .figures import GREY, LIGHT, STYLE, TEXT_WIDTH, family_colour, family_name
 from .sections import Document
 
 COMPARATOR_COLOURS = ["#D55E00", "#CC79A7", "#009E73", "#56B4E9", "#F0E442", "#000000"]
@@ -43,6 +33,11 @@ VERDICT = {
     "no_clear_difference": "no clear difference",
     "not_estimable": fmt.NOT_ESTIMABLE,
 }
+
+
+def _floats(values: list[Any] | None) -> np.ndarray:
+    """Evidence numbers as floats; a value that was not estimable (None) becomes NaN and is not drawn."""
+    return np.asarray([v if fmt.finite(v) else np.nan for v in (values or [])], dtype=float)
 
 
 def _evaluated(ev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -266,10 +261,11 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
     nb_all = _floats(model.get("nb_all"))
     prevalence = model.get("prevalence") if fmt.finite(model.get("prevalence")) else 0.1
     thresholds = [x for x in record.get("thresholds") or [] if fmt.finite(x)]
-    x_max = _nice_upper(max([*thresholds, prevalence * 2, 0.1]) * 1.6)
+    x_max = min(1.0, math.ceil(max([*thresholds, prevalence * 2, 0.1]) * 1.6 / 0.05 + 1e-9) * 0.05)
     keep = np.isfinite(t) & (t <= x_max)
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH, 3.0))
+        fig = Figure(figsize=(TEXT_WIDTH, 3.0))  # no pyplot: no global figure registry
+        ax = fig.subplots()
         ax.axhline(0, color="black", lw=1, label="Treat none")
         if nb_all.size == t.size:
             ax.plot(t[keep], nb_all[keep], color=GREY, lw=1.2, ls="--", label="Treat all")
@@ -301,7 +297,9 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlim(0, x_max)
         ax.set_xlabel("Threshold probability (risk above which the decision would change)")
         ax.set_ylabel("Net benefit (true positives per patient)")
-        ax.xaxis.set_major_formatter(_pct_ticks())
-        ax.yaxis.set_major_formatter(_ticks("nb"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{fmt.num(100 * v, digits=0)} %"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.num(v, "nb")))
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        return _save(fig, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
+        return path
