@@ -11,7 +11,8 @@ cross-validated (out-of-fold, tuning nested) predictions:
   the decision it is meant for (Vickers & Elkin, Med Decis Making 2006). The threshold is the
   first configured one unless ``threshold`` names another configured threshold;
 - when the pipeline names clinical comparators (rules surgeons use today), net benefit at that
-  threshold above every comparator's: a model that does not beat the rule should not be deployed.
+  threshold above every comparator's by more than ``min_gain_over_rules`` (default 0): a model that
+  does not beat the rule should not be deployed (``None`` switches this check off).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Gates(JsonResult):
     calibration_slope: tuple[float, float] = (0.8, 1.2)
     max_ici: float = 0.05
     threshold: float | None = None
+    min_gain_over_rules: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,23 @@ def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
                 f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
                 nb_model > max(nb_all, 0.0),
             ),
-            *comparator_checks(evidence.comparators, threshold),
+            *comparator_checks(evidence.comparators, threshold, gates.min_gain_over_rules),
         ],
     )
 
 
-def comparator_checks(comparators: dict[str, Any] | None, threshold: float) -> list[GateCheck]:
+def comparator_checks(
+    comparators: dict[str, Any] | None, threshold: float, min_gain: float | None = 0.0
+) -> list[GateCheck]:
     """Net benefit above every clinical comparator's at ``threshold``: the smallest model-minus-comparator
-    difference must be > 0 (point estimates, as the net-benefit gate); none when no comparator was evaluated."""
-    behind, smallest = not_beaten(comparators, threshold)
+    difference must exceed ``min_gain`` (point estimates, as the net-benefit gate); none when no comparator
+    was evaluated or ``min_gain`` is None."""
+    if min_gain is None:
+        return []
+    behind, smallest = not_beaten(comparators, threshold, min_gain)
     if smallest is None:
         return []
-    rule = f"model minus every clinical rule > 0 at threshold {threshold:g}"
+    rule = f"model minus every clinical rule > {min_gain:g} at threshold {threshold:g}"
     return [
         GateCheck(
             f"beats_clinical_rules_t{threshold:g}",

@@ -190,9 +190,12 @@ def _curve(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
     return {"thresholds": grid.tolist(), "nb": nb.tolist()}
 
 
-def not_beaten(record: dict[str, Any] | None, threshold: float) -> tuple[list[str], float | None]:
-    """From an Evidence ``comparators`` record: the comparators whose net benefit at ``threshold`` is at
-    least the model's (point estimates), and the smallest model-minus-comparator difference there.
+def not_beaten(
+    record: dict[str, Any] | None, threshold: float, min_gain: float = 0.0
+) -> tuple[list[str], float | None]:
+    """From an Evidence ``comparators`` record: the comparators the model's net benefit at ``threshold``
+    does not exceed by more than ``min_gain`` (point estimates), and the smallest model-minus-comparator
+    difference there.
 
     The deployment rule "a model that does not beat the rule on net benefit should not be deployed"
     reads this; ``([], None)`` when no comparator was evaluated at that threshold.
@@ -201,11 +204,15 @@ def not_beaten(record: dict[str, Any] | None, threshold: float) -> tuple[list[st
     smallest: float | None = None
     for comparator in (record or {}).get("comparators") or []:
         rows = ((comparator.get("result") or {}).get("net_benefit")) or []
-        row = next((r for r in rows if math.isclose(r["threshold"], threshold, abs_tol=1e-9)), None)
+        row = next((r for r in rows if _same(r.get("threshold"), threshold)), None)
         value = None if row is None else (row.get("difference") or {}).get("value")
-        if value is None:
+        if not isinstance(value, int | float) or not math.isfinite(value):
             continue
         smallest = value if smallest is None else min(smallest, value)
-        if value <= 0:
+        if value <= min_gain:
             names.append(comparator["name"])
     return names, smallest
+
+
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, abs_tol=1e-9)

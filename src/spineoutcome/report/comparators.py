@@ -53,7 +53,7 @@ def key_results(ev: dict[str, Any]) -> list[dict[str, Any]]:
     and what that means for deployment at the first threshold (the one the promotion gate uses)."""
     record = ev.get("comparators") or {}
     evaluated = _evaluated(ev)
-    thresholds = record.get("thresholds") or []
+    thresholds = [t for t in record.get("thresholds") or [] if fmt.finite(t)]
     if not evaluated or not thresholds:
         return []
     items = []
@@ -70,7 +70,9 @@ def key_results(ev: dict[str, Any]) -> list[dict[str, Any]]:
         c["name"]
         for c in evaluated
         for row in c["result"].get("net_benefit") or []
-        if abs(row["threshold"] - first) < 1e-9 and row.get("verdict") != "model_better"
+        if fmt.finite(row.get("threshold"))
+        and abs(row["threshold"] - first) < 1e-9
+        and row.get("verdict") != "model_better"
     ]
     gate = f"At {fmt.threshold(first)}, the threshold the deployment gate uses, the model's net benefit is "
     if behind:
@@ -100,7 +102,7 @@ def key_results(ev: dict[str, Any]) -> list[dict[str, Any]]:
 def key_rows(ev: dict[str, Any]) -> list[tuple[str, str]]:
     """One title-page row: the comparators the model does or does not beat on net benefit at the first threshold."""
     record = ev.get("comparators") or {}
-    thresholds = record.get("thresholds") or []
+    thresholds = [t for t in record.get("thresholds") or [] if fmt.finite(t)]
     if not _evaluated(ev) or not thresholds:
         return []
     behind, _ = not_beaten(record, thresholds[0])
@@ -282,9 +284,10 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
             colour = COMPARATOR_COLOURS[i % len(COMPARATOR_COLOURS)]
             ax.plot(ct[inside], nb[inside], color=colour, lw=1.3, ls=(0, (4, 2)), label=comparator["name"])
             rows = comparator["result"].get("net_benefit") or []
+            points = [r for r in rows if fmt.finite(r.get("comparator")) and fmt.finite(r.get("threshold"))]
             ax.plot(
-                [r["threshold"] for r in rows if fmt.finite(r.get("comparator"))],
-                [r["comparator"] for r in rows if fmt.finite(r.get("comparator"))],
+                [r["threshold"] for r in points],
+                [r["comparator"] for r in points],
                 ls="none",
                 marker="o",
                 ms=3.5,
