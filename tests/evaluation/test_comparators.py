@@ -146,3 +146,15 @@ def test_too_few_events_leave_the_auc_unestimated_with_a_reason() -> None:
 )
 def test_the_verdict_reads_the_interval(low, high, verdict) -> None:
     assert net_benefit_verdict(Estimate(0.005, low, high)) == verdict
+
+
+def test_a_small_count_of_patients_the_rule_cannot_be_applied_to_is_suppressed_before_it_leaves(cohort) -> None:
+    from spineoutcome.privacy import disclose
+
+    y = cohort["y"]
+    known = np.ones(y.size, dtype=bool)
+    known[:3] = False  # three patients: a small cell
+    record = compare_rule(y, cohort["flagged"], known, cohort["p"], THRESHOLDS, boot=Bootstrap.draw(y, n_boot=20))
+    shown = disclose({"result": record.to_dict()})["result"]
+    assert record.n_missing == 3 and shown["n_missing"] is None
+    assert shown["auc"] == record.to_dict()["auc"] and shown["n"] == y.size  # only the small count is hidden
