@@ -73,6 +73,8 @@ REFUSED = [
     ("age > None", "rule", "only numbers, quoted labels, True and False"),
     ("(age := 3)", "score", "NamedExpr is not allowed"),
     ("age >", "rule", "is not a valid expression"),
+    ("age > " + "9" * 400, "rule", "numbers must lie within"),
+    ("age > 1e999", "rule", "numbers must lie within"),
     ("", "rule", "the expression is empty"),
     ("a" * (MAX_LENGTH + 1), "score", f"longer than {MAX_LENGTH} characters"),
     ("-" * 400 + "age", "score", "more than"),

@@ -42,6 +42,8 @@ MAX_NODES = 200
 """Largest expression accepted (syntax-tree nodes): a rule is a line a clinician can read."""
 MAX_EXPONENT = 3
 """Largest absolute value of a literal exponent (``x ** 2`` yes, ``x ** 99999`` no)."""
+MAX_NUMBER = 1e12
+"""Largest absolute value of a number written in an expression (no overflow, no infinity)."""
 
 Kind = Literal["rule", "score"]
 _Type = Literal["number", "boolean", "category", "text"]
@@ -174,6 +176,8 @@ def check_syntax(text: str) -> ast.Expression:
             raise ComparatorExpressionError(f"{token!r}: names starting with '_' are not allowed")
         if isinstance(node, ast.Constant) and not isinstance(node.value, bool | int | float | str):
             raise ComparatorExpressionError(f"{token!r}: only numbers, quoted labels, True and False are allowed")
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not abs(node.value) <= MAX_NUMBER:
+            raise ComparatorExpressionError(f"{token!r}: numbers must lie within +/-{MAX_NUMBER:g}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = _literal_number(node.right)
             if exponent is None or abs(exponent) > MAX_EXPONENT:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from sklearn.metrics import roc_auc_score
@@ -116,3 +117,18 @@ def test_a_bad_comparator_stops_train_and_validate_with_exit_3(tmp_path: Path, s
     )
     assert validated.exit_code == EXIT_FILE_ERROR
     assert expected in _flat(validated.output)
+
+
+def test_a_comparator_whose_variable_has_no_values_is_reported_as_not_evaluated(result, cohort) -> None:
+    from types import SimpleNamespace
+
+    from spineoutcome.experiment.comparators import evaluate_comparators
+
+    config = PipelineConfig.model_validate(SPEC)
+    without = SimpleNamespace(wide=cohort.wide.assign(k_line=pd.NA), dictionary=cohort.dictionary)
+    plan = ExperimentPlan.build(config, result.task)
+    p_model = np.full(result.task.n, result.task.events / result.task.n)
+    record = evaluate_comparators(config, without, result.task, plan.cv, p_model, "logistic")
+    by_name = {c["name"]: c for c in record["comparators"]}
+    assert by_name["K-line (-)"]["not_evaluated"] == "no values of k_line in the analysed data"
+    assert "result" not in by_name["K-line (-)"] and "result" in by_name["BMI"]
