@@ -238,3 +238,18 @@ def test_comparator_names_are_unique(tmp_path: Path) -> None:
     rule = {"name": "old", "rule": "age > 65", "source": "x"}
     with pytest.raises(ConfigError, match="every comparator needs its own name"):
         load_pipeline(_pipeline(tmp_path, [rule, rule]))
+
+
+def test_comparators_need_a_binary_family(tmp_path: Path) -> None:
+    spec = {
+        "name": "time_with_rules",
+        "outcome": "progression_time",
+        "predictors": {"include": ["age"]},
+        "families": [],
+        "survival_families": ["weibull_aft"],
+        "comparators": [{"name": "old", "rule": "age > 65", "source": "x"}],
+    }
+    path = tmp_path / "time_with_rules.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigError, match="rules are compared with binary-outcome models"):
+        load_pipeline(path)
