@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from spineoutcome.comparators import ComparatorExpressionError, check_syntax, compile_expression
 from spineoutcome.credentials import mask_secrets
 from spineoutcome.dictionary import (
     DataDictionary,
@@ -82,6 +83,36 @@ class SubgroupSpec(_Strict):
     min_events: int = Field(10, ge=1, description="Below this, a subgroup result is 'too few events to estimate'.")
 
 
+class ComparatorSpec(_Strict):
+    """A rule or score clinicians use today, evaluated next to the models (:mod:`spineoutcome.comparators`)."""
+
+    name: str = Field(min_length=1, description="How the report names it, e.g. 'K-line (-)'.")
+    rule: str | None = Field(None, description="True/false expression over dictionary variables (flags a patient).")
+    score: str | None = Field(None, description="Numeric expression over dictionary variables; higher = higher risk.")
+    source: str = Field(min_length=1, description="Citation: authors, journal, year, volume:pages (or DOI).")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_expression(self) -> ComparatorSpec:
+        if (self.rule is None) == (self.score is None):
+            raise ValueError(f"comparator {self.name!r}: give exactly one of rule or score")
+        try:
+            check_syntax(self.expression)
+        except ComparatorExpressionError as exc:
+            raise ValueError(f"comparator {self.name!r}: {exc}") from None
+        return self
+
+    @property
+    def kind(self) -> Literal["rule", "score"]:
+        """``rule`` or ``score``."""
+        return "rule" if self.rule is not None else "score"
+
+    @property
+    def expression(self) -> str:
+        """The rule's or the score's expression."""
+        return self.rule if self.rule is not None else str(self.score)
+
+
 class PipelineConfig(_Strict):
     """One experiment: an outcome, predictors, model families and how they are validated."""
 
@@ -129,6 +160,11 @@ class PipelineConfig(_Strict):
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.2])
     subgroups: SubgroupSpec = Field(default_factory=SubgroupSpec)
+    comparators: list[ComparatorSpec] = Field(
+        default_factory=list,
+        description="Rules or scores clinicians use today, evaluated on the same patients and folds as the models "
+        "(spineoutcome.comparators): [{name, rule: EXPRESSION or score: EXPRESSION, source, description}].",
+    )
     seed: int = 2026
 
     @field_validator("thresholds")
@@ -156,6 +192,9 @@ class PipelineConfig(_Strict):
     def _families_present(self) -> PipelineConfig:
         if not self.families and not self.survival_families:
             raise ValueError("name at least one model family")
+        names = [c.name for c in self.comparators]
+        if len(set(names)) < len(names):
+            raise ValueError("comparators: every comparator needs its own name")
         return self
 
     @property
@@ -274,6 +313,19 @@ def pipeline_problems(config: PipelineConfig, dictionary: DataDictionary) -> lis
         ]
     if config.validation.temporal_split and not dictionary.has_role("surgery_date"):
         problems.append("validation.temporal_split: needs a patient-table column with role 'surgery_date'")
+    return problems + comparator_problems(config, dictionary)
+
+
+def comparator_problems(config: PipelineConfig, dictionary: DataDictionary) -> list[str]:
+    """Each comparator whose expression does not fit the dictionary, naming the comparator and the token."""
+    if config.comparators and not config.families:
+        return ["comparators: rules are compared with binary-outcome models; this pipeline names no binary family"]
+    problems = []
+    for spec in config.comparators:
+        try:
+            compile_expression(spec.expression, dictionary, spec.kind)
+        except ComparatorExpressionError as exc:
+            problems.append(f"comparators: {spec.name!r} ({spec.kind}): {exc}")
     return problems
 
 

@@ -26,8 +26,9 @@ from spineoutcome.errors import SpineoutcomeError
 from spineoutcome.evaluation.results import JsonResult
 from spineoutcome.jsonable import to_jsonable
 
-SCHEMA_VERSION = "1.1"
-"""1.1: survival ``harrell_c`` is an estimate with a bootstrap interval (was a number); added
+SCHEMA_VERSION = "1.2"
+"""1.2: added ``comparators`` (clinical rules and scores next to the selected model).
+1.1: survival ``harrell_c`` is an estimate with a bootstrap interval (was a number); added
 ``data.accrual``, predictor coding and timing in ``data.predictors``, outcome and follow-up rows in
 ``baseline``, ``cross_validation.prediction_distribution``, SHAP fifth edges, ``km_at_risk`` and the
 survival models' preprocessing and Weibull coefficients."""
@@ -109,6 +110,32 @@ class ComparisonRecord(TypedDict):
     auc_delong: dict[str, Any]
     ici_difference: EstimateRecord
     net_benefit_difference: list[dict[str, Any]]
+
+
+class ComparatorRecord(TypedDict, total=False):
+    """One clinical rule or score from the pipeline and its comparison with the selected model.
+
+    ``result`` is :class:`spineoutcome.evaluation.comparators.ComparatorResult` as stored;
+    ``not_evaluated`` says why there is none (e.g. the data have no values of a variable it reads).
+    """
+
+    name: str
+    kind: str
+    expression: str
+    source: str
+    description: str
+    result: dict[str, Any]
+    not_evaluated: str
+
+
+class ComparatorsRecord(TypedDict):
+    """The pipeline's comparators against the selected family's out-of-fold predictions."""
+
+    family: str
+    thresholds: list[float]
+    replicates: int
+    missing_values: str
+    comparators: list[ComparatorRecord]
 
 
 class TaskRecord(TypedDict):
@@ -202,6 +229,7 @@ class Evidence(JsonResult):
     selection_rule: str
     timings: dict[str, float]
     model_selection: dict[str, Any] | None = None
+    comparators: ComparatorsRecord | None = None
     environment: dict[str, Any] = field(default_factory=lambda: environment())
     schema_version: str = SCHEMA_VERSION
 
@@ -249,8 +277,14 @@ def _harrell_c_estimate(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _comparators_added(record: dict[str, Any]) -> dict[str, Any]:
+    """1.1 -> 1.2: ``comparators`` was added; a record without it simply has none (nothing to rewrite)."""
+    return record
+
+
 UPGRADES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "1.0": ("1.1", _harrell_c_estimate),
+    "1.1": ("1.2", _comparators_added),
 }
 """Schema version -> (next version, the step that rewrites a record of it into the next one).
 Fields added by a later version are simply absent from an upgraded record (readers allow that)."""

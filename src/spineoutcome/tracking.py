@@ -303,7 +303,33 @@ def experiment_metrics(evidence: Evidence) -> dict[str, float]:
         **scalar_metrics(data, "data"),
         **scalar_metrics(evidence.sample_size, "sample_size"),
         **scalar_metrics(evidence.timings, "seconds"),
+        **comparator_metrics(evidence),
     }
+
+
+def comparator_metrics(evidence: Evidence) -> dict[str, float]:
+    """A few numbers per clinical comparator: its AUC, the model-minus-comparator AUC (DeLong) and P, for a
+    rule its sensitivity, specificity and share flagged, and at every threshold its net benefit and the
+    model-minus-comparator difference with its interval (``comparator_K-line_-_net_benefit_difference_t0.1``)."""
+    out: dict[str, float] = {}
+    for comparator in (evidence.comparators or {}).get("comparators") or []:
+        result = comparator.get("result") or {}
+        prefix = _name("comparator", comparator["name"])
+        auc = result.get("auc") or {}
+        picked = {
+            "auc": auc.get("auc_b"),
+            "auc_delong_difference": auc.get("difference"),
+            "auc_delong_p": auc.get("p_value"),
+            "share_flagged": result.get("share_flagged"),
+        }
+        if comparator.get("kind") == "rule":
+            row = (result.get("classification") or [{}])[0]
+            picked |= {"sensitivity": row.get("sensitivity"), "specificity": row.get("specificity")}
+        rows = result.get("net_benefit") or []
+        picked["net_benefit"] = [{"threshold": r["threshold"], "net_benefit": r["comparator"]} for r in rows]
+        picked["net_benefit_difference"] = [{"threshold": r["threshold"], **r["difference"]} for r in rows]
+        out |= scalar_metrics({k: v for k, v in picked.items() if v is not None}, prefix)
+    return out
 
 
 def scalar_metrics(node: Any, prefix: str = "") -> dict[str, float]:

@@ -25,7 +25,7 @@ from spineoutcome.scoring.model import quiet_downloads
 from spineoutcome.tracking import log_run
 from tests.tracking.conftest import raw_export_rows
 
-LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
+LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0, min_gain_over_rules=None)
 COPIES = 5
 MODEL = "models:/c5_palsy@champion"
 # export row -> (column, value, the problem it must get; '' = scored)

@@ -28,7 +28,7 @@ from tests.tracking.conftest import raw_export_rows
 from .conftest import REPO, free_port
 
 SCRIPT = REPO / "scripts" / "mlflow_server.sh"
-LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0)
+LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0, min_gain_over_rules=None)
 TASK = "c5_palsy"
 ADMIN_PASSWORD = "an admin/password with spaces?"
 

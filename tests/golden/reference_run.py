@@ -59,6 +59,14 @@ BINARY = {
     },
     "thresholds": [0.3, 0.5],
     "subgroups": {"variables": ["sex"], "min_events": 10},
+    "comparators": [
+        {
+            "name": "severe myelopathy (mJOA < 12)",
+            "rule": "mjoa_baseline < 12",
+            "source": "Tetreault L, et al. Eur Spine J 2017;26(1):78-84.",
+        },
+        {"name": "room to improve", "score": "18 - mjoa_baseline", "source": "Benzel EC, et al. J Spinal Disord 1991."},
+    ],
     "seed": 7,
 }
 SURVIVAL = {

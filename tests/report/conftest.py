@@ -49,6 +49,14 @@ BINARY = {
     },
     "thresholds": [0.05, 0.10, 0.20],
     "subgroups": {"variables": ["sex", "age_group", "centre"], "min_events": 5},
+    "comparators": [
+        {
+            "name": "C4-5 foraminal stenosis",
+            "rule": "c45_foraminal_stenosis",
+            "source": "Gu Y, et al. PLoS One 2014;9(8):e101933.",
+        },
+        {"name": "occupying ratio", "score": "occupying_ratio", "source": "Iwasaki M, et al. Spine 2007;32:647-653."},
+    ],
     "seed": 2026,
 }
 SURVIVAL = {

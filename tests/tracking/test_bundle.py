@@ -203,6 +203,7 @@ def test_gates_default_and_unconfigured_threshold(experiment: Experiment) -> Non
         "calibration_slope",
         "ici",
         f"net_benefit_t{evidence.pipeline['thresholds'][0]:g}",
+        f"beats_clinical_rules_t{evidence.pipeline['thresholds'][0]:g}",  # the shipped pipeline names rules
     ]
     assert decision.passed == all(c.passed for c in decision.checks)
     with pytest.raises(ValueError, match="not a configured decision threshold"):

@@ -9,7 +9,10 @@ cross-validated (out-of-fold, tuning nested) predictions:
 - integrated calibration index <= ``max_ici`` (default 0.05; Austin & Steyerberg, Stat Med 2019);
 - net benefit at the decision threshold > max(treat all, treat none = 0): the model is useful for
   the decision it is meant for (Vickers & Elkin, Med Decis Making 2006). The threshold is the
-  first configured one unless ``threshold`` names another configured threshold.
+  first configured one unless ``threshold`` names another configured threshold;
+- when the pipeline names clinical comparators (rules surgeons use today), net benefit at that
+  threshold above every comparator's by more than ``min_gain_over_rules`` (default 0): a model that
+  does not beat the rule should not be deployed (``None`` switches this check off).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from spineoutcome.evaluation.comparators import not_beaten
 from spineoutcome.evaluation.results import JsonResult
 from spineoutcome.evidence import Evidence
 
@@ -30,6 +34,7 @@ class Gates(JsonResult):
     calibration_slope: tuple[float, float] = (0.8, 1.2)
     max_ici: float = 0.05
     threshold: float | None = None
+    min_gain_over_rules: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,31 @@ def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
                 f"> max(treat all {nb_all:.4f}, treat none 0) at threshold {threshold:g}",
                 nb_model > max(nb_all, 0.0),
             ),
+            *comparator_checks(evidence.comparators, threshold, gates.min_gain_over_rules),
         ],
     )
+
+
+def comparator_checks(
+    comparators: dict[str, Any] | None, threshold: float, min_gain: float | None = 0.0
+) -> list[GateCheck]:
+    """Net benefit above every clinical comparator's at ``threshold``: the smallest model-minus-comparator
+    difference must exceed ``min_gain`` (point estimates, as the net-benefit gate); none when no comparator
+    was evaluated or ``min_gain`` is None."""
+    if min_gain is None:
+        return []
+    behind, smallest = not_beaten(comparators, threshold, min_gain)
+    if smallest is None:
+        return []
+    rule = f"model minus every clinical rule > {min_gain:g} at threshold {threshold:g}"
+    return [
+        GateCheck(
+            f"beats_clinical_rules_t{threshold:g}",
+            smallest,
+            rule + (f" (not beaten: {', '.join(behind)})" if behind else ""),
+            not behind,
+        )
+    ]
 
 
 def _show(value: float | None) -> str:

@@ -43,6 +43,7 @@ from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
+from spineoutcome.experiment.comparators import evaluate_comparators
 from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
@@ -130,6 +131,7 @@ def run_binary(
             record, cross_validation={**record.cross_validation, "selection": choice.to_dict()}
         )
     best = selection.winner
+    comparators = evaluate_comparators(config, cohort, task, plan.cv, oof_first[best], best)
     tracker.step("evaluation", f"comparison and selection: {best} selected")
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(
@@ -142,6 +144,7 @@ def run_binary(
         sample_size={**sample_size(task, config, cohort), "spline_budget": budget.to_dict()},
         timings=timings,
         model_selection=selection.to_dict(),
+        comparators=comparators,
     )
     return ExperimentResult(evidence, models, task)
 

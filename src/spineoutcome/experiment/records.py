@@ -19,7 +19,7 @@ from spineoutcome.config import PipelineConfig, mask_secrets
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.dictionary import PROM_GROUP, Variable
 from spineoutcome.evaluation.results import to_jsonable
-from spineoutcome.evidence import DataRecord, Evidence, FamilyEvidence, MissingRecord
+from spineoutcome.evidence import ComparatorsRecord, DataRecord, Evidence, FamilyEvidence, MissingRecord
 from spineoutcome.experiment.baseline import baseline_columns, baseline_table
 from spineoutcome.experiment.task import TaskData
 
@@ -51,6 +51,7 @@ def build_evidence(
     sample_size: dict[str, Any],
     timings: dict[str, float],
     model_selection: dict[str, Any] | None = None,
+    comparators: ComparatorsRecord | None = None,
 ) -> Evidence:
     """The Evidence of a run: the families' records and everything the task kinds share."""
     return Evidence(
@@ -74,6 +75,7 @@ def build_evidence(
         best_family=best,
         selection_rule=selection_rule,
         model_selection=model_selection,
+        comparators=comparators,
         timings=timings,
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 from spineoutcome.modeling.families import is_reference
 
 from . import blocks as B
+from . import comparators as R
 from . import figures as F
 from . import numbers as fmt
 from . import tables as T
@@ -148,6 +149,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
                     f"ICI {fmt.point((cv.get('calibration_curve') or {}).get('ici'), 'ici')}",
                 )
             )
+        key += R.key_rows(ev)
     else:
         for family in T.ordered_families(ev):
             cv = ev["families"][family]["cross_validation"]
@@ -212,6 +214,7 @@ def summary(doc: Document) -> None:
     runs.append(B.ref("sec-limitations"))
     runs.append(".")
     doc.add(B.p(*runs))
+    doc.add(*R.key_results(ev))
 
 
 def overview(doc: Document) -> None:
@@ -1117,6 +1120,7 @@ DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
         "methods", methods, ALL_KINDS, ("7", "12a", "12b", "12c", "12d", "12e", "13", "14", "15", "16", "21")
     ),
     ReportSection("performance", performance, BINARY, ("12d", "14", "23a", "23b", "25")),
+    ReportSection("comparators", R.section, BINARY, ("25",)),
     ReportSection("final_model", final_model, BINARY, ("12g", "22")),
     ReportSection("explanations", explanations, BINARY, ()),
     ReportSection("survival_results", survival_results, TIME_TO_EVENT, ("12g", "22", "23a")),
