@@ -82,6 +82,13 @@ class SubgroupSpec(_Strict):
     min_events: int = Field(10, ge=1, description="Below this, a subgroup result is 'too few events to estimate'.")
 
 
+class SampleSizeSpec(_Strict):
+    anticipated_c_statistic: float = Field(
+        0.75, gt=0.5, lt=1.0, description="C-statistic expected of the model, for Riley's minimum sample size."
+    )
+    source: str | None = Field(None, description="Where the anticipated C-statistic comes from (report).")
+
+
 class PipelineConfig(_Strict):
     """One experiment: an outcome, predictors, model families and how they are validated."""
 
@@ -95,6 +102,10 @@ class PipelineConfig(_Strict):
     population: str | None = Field(None, description="Who the model is for (report, model card).")
     setting: str | None = Field(None, description="Where and when it is used (report, model card).")
     intended_use: str | None = Field(None, description="The decision it supports (report, model card).")
+    data_source: str | None = Field(None, description="Where the data come from (report, model card).")
+    treatment: str | None = Field(
+        None, description="What acting on a risk above a threshold means, the decision curves' 'treat' (report)."
+    )
     eligibility: dict[str, list[str] | list[float]] = Field(
         default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers."
     )
@@ -129,6 +140,7 @@ class PipelineConfig(_Strict):
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.2])
     subgroups: SubgroupSpec = Field(default_factory=SubgroupSpec)
+    sample_size: SampleSizeSpec = Field(default_factory=SampleSizeSpec)
     seed: int = 2026
 
     @field_validator("thresholds")
