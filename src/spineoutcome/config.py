@@ -129,6 +129,11 @@ class PipelineConfig(_Strict):
         "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
         "(modeling.budget). fixed: always spline_knots.",
     )
+    care_choices: list[str] = Field(
+        default_factory=list,
+        description="Subgroup variables that are decisions of care (e.g. the planned approach): the report gives "
+        "the discrimination within each of their levels and says that the model cannot tell which choice lowers risk.",
+    )
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(
         "logistic",
@@ -168,6 +173,8 @@ class PipelineConfig(_Strict):
     def _families_present(self) -> PipelineConfig:
         if not self.families and not self.survival_families:
             raise ValueError("name at least one model family")
+        if missing := [c for c in self.care_choices if c not in self.subgroups.variables]:
+            raise ValueError(f"care_choices {missing} must also be subgroups.variables (their levels are compared)")
         return self
 
     @property

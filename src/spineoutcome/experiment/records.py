@@ -116,6 +116,7 @@ def predictor_record(var: Variable, name: str) -> dict[str, Any]:
         "group": var.group,
         "unit": var.unit,
         "description": var.description,
+        "label": var.label or name.replace("_", " "),
         "dtype": var.dtype,
         "timing": PRE_OPERATIVE + (" (baseline PROM)" if var.group == PROM_GROUP else ""),
         "source": var.source,
