@@ -125,7 +125,7 @@ def _numeric_contrast(values: pd.Series, integer: bool) -> tuple[str, float, flo
         if integer:
             low, high = round(low), round(high)
         if high > low:
-            return f"{high:g} vs {low:g} ({label})", low, high
+            return f"{high:.3g} vs {low:.3g} ({label})", low, high
     median = float(values.median()) if len(values) else 0.0
     median = round(median) if integer else median
-    return f"{median - 1:g} vs {median:g} (one unit lower)", median, median - 1
+    return f"{median - 1:.3g} vs {median:.3g} (one unit lower)", median, median - 1
