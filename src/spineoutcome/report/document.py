@@ -290,16 +290,17 @@ def plain_summary(doc: Document) -> None:
         ],
     ]
     for r in rows:
-        n = r["tp"] + r["fp"] + r["tn"] + r["fn"]
-        events = r["tp"] + r["fn"]
-        if not n or not events:
+        counts = T.confusion_counts(r)
+        if counts is None or not (counts[0] + counts[3]):
             continue
+        tp, fp, tn, fn = counts
+        n = tp + fp + tn + fn
         items.append(
             [
                 f"If every patient with a predicted risk of {fmt.threshold(r['threshold'])} or more were treated, "
-                f"{fmt.num(100 * (r['tp'] + r['fp']) / n, digits=0)} of every 100 patients would be treated; "
-                f"{fmt.percent(r['tp'] / events, digits=0)} of those who develop {outcome_name(ev)} would be among "
-                f"them and {fmt.num(100 * r['fn'] / n, digits=1)} per 100 would be missed."
+                f"{fmt.num(100 * (tp + fp) / n, digits=0)} of every 100 patients would be treated; "
+                f"{fmt.percent(tp / (tp + fn), digits=0)} of those who develop {outcome_name(ev)} would be among "
+                f"them and {fmt.num(100 * fn / n, digits=1)} per 100 would be missed."
             ]
         )
     if treatment:

@@ -711,6 +711,14 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
     )
 
 
+def confusion_counts(row: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """TP, FP, TN and FN of a classification row; None when a count was suppressed (small cell) or is missing."""
+    tp, fp, tn, fn = (row.get(k) for k in ("tp", "fp", "tn", "fn"))
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in (tp, fp, tn, fn)):
+        return None
+    return tp, fp, tn, fn
+
+
 def decision_impact(evidence: dict[str, Any], thresholds: list[float], treatment: str) -> dict[str, Any] | None:
     """What acting on the model at each threshold means, per 100 patients: how many are flagged (risk at or
     above the threshold), how many of those have the outcome, how many with the outcome are caught and
@@ -723,20 +731,19 @@ def decision_impact(evidence: dict[str, Any], thresholds: list[float], treatment
         for family in shown:
             rows = (evidence["families"][family]["cross_validation"].get("classification") or {}).get("rows") or []
             r = next((r for r in rows if fmt.finite(r.get("threshold")) and abs(r["threshold"] - t) < 1e-9), None)
-            if r is None:
+            counts = confusion_counts(r) if r else None
+            if counts is None or not sum(counts):
                 continue
-            n = r["tp"] + r["fp"] + r["tn"] + r["fn"]
-            events = r["tp"] + r["fn"]
-            if not n:
-                continue
+            tp, fp, tn, fn = counts
+            n, events = tp + fp + tn + fn, tp + fn
             body.append(
                 [
                     f"    {model_label(family, best)}",
-                    fmt.num(PER_100 * (r["tp"] + r["fp"]) / n, digits=0),
-                    fmt.num(PER_100 * r["tp"] / n, digits=1),
-                    fmt.num(PER_100 * r["fn"] / n, digits=1),
-                    fmt.percent(r["tp"] / events if events else None, digits=0),
-                    fmt.num(PER_100 * (r["tp"] / n - r["fp"] / n * t / (1 - t)), "nb_100"),
+                    fmt.num(PER_100 * (tp + fp) / n, digits=0),
+                    fmt.num(PER_100 * tp / n, digits=1),
+                    fmt.num(PER_100 * fn / n, digits=1),
+                    fmt.percent(tp / events if events else None, digits=0),
+                    fmt.num(PER_100 * (tp / n - fp / n * t / (1 - t)), "nb_100"),
                 ]
             )
     if len(body) <= len(thresholds):
