@@ -362,10 +362,11 @@ def overview(doc: Document) -> None:
     doc.add(T.outcome_definition(task.get("outcome_definition") or {"name": task.get("outcome", "")}))
     doc.add(B.h(2, "Data sources", "sec-data"))
     data = ev.get("data", {})
-    sources = study(ev, "data_source", "The exports")
+    sources = study(ev, "data_source", "")
     doc.add(
         B.p(
-            f"{sources[:1].upper()}{sources[1:]} were read and validated against the data dictionary "
+            (f"{sources[:1].upper()}{sources[1:]}. " if sources else "")
+            + "The exports were read and validated against the data dictionary "
             f"({(data.get('dictionary') or {}).get('name', '')}, version "
             f"{(data.get('dictionary') or {}).get('version', '–')}): every value was checked for type, unit range "
             f"and allowed categories, and rejected values were reported with their line number. Patients come "

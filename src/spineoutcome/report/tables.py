@@ -221,8 +221,8 @@ def baseline(
     body: list[list[Any]] = []
     previous = None
     for row in table["rows"]:
-        unit = f", {row['unit']}" if row.get("unit") else ""
         name = str(row["variable"]).replace("_", " ") if row["kind"] == "outcome" else names(str(row["variable"]))
+        unit = f", {row['unit']}" if row.get("unit") and str(row["unit"]).lower() not in name.lower() else ""
         if row["kind"] == "outcome":
             if outcome_row:
                 body.append(
