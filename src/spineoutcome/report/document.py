@@ -421,9 +421,6 @@ def participants(doc: Document) -> None:
             {"label": "Censored (no event seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)},
         ]
     doc.add(B.flow(steps, final))
-    if data.get("accrual"):
-        doc.add(B.h(2, "Key dates", "sec-dates"))
-        doc.add(T.accrual(data["accrual"], str(ev.get("created") or "")))
     doc.add(B.h(2, "Baseline characteristics", "sec-baseline"))
     base = ev.get("baseline")
     if not base:
@@ -435,6 +432,7 @@ def participants(doc: Document) -> None:
                 " record). TRIPOD+AI item 20b needs them: overall, by outcome and by centre.",
             )
         )
+        _key_dates(doc)
         return
     if base.get("by_outcome"):
         doc.add(
@@ -461,6 +459,15 @@ def participants(doc: Document) -> None:
                 names=lambda name: variable_label(ev, name),
             )
         )
+    _key_dates(doc)
+
+
+def _key_dates(doc: Document) -> None:
+    """First and last operation and end of follow-up (after the baseline tables, which are long)."""
+    accrual = (doc.ev.get("data") or {}).get("accrual")
+    if accrual:
+        doc.add(B.h(2, "Key dates", "sec-dates"))
+        doc.add(T.accrual(accrual, str(doc.ev.get("created") or "")))
 
 
 def predictors(doc: Document) -> None:

@@ -255,7 +255,7 @@ def baseline(
     n = len(columns)
     first = "4.4cm" if n <= 4 else "3.6cm"
     return B.table(
-        header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=8.0 if n <= 4 else 7.5, landscape=n > 4
+        header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=7.6 if n <= 4 else 7.0, landscape=n > 4
     )
 
 
