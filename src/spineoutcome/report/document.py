@@ -853,7 +853,7 @@ def performance(doc: Document) -> None:
             missing="Subgroup forest plot",
         )
         for f in shown:
-            doc.add(T.subgroups(fams[f]["subgroups"], f))
+            doc.add(T.subgroups(fams[f]["subgroups"], f, lambda v: variable_label(ev, v)))
     centres(doc)
     temporal = [(f, r["temporal"]) for f, r in fams.items() if r.get("temporal")]
     if temporal:

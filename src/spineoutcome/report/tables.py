@@ -869,7 +869,9 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
     )
 
 
-def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
+def subgroups(
+    rows: list[dict[str, Any]], family: str, names: Callable[[str], str] = lambda s: s.replace("_", " ")
+) -> dict[str, Any] | None:
     """Discrimination and calibration by subgroup; a group with too few events says so across its row and
     a measure that could not be computed in an adequate group is "not estimable"."""
     wanted = {"auc": "auc", "oe_ratio": "oe", "slope": "slope"}
@@ -888,7 +890,7 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
     not_estimable = B.cell(fmt.NOT_ESTIMABLE, i=True, muted=True)
     for (grouping, group), g in groups.items():
         if grouping != previous and grouping != "overall":
-            body.append([B.cell(grouping.replace("_", " "), b=True, colspan=5)])
+            body.append([B.cell(names(grouping), b=True, colspan=5)])
         previous = grouping
         label = "All patients" if grouping == "overall" else f"    {group}"
         counts = f"{fmt.integer(g['n'])} ({fmt.integer(g['events'])})"
