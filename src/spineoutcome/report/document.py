@@ -631,7 +631,14 @@ def methods(doc: Document) -> None:
             [
                 f"Internal-external cross-validation by centre (Steyerberg & Harrell 2016): each centre with at "
                 f"least {val.get('min_centre_events')} events is held out in turn; centres with fewer events "
-                "stay in development only. Centre results are pooled by random-effects meta-analysis (REML) "
+                "stay in development only"
+                + (
+                    f" (subgroups need {subgroup_min} events: the two rules differ, as the pipeline sets them)"
+                    if (subgroup_min := ((pipe.get("subgroups") or {}).get("min_events")))
+                    not in (None, val.get("min_centre_events"))
+                    else ", the same minimum as for subgroups"
+                )
+                + ". Centre results are pooled by random-effects meta-analysis (REML) "
                 "with a 95 % prediction interval for a new centre (Riley et al. 2011) (item 12d)."
             ]
         )
