@@ -111,6 +111,11 @@ class ComparatorSpec(_Strict):
     def expression(self) -> str:
         """The rule's or the score's expression."""
         return self.rule if self.rule is not None else str(self.score)
+class SampleSizeSpec(_Strict):
+    anticipated_c_statistic: float = Field(
+        0.75, gt=0.5, lt=1.0, description="C-statistic expected of the model, for Riley's minimum sample size."
+    )
+    source: str | None = Field(None, description="Where the anticipated C-statistic comes from (report).")
 
 
 class PipelineConfig(_Strict):
@@ -126,6 +131,10 @@ class PipelineConfig(_Strict):
     population: str | None = Field(None, description="Who the model is for (report, model card).")
     setting: str | None = Field(None, description="Where and when it is used (report, model card).")
     intended_use: str | None = Field(None, description="The decision it supports (report, model card).")
+    data_source: str | None = Field(None, description="Where the data come from (report, model card).")
+    treatment: str | None = Field(
+        None, description="What acting on a risk above a threshold means, the decision curves' 'treat' (report)."
+    )
     eligibility: dict[str, list[str] | list[float]] = Field(
         default_factory=dict, description="Variable -> allowed categories, or [min, max] for numbers."
     )
@@ -149,6 +158,11 @@ class PipelineConfig(_Strict):
         "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
         "(modeling.budget). fixed: always spline_knots.",
     )
+    care_choices: list[str] = Field(
+        default_factory=list,
+        description="Subgroup variables that are decisions of care (e.g. the planned approach): the report gives "
+        "the discrimination within each of their levels and says that the model cannot tell which choice lowers risk.",
+    )
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(
         "logistic",
@@ -165,6 +179,7 @@ class PipelineConfig(_Strict):
         description="Rules or scores clinicians use today, evaluated on the same patients and folds as the models "
         "(spineoutcome.comparators): [{name, rule: EXPRESSION or score: EXPRESSION, source, description}].",
     )
+    sample_size: SampleSizeSpec = Field(default_factory=SampleSizeSpec)
     seed: int = 2026
 
     @field_validator("thresholds")
@@ -195,6 +210,8 @@ class PipelineConfig(_Strict):
         names = [c.name for c in self.comparators]
         if len(set(names)) < len(names):
             raise ValueError("comparators: every comparator needs its own name")
+        if missing := [c for c in self.care_choices if c not in self.subgroups.variables]:
+            raise ValueError(f"care_choices {missing} must also be subgroups.variables (their levels are compared)")
         return self
 
     @property

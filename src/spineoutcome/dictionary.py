@@ -61,6 +61,7 @@ class Variable:
     table: str
     dtype: DType
     description: str = ""
+    label: str | None = None
     unit: str | None = None
     range: tuple[float, float] | None = None
     categories: tuple[str, ...] | None = None
@@ -333,6 +334,7 @@ class DataDictionary:
                 table=table,
                 dtype="float",
                 description=f"{inst.label} at {tp.code}",
+                label=f"{inst.label}, {tp.code}",
                 unit=inst.unit,
                 range=inst.range,
                 preoperative=tp.preoperative,
@@ -482,6 +484,7 @@ def _pair(value: Sequence[float], what: str) -> tuple[float, float]:
 _VARIABLE_KEYS = frozenset(
     {
         "name",
+        "label",
         "dtype",
         "unit",
         "range",
@@ -626,6 +629,7 @@ def _parse_variable(
         table=table,
         dtype=dtype,
         description=str(spec.get("description", "")),
+        label=spec.get("label"),
         unit=spec.get("unit"),
         range=value_range,
         categories=tuple(str(c) for c in categories) if categories else None,

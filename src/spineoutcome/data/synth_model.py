@@ -125,7 +125,7 @@ class CohortModel:
         admin = (config.administrative_cutoff - dates).astype(np.int64)
         last = self.dictionary.patient_table[self.dictionary.column("last_followup")]
         cap = int(last.range[1]) if last.range else admin.max()
-        block.state[last.name] = np.minimum(np.where(lost, lost_day, admin), cap)
+        block.state[last.name] = np.minimum(np.where(lost, np.minimum(lost_day, admin), admin), cap)
 
     # ------------------------------------------------------------------ nodes
 

@@ -1,8 +1,9 @@
 """Baseline characteristics of the analysed patients, overall, by outcome and by centre (TRIPOD+AI 20b).
 
 Aggregates only: for a continuous predictor the median, quartiles, mean, SD and number missing;
-for a categorical or binary one the count and percentage of each level; for every column the
-number with the outcome and the follow-up time (median and quartiles, in days). Cells are
+for a categorical or binary one, and an integer one with few values, the count and percentage of each
+level; for every column the number with the outcome and the follow-up time (median and quartiles, in
+days). Cells are
 computed the same way for every column of the table, so the report can lay them out without
 recomputing anything.
 """
@@ -19,6 +20,9 @@ from spineoutcome.dictionary import DataDictionary, Variable
 MISSING_LABEL = "(missing)"
 ALL_PATIENTS = "all patients"
 FOLLOW_UP = "follow-up"
+ORDINAL_LEVELS = 6
+"""An integer predictor with at most this many distinct values (a muscle grade, an ASA class) is shown
+level by level, n (%): its median and quartiles would hide the distribution (e.g. "5 (IQR 5 to 5)")."""
 
 
 def baseline_table(
@@ -76,6 +80,14 @@ def baseline_columns(y: np.ndarray, centres: np.ndarray, outcome_label: str) -> 
 def _predictor_rows(series: pd.Series, spec: Variable, masks: list[np.ndarray]) -> list[dict[str, Any]]:
     """One row for a continuous predictor, one per level present for a categorical or binary one."""
     head = {"variable": series.name, "unit": spec.unit, "dtype": spec.dtype}
+    grades = series.dropna().unique()
+    if spec.dtype == "int" and 1 < len(grades) <= ORDINAL_LEVELS:
+        text = series.astype("Int64").astype(str).where(series.notna(), MISSING_LABEL)
+        return [
+            {**head, "kind": "level", "level": level, "cells": [_level(text[mask], level) for mask in masks]}
+            for level in [*(str(int(g)) for g in sorted(grades)), MISSING_LABEL]
+            if (text == level).any()
+        ]
     if spec.dtype in ("float", "int") and spec.group != "radiomics":
         values = series.astype("float64")
         return [{**head, "kind": "continuous", "level": None, "cells": [_continuous(values[mask]) for mask in masks]}]

@@ -56,7 +56,6 @@ from spineoutcome.modeling.budget import complexity_rank, spline_budget
 from spineoutcome.modeling.resampling import Split
 from spineoutcome.progress import Progress
 
-ANTICIPATED_C = 0.75
 METRIC_REPLICATES = 200
 """Bootstrap replicates of the metrics' confidence intervals (cross-validated, temporal, subgroups)."""
 COMPARISON_REPLICATES = 500
@@ -330,12 +329,14 @@ def sample_size(task: TaskData, config: PipelineConfig, cohort: Cohort) -> dict[
     ).fit(task.X, task.y)
     n_parameters = len(pre.get_feature_names_out())
     prevalence = task.events / task.n
-    required = development_sample_size(n_parameters=n_parameters, prevalence=prevalence, c_statistic=ANTICIPATED_C)
+    anticipated = config.sample_size.anticipated_c_statistic
+    required = development_sample_size(n_parameters=n_parameters, prevalence=prevalence, c_statistic=anticipated)
     adequacy = development_adequacy(
         task.n, n_parameters=n_parameters, prevalence=prevalence, r2_cox_snell=required.to_dict()["r2_cox_snell"]
     )
     return {
-        "anticipated_c_statistic": ANTICIPATED_C,
+        "anticipated_c_statistic": anticipated,
+        "anticipated_c_source": config.sample_size.source,
         "n_parameters": n_parameters,
         "required": required.to_dict(),
         "available": adequacy.to_dict(),

@@ -82,10 +82,11 @@ def build_evidence(
 
 def study_record(config: PipelineConfig, cohort: Cohort) -> dict[str, str]:
     """Who and what the model is for, from the dictionary's ``study:`` and the pipeline (which overrides
-    ``population``, ``setting`` and ``intended_use``); the exports read (the patient table first) are the
-    data sources when the dictionary does not name them."""
+    ``population``, ``setting``, ``intended_use`` and ``data_source`` and adds ``treatment``); the exports
+    read (the patient table first) are the data sources when neither names them."""
     study = dict(cohort.dictionary.study)
-    study.update({k: v for k in ("population", "setting", "intended_use") if (v := getattr(config, k))})
+    overrides = ("population", "setting", "intended_use", "data_source", "treatment")
+    study.update({k: " ".join(v.split()) for k in overrides if (v := getattr(config, k))})
     study.setdefault("data_source", ", ".join(t.table for t in cohort.audit.tables))
     return study
 
@@ -117,6 +118,7 @@ def predictor_record(var: Variable, name: str) -> dict[str, Any]:
         "group": var.group,
         "unit": var.unit,
         "description": var.description,
+        "label": var.label or name.replace("_", " "),
         "dtype": var.dtype,
         "timing": PRE_OPERATIVE + (" (baseline PROM)" if var.group == PROM_GROUP else ""),
         "source": var.source,

@@ -102,10 +102,7 @@ def _logistic_tables(
 
 def _contrasts(series: pd.Series, dtype: str) -> list[tuple[str, Any, Any]]:
     if dtype in ("float", "int"):
-        q1, q3 = series.astype("float64").quantile([0.25, 0.75])
-        if dtype == "int":
-            q1, q3 = round(q1), round(q3)
-        return [(f"{q3:g} vs {q1:g} (interquartile range)", q1, q3)] if q3 > q1 else []
+        return [_numeric_contrast(series.astype("float64").dropna(), dtype == "int")]
     if dtype == "bool":
         return [("yes vs no", False, True)]
     levels = (
@@ -117,3 +114,18 @@ def _contrasts(series: pd.Series, dtype: str) -> list[tuple[str, Any, Any]]:
     if len(present) < 2:
         return []
     return [(f"{lv} vs {present[0]}", present[0], lv) for lv in present[1:]]
+
+
+def _numeric_contrast(values: pd.Series, integer: bool) -> tuple[str, float, float]:
+    """Harrell's interquartile-range contrast; when most patients share one value (IQR of zero, e.g. a
+    muscle grade of 5), the 10th to 90th centile, and failing that one unit below the median, so that
+    every predictor of the model has its odds ratio (TRIPOD+AI item 22: every predictor reported)."""
+    for low_q, high_q, label in ((0.25, 0.75, "interquartile range"), (0.10, 0.90, "10th to 90th centile")):
+        low, high = values.quantile([low_q, high_q]) if len(values) else (0.0, 0.0)
+        if integer:
+            low, high = round(low), round(high)
+        if high > low:
+            return f"{high:.3g} vs {low:.3g} ({label})", low, high
+    median = float(values.median()) if len(values) else 0.0
+    median = round(median) if integer else median
+    return f"{median - 1:.3g} vs {median:.3g} (one unit lower)", median, median - 1

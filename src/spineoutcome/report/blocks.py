@@ -9,20 +9,10 @@ Paragraphs are lists of runs: a string, or ``{"b": text}`` (bold), ``{"i": text}
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 Run = str | dict[str, str]
 Cell = str | dict[str, Any]
-
-ZWSP = "\u200b"
-
-
-def breakable(name: str) -> str:
-    """Let long identifiers (``deltoid_mmt_pre_left``) wrap after underscores in narrow columns."""
-    text = name.replace("_", "_" + ZWSP)
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", ZWSP, text)
-
 
 def h(level: int, text: str, id: str | None = None, *, outline: bool = True) -> dict[str, Any]:
     """A heading of ``level`` (1 = section); ``id`` makes it a target of references and of the checklist."""
@@ -32,6 +22,11 @@ def h(level: int, text: str, id: str | None = None, *, outline: bool = True) -> 
 def p(*runs: Run) -> dict[str, Any]:
     """A paragraph of runs (text, bold, italic, code, references)."""
     return {"t": "p", "runs": list(runs)}
+
+
+def lead(*runs: Run) -> dict[str, Any]:
+    """A paragraph that introduces the next block (a figure, a table) and stays on its page."""
+    return {"t": "p", "runs": list(runs), "sticky": True}
 
 
 def b(text: str) -> dict[str, str]:

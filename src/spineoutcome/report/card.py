@@ -193,6 +193,7 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
                 "predicted probability of the outcome" if binary else f"predicted risk of the event by day {horizon}"
             ),
             "prespecified_thresholds": pipe.get("thresholds") or [],
+            "action_at_threshold": (task.get("study") or {}).get("treatment") or AUTHORS,
             "population": {
                 "eligibility": pipe.get("eligibility") or {},
                 **{
@@ -211,6 +212,7 @@ def model_card(evidence: dict[str, Any] | str | Path) -> dict[str, Any]:
             ],
         },
         "data": {
+            "source": (task.get("study") or {}).get("data_source") or AUTHORS,
             "n": data.get("n"),
             "events": data.get("events"),
             "prevalence": data.get("prevalence"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spineoutcome.modeling.families import is_reference
+from spineoutcome.modeling.families import is_flexible, is_reference
 
 from . import blocks as B
 from . import comparators as R
@@ -20,7 +20,13 @@ from . import figures as F
 from . import numbers as fmt
 from . import tables as T
 from .checklist import checklist_rows, checklist_source
-from .limitations import derive_limitations
+from .limitations import (
+    care_choices,
+    centre_calibration,
+    derive_limitations,
+    variable_label,
+    within_level_auc,
+)
 from .sections import ALL_KINDS, BINARY, TIME_TO_EVENT, Document, ReportSection, build_document
 
 # ---------------------------------------------------------------- helpers
@@ -124,6 +130,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
             ),
         ),
         ("Patients analysed", f"{fmt.integer(data.get('n'))} from {centres_text(data)}"),
+        ("Data", study(ev, "data_source", "not stated (data_source in the pipeline or the data dictionary)")),
         ("Outcome events", fmt.count_percent(data.get("events"), share=data.get("prevalence"))),
         ("Models compared", ", ".join(F.family_name(f) for f in T.ordered_families(ev))),
         ("Selected model", f"{F.family_name(best)} ({ev.get('selection_rule', '')})"),
@@ -204,6 +211,8 @@ def summary(doc: Document) -> None:
         )
         if ev.get("selection_rule"):
             runs.append(f"Selection rule: {ev['selection_rule']}. ")
+        runs.extend(_transportability_runs(ev))
+        runs.extend(_care_choice_runs(ev))
     else:
         c = ev["families"][best]["cross_validation"]
         runs.append(
@@ -215,6 +224,101 @@ def summary(doc: Document) -> None:
     runs.append(".")
     doc.add(B.p(*runs))
     doc.add(*R.key_results(ev))
+
+
+def _transportability_runs(ev: dict[str, Any]) -> list[Any]:
+    """Key results: how the selected model did in centres it was not developed in, and that calibration
+    must be checked locally."""
+    best = ev.get("best_family")
+    centres = centre_calibration(ev, best) if best else None
+    if not centres:
+        return []
+    pi_auc, pi_oe = centres["auc_prediction_interval"], centres["prediction_interval"]
+    i2 = centres["i2"]
+    return [
+        "In internal-external validation (each centre predicted by a model developed without it) the selected "
+        f"model's pooled AUC was {fmt.est(centres['pooled_auc'], 'auc')} against "
+        f"{fmt.point(_cv_auc(ev, best), 'auc')} in cross-validation"
+        + (f", 95 % prediction interval for a new centre {fmt.interval(pi_auc[0], pi_auc[1], 'auc')}" if pi_auc else "")
+        + f"; the O:E ratio ranged from {fmt.num(centres['low'], 'oe')} ({centres['low_centre']}) to "
+        f"{fmt.num(centres['high'], 'oe')} ({centres['high_centre']})"
+        + (f", prediction interval {fmt.interval(pi_oe[0], pi_oe[1], 'oe')}" if pi_oe else "")
+        + (f", I² {fmt.num(100 * i2, digits=0)} %" if fmt.finite(i2) else "")
+        + " (",
+        B.ref("sec-centres"),
+        "). ",
+        B.b("Calibration must be checked on a hospital's own patients before its predicted risks are used. "),
+    ]
+
+
+def _care_choice_runs(ev: dict[str, Any]) -> list[Any]:
+    """Key results: discrimination within the levels of a decision of care, and the causal caveat."""
+    best = ev.get("best_family")
+    out: list[Any] = []
+    for variable in care_choices(ev):
+        aucs = [a for _, a in within_level_auc(ev, best, variable)] if best else []
+        label = variable_label(ev, variable).lower()
+        if aucs:
+            out.append(
+                f"Within each {label} the AUC was only {fmt.interval(min(aucs), max(aucs), 'auc')}: much of the "
+                f"discrimination restates the {label}. "
+            )
+        out.append(
+            f"The {label} is an input of the model, so the model cannot tell which {label} lowers the risk: its "
+            "predictions are associations, not effects of a choice. "
+        )
+    return out
+
+
+def plain_summary(doc: Document) -> None:
+    """The report in plain words for a surgeon: how often the outcome happened, what the model can and cannot
+    do, and what acting on it at the pre-specified thresholds means per 100 patients."""
+    ev = doc.ev
+    data = ev.get("data", {})
+    best = ev.get("best_family")
+    doc.add(B.h(1, "In plain words", "sec-plain"))
+    rows = (ev["families"][best]["cross_validation"].get("classification") or {}).get("rows") or []
+    auc = _cv_auc(ev, best)
+    treatment = study(ev, "treatment", "")
+    items: list[list[Any]] = [
+        [
+            f"Of every 100 patients analysed, about {fmt.num(100 * (data.get('prevalence') or 0), digits=0)} had "
+            f"{outcome_name(ev)}. The data are: {_lower_first(study(ev, 'data_source', 'not stated'))}."
+        ],
+        [
+            f"The model ({F.family_name(best)}) gives each patient a risk {prediction_time(ev)}. Given one patient "
+            f"with and one without {outcome_name(ev)}, it gives the higher risk to the one with it "
+            f"{fmt.num(100 * ((auc or {}).get('value') or 0), digits=0)} times in 100 (AUC "
+            f"{fmt.point(auc, 'auc')}; 50 is chance, 100 perfect)."
+        ],
+    ]
+    for r in rows:
+        counts = T.confusion_counts(r)
+        if counts is None or not (counts[0] + counts[3]):
+            continue
+        tp, fp, tn, fn = counts
+        n = tp + fp + tn + fn
+        items.append(
+            [
+                f"If every patient with a predicted risk of {fmt.threshold(r['threshold'])} or more were treated, "
+                f"{fmt.num(100 * (tp + fp) / n, digits=0)} of every 100 patients would be treated; "
+                f"{fmt.percent(tp / (tp + fn), digits=0)} of those who develop {outcome_name(ev)} would be among "
+                f"them and {fmt.num(100 * fn / n, digits=1)} per 100 would be missed."
+            ]
+        )
+    if treatment:
+        items.append([f"Treat means: {treatment}."])
+    items.append(
+        [
+            "The risks were checked in centres the model had not seen; they may be too high or too low in another "
+            "hospital, so calibration must be checked locally before use (",
+            B.ref("sec-limitations"),
+            "). Terms such as AUC, O:E and net benefit are explained in the glossary (",
+            B.ref("sec-glossary"),
+            ").",
+        ]
+    )
+    doc.add(B.bullets(*items))
 
 
 def overview(doc: Document) -> None:
@@ -261,10 +365,11 @@ def overview(doc: Document) -> None:
     doc.add(T.outcome_definition(task.get("outcome_definition") or {"name": task.get("outcome", "")}))
     doc.add(B.h(2, "Data sources", "sec-data"))
     data = ev.get("data", {})
-    sources = study(ev, "data_source", "The exports")
+    sources = study(ev, "data_source", "")
     doc.add(
         B.p(
-            f"{sources[:1].upper()}{sources[1:]} were read and validated against the data dictionary "
+            (f"{sources[:1].upper()}{sources[1:]}. " if sources else "")
+            + "The exports were read and validated against the data dictionary "
             f"({(data.get('dictionary') or {}).get('name', '')}, version "
             f"{(data.get('dictionary') or {}).get('version', '–')}): every value was checked for type, unit range "
             f"and allowed categories, and rejected values were reported with their line number. Patients come "
@@ -300,14 +405,13 @@ def participants(doc: Document) -> None:
             + "."
         )
     )
-    steps = [
-        {
-            "label": s["label"][:1].upper() + s["label"][1:],
-            "n": fmt.integer(s["n"]),
-            "excluded": [[reason, fmt.integer(count)] for reason, count in (s.get("excluded") or {}).items()],
-        }
-        for s in ev.get("flow", [])
-    ]
+    steps: list[dict[str, Any]] = []
+    for s in ev.get("flow", []):
+        excluded = [[reason, fmt.integer(count)] for reason, count in (s.get("excluded") or {}).items()]
+        if steps and not excluded and steps[-1]["n"] == fmt.integer(s["n"]):
+            steps[-1]["label"] += f"; {s['label']}"
+            continue
+        steps.append({"label": s["label"][:1].upper() + s["label"][1:], "n": fmt.integer(s["n"]), "excluded": excluded})
     n, events = data.get("n"), data.get("events")
     if _is_binary(ev):
         final = [
@@ -320,9 +424,6 @@ def participants(doc: Document) -> None:
             {"label": "Censored (no event seen)", "n": fmt.count_percent((n or 0) - (events or 0), n)},
         ]
     doc.add(B.flow(steps, final))
-    if data.get("accrual"):
-        doc.add(B.h(2, "Key dates", "sec-dates"))
-        doc.add(T.accrual(data["accrual"]))
     doc.add(B.h(2, "Baseline characteristics", "sec-baseline"))
     base = ev.get("baseline")
     if not base:
@@ -334,6 +435,7 @@ def participants(doc: Document) -> None:
                 " record). TRIPOD+AI item 20b needs them: overall, by outcome and by centre.",
             )
         )
+        _key_dates(doc)
         return
     if base.get("by_outcome"):
         doc.add(
@@ -346,6 +448,7 @@ def participants(doc: Document) -> None:
                 column_label=lambda s: s.replace("_", " "),
                 show_mean=True,
                 outcome_row=False,
+                names=lambda name: variable_label(ev, name),
             )
         )
     if base.get("by_centre"):
@@ -356,8 +459,18 @@ def participants(doc: Document) -> None:
                 "follow-up and the case-mix that internal-external validation tests the models across.",
                 "tab-baseline-centre",
                 column_label=lambda s: s.replace("centre ", ""),
+                names=lambda name: variable_label(ev, name),
             )
         )
+    _key_dates(doc)
+
+
+def _key_dates(doc: Document) -> None:
+    """First and last operation and end of follow-up (after the baseline tables, which are long)."""
+    accrual = (doc.ev.get("data") or {}).get("accrual")
+    if accrual:
+        doc.add(B.h(2, "Key dates", "sec-dates"))
+        doc.add(T.accrual(accrual, str(doc.ev.get("created") or "")))
 
 
 def predictors(doc: Document) -> None:
@@ -410,7 +523,13 @@ def sample_size(doc: Document) -> None:
             "The sample size was given by the available cohort; its adequacy was checked against Riley's criteria "
             f"for {fmt.integer(ss.get('n_parameters'))} candidate parameters of the logistic design (spline terms, "
             f"dummy levels and indicators counted), an outcome proportion of {fmt.percent(req.get('prevalence'))} and "
-            f"an anticipated C-statistic of {fmt.num(ss.get('anticipated_c_statistic'), 'c')}. The data ",
+            f"an anticipated C-statistic of {fmt.num(ss.get('anticipated_c_statistic'), 'c')} ("
+            + (
+                f"from {ss['anticipated_c_source'].strip().rstrip('.')}"
+                if ss.get("anticipated_c_source")
+                else "value assumed; no published anchor found"
+            )
+            + "). The data ",
             B.b(verdict),
             f" the criteria: {fmt.integer(avail.get('n'))} patients and {fmt.integer(avail.get('events'))} "
             f"events ({fmt.num(avail.get('epp'), 'epp')} per parameter) against {fmt.integer(req.get('n'))} patients "
@@ -420,6 +539,17 @@ def sample_size(doc: Document) -> None:
     )
     if ss.get("spline_budget"):
         doc.add(B.p(ss["spline_budget"]["statement"]))
+    flexible = [F.family_name(f) for f in T.ordered_families(ev) if is_flexible(f)]
+    if flexible:
+        doc.add(
+            B.p(
+                f"Riley's criteria are for regression models; no comparable closed-form criteria exist for "
+                f"{_join(flexible)}. Flexible learners need many more events than a regression of the same "
+                "predictors to reach stable predictions (van der Ploeg et al., BMC Med Res Methodol "
+                "2014;14:137), so the criteria above are a lower bound for them; their optimism and the "
+                "spread of their performance across centres show how far they fall short."
+            )
+        )
     doc.add(T.sample_size(ss))
 
 
@@ -494,14 +624,24 @@ def methods(doc: Document) -> None:
             "full": "repeating the tuning in every replicate",
         }.get(boot.get("mode"), boot.get("mode"))
         items.append(
-            [f"Harrell's bootstrap optimism correction: {boot.get('replicates')} stratified bootstrap samples, {mode}."]
+            [
+                f"Harrell's bootstrap optimism correction: {boot.get('replicates')} bootstrap samples stratified by "
+                f"outcome, {mode}."
+            ]
         )
     if val.get("internal_external"):
         items.append(
             [
                 f"Internal-external cross-validation by centre (Steyerberg & Harrell 2016): each centre with at "
                 f"least {val.get('min_centre_events')} events is held out in turn; centres with fewer events "
-                "stay in development only. Centre results are pooled by random-effects meta-analysis (REML) "
+                "stay in development only"
+                + (
+                    f" (subgroups need {subgroup_min} events: the two rules differ, as the pipeline sets them)"
+                    if (subgroup_min := ((pipe.get("subgroups") or {}).get("min_events")))
+                    not in (None, val.get("min_centre_events"))
+                    else ", the same minimum as for subgroups"
+                )
+                + ". Centre results are pooled by random-effects meta-analysis (REML) "
                 "with a 95 % prediction interval for a new centre (Riley et al. 2011) (item 12d)."
             ]
         )
@@ -682,6 +822,16 @@ def performance(doc: Document) -> None:
         missing="Decision curves",
     )
     doc.add(T.net_benefit(ev, thresholds))
+    treatment = study(ev, "treatment", "")
+    doc.add(
+        B.p(
+            "Treat, in these curves, means "
+            + (treatment or "the action the risk would trigger (not stated: treatment in the pipeline)")
+            + ". The threshold is the risk at which a surgeon would take that action: it weighs the harm of "
+            "treating a patient who would not develop the outcome against the benefit of treating one who would."
+        )
+    )
+    doc.add(T.decision_impact(ev, thresholds, treatment or "the action the risk would trigger"))
     doc.add(B.h(2, "Comparison with logistic regression", "sec-comparison"))
     comp = T.comparison(ev, thresholds)
     if comp:
@@ -700,16 +850,20 @@ def performance(doc: Document) -> None:
         doc.add(B.callout("missing", "Subgroup results are not available in this Evidence."))
     else:
         doc.figure(
-            F.subgroup_forest({f: fams[f]["subgroups"] for f in shown}, doc.fig_path("subgroups")),
+            F.subgroup_forest(
+                {f: fams[f]["subgroups"] for f in shown}, doc.fig_path("subgroups"), lambda v: variable_label(ev, v)
+            ),
             "Discrimination and calibration by subgroup ("
             + " and ".join(F.family_name(f) for f in shown)
             + "); dashed lines: the overall AUC and perfect calibration. Intervals are clipped to the panel "
-            "and an arrowhead marks an estimate beyond it; n.e.: not estimable.",
+            "and an arrowhead marks an estimate beyond it. Too few events: fewer than "
+            + f"{((ev.get('pipeline') or {}).get('subgroups') or {}).get('min_events', '–')} events or non-events, "
+            "not estimated (the same rule as for held-out centres); n.e.: not estimable.",
             "fig-subgroups",
             missing="Subgroup forest plot",
         )
         for f in shown:
-            doc.add(T.subgroups(fams[f]["subgroups"], f))
+            doc.add(T.subgroups(fams[f]["subgroups"], f, lambda v: variable_label(ev, v)))
     centres(doc)
     temporal = [(f, r["temporal"]) for f, r in fams.items() if r.get("temporal")]
     if temporal:
@@ -781,6 +935,7 @@ def centres(doc: Document) -> None:
     doc.add(T.heterogeneity(ev))
     for f in dict.fromkeys([best, "logistic"]):
         if f in fams and fams[f].get("internal_external"):
+            doc.add(T.centre_results(ev, f))
             doc.figure(
                 F.centre_forest(fams[f]["internal_external"]["heterogeneity"], f, doc.fig_path(f"centres_{f}")),
                 f"{F.family_name(f)}: performance in each held-out centre (95 % CI), random-effects pooled "
@@ -801,7 +956,7 @@ def final_model(doc: Document) -> None:
     doc.add(
         B.p(
             f"The selected model is {F.family_name(best)} (",
-            B.m(spec.get("estimator", "")),
+            B.m(T.estimator_name(spec)),
             "), fitted on all "
             f"{fmt.integer(ev.get('data', {}).get('n'))} analysed patients. The complete model — preprocessing "
             "(imputation values, scaling, spline knots) and estimator in one scikit-learn pipeline — is logged with "
@@ -828,9 +983,9 @@ def final_model(doc: Document) -> None:
                     "below are not interpretable.",
                 )
             )
-        doc.add(T.odds_ratios(lspec))
+        doc.add(T.odds_ratios(lspec, ev))
         doc.figure(
-            F.odds_ratio_forest(lspec["odds_ratios"], doc.fig_path("odds_ratios")),
+            F.odds_ratio_forest(lspec["odds_ratios"], doc.fig_path("odds_ratios"), lambda v: variable_label(ev, v)),
             "Adjusted odds ratios with 95 % CIs (log scale); an arrowhead marks an estimate or bound beyond the axis.",
             "fig-odds",
             width="80%",
@@ -839,7 +994,7 @@ def final_model(doc: Document) -> None:
         doc.add(T.coefficients(lspec))
     units = {p["name"]: p.get("unit") for p in (ev.get("data") or {}).get("predictors") or []}
     for f in [f for f in T.ordered_families(ev) if (fams[f].get("specification") or {}).get("raw_scale")]:
-        table = T.raw_scale(fams[f]["specification"], F.family_name(f), units)
+        table = T.raw_scale(fams[f]["specification"], F.family_name(f), units, lambda v: variable_label(ev, v))
         if table is not None:
             doc.add(B.h(2, f"{F.family_name(f)} on the original units"), table)
     for f, r in fams.items():
@@ -848,8 +1003,8 @@ def final_model(doc: Document) -> None:
             doc.add(
                 B.p(
                     B.b(F.family_name(f) + ": "),
-                    f"{s.get('estimator', '')}; "
-                    + T.params_text(s.get("hyperparameters") or s.get("parameters") or {}, keep=10)
+                    f"{T.estimator_name(s)}; "
+                    + T.params_text(s.get("hyperparameters") or s.get("parameters") or {}, keep=None)
                     + ".",
                 )
             )
@@ -866,14 +1021,14 @@ def explanations(doc: Document) -> None:
         doc.add(B.callout("missing", "SHAP summaries are not available in this Evidence."))
         return
     doc.add(
-        B.p(
+        B.lead(
             "SHAP values split each prediction into additive contributions of the predictors (exact TreeSHAP for "
             "tree ensembles, linear SHAP for logistic regression; one-hot levels, spline terms and missing "
             "indicators summed back to their predictor). They describe the model, not causal effects."
         )
     )
     doc.figure(
-        F.shap_importance(shaps, doc.fig_path("shap_importance")),
+        F.shap_importance(shaps, doc.fig_path("shap_importance"), names=lambda v: variable_label(ev, v)),
         "Global importance: mean absolute SHAP value per predictor.",
         "fig-shap-importance",
         missing="SHAP importance",
@@ -881,7 +1036,7 @@ def explanations(doc: Document) -> None:
     s = shaps.get(best)
     if s:
         doc.figure(
-            F.shap_binned(s, best, doc.fig_path("shap_binned")),
+            F.shap_binned(s, best, doc.fig_path("shap_binned"), names=lambda v: variable_label(ev, v)),
             f"{F.family_name(best)}: binned SHAP summary. For each predictor, the SHAP values of the patients "
             "in each fifth of its value (Q1 lowest; grey numbers: the cut points between fifths) or "
             "category: box 25th–75th centile, line median, whiskers 5th–95th centile. Values above zero "
@@ -894,15 +1049,18 @@ def explanations(doc: Document) -> None:
         if ex.get("contributions"):
             doc.add(B.h(2, "Worked example"))
             doc.add(
-                B.p(
+                B.lead(
                     f"The example explains a {ex.get('description', 'constructed profile')}; it is not a real "
                     f"patient. Predicted risk {fmt.percent(ex.get('probability'))}. Each bar is one predictor's "
                     "contribution on the log-odds scale, from the average prediction to this profile's."
                 )
             )
             doc.figure(
-                F.shap_waterfall(ex, s.get("units", "log-odds"), doc.fig_path("shap_example")),
-                f"{F.family_name(best)}: worked example (waterfall of SHAP contributions).",
+                F.shap_waterfall(
+                    ex, s.get("units", "log-odds"), doc.fig_path("shap_example"), names=lambda v: variable_label(ev, v)
+                ),
+                f"{F.family_name(best)}: worked example (waterfall of SHAP contributions): orange bars raise, "
+                "blue bars lower the predicted risk.",
                 "fig-shap-example",
                 width="85%",
                 missing="Worked example",
@@ -1085,6 +1243,46 @@ def reproducibility(doc: Document) -> None:
         doc.add(B.p(ev["privacy"]["rule"]))
 
 
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    ("AUC (C-statistic)", "The chance that a patient who has the outcome gets a higher predicted risk than one who "
+     "does not: 0.5 is a coin toss, 1 is perfect ranking. It says nothing about whether the risks are right."),
+    ("Calibration", "Whether predicted risks match what happens: of 100 patients given 10 %, about 10 should have "
+     "the outcome."),
+    ("O:E ratio", "Observed over expected events: 1 is right on average, above 1 the model under-predicts, below 1 "
+     "it over-predicts."),
+    ("CITL (calibration in the large)", "The same question on the log-odds scale: 0 is right on average, positive "
+     "means the risks are too low."),
+    ("Calibration slope", "1 is ideal; below 1 the risks are too extreme (too high for high-risk and too low for "
+     "low-risk patients, typical of overfitting), above 1 too moderate."),
+    ("ICI, E50, E90", "The mean, median and 90th centile of the absolute gap between the predicted risk and the "
+     "observed risk (from the calibration curve): 0.01 means one percentage point."),
+    ("Brier score, log-loss", "Overall error of the predicted risks (lower is better); log-loss punishes confident "
+     "wrong predictions most and chose the selected model."),
+    ("Net benefit", "The benefit of treating patients the model flags, in true positives per 100 patients, after "
+     "subtracting the harm of treating those who would not have the outcome, weighted by the threshold."),
+    ("Threshold", "The predicted risk at which a patient would be treated; it expresses how many unnecessary "
+     "treatments one accepts to treat one patient who needs it (10 % means 9 to 1)."),
+    ("Prediction interval", "Where the performance in a new, similar hospital is expected to lie (95 %): wider "
+     "than a confidence interval because hospitals differ."),
+    ("I²", "The share of the variation between centres that is real rather than chance."),
+    ("Log-odds", "The scale on which logistic models add up: log(risk / (1 − risk)); 0 is a risk of 50 %."),
+    ("Odds ratio", "How much the odds of the outcome are multiplied between two values of a predictor, the others "
+     "held fixed."),
+    ("SHAP value", "How much one predictor moved one patient's prediction (on the log-odds scale) from the average "
+     "prediction; it describes the model, not a cause."),
+    ("Cross-validation, internal-external validation", "Estimating performance on patients the model was not "
+     "developed on: held-out fifths of the data, or whole held-out centres."),
+    ("Optimism", "How much better a model looks on the data it was developed on than on new patients."),
+)
+"""Terms a surgeon reading the report may not know, explained in plain words (the glossary section)."""
+
+
+def glossary(doc: Document) -> None:
+    """A glossary of the statistical terms of the report, in plain words."""
+    doc.add(B.h(1, "Glossary", "sec-glossary"))
+    doc.add(B.keyvals(list(GLOSSARY), widths=("4.4cm", "1fr"), size=8.5))
+
+
 def author_fields(doc: Document, rows: list[dict[str, Any]]) -> None:
     """Fill-in fields for what only the authors can supply, one per checklist item that needs it."""
     doc.add(B.h(1, "Information to be supplied by the authors", "sec-authors"))
@@ -1111,6 +1309,7 @@ def checklist(doc: Document) -> None:
 
 DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
     ReportSection("summary", summary, ALL_KINDS, ("2",)),
+    ReportSection("plain_summary", plain_summary, BINARY, ()),
     ReportSection("overview", overview, ALL_KINDS, ("3b", "4", "5a", "6a", "7", "8a")),
     ReportSection("participants", participants, ALL_KINDS, ("5b", "6a", "6b", "6c", "16", "20a", "20b", "20c")),
     ReportSection("predictors", predictors, ALL_KINDS, ("6c", "9a", "9b")),
@@ -1126,6 +1325,7 @@ DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
     ReportSection("survival_results", survival_results, TIME_TO_EVENT, ("12g", "22", "23a")),
     ReportSection("limitations", limitations, ALL_KINDS, ("26", "27c")),
     ReportSection("reproducibility", reproducibility, ALL_KINDS, ("12g", "18f", "22")),
+    ReportSection("glossary", glossary, ALL_KINDS, ()),
     ReportSection("checklist", checklist, ALL_KINDS, ("1",)),
 )
 """The development report, in order. A validation or monitoring report is another tuple of sections

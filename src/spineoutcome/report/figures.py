@@ -10,7 +10,8 @@ Tick labels use the report's number format (``numbers.py``): a true minus sign, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +368,7 @@ def decision_curves(
             ax.plot(t[keep], nb_all[keep], color=GREY, lw=1.2, ls="--", label="Treat all")
         for i, (family, c) in enumerate(curves.items()):
             colour = family_colour(family, i)
-            name = family_name(family) + (" (best)" if family == best else "")
+            name = family_name(family) + (" (selected)" if family == best else "")
             nb = _floats(c.get("nb_model"))
             if nb.size != t.size or not np.isfinite(nb[keep]).any():
                 ax.plot([], [], color=colour, label=f"{name}: {fmt.NOT_ESTIMABLE}")
@@ -514,7 +515,9 @@ SUBGROUP_BOUNDS = {"auc": (0.3, 1.0), "oe_ratio": (0.2, 5.0), "slope": (-1.0, 3.
 """Panel ranges of the subgroup forest plot: estimates and bounds beyond them are clipped (arrowheads)."""
 
 
-def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> Path | None:
+def subgroup_forest(
+    subgroups: dict[str, list[dict[str, Any]]], path: Path, names: Callable[[str], str] = lambda s: s.replace("_", " ")
+) -> Path | None:
     """AUC, O:E ratio and calibration slope per subgroup, for the families given (tidy Evidence rows).
 
     Subgroups with too few events are listed with that status and no estimate; an estimate that
@@ -530,7 +533,7 @@ def subgroup_forest(subgroups: dict[str, list[dict[str, Any]]], path: Path) -> P
     for entry in rows:
         if entry["grouping"] != previous and entry["grouping"] != "overall":
             y += 0.4
-            labels.append((y, entry["grouping"].replace("_", " "), True))
+            labels.append((y, names(entry["grouping"]), True))
             y += 1
         previous = entry["grouping"]
         name = "All patients" if entry["grouping"] == "overall" else f"   {entry['group']}"
@@ -720,7 +723,9 @@ OR_BOUNDS = (0.02, 50.0)
 """Odds-ratio axis: estimates and bounds beyond it sit on its edge (arrowheads)."""
 
 
-def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | None:
+def odds_ratio_forest(
+    odds_ratios: list[dict[str, Any]], path: Path, names: Callable[[str], str] = lambda s: s
+) -> Path | None:
     """Adjusted odds ratios (interquartile-range or level contrasts) with 95 % CIs, log scale; a contrast
     whose odds ratio was not estimable is listed as such."""
     rows = [r for r in odds_ratios if r.get("variable")]
@@ -742,7 +747,10 @@ def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | N
         _log_ticks(ax.xaxis)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels(
-            [f"{r['variable']}: {r.get('contrast', '')}".replace(" (interquartile range)", " (IQR)") for r in rows]
+            [
+                f"{names(r['variable'])}: {r.get('contrast', '')}".replace(" (interquartile range)", " (IQR)")
+                for r in rows
+            ]
         )
         ax.tick_params(axis="y", length=0)
         ax.set_ylim(len(rows) - 0.4, -0.6)
@@ -754,7 +762,9 @@ def odds_ratio_forest(odds_ratios: list[dict[str, Any]], path: Path) -> Path | N
 # ---------------------------------------------------------------- SHAP
 
 
-def shap_importance(shaps: dict[str, dict[str, Any]], path: Path, top: int = 15) -> Path | None:
+def shap_importance(
+    shaps: dict[str, dict[str, Any]], path: Path, top: int = 15, names: Callable[[str], str] = lambda s: s
+) -> Path | None:
     """Mean |SHAP| per predictor, one panel per family (units as reported by the explainer); a value
     that was not estimable is written instead of a bar."""
     items = [(f, s) for f, s in shaps.items() if s and s.get("importance")]
@@ -771,7 +781,7 @@ def shap_importance(shaps: dict[str, dict[str, Any]], path: Path, top: int = 15)
             for i in np.flatnonzero(~np.isfinite(widths)):
                 _row_note(ax, i, fmt.NOT_ESTIMABLE, x=0.02, ha="left")
             ax.set_yticks(range(len(rows)))
-            ax.set_yticklabels([r["variable"] for r in rows])
+            ax.set_yticklabels([names(r["variable"]) for r in rows])
             ax.set_ylim(n - 0.5, -0.6)
             ax.tick_params(axis="y", length=0)
             ax.grid(axis="y", visible=False)
@@ -804,7 +814,9 @@ def _cut_points(ax: Any, bins: list[dict[str, Any]]) -> None:
     ax.tick_params(axis="x", which="minor", pad=11, labelsize=6, length=3, labelcolor=GREY)
 
 
-def shap_binned(shap: dict[str, Any], family: str, path: Path, top: int = 12) -> Path | None:
+def shap_binned(
+    shap: dict[str, Any], family: str, path: Path, top: int = 12, names: Callable[[str], str] = lambda s: s
+) -> Path | None:
     """Binned beeswarm: for each predictor, the distribution (5th-95th and 25th-75th centiles,
     median) of its SHAP values in each fifth of its value (Q1 lowest; the cut points between fifths
     are written between them) or in each category. A bin whose centiles are not all available is
@@ -834,7 +846,7 @@ def shap_binned(shap: dict[str, Any], family: str, path: Path, top: int = 12) ->
             _cut_points(ax, bins)
             ax.set_xlim(-0.6, len(bins) - 0.4)
             ax.set_ylim(lo - pad, hi + pad)
-            ax.set_title(var, fontsize=8)
+            ax.set_title(textwrap.fill(names(var), 30), fontsize=8)
             ax.grid(axis="x", visible=False)
             ax.yaxis.set_major_formatter(_ticks("shap", digits=1))
             if k % ncol == 0:
@@ -888,7 +900,9 @@ _RISK_TICKS = [
 ]
 
 
-def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 12) -> Path | None:
+def shap_waterfall(
+    example: dict[str, Any], units: str, path: Path, top: int = 12, names: Callable[[str], str] = lambda s: s
+) -> Path | None:
     """Worked example: contributions of each predictor for the constructed reference profile, from the
     base value (average prediction) to the profile's output; a top axis gives the risk scale.
     Contributions that were not estimable are left out; without a base value there is no figure."""
@@ -924,7 +938,7 @@ def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 1
                 color="black",
             )
             running += v
-            labels.append(f"{var} = {_show(values[var])}" if var in values else var)
+            labels.append(f"{names(var)} = {_show(values[var])}" if var in values else var)
         n = len(shown) + 1
         ax.plot([running], [n], "D", color="black", ms=6)
         ax.text(running + 0.02 * span, n, fmt.num(running, "shap"), va="center", ha="left", fontsize=7)
@@ -940,7 +954,7 @@ def shap_waterfall(example: dict[str, Any], units: str, path: Path, top: int = 1
         ax.tick_params(axis="y", length=0)
         ax.grid(axis="y", visible=False)
         ax.set_xlim(lo - 0.08 * span, hi + 0.18 * span)
-        ax.set_xlabel(f"Model output ({units}); red raises, blue lowers the predicted risk")
+        ax.set_xlabel(f"Model output ({units}); orange bars raise, blue bars lower the predicted risk")
         ax.xaxis.set_major_formatter(_ticks("shap", digits=1))
         if units == "log-odds":
             top_ax = ax.secondary_xaxis(

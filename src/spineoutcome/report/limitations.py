@@ -4,7 +4,12 @@ Each finding has a stable ``code`` (for the model card and for tests), a sentenc
 (numbers formatted by ``numbers.py``) and the raw ``values`` behind it. The rules:
 
 - ``sample_size``: the development data do not meet Riley's minimum sample size (events per
-  candidate parameter below the target, expected shrinkage below 0.9).
+  candidate parameter below the target, expected shrinkage below 0.9); the logistic regression's
+  cross-validated calibration slope says whether the expected overfitting showed.
+- ``local_calibration``: the O:E ratio of the selected model varied across held-out centres, so
+  calibration must be checked locally before use (range, prediction interval, I²).
+- ``care_choice``: a predictor that is a decision of care (pipeline ``care_choices``): discrimination
+  within its levels, and the model cannot tell which choice lowers the risk (an association).
 - ``subgroup_too_few_events``: subgroups too small to judge performance in (status "too_few_events").
 - ``miscalibration``: cross-validated calibration slope or O:E ratio outside [0.8, 1.2].
 - ``optimism_disagreement``: for a flexible learner (``flexible`` in the model-family registry), the
@@ -35,6 +40,57 @@ CALIBRATION_RANGE = (0.8, 1.2)
 OPTIMISM_TOLERANCE = 0.03
 MISSING_SHARE = 0.20
 PI_AUC_FLOOR = 0.6
+
+
+def centre_calibration(evidence: dict[str, Any], family: str) -> dict[str, Any] | None:
+    """O:E across the held-out centres of internal-external validation: the lowest and highest centre,
+    the pooled 95 % prediction interval for a new centre and I² (None without internal-external results)."""
+    het = ((evidence.get("families", {}).get(family) or {}).get("internal_external") or {}).get("heterogeneity") or {}
+    ratios = [(c.get("centre"), _value(c.get("oe_ratio"))) for c in het.get("centres") or []]
+    ratios = [(c, r) for c, r in ratios if fmt.finite(r)]
+    if len(ratios) < 2:
+        return None
+    low = min(ratios, key=lambda cr: cr[1])
+    high = max(ratios, key=lambda cr: cr[1])
+    return {
+        "k": len(ratios),
+        "low": low[1],
+        "low_centre": low[0],
+        "high": high[1],
+        "high_centre": high[0],
+        "prediction_interval": het.get("pooled_oe_prediction_interval"),
+        "i2": ((het.get("pooled") or {}).get("log_oe") or {}).get("i2"),
+        "pooled_auc": het.get("pooled_auc"),
+        "auc_prediction_interval": het.get("pooled_auc_prediction_interval"),
+    }
+
+
+def _value(record: Any) -> Any:
+    """The value of an estimate record ``{"value", "ci_low", ...}`` (or a bare number)."""
+    return record.get("value") if isinstance(record, dict) else record
+
+
+def within_level_auc(evidence: dict[str, Any], family: str, variable: str) -> list[tuple[str, float]]:
+    """The cross-validated AUC within each level of ``variable`` that had enough events to estimate it."""
+    rows = (evidence.get("families", {}).get(family) or {}).get("subgroups") or []
+    return [
+        (str(r["group"]), float(r["estimate"]))
+        for r in rows
+        if r.get("grouping") == variable and r.get("metric") == "auc" and fmt.finite(r.get("estimate"))
+    ]
+
+
+def care_choices(evidence: dict[str, Any]) -> list[str]:
+    """The pipeline's predictors that are decisions of care (``care_choices``)."""
+    return list((evidence.get("pipeline") or {}).get("care_choices") or [])
+
+
+def variable_label(evidence: dict[str, Any], name: str) -> str:
+    """A predictor's readable name: the dictionary's label, else the column name with spaces."""
+    for p in (evidence.get("data") or {}).get("predictors") or []:
+        if p.get("name") == name and p.get("label"):
+            return str(p["label"])
+    return name.replace("_", " ")
 
 
 def family_label(family: str) -> str:
@@ -77,8 +133,9 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
                         f"required {fmt.integer(req.get('n'))} patients, {fmt.integer(req.get('events'))} events, "
                         f"{fmt.num(req.get('epp'), 'epp')} per parameter). Expected shrinkage "
                         f"{fmt.num(avail.get('expected_shrinkage'), 'shrinkage')} (target "
-                        f"{fmt.num(req.get('shrinkage_target'), 'shrinkage')}): expect overfitting and predictions "
-                        "that are too extreme in new patients."
+                        f"{fmt.num(req.get('shrinkage_target'), 'shrinkage')}): a regression model fitted to data "
+                        "of this size is expected to overfit, with predictions too extreme in new patients."
+                        + _logistic_slope_text(families)
                     ),
                 }
             )
@@ -95,7 +152,9 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
         ]
         if small:
             names = [
-                f"{r['grouping'].replace('_', ' ')} {r['group']} ({fmt.integer(r['n_events'])} events)" for r in small
+                f"{r['grouping'].replace('_', ' ')} {r['group']} ("
+                + (f"{fmt.integer(r['n_events'])} events)" if fmt.finite(r.get("n_events")) else "too few to report)")
+                for r in small
             ]
             out.append(
                 {
@@ -111,6 +170,43 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
                     + ". Performance in these groups is unknown, not shown to be adequate.",
                 }
             )
+
+    if best and (centres := centre_calibration(evidence, best)):
+        pi, i2 = centres["prediction_interval"], centres["i2"]
+        out.append(
+            {
+                "code": "local_calibration",
+                "values": {"family": best} | centres,
+                "text": f"Calibration differs between hospitals: the selected model's O:E ratio ranged from "
+                f"{fmt.num(centres['low'], 'oe')} ({centres['low_centre']}) to {fmt.num(centres['high'], 'oe')} "
+                f"({centres['high_centre']}) across {centres['k']} held-out centres"
+                + (f" (95 % prediction interval for a new centre {fmt.interval(pi[0], pi[1], 'oe')}" if pi else " (")
+                + (f", I² {fmt.num(100 * i2, digits=0)} %)" if fmt.finite(i2) else ")")
+                + ". A hospital must check calibration on its own patients (and recalibrate if needed) before "
+                "using the predicted risks.",
+            }
+        )
+
+    for variable in care_choices(evidence):
+        levels = within_level_auc(evidence, best, variable) if best else []
+        overall = (metrics.estimate((families.get(best) or {}).get("cross_validation"), "auc") or {}).get("value")
+        label = variable_label(evidence, variable)
+        aucs = [a for _, a in levels]
+        within = (
+            f" Within each level of {label.lower()} the AUC was {fmt.interval(min(aucs), max(aucs), 'auc')} "
+            f"against {fmt.num(overall, 'auc')} overall: much of the discrimination restates the {label.lower()}."
+            if aucs and fmt.finite(overall)
+            else ""
+        )
+        out.append(
+            {
+                "code": "care_choice",
+                "values": {"variable": variable, "within_level_auc": dict(levels), "overall_auc": overall},
+                "text": f"{label} is a decision of care and an input of the model: its association with the risk is "
+                f"not the effect of choosing it, so the model cannot tell which {label.lower()} lowers the risk."
+                + within,
+            }
+        )
 
     lo, hi = CALIBRATION_RANGE
     for family, rec in families.items():
@@ -271,3 +367,12 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _logistic_slope_text(families: dict[str, dict[str, Any]]) -> str:
+    """Whether the expected overfitting showed in the logistic regression's cross-validated slope."""
+    slope = metrics.estimate((families.get("logistic") or {}).get("cross_validation"), "calibration_slope")
+    if not fmt.finite((slope or {}).get("value")):
+        return ""
+    shown = "below 1: the overfitting showed" if slope["value"] < 1 else "not below 1: no sign of it"
+    return f" The logistic regression's cross-validated calibration slope was {fmt.est(slope, 'slope')} ({shown})."

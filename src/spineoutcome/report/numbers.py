@@ -53,6 +53,7 @@ DIGITS: dict[str, int] = {
     "brier": 3,
     "log_loss": 3,
     "nb": 3,
+    "nb_100": 1,
     "prob": 3,
     "sens": 2,
     "spec": 2,

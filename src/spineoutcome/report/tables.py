@@ -11,6 +11,7 @@ from spineoutcome.modeling.families import is_reference
 from . import blocks as B
 from . import numbers as fmt
 from .figures import family_name
+from .limitations import variable_label
 
 PRE_OPERATIVE = "pre-operative"
 MISSING_NOTE = f"{fmt.MISSING} {fmt.NOT_ESTIMABLE} from these data, or not part of this analysis."
@@ -111,7 +112,7 @@ def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
         definition = (p.get("description") or "") + (f" Source: {p['source']}." if p.get("source") else "")
         rows.append(
             [
-                B.cell(B.breakable(p["name"]), m=True),
+                B.cell(f"{variable_label(evidence, p['name'])}\n({p['name']})"),
                 definition,
                 _coding(p),
                 f"{p.get('group') or '–'} / {p.get('table') or '–'}",
@@ -119,9 +120,9 @@ def predictors(evidence: dict[str, Any]) -> dict[str, Any]:
             ]
         )
     return B.table(
-        ["Predictor", "Definition", "Type and coding", "Group / export", "Timing"],
+        ["Predictor (column)", "Definition", "Type and coding", "Group / export", "Timing"],
         rows,
-        widths=["2.9cm", "1fr", "3.3cm", "2.7cm", "2.2cm"],
+        widths=["3.3cm", "1fr", "3.1cm", "2.5cm", "2.2cm"],
         align=["l", "l", "l", "l", "l"],
         size=7.5,
         caption="Predictors, from the data dictionary (the single source of column names, types, units, "
@@ -144,15 +145,16 @@ def _coding(p: dict[str, Any]) -> str:
     unit = p.get("unit")
     text = ", ".join(x for x in (kind, unit) if x) or "–"
     if p.get("categories"):
-        return f"{text}: {', '.join(B.breakable(str(c)) for c in p['categories'])}"
+        return f"{text}: {', '.join(str(c) for c in p['categories'])}"
     value_range = p.get("range") or []
     if len(value_range) == 2:
         return f"{text}; {fmt.compact(value_range[0])} to {fmt.compact(value_range[1])}"
     return text
 
 
-def accrual(acc: dict[str, Any]) -> dict[str, Any]:
-    """Key dates overall and per centre, to the month (TRIPOD+AI items 5b, 20b)."""
+def accrual(acc: dict[str, Any], created: str = "") -> dict[str, Any]:
+    """Key dates overall and per centre, to the month (TRIPOD+AI items 5b, 20b); an end of follow-up
+    after the run date (``created``, ISO) is flagged: the dates of the data cannot be right."""
 
     def row(label: Any, record: dict[str, Any], n: Any) -> list[Any]:
         return [
@@ -165,6 +167,7 @@ def accrual(acc: dict[str, Any]) -> dict[str, Any]:
 
     centres = acc.get("by_centre") or []
     total = sum(c.get("n") or 0 for c in centres) if centres else None
+    late = bool(created) and str(acc.get("end_of_follow_up") or "") > created[:7]
     body = [row(B.cell("All centres", b=True), acc, total)] + [row(c.get("centre", ""), c, c.get("n")) for c in centres]
     return B.table(
         ["Centre", "Patients", "First surgery", "Last surgery", "End of follow-up"],
@@ -174,6 +177,8 @@ def accrual(acc: dict[str, Any]) -> dict[str, Any]:
         caption="Key study dates of the analysed patients, overall and by centre: first and last "
         "operation and last follow-up contact (to the month, so that no patient's dates can "
         "be recovered).",
+        note=f"The end of follow-up is after the date of this run ({fmt.month(created[:7])}): check the "
+        "follow-up dates of the exports." if late else None,
     )
 
 
@@ -205,6 +210,7 @@ def baseline(
     column_label: Callable[[str], str] = lambda s: s,
     show_mean: bool = False,
     outcome_row: bool = True,
+    names: Callable[[str], str] = lambda s: s.replace("_", " "),
 ) -> dict[str, Any]:
     """Baseline characteristics: the number with the outcome, follow-up in days, continuous predictors as
     median (IQR) (and mean (SD) with ``show_mean``), levels as n (%); missing counts shown."""
@@ -215,8 +221,8 @@ def baseline(
     body: list[list[Any]] = []
     previous = None
     for row in table["rows"]:
-        unit = f", {row['unit']}" if row.get("unit") else ""
-        name = B.breakable(str(row["variable"]).replace("_", " ") if row["kind"] == "outcome" else row["variable"])
+        name = str(row["variable"]).replace("_", " ") if row["kind"] == "outcome" else names(str(row["variable"]))
+        unit = f", {row['unit']}" if row.get("unit") and str(row["unit"]).lower() not in name.lower() else ""
         if row["kind"] == "outcome":
             if outcome_row:
                 body.append(
@@ -249,7 +255,7 @@ def baseline(
     n = len(columns)
     first = "4.4cm" if n <= 4 else "3.6cm"
     return B.table(
-        header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=8.0 if n <= 4 else 7.5, landscape=n > 4
+        header, body, widths=[first] + ["1fr"] * n, caption=caption, id=id, size=7.6 if n <= 4 else 7.0, landscape=n > 4
     )
 
 
@@ -328,7 +334,7 @@ def missing(evidence: dict[str, Any]) -> dict[str, Any]:
     n = evidence.get("data", {}).get("n")
     rows = [
         [
-            B.cell(B.breakable(m["variable"]), m=True),
+            variable_label(evidence, m["variable"]),
             fmt.integer(m.get("n_missing")),
             fmt.percent(m.get("fraction")),
             "",
@@ -372,16 +378,40 @@ def preprocessing_text(pre: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
-def params_text(params: dict[str, Any], keep: int = 8) -> str:
-    """Up to ``keep`` hyperparameters as ``name = value`` text (seeds, threads and verbosity left out)."""
+def param_value(value: Any) -> str | None:
+    """A hyperparameter's value as printed: 4 significant figures (``tol = 1e-04``, not ``0.000``); None for
+    a value that says nothing (unset, or a library's ``"deprecated"`` placeholder)."""
+    if value is None or value == "deprecated":
+        return None
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return fmt.integer(value)
+    return f"{value:.4g}".replace("-", fmt.MINUS)
+
+
+def params_text(params: dict[str, Any], keep: int | None = 8) -> str:
+    """Hyperparameters as ``name = value`` text (seeds, threads and verbosity left out); with ``keep``, the
+    first ``keep`` of them and the number not shown."""
     out = []
     for k, v in params.items():
-        if v is None or k in ("random_state", "n_jobs", "verbose", "verbosity", "missing", "class_weight"):
+        text = param_value(v)
+        if text is None or k in ("random_state", "n_jobs", "verbose", "verbosity", "missing", "class_weight"):
             continue
-        if isinstance(v, float):
-            v = fmt.num(v, digits=3) if abs(v) < 100 else fmt.integer(v)
-        out.append(f"{k} = {v}")
-    return ", ".join(out[:keep]) + (" …" if len(out) > keep else "")
+        out.append(f"{k} = {text}")
+    if keep is None or len(out) <= keep:
+        return ", ".join(out)
+    return ", ".join(out[:keep]) + f" and {len(out) - keep} more (the final model: §9)"
+
+
+def estimator_name(spec: dict[str, Any]) -> str:
+    """The estimator's class as a reader knows it: the package's class-weighting wrapper is named only when
+    class weights were used (``ClassWeightedXGBClassifier`` without weights is an ``XGBClassifier``)."""
+    name = str(spec.get("estimator") or fmt.MISSING)
+    prefix = "ClassWeighted"
+    if name.startswith(prefix) and not spec.get("class_weight"):
+        return name[len(prefix) :]
+    return name
 
 
 def models(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -399,7 +429,7 @@ def models(evidence: dict[str, Any]) -> dict[str, Any]:
         rows.append(
             [
                 model_label(family, best),
-                B.cell(B.breakable(spec.get("estimator", "–")), m=True),
+                B.cell(estimator_name(spec), m=True),
                 preprocessing_text(spec["preprocessing"]) if spec.get("preprocessing") else "–",
                 setting,
             ]
@@ -629,8 +659,16 @@ def _at(values: list[Any] | None, j: int | None) -> Any:
     return values[j] if j is not None and values and j < len(values) else None
 
 
+PER_100 = 100.0
+"""Net benefit and shares are shown per 100 patients: a surgeon reads "3 more patients per 100"."""
+
+
+def _per_100(value: Any) -> Any:
+    return value * PER_100 if fmt.finite(value) else None
+
+
 def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, Any] | None:
-    """Net benefit at the prespecified thresholds, with bootstrap intervals."""
+    """Net benefit at the prespecified thresholds, per 100 patients, with bootstrap intervals."""
     rows = []
     first = None
     for family in ordered_families(evidence):
@@ -642,22 +680,145 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
         cells = []
         for t in thresholds:
             j = _nearest(dc.get("thresholds"), t)
-            cells.append(fmt.estimate(_at(dc.get("nb_model"), j), _at(ci[0], j), _at(ci[1], j), "nb"))
-        rows.append([family_name(family), *cells])
+            cells.append(
+                fmt.estimate(
+                    _per_100(_at(dc.get("nb_model"), j)),
+                    _per_100(_at(ci[0], j)),
+                    _per_100(_at(ci[1], j)),
+                    "nb_100",
+                )
+            )
+        rows.append([model_label(family, evidence.get("best_family")), *cells])
     if not rows or first is None:
         return None
-    treat_all = [fmt.num(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t)), "nb") for t in thresholds]
+    treat_all = [
+        fmt.num(_per_100(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t))), "nb_100")
+        for t in thresholds
+    ]
     rows.append([B.cell("Treat all", i=True), *treat_all])
-    rows.append([B.cell("Treat none", i=True), *[fmt.num(0.0, "nb")] * len(thresholds)])
+    rows.append([B.cell("Treat none", i=True), *[fmt.num(0.0, "nb_100")] * len(thresholds)])
     return B.table(
-        ["Strategy", *[f"Net benefit at {fmt.threshold(t)}" for t in thresholds]],
+        ["Strategy", *[f"Net benefit per 100 at {fmt.threshold(t)}" for t in thresholds]],
         rows,
         widths=["2.6cm"] + ["1fr"] * len(thresholds),
         size=7.5,
         id="tab-netbenefit",
         note=MISSING_NOTE if any(fmt.MISSING in r[1:] for r in rows) else None,
-        caption="Net benefit (Vickers & Elkin 2006) at the prespecified thresholds, with bootstrap 95 % CIs: "
-        "net true positives per patient, NB = TP/n − FP/n × pt/(1 − pt).",
+        caption="Net benefit (Vickers & Elkin 2006) at the prespecified thresholds, with bootstrap 95 % CIs, "
+        "per 100 patients: 100 × (TP/n − FP/n × pt/(1 − pt)). A net benefit of 2 per 100 is worth as much as "
+        "treating 2 of every 100 patients, all of whom develop the outcome, with no unnecessary treatment; "
+        "treat all and treat none are the strategies without a model.",
+    )
+
+
+def confusion_counts(row: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """TP, FP, TN and FN of a classification row; None when a count was suppressed (small cell) or is missing."""
+    tp, fp, tn, fn = (row.get(k) for k in ("tp", "fp", "tn", "fn"))
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in (tp, fp, tn, fn)):
+        return None
+    return tp, fp, tn, fn
+
+
+def decision_impact(evidence: dict[str, Any], thresholds: list[float], treatment: str) -> dict[str, Any] | None:
+    """What acting on the model at each threshold means, per 100 patients: how many are flagged (risk at or
+    above the threshold), how many of those have the outcome, how many with the outcome are caught and
+    missed, for the selected model and logistic regression (cross-validated predictions)."""
+    best = evidence.get("best_family")
+    shown = [f for f in dict.fromkeys([best, "logistic"]) if f in evidence.get("families", {})]
+    body: list[list[Any]] = []
+    for t in thresholds:
+        body.append([B.cell(f"Treat when the predicted risk is {fmt.threshold(t)} or more", b=True, colspan=6)])
+        for family in shown:
+            rows = (evidence["families"][family]["cross_validation"].get("classification") or {}).get("rows") or []
+            r = next((r for r in rows if fmt.finite(r.get("threshold")) and abs(r["threshold"] - t) < 1e-9), None)
+            counts = confusion_counts(r) if r else None
+            if counts is None or not sum(counts):
+                continue
+            tp, fp, tn, fn = counts
+            n, events = tp + fp + tn + fn, tp + fn
+            body.append(
+                [
+                    f"    {model_label(family, best)}",
+                    fmt.num(PER_100 * (tp + fp) / n, digits=0),
+                    fmt.num(PER_100 * tp / n, digits=1),
+                    fmt.num(PER_100 * fn / n, digits=1),
+                    fmt.percent(tp / events if events else None, digits=0),
+                    fmt.num(PER_100 * (tp / n - fp / n * t / (1 - t)), "nb_100"),
+                ]
+            )
+    if len(body) <= len(thresholds):
+        return None
+    return B.table(
+        [
+            "Threshold and model",
+            "Flagged per 100",
+            "Flagged with the outcome, per 100",
+            "Missed with the outcome, per 100",
+            "Share of events caught",
+            "Net benefit per 100",
+        ],
+        body,
+        widths=["1fr", "1.8cm", "2.4cm", "2.4cm", "2cm", "2cm"],
+        align=["l", "r", "r", "r", "r", "r"],
+        size=7.5,
+        id="tab-decision-impact",
+        caption=f"What acting on the model means, per 100 patients like those analysed. Treat: {treatment}. "
+        "Flagged: predicted risk at or above the threshold; share of events caught: the flagged among those who "
+        "develop the outcome (sensitivity). Cross-validated predictions.",
+    )
+
+
+def centre_results(evidence: dict[str, Any], family: str) -> dict[str, Any] | None:
+    """Each held-out centre of internal-external validation: patients, events, AUC, O:E, calibration slope."""
+    het = ((evidence["families"].get(family) or {}).get("internal_external") or {}).get("heterogeneity") or {}
+    centres = het.get("centres") or []
+    if not centres:
+        return None
+    body = []
+    for c in centres:
+        counts = f"{fmt.integer(c.get('n'))} ({fmt.integer(c.get('n_events'))})"
+        if c.get("status") not in (None, "ok"):
+            body.append([c.get("centre", ""), counts, B.cell("too few events to estimate", i=True, colspan=3)])
+            continue
+        body.append(
+            [
+                c.get("centre", ""),
+                counts,
+                fmt.est(c.get("auc"), "auc"),
+                fmt.est(c.get("oe_ratio"), "oe"),
+                fmt.est(c.get("slope"), "slope"),
+            ]
+        )
+    pi_auc, pi_oe = het.get("pooled_auc_prediction_interval"), het.get("pooled_oe_prediction_interval")
+    slope = (het.get("pooled") or {}).get("slope") or {}
+    pi_slope = slope.get("prediction_interval")
+    body.append(
+        [
+            B.cell("Pooled (random effects)", b=True),
+            "",
+            fmt.est(het.get("pooled_auc"), "auc"),
+            fmt.est(het.get("pooled_oe_ratio"), "oe"),
+            fmt.est(slope.get("estimate"), "slope"),
+        ]
+    )
+    body.append(
+        [
+            B.cell("95 % prediction interval for a new centre", i=True),
+            "",
+            fmt.interval(pi_auc[0], pi_auc[1], "auc") if pi_auc else fmt.MISSING,
+            fmt.interval(pi_oe[0], pi_oe[1], "oe") if pi_oe else fmt.MISSING,
+            fmt.interval(pi_slope[0], pi_slope[1], "slope") if pi_slope else fmt.MISSING,
+        ]
+    )
+    return B.table(
+        ["Held-out centre", "n (events)", "AUC", "O:E ratio", "Calibration slope"],
+        body,
+        widths=["3.4cm", "1.8cm", "1fr", "1fr", "1fr"],
+        size=7.4,
+        id=f"tab-centres-{family}",
+        caption=f"{family_name(family)}: performance in each held-out centre of internal-external validation "
+        "(a model developed without the centre predicts its patients; 95 % CIs), the random-effects pooled "
+        "estimate and the 95 % prediction interval for a new centre.",
     )
 
 
@@ -670,24 +831,28 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
     def comp(r: dict[str, Any]) -> dict[str, Any]:
         return r.get("comparison_to_logistic") or {}
 
-    def nb(t: float):
-        return lambda r: fmt.est(
-            next(
+    def nb(t: float) -> Callable[[dict[str, Any]], str]:
+        def cell(r: dict[str, Any]) -> str:
+            x = next(
                 (
                     x
                     for x in comp(r).get("net_benefit_difference") or []
                     if fmt.finite(x.get("threshold")) and abs(x["threshold"] - t) < 1e-9
                 ),
                 None,
-            ),
-            "nb",
-        )
+            )
+            if x is None:
+                return fmt.MISSING
+            low, high = _per_100(x.get("ci_low")), _per_100(x.get("ci_high"))
+            return fmt.estimate(_per_100(x.get("value")), low, high, "nb_100")
+
+        return cell
 
     rows = [
         ("AUC difference (DeLong)", lambda r: fmt.est((comp(r).get("auc_delong") or {}).get("difference"), "auc")),
         ("P (DeLong test)", lambda r: fmt.p_value((comp(r).get("auc_delong") or {}).get("p_value"))),
         ("ICI difference (bootstrap)", lambda r: fmt.est(comp(r).get("ici_difference"), "ici")),
-        *[(f"Net benefit difference at {fmt.threshold(t)}", nb(t)) for t in thresholds],
+        *[(f"Net benefit difference per 100 at {fmt.threshold(t)}", nb(t)) for t in thresholds],
     ]
     best = evidence.get("best_family")
     body = [[label, *[fn(evidence["families"][f]) for f in fams]] for label, fn in rows]
@@ -704,7 +869,9 @@ def comparison(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, A
     )
 
 
-def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
+def subgroups(
+    rows: list[dict[str, Any]], family: str, names: Callable[[str], str] = lambda s: s.replace("_", " ")
+) -> dict[str, Any] | None:
     """Discrimination and calibration by subgroup; a group with too few events says so across its row and
     a measure that could not be computed in an adequate group is "not estimable"."""
     wanted = {"auc": "auc", "oe_ratio": "oe", "slope": "slope"}
@@ -723,7 +890,7 @@ def subgroups(rows: list[dict[str, Any]], family: str) -> dict[str, Any] | None:
     not_estimable = B.cell(fmt.NOT_ESTIMABLE, i=True, muted=True)
     for (grouping, group), g in groups.items():
         if grouping != previous and grouping != "overall":
-            body.append([B.cell(grouping.replace("_", " "), b=True, colspan=5)])
+            body.append([B.cell(names(grouping), b=True, colspan=5)])
         previous = grouping
         label = "All patients" if grouping == "overall" else f"    {group}"
         counts = f"{fmt.integer(g['n'])} ({fmt.integer(g['events'])})"
@@ -835,7 +1002,7 @@ def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
             [
                 f"Bootstrap optimism: {fmt.integer(boot['replicates'])} resamples of the development data",
                 fmt.integer(n),
-                "stratified",
+                fmt.integer(events),
             ]
         )
     for family in ordered_families(evidence):
@@ -869,21 +1036,22 @@ def analysed(evidence: dict[str, Any]) -> dict[str, Any]:
         widths=["1fr", "2.4cm", "2.4cm"],
         id="tab-analysed",
         caption="Patients and outcome events in each analysis (TRIPOD+AI item 21). "
-        "Fold sizes are approximate (stratified folds).",
+        "≈: fold sizes are approximate (folds stratified by outcome); the optimism bootstrap is stratified by "
+        "outcome, so every resample has the events shown.",
     )
 
 
 # ---------------------------------------------------------------- model specification
 
 
-def odds_ratios(spec: dict[str, Any]) -> dict[str, Any] | None:
+def odds_ratios(spec: dict[str, Any], evidence: dict[str, Any]) -> dict[str, Any] | None:
     """Odds ratios of the logistic model for clinically meaningful contrasts."""
     rows = spec.get("odds_ratios") or []
     if not rows:
         return None
     body = [
         [
-            B.cell(B.breakable(r["variable"]), m=True),
+            variable_label(evidence, r["variable"]),
             r["contrast"],
             fmt.estimate(r["odds_ratio"], r["ci_low"], r["ci_high"], "or"),
         ]
@@ -895,10 +1063,10 @@ def odds_ratios(spec: dict[str, Any]) -> dict[str, Any] | None:
         widths=["3.6cm", "1fr", "5.2cm"],
         align=["l", "l", "r"],
         id="tab-odds",
-        caption="Logistic regression: adjusted odds ratios with 95 % CIs (delta method) for an "
-        "interquartile-range change of continuous predictors (through their spline terms), each "
-        "level against the reference for categorical ones, other predictors at the reference "
-        "profile.",
+        caption="Logistic regression: adjusted odds ratios with 95 % CIs (delta method) for every predictor: "
+        "an interquartile-range change of continuous predictors (through their spline terms; the 10th to "
+        "90th centile, or one unit, when most patients share one value), each level against the reference "
+        "for categorical ones, other predictors at the reference profile.",
     )
 
 
@@ -909,7 +1077,7 @@ def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
         return None
     body = [
         [
-            B.cell(B.breakable(r["term"]), m=True),
+            B.cell(r["term"], m=True),
             fmt.num(r["estimate"], "coef"),
             fmt.num(r["se"], "se"),
             fmt.interval(r["ci_low"], r["ci_high"], "coef"),
@@ -929,7 +1097,9 @@ def coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
     )
 
 
-def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -> dict[str, Any] | None:
+def raw_scale(
+    spec: dict[str, Any], family: str, units: dict[str, str | None], names: Callable[[str], str] = lambda s: s
+) -> dict[str, Any] | None:
     """The model on the predictors' original units (:mod:`spineoutcome.experiment.rawscale`): intercept and
     every term, spline terms numbered with their knots, levels against their reference (TRIPOD+AI item 22)."""
     formula = spec.get("raw_scale") or {}
@@ -938,7 +1108,7 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
     references = formula.get("references") or {}
 
     def label(t: dict[str, Any]) -> str:
-        var, unit = t["variable"], units.get(t["variable"])
+        var, unit = names(t["variable"]), units.get(t["variable"])
         if t["kind"] == "linear":
             return f"{var} (per {unit})" if unit else var
         if t["kind"] == "spline":
@@ -951,7 +1121,7 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
     rows = [formula["intercept"] | {"label": "(intercept)"}, *[t | {"label": label(t)} for t in formula["terms"]]]
     body = [
         [
-            B.cell(B.breakable(r["label"]), m=True),
+            r["label"],
             _significant(r.get("estimate")),
             f"{_significant(r.get('ci_low'))} to {_significant(r.get('ci_high'))}"
             if fmt.finite(r.get("ci_low"))
@@ -960,9 +1130,10 @@ def raw_scale(spec: dict[str, Any], family: str, units: dict[str, str | None]) -
         for r in rows
     ]
     knots = "; ".join(
-        f"{v}: {', '.join(_significant(k) for k in ks or [])}" for v, ks in (formula.get("splines") or {}).items()
+        f"{names(v)}: {', '.join(_significant(k) for k in ks or [])}"
+        for v, ks in (formula.get("splines") or {}).items()
     )
-    medians = "; ".join(f"{v} {_significant(m)}" for v, m in (formula.get("imputation") or {}).items())
+    medians = "; ".join(f"{names(v)} {_significant(m)}" for v, m in (formula.get("imputation") or {}).items())
     return B.table(
         ["Term (original units)", "Coefficient (log-odds)", "95 % CI"],
         body,
@@ -1005,7 +1176,7 @@ def weibull_coefficients(spec: dict[str, Any]) -> dict[str, Any] | None:
         body.append(
             [
                 label,
-                B.cell(B.breakable(str(r.get("covariate", ""))), m=True),
+                B.cell(str(r.get("covariate", "")), m=True),
                 fmt.num(r.get("coef"), "coef"),
                 fmt.num(r.get("se"), "se"),
                 fmt.interval(r.get("ci_low"), r.get("ci_high"), "coef"),
@@ -1029,17 +1200,15 @@ def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
     params = spec.get("hyperparameters") or spec.get("parameters") or {}
     rows = []
     for k, v in params.items():
-        if v is None:
-            continue
-        if isinstance(v, float):
-            v = fmt.num(v, digits=4) if abs(v) < 1000 else fmt.integer(v)
-        rows.append((k, str(v)))
+        text = param_value(v)
+        if text is not None:
+            rows.append((k, text))
     return B.keyvals(
         rows,
         id="tab-hyper",
         widths=("5cm", "1fr"),
         size=8.0,
-        caption=f"{spec.get('estimator', '')}: every hyperparameter of the final model (unset "
+        caption=f"{estimator_name(spec)}: every hyperparameter of the final model (unset "
         "library defaults omitted).",
     )
 
