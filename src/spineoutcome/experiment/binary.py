@@ -42,6 +42,7 @@ from spineoutcome.evaluation.results import to_jsonable
 from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
+from spineoutcome.experiment.instability import instability_record
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, refit_factory, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.specification import specification
@@ -145,6 +146,7 @@ def run_binary(
             specification=specification(final, X, y, cohort.dictionary),
             tuning=[m.study_summary_ for m in [*fitted, final]],
             seconds=time.perf_counter() - t0,
+            instability=instability_record(y, predict_positive(final, X), optimism, config.thresholds),
         )
         timings[f"family {family}"] = families[family].seconds
     reference = next((f for f in oof_first if REGISTRY[f].reference), None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from spineoutcome.evaluation.calibration import (
 from spineoutcome.evaluation.discrimination import auc_weighted
 from spineoutcome.evaluation.overall import overall_weighted
 from spineoutcome.evaluation.results import JsonResult
+from spineoutcome.jsonable import to_jsonable
 from spineoutcome.modeling.resampling import Split
 
 OPTIMISM_METRICS = ("auc", "calibration_slope", "calibration_intercept", "brier", "ici")
@@ -69,6 +70,9 @@ class OptimismCorrection(JsonResult):
     ``method`` says how ``corrected`` was formed: ``harrell`` (apparent - optimism) for regression
     models, ``632plus`` for learners that can memorise their training rows (see
     :func:`bootstrap_optimism`). Both sets of numbers are kept so either can be reported.
+    ``predictions``: each replicate's model's predictions for the original patients (replicates x
+    patients, a failed replicate's row NaN), for the instability analysis; patient-level, so it is
+    not part of :meth:`to_dict`.
     """
 
     apparent: dict[str, float]
@@ -80,6 +84,11 @@ class OptimismCorrection(JsonResult):
     replicates: int
     replicates_failed: int
     mode: str
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record, without the patient-level ``predictions``."""
+        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self) if f.name != "predictions"})
 
 
 def predict_positive(estimator: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
@@ -128,7 +137,8 @@ def bootstrap_optimism(
     (or the Brier score), no-information error g (0.5 for AUC; for Brier the mean over all pairs of
     (y_i - p_j)^2), R = (e_oob - e_app) / (g - e_app) clipped to [0, 1], w = .632 / (1 - .368 R),
     e = (1 - w) e_app + w e_oob. Calibration slope, intercept and ICI take their out-of-bag means.
-    A replicate whose bootstrap sample cannot be fit is counted in ``replicates_failed``.
+    A replicate whose bootstrap sample cannot be fit is counted in ``replicates_failed``. Each
+    replicate's predictions for the original patients are kept in ``predictions`` (instability).
     """
     if method not in ("harrell", "632plus"):
         raise ValueError(f"method must be 'harrell' or '632plus', got {method!r}")
@@ -136,13 +146,15 @@ def bootstrap_optimism(
     optimism_rows: list[dict[str, float]] = []
     oob_rows: list[dict[str, float]] = []
     failed = 0
-    for sample in samples:
+    predictions = np.full((len(samples), len(y)), np.nan)
+    for b, sample in enumerate(samples):
         try:
             model = make_estimator().fit(X.iloc[sample.train], y[sample.train])
         except ValueError:
             failed += 1
             continue
         p = predict_positive(model, X)
+        predictions[b] = p
         counts = np.bincount(sample.train, minlength=len(y)).astype(float)
         m = point_metrics(y, p, np.vstack([counts, np.ones(len(y)), (counts == 0).astype(float)]))
         optimism_rows.append({k: float(v[0] - v[1]) for k, v in m.items()})
@@ -153,7 +165,9 @@ def bootstrap_optimism(
     out_of_bag = _mean_rows(oob_rows)
     harrell = {k: apparent[k] - optimism[k] for k in OPTIMISM_METRICS}
     corrected = harrell if method == "harrell" else _632plus(apparent, out_of_bag, y, p_apparent)
-    return OptimismCorrection(apparent, optimism, out_of_bag, harrell, corrected, method, len(samples), failed, mode)
+    return OptimismCorrection(
+        apparent, optimism, out_of_bag, harrell, corrected, method, len(samples), failed, mode, predictions
+    )
 
 
 def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:

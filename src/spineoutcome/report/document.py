@@ -19,6 +19,7 @@ from . import figures as F
 from . import numbers as fmt
 from . import tables as T
 from .checklist import checklist_rows, checklist_source
+from .instability import instability
 from .limitations import derive_limitations
 from .sections import ALL_KINDS, BINARY, TIME_TO_EVENT, Document, ReportSection, build_document
 
@@ -1117,6 +1118,7 @@ DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
         "methods", methods, ALL_KINDS, ("7", "12a", "12b", "12c", "12d", "12e", "13", "14", "15", "16", "21")
     ),
     ReportSection("performance", performance, BINARY, ("12d", "14", "23a", "23b", "25")),
+    ReportSection("instability", instability, BINARY, ("12e", "23a")),
     ReportSection("final_model", final_model, BINARY, ("12g", "22")),
     ReportSection("explanations", explanations, BINARY, ()),
     ReportSection("survival_results", survival_results, TIME_TO_EVENT, ("12g", "22", "23a")),
