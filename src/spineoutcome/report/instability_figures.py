@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib import rc_context
-from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.colors import LinearSegmentedColormap, PowerNorm
 from matplotlib.lines import Line2D
 
 from . import numbers as fmt
@@ -73,7 +73,12 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
             cmap = LinearSegmentedColormap.from_list("instability", ["#FFFFFF", colour])
             if np.isfinite(shown).any():
                 ax.pcolormesh(
-                    edges, edges, shown.T, cmap=cmap, vmin=0, vmax=float(np.nanquantile(shown, 0.98)), shading="flat"
+                    edges,
+                    edges,
+                    shown.T,
+                    cmap=cmap,
+                    norm=PowerNorm(0.5, vmin=0, vmax=float(np.nanquantile(shown, 0.98))),
+                    shading="flat",
                 )
             ax.plot([0, upper], [0, upper], color=GREY, lw=0.8, ls="--")
             bins = rec.get("bins") or []
@@ -118,7 +123,7 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
             for _, r in items
             if np.isfinite(x := _floats([b.get("mean_risk") for b in r["bins"]])).any()
         ]
-        upper = _nice_upper(max([*top, 0.05]) * 1.25)
+        upper = _nice_upper(max([*top, 0.05]) * 1.1)
         for k, (family, rec) in enumerate(items):
             bins = rec["bins"]
             x = _floats([b.get("mean_risk") for b in bins])
