@@ -19,26 +19,47 @@ from typing import Any
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.colors import LinearSegmentedColormap, PowerNorm
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from . import numbers as fmt
-from .figures import (
-    GREY,
-    LIGHT,
-    STYLE,
-    TEXT_WIDTH,
-    _floats,
-    _nice_upper,
-    _pct_ticks,
-    _save,
-    _subplots,
-    _ticks,
-    family_colour,
-    family_name,
-)
+from .figures import GREY, LIGHT, STYLE, TEXT_WIDTH, family_colour, family_name
 
 SAMPLE_COLOUR = "#9A9A9A"
 THRESHOLD_STYLES = ("-", "--", ":", "-.")
+
+
+def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure and its axes without pyplot (no global backend or figure registry)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """The figure as SVG with text kept as text, as :mod:`.figures` writes them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
+    return path
+
+
+def _floats(values: Any) -> np.ndarray:
+    """Evidence numbers as floats; a value that was not estimable (None) becomes NaN and is not drawn."""
+    return np.asarray([v if fmt.finite(v) else np.nan for v in (values or [])], dtype=float)
+
+
+def _nice_upper(x: float) -> float:
+    """A round axis limit just above x (0.05 steps below 0.3, 0.1 steps above)."""
+    step = 0.05 if x < 0.3 else 0.1
+    return min(1.0, math.ceil(x / step + 1e-9) * step)
+
+
+def _pct_ticks() -> FuncFormatter:
+    return FuncFormatter(lambda v, _pos: f"{fmt.num(100 * v, digits=0)} %")
+
+
+def _ticks(kind: str = "default", digits: int | None = None) -> FuncFormatter:
+    return FuncFormatter(lambda v, _pos: fmt.num(v, kind, digits=digits))
 
 
 def _panels(n: int, height: float = 3.0) -> tuple[Any, list[Any]]:
@@ -57,31 +78,32 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
     """Each bootstrap model's predicted risk against the final model's, as a shaded 2-D histogram
     (cells with fewer than the small-cell number of patients left blank) with the 2.5th, 50th and
     97.5th percentiles of the bootstrap risks in each bin of the original risk."""
-    items = [(f, r) for f, r in records.items() if (r.get("histogram") or {}).get("share")]
+    items = [(f, r) for f, r in records.items() if r.get("histogram") or r.get("bins")]
     if not items:
         return None
     with rc_context(STYLE):
         fig, axes = _panels(len(items), height=3.1)
         for k, ((family, rec), ax) in enumerate(zip(items, axes, strict=True)):
             colour = family_colour(family, k)
-            edges = _floats(rec["histogram"]["edges"])
-            share = np.array(
-                [[np.nan if v is None else float(v) for v in row] for row in rec["histogram"]["share"]], dtype=float
+            edges, share = _histogram(rec.get("histogram") or {})
+            bins = rec.get("bins") or []
+            top = _floats([b.get("boot_q975") for b in bins])
+            upper = (
+                float(edges[-1])
+                if edges.size
+                else _nice_upper(float(np.nanmax(top)) if np.isfinite(top).any() else 1.0)
             )
-            upper = float(edges[-1])
             shown = np.where(share > 0, share, np.nan)
-            cmap = LinearSegmentedColormap.from_list("instability", ["#FFFFFF", colour])
             if np.isfinite(shown).any():
                 ax.pcolormesh(
                     edges,
                     edges,
                     shown.T,
-                    cmap=cmap,
+                    cmap=LinearSegmentedColormap.from_list("instability", ["#FFFFFF", colour]),
                     norm=PowerNorm(0.5, vmin=0, vmax=float(np.nanquantile(shown, 0.98))),
                     shading="flat",
                 )
             ax.plot([0, upper], [0, upper], color=GREY, lw=0.8, ls="--")
-            bins = rec.get("bins") or []
             x = _floats([b.get("mean_risk") for b in bins])
             for key, style in (("boot_q025", ":"), ("boot_q50", "-"), ("boot_q975", ":")):
                 ax.plot(x, _floats([b.get(key) for b in bins]), color="black", lw=1.1, ls=style)
@@ -106,6 +128,18 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
             bbox_to_anchor=(0.5, 0.0),
         )
         return _save(fig, path)
+
+
+def _histogram(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The histogram's edges and shares (suppressed or not estimable cells NaN); empty when its edges
+    are not usable."""
+    edges = _floats(record.get("edges"))
+    rows = record.get("share") or []
+    share = np.array([[v if fmt.finite(v) else np.nan for v in row] for row in rows], dtype=float)
+    m = edges.size - 1
+    if m < 1 or not np.isfinite(edges).all() or np.any(np.diff(edges) <= 0) or share.shape != (m, m):
+        return np.zeros(0), np.zeros((0, 0))
+    return edges, share
 
 
 def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
@@ -136,7 +170,7 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
                 label=family_name(family),
             )
             ax = axes[k + 1]
-            thresholds = [c.get("threshold") for c in rec.get("classification") or []]
+            thresholds = [c["threshold"] for c in rec.get("classification") or [] if fmt.finite(c.get("threshold"))]
             for j, t in enumerate(thresholds):
                 key = f"{t:g}"
                 ax.plot(
