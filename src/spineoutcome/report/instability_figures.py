@@ -191,7 +191,7 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
         axes[0].set_ylabel("Mean absolute prediction error")
         axes[0].yaxis.set_major_formatter(_ticks(digits=3))
         axes[0].set_ylim(bottom=0)
-        axes[0].legend(loc="upper left", fontsize=6.5)
+        axes[0].legend(loc="best", fontsize=6.5)
         for ax in axes:
             ax.set_xlim(0, upper)
             ax.set_xlabel("Risk from the final model")
@@ -235,7 +235,8 @@ def _legend(fig: Any, colour_label: str, extra: tuple[tuple[Any, str], ...] = ()
 
 
 def calibration_instability(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
-    """Each bootstrap model's loess calibration curve in the original patients, with the final model's."""
+    """Each bootstrap model's loess calibration curve in the original patients, with the final model's;
+    the risk axis spans the curves' grid, the observed axis also the final curve and the envelope."""
     items = [(f, r["calibration"]) for f, r in records.items() if r.get("calibration")]
     if not items:
         return None
@@ -244,10 +245,12 @@ def calibration_instability(records: dict[str, dict[str, Any]], path: Path) -> P
         for k, ((family, curve), ax) in enumerate(zip(items, axes, strict=True)):
             x = _floats(curve.get("x"))
             upper = _nice_upper(float(np.nanmax(x)) if np.isfinite(x).any() else 1.0)
+            reached = _floats([*(curve.get("original") or []), *(curve.get("high") or [])])
+            top = max(upper, _nice_upper(float(np.nanmax(reached))) if np.isfinite(reached).any() else upper)
             ax.plot([0, upper], [0, upper], color=LIGHT, ls="--", lw=1)
             _curve_panel(ax, curve, family_colour(family, k), upper)
             ax.set_xlim(0, upper)
-            ax.set_ylim(0, upper)
+            ax.set_ylim(0, top)
             ax.set_title(family_name(family))
             ax.set_xlabel("Predicted risk")
             ax.set_ylabel("Observed proportion")
