@@ -128,10 +128,21 @@ def test_the_stability_interval_uses_the_linear_percentile():
 def test_risk_bins_hold_at_least_min_cell_patients():
     rng = np.random.default_rng(0)
     p = rng.beta(0.7, 9, 300)
-    edges = risk_bins(p, 0.01, 7)
-    counts = np.histogram(p, bins=edges)[0]
-    assert edges[0] == 0.0 and edges[-1] == 1.0
+    edges, bin_of = risk_bins(p, 0.01, 7)
+    counts = np.bincount(bin_of)
+    assert edges[0] == 0.0 and edges[-1] == 1.0 and counts.size == edges.size - 1
     assert counts.min() >= 7 and counts.sum() == 300
+    # Each risk lies in its bin (edges are multiples of 0.01; a risk may sit on its lower edge).
+    assert np.all(p >= edges[bin_of] - 1e-12) and np.all(p <= edges[bin_of + 1] + 1e-12)
+
+
+def test_a_risk_on_an_edge_stays_in_the_bin_that_counted_it():
+    # 0.29 * 100 = 28.999... in floating point: the merge counts 0.29 in the fine bin [0.28, 0.29).
+    # Assigning it by comparison with the edge 0.29 instead would leave 3 patients in the first bin.
+    p = np.array([0.28] * 3 + [0.29] * 2 + [0.5] * 5)
+    edges, bin_of = risk_bins(p, 0.01, 5)
+    assert np.bincount(bin_of).tolist() == [5, 5]
+    assert edges.tolist() == [0.0, 0.29, 1.0]
 
 
 def test_aggregates_only_no_patient_level_arrays_and_small_cells_suppressed():

@@ -176,8 +176,7 @@ def prediction_instability(
     mape = patient_mape(p_arr, boot)
     beyond = np.maximum(p_arr - low, high - p_arr) > difference
     cii = {float(t): classification_instability(p_arr, boot, float(t)) for t in thresholds}
-    edges = risk_bins(p_arr, step, k)
-    bin_of = np.clip(np.searchsorted(edges, p_arr, side="right") - 1, 0, edges.size - 2)
+    edges, bin_of = risk_bins(p_arr, step, k)
     bins = []
     for j in range(edges.size - 1):
         members = bin_of == j
@@ -227,11 +226,17 @@ def prediction_instability(
     )
 
 
-def risk_bins(p: np.ndarray, step: float, min_cell: int) -> np.ndarray:
-    """Edges of bins of width ``step`` on [0, 1], merged from the left until every bin holds at least
-    ``min_cell`` of the risks ``p`` (a remainder joins the last bin; ``p`` holds at least ``min_cell``)."""
+def risk_bins(p: np.ndarray, step: float, min_cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bins of width ``step`` on [0, 1], merged from the left until every bin holds at least
+    ``min_cell`` of the risks ``p`` (a remainder joins the last bin; ``p`` holds at least ``min_cell``).
+
+    Returns the edges and each risk's bin. Membership is decided on the fine-bin index floor(p / step),
+    the same index the merging counted, so a risk on an edge (0.29 * 100 = 28.999...) cannot move
+    to a neighbouring bin and leave one with fewer than ``min_cell``.
+    """
     n_fine = round(1.0 / step)
-    counts = np.bincount(np.clip(np.floor(p * n_fine).astype(int), 0, n_fine - 1), minlength=n_fine)
+    fine = np.clip(np.floor(p * n_fine).astype(int), 0, n_fine - 1)
+    counts = np.bincount(fine, minlength=n_fine)
     edges, pending = [0], 0
     for i, c in enumerate(counts):
         pending += int(c)
@@ -239,7 +244,8 @@ def risk_bins(p: np.ndarray, step: float, min_cell: int) -> np.ndarray:
             edges.append(i + 1)
             pending = 0
     edges[-1] = n_fine
-    return np.asarray(edges, dtype=float) / n_fine
+    bin_of = np.searchsorted(np.asarray(edges), fine, side="right") - 1
+    return np.asarray(edges, dtype=float) / n_fine, bin_of
 
 
 def instability_histogram(p: np.ndarray, P: np.ndarray, min_cell: int, cells: int = HISTOGRAM_CELLS) -> dict[str, Any]:

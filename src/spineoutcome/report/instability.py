@@ -37,7 +37,8 @@ def shown_families(ev: dict[str, Any], records: dict[str, dict[str, Any]]) -> li
 
 
 def difference_sentence(record: dict[str, Any], family: str) -> str:
-    """"For 23.0 % of patients the predicted risk could differ by more than 5 percentage points ..."."""
+    """The sentence "For 23.0 % of patients the predicted risk ... could differ by more than 5 percentage
+    points in another development sample of this size (...)", without its full stop."""
     d = record.get("difference")
     points = fmt.num(100 * d, digits=0) if fmt.finite(d) else fmt.MISSING
     return (
