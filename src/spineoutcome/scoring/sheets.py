@@ -400,9 +400,10 @@ def _value(spec: Any, value: Any) -> str:
 
 def instability_sentence(record: dict[str, Any] | None, p: float) -> str | None:
     """The sheet's sentence "In another development sample of the same size, a predicted risk like this
-    one could have been between X % and Y %": ``p`` plus the median offsets of the 95 % range of the bootstrap models' risks
-    in the development patients whose risk fell in the same bin (the bundle's ``instability``; its
-    contiguous bins cover 0 to 1, so the bin is the last one starting at or below ``p``)."""
+    one could have been between X % and Y %": ``p`` plus the median offsets of the 95 % range of the
+    bootstrap models' risks in the development patients whose risk fell in the same bin (the bundle's
+    ``instability``; its contiguous bins cover 0 to 1, so the bin is the last one starting at or
+    below ``p``)."""
     bins = (record or {}).get("bins") or []
     row = next((b for b in reversed(bins) if fmt.finite(b.get("lower")) and b["lower"] <= p), None)
     if not row or not (fmt.finite(row.get("offset_low")) and fmt.finite(row.get("offset_high"))):
