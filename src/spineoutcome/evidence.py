@@ -136,6 +136,26 @@ class ComparatorsRecord(TypedDict):
     replicates: int
     missing_values: str
     comparators: list[ComparatorRecord]
+class InstabilityRecord(TypedDict):
+    """Prediction instability of one family from its optimism-bootstrap models (Riley & Collins,
+    Biometrical Journal 2023; :class:`~spineoutcome.evaluation.instability.PredictionInstability` as
+    stored): aggregates only, by risk bin, on grids and by threshold. Absent in older Evidence."""
+
+    replicates: int
+    replicates_used: int
+    level: float
+    mape: float | None
+    mape_quantiles: dict[str, float | None]
+    interval_width_median: float | None
+    difference: float
+    share_beyond_difference: float | None
+    classification: list[dict[str, Any]]
+    bins: list[dict[str, Any]]
+    histogram: dict[str, Any]
+    calibration: dict[str, Any] | None
+    decision: dict[str, Any]
+    net_benefit_at_thresholds: list[dict[str, Any]]
+    min_cell: int
 
 
 class TaskRecord(TypedDict):
@@ -209,6 +229,7 @@ class FamilyEvidence(JsonResult):
     specification: dict[str, Any]
     tuning: list[dict[str, Any]]
     seconds: float
+    instability: InstabilityRecord | None = None
 
 
 @dataclass(frozen=True)

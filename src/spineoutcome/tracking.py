@@ -292,8 +292,22 @@ def family_metrics(record: FamilyEvidence, thresholds: list[float]) -> dict[str,
             model, treat_all = net_benefit_at(record.cross_validation, t)
             metrics[_name("cv_net_benefit", f"t{t:g}")] = model
             metrics[_name("cv_net_benefit_treat_all", f"t{t:g}")] = treat_all
+    if record.instability:
+        metrics |= instability_metrics(record.instability)
     metrics["seconds"] = record.seconds
     return metrics
+
+
+def instability_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """Prediction instability (Riley & Collins 2023): overall MAPE, the share of patients whose risk
+    could differ by more than the record's difference, and the mean classification instability index
+    at each threshold (``instability_cii_t0.1``)."""
+    out: dict[str, float] = {}
+    _put(out, "instability_mape", record.get("mape"))
+    _put(out, "instability_share_beyond_difference", record.get("share_beyond_difference"))
+    for row in record.get("classification") or []:
+        _put(out, _name("instability_cii", f"t{row['threshold']:g}"), row.get("mean"))
+    return out
 
 
 def experiment_metrics(evidence: Evidence) -> dict[str, float]:

@@ -47,6 +47,7 @@ from .heterogeneity import (
     centre_heterogeneity,
     random_effects_meta,
 )
+from .instability import PredictionInstability, prediction_instability
 from .overall import OverallPerformance, overall_performance, overall_weighted
 from .results import Estimate, to_jsonable
 from .samplesize import (
@@ -92,6 +93,7 @@ __all__ = [
     "MetaAnalysis",
     "MetricValue",
     "OverallPerformance",
+    "PredictionInstability",
     "SubgroupFrame",
     "ThresholdMetrics",
     "ValidationSampleSize",
@@ -115,6 +117,7 @@ __all__ = [
     "overall_performance",
     "overall_weighted",
     "percentile_interval",
+    "prediction_instability",
     "r2_cs_from_c_statistic",
     "r2_cs_max",
     "random_effects_meta",

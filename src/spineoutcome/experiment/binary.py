@@ -45,6 +45,7 @@ from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExte
 from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.experiment.comparators import evaluate_comparators
 from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan
+from spineoutcome.experiment.instability import instability_record
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.specification import specification
@@ -202,6 +203,12 @@ def evaluate_family(
         specification=spec,
         tuning=fits.tuning(family),
         seconds=fits.seconds(family) + time.perf_counter() - started,
+        instability=instability_record(
+            y,
+            fits.final(family).predictions,
+            fits.bootstrap_predictions(family) if plan.bootstrap else None,
+            config.thresholds,
+        ),
     )
     return record, oof
 

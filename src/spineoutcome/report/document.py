@@ -20,6 +20,7 @@ from . import figures as F
 from . import numbers as fmt
 from . import tables as T
 from .checklist import checklist_rows, checklist_source
+from .instability import instability
 from .limitations import (
     care_choices,
     centre_calibration,
@@ -1319,6 +1320,7 @@ DEVELOPMENT_SECTIONS: tuple[ReportSection, ...] = (
         "methods", methods, ALL_KINDS, ("7", "12a", "12b", "12c", "12d", "12e", "13", "14", "15", "16", "21")
     ),
     ReportSection("performance", performance, BINARY, ("12d", "14", "23a", "23b", "25")),
+    ReportSection("instability", instability, BINARY, ("12e", "23a")),
     ReportSection("comparators", R.section, BINARY, ("25",)),
     ReportSection("final_model", final_model, BINARY, ("12g", "22")),
     ReportSection("explanations", explanations, BINARY, ()),

@@ -20,6 +20,8 @@ Each finding has a stable ``code`` (for the model card and for tests), a sentenc
 - ``centre_heterogeneity``: the 95 % prediction interval of the AUC in a new centre reaches 0.6 or below.
 - ``no_advantage_over_logistic``: the paired AUC difference of the best learner against logistic
   regression has a CI that includes 0.
+- ``prediction_instability``: for the selected model, at least 5 % of patients have a 95 % range of
+  bootstrap-model risks reaching more than 5 percentage points from their risk (Riley & Collins 2023).
 - ``missing_data``: predictors with more than 20 % missing values (single imputation with indicators).
 - ``dropped_predictors``: pre-specified predictors that could not be used.
 - ``class_weights``: class weights distort predicted risks.
@@ -35,11 +37,13 @@ from spineoutcome import metrics
 from spineoutcome.modeling.families import is_flexible
 
 from . import numbers as fmt
+from .instability import difference_sentence
 
 CALIBRATION_RANGE = (0.8, 1.2)
 OPTIMISM_TOLERANCE = 0.03
 MISSING_SHARE = 0.20
 PI_AUC_FLOOR = 0.6
+UNSTABLE_SHARE = 0.05
 
 
 def centre_calibration(evidence: dict[str, Any], family: str) -> dict[str, Any] | None:
@@ -303,6 +307,18 @@ def derive_limitations(evidence: dict[str, Any]) -> list[dict[str, Any]]:
                     f"regression: AUC difference {fmt.est(diff, 'auc')} on the same patients.",
                 }
             )
+
+    instability = (families.get(best) or {}).get("instability") or {}
+    share = instability.get("share_beyond_difference")
+    if fmt.finite(share) and share >= UNSTABLE_SHARE:
+        out.append(
+            {
+                "code": "prediction_instability",
+                "values": {"family": best, "share": share, "difference": instability.get("difference")},
+                "text": difference_sentence(instability, best)
+                + ". An individual's risk should be read with that uncertainty (prediction instability section).",
+            }
+        )
 
     heavy = [m for m in evidence.get("missing_data", []) if (m.get("fraction") or 0) > MISSING_SHARE]
     if heavy:

@@ -226,6 +226,7 @@ class SheetWriter:
                 "development sample (model-estimation uncertainty), not how uncertain this patient's "
                 "outcome is."
             ),
+            "instability": instability_sentence(model.clinical.get("instability"), p),
             "drivers": drivers,
             "driver_limit": limit,
             "driver_note": (
@@ -395,6 +396,25 @@ def _value(spec: Any, value: Any) -> str:
     else:
         series = pd.Series([float(value)])
     return str(value_text(spec, series)[0])
+
+
+def instability_sentence(record: dict[str, Any] | None, p: float) -> str | None:
+    """The sheet's sentence "In another development sample of the same size, a predicted risk like this
+    one could have been between X % and Y %": ``p`` plus the median offsets of the 95 % range of the
+    bootstrap models' risks in the development patients whose risk fell in the same bin (the bundle's
+    ``instability``; its contiguous bins cover 0 to 1, so the bin is the last one starting at or
+    below ``p``)."""
+    bins = (record or {}).get("bins") or []
+    row = next((b for b in reversed(bins) if fmt.finite(b.get("lower")) and b["lower"] <= p), None)
+    if not row or not (fmt.finite(row.get("offset_low")) and fmt.finite(row.get("offset_high"))):
+        return None
+    low, high = max(0.0, p + row["offset_low"]), min(1.0, p + row["offset_high"])
+    return (
+        f"In another development sample of the same size, a predicted risk like this one could have been between "
+        f"{fmt.percent(low)} and {fmt.percent(high)} (typical 95 % range of {fmt.integer(record.get('replicates'))} "
+        f"bootstrap models for development patients with a risk of {fmt.percent(row['lower'], 0)} to "
+        f"{fmt.percent(row['upper'], 0)})."
+    )
 
 
 def _age(values: pd.Series, raw: pd.Series, name: str | None) -> float | None:
