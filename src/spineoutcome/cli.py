@@ -75,7 +75,21 @@ TrackingOption = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns.db)."),
 ]
-JobsOption = Annotated[int, typer.Option("--jobs", min=1, help="Cores to use: model fits run in this many processes.")]
+
+
+def _at_least_one(value: int) -> int:
+    """``--jobs`` is a count of processes: 1 or more."""
+    if value < 1:
+        raise typer.BadParameter(f"must be 1 or more, got {value}")
+    return value
+
+
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs", metavar="N", callback=_at_least_one, help="Cores to use: model fits run in this many processes."
+    ),
+]
 DictionaryOption = Annotated[
     Path | None,
     typer.Option("--dictionary", help="Directory of a hospital's own data dictionary (default: the built-in one)."),
@@ -189,7 +203,9 @@ def train(
     backend: Annotated[
         Literal["local", "spark"],
         typer.Option(
-            "--backend", help="Where the --jobs fits run: local worker processes, or Spark tasks (docs/scale.md)."
+            "--backend",
+            metavar="NAME",
+            help="Where the --jobs fits run: local worker processes, or Spark tasks (docs/scale.md).",
         ),
     ] = "local",
 ) -> None:
@@ -349,4 +365,3 @@ def _print_registration(run_id: str, name: str) -> None:
             style="yellow",
             markup=False,
         )
-
