@@ -35,7 +35,9 @@ def tiny_pipeline(directory: Path) -> Path:
     """The shipped c5_palsy pipeline with test-sized budgets, written into ``directory``."""
     spec = yaml.safe_load((builtin_pipelines_dir() / "c5_palsy.yaml").read_text(encoding="utf-8"))
     spec.update(families=["logistic", "xgboost"], tuning={"n_trials": 2, "inner_folds": 3})
-    spec["validation"].update(folds=3, bootstrap={"replicates": 10, "mode": "fixed_hyperparameters"})
+    spec["validation"].update(
+        folds=3, bootstrap={"replicates": 10, "mode": "fixed_hyperparameters"}, min_centre_events=5
+    )
     path = directory / "c5_palsy_tiny.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
