@@ -147,9 +147,7 @@ def _test_set(test: Path, config: PipelineConfig) -> tuple[pd.DataFrame, np.ndar
 # ----------------------------------------------------------------------------------------------
 # one cohort
 # ----------------------------------------------------------------------------------------------
-def run_cohort(
-    path: str, dev: str, test: str, r: int, options: dict[str, Any], jobs: int | None
-) -> dict[str, Any]:
+def run_cohort(path: str, dev: str, test: str, r: int, options: dict[str, Any], jobs: int | None) -> dict[str, Any]:
     """Train ``path``'s pipeline on development cohort ``dev``; its estimates and the selected model's truth."""
     warnings.filterwarnings("ignore")
     with threadpool_limits(limits=1):
@@ -381,9 +379,9 @@ def main() -> None:
     fields = dict(line.split(":", 1) for line in cpu.splitlines() if ":" in line)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     first = next(iter(by_pipeline.values()), [{}])[0]
-    reduced = [
-        f"{k.replace('_', ' ')} {v}" for k, v in (first.get("options") or options).items() if v is not None
-    ] or ["nothing"]
+    reduced = [f"{k.replace('_', ' ')} {v}" for k, v in (first.get("options") or options).items() if v is not None] or [
+        "nothing"
+    ]
     meta = {
         "seed": args.seed,
         "n": args.n,
