@@ -112,11 +112,12 @@ class PipelineConfig(_Strict):
         "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess)."
     )
     spline_knots: int | None = Field(4, ge=3, le=7)
-    spline_budget: Literal["harrell", "fixed"] = Field(
+    spline_budget: Literal["harrell", "riley", "fixed"] = Field(
         "harrell",
         description="harrell: spline_knots is the most a continuous predictor of the reference "
         "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
-        "(modeling.budget). fixed: always spline_knots.",
+        "(modeling.budget). riley: the same with Riley's criteria (expected shrinkage >= 0.9, Nagelkerke "
+        "optimism <= 0.05) instead of m / 15. fixed: always spline_knots.",
     )
     class_weight: Literal["balanced"] | None = None
     boosting_calibration: Literal["logistic", "none"] = Field(

@@ -318,9 +318,7 @@ def _threshold_core(y: np.ndarray, p: np.ndarray, w: np.ndarray, thresholds: np.
     return out
 
 
-def _null_errors(
-    p: np.ndarray, metrics: Sequence[str], boot: Bootstrap | None, n_bins: int
-) -> dict[str, np.ndarray]:
+def _null_errors(p: np.ndarray, metrics: Sequence[str], boot: Bootstrap | None, n_bins: int) -> dict[str, np.ndarray]:
     """The calibration errors' replicates under perfect calibration of predictions ``p`` (module
     docstring); empty without a bootstrap or without error metrics."""
     if boot is None or not set(metrics) & set(ERROR_METRICS):

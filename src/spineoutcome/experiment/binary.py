@@ -55,10 +55,9 @@ from spineoutcome.experiment.validation import (
 )
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import REGISTRY, build_preprocessor
-from spineoutcome.modeling.budget import complexity_rank, spline_budget
+from spineoutcome.modeling.budget import ANTICIPATED_C, complexity_rank, spline_budget
 from spineoutcome.modeling.resampling import Split
 
-ANTICIPATED_C = 0.75
 METRIC_REPLICATES = 200
 """Bootstrap replicates of the metrics' confidence intervals (cross-validated, temporal, subgroups)."""
 COMPARISON_REPLICATES = 500
