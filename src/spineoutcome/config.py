@@ -52,6 +52,14 @@ class PredictorSpec(_Strict):
 class TuningSpec(_Strict):
     n_trials: int = Field(20, ge=0, le=10_000, description="Optuna trials per family and outer fold.")
     inner_folds: int = Field(3, ge=2, le=10)
+    penalty_repeats: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Repeated inner partitions on which a penalised regression (elastic net) tunes its "
+        "penalty, scores averaged (inner_cv.RepeatedInnerFolds): the penalty sets the calibration slope, and "
+        "one partition of a small sample chooses it noisily. Other families tune on one partition.",
+    )
     metric: Literal["neg_log_loss", "roc_auc", "neg_brier_score"] = "neg_log_loss"
     storage: str | None = Field(None, description="Optuna storage URL (SQLite file, PostgreSQL); None = in memory.")
     timeout_s: float | None = Field(None, gt=0)
