@@ -231,7 +231,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             est = np.array([v for v in values if v is not None], dtype=float)
             error = est - truth[have]
-            covered = [lo <= t <= hi for (lo, hi), t in zip(bounds, truth, strict=True) if lo is not None]
+            covered = [lo <= t <= hi for (lo, hi), t in zip(bounds, truth, strict=False) if lo is not None]
             rows.append(
                 {
                     "measure": measure,
