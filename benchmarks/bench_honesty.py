@@ -302,16 +302,25 @@ def markdown(by_pipeline: dict[str, list[dict[str, Any]]], meta: dict[str, Any])
                 f"{_f(row['estimate'], digits)} | {_f(row['bias'], digits)} | {_f(row['rmse'], digits)} | {coverage} |"
             )
         auc = next(r for r in summarise(records) if r["measure"] == "auc" and r["estimator"] == "cross-validated")
-        share = auc["covered"] / auc["with_interval"]
-        met = COVERAGE_TARGET[0] <= share <= COVERAGE_TARGET[1]
-        lines += [
-            "",
-            f"Target (CV AUC coverage {COVERAGE_TARGET[0]:.0%}-{COVERAGE_TARGET[1]:.0%}): {share:.0%} of "
-            f"{auc['with_interval']} cohorts, **{'met' if met else 'not met'}**"
-            + (" (few cohorts: the binomial interval is wide)." if auc["with_interval"] < 20 else "."),
-            "",
-        ]
+        lines += ["", target_verdict(auc["covered"], auc["with_interval"]), ""]
     return "\n".join(lines)
+
+
+def target_verdict(covered: int, cohorts: int) -> str:
+    """Issue 21's CV AUC coverage target: met (the observed share in range), not met (the exact 95 %
+    interval of the share misses the range), or undetermined (too few cohorts to tell)."""
+    share = covered / cohorts
+    low, high = clopper_pearson(covered, cohorts)
+    if COVERAGE_TARGET[0] <= share <= COVERAGE_TARGET[1]:
+        verdict = "met"
+    elif high < COVERAGE_TARGET[0] or low > COVERAGE_TARGET[1]:
+        verdict = "not met"
+    else:
+        verdict = f"undetermined: {cohorts} cohorts, exact 95 % interval {low:.0%} to {high:.0%}"
+    return (
+        f"Target (CV AUC coverage {COVERAGE_TARGET[0]:.0%}-{COVERAGE_TARGET[1]:.0%}): {share:.0%} of {cohorts} "
+        f"cohorts, **{verdict}**."
+    )
 
 
 def _range(records: list[dict[str, Any]], key: str) -> str:
