@@ -37,3 +37,32 @@ def test_copies_of_a_row_never_straddle_a_split_and_folds_cover_every_row() -> N
     for train, test in folds:
         assert not set(X.index[train]) & set(X.index[test])
         assert abs(y[test].mean() - y.mean()) < 0.08
+
+
+def test_repeated_inner_folds_are_independent_partitions_starting_with_the_plain_one() -> None:
+    from spineoutcome.inner_cv import RepeatedInnerFolds
+
+    y = np.array([0, 0, 1] * 40)
+    X = _frame([f"p{i}" for i in range(120)])
+    folds = RepeatedInnerFolds(3, 4, random_state=7).split(X, y)
+    assert len(folds) == 12 == RepeatedInnerFolds(3, 4, 7).get_n_splits()
+    for (train, test), (ref_train, ref_test) in zip(folds[:3], inner_folds(X, y, 3, 7), strict=True):
+        np.testing.assert_array_equal(train, ref_train)
+        np.testing.assert_array_equal(test, ref_test)
+    tests = [np.sort(np.concatenate([t for _, t in folds[3 * r : 3 * r + 3]])) for r in range(4)]
+    assert all(np.array_equal(t, np.arange(120)) for t in tests)  # each repeat partitions the rows
+    assert all(abs(y[t].mean() - 1 / 3) < 0.03 for _, t in folds)  # stratified
+    first_tests = {tuple(t) for _, t in folds[:3]}
+    assert all(tuple(t) not in first_tests for _, t in folds[3:])  # the other repeats are other partitions
+    assert RepeatedInnerFolds(3, 4, 7).split(X, y)[5][1].tolist() == folds[5][1].tolist()  # seeded
+
+
+def test_repeated_inner_folds_keep_copies_of_a_row_together() -> None:
+    from spineoutcome.inner_cv import RepeatedInnerFolds
+
+    rng = np.random.default_rng(1)
+    draw = rng.integers(0, 150, 150)
+    X = _frame([f"p{i}" for i in draw])
+    y = rng.binomial(1, 0.3, 150)[draw]
+    for train, test in RepeatedInnerFolds(3, 3, 2).split(X, y, row_identity(X)):
+        assert not set(X.index[train]) & set(X.index[test])

@@ -53,6 +53,14 @@ class PredictorSpec(_Strict):
 class TuningSpec(_Strict):
     n_trials: int = Field(20, ge=0, le=10_000, description="Optuna trials per family and outer fold.")
     inner_folds: int = Field(3, ge=2, le=10)
+    penalty_repeats: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Repeated inner partitions on which a penalised regression (elastic net) tunes its "
+        "penalty, scores averaged (inner_cv.RepeatedInnerFolds): the penalty sets the calibration slope, and "
+        "one partition of a small sample chooses it noisily. Other families tune on one partition.",
+    )
     metric: Literal["neg_log_loss", "roc_auc", "neg_brier_score"] = "neg_log_loss"
     storage: str | None = Field(None, description="Optuna storage URL (SQLite file, PostgreSQL); None = in memory.")
     timeout_s: float | None = Field(None, gt=0)
@@ -111,6 +119,8 @@ class ComparatorSpec(_Strict):
     def expression(self) -> str:
         """The rule's or the score's expression."""
         return self.rule if self.rule is not None else str(self.score)
+
+
 class SampleSizeSpec(_Strict):
     anticipated_c_statistic: float = Field(
         0.75, gt=0.5, lt=1.0, description="C-statistic expected of the model, for Riley's minimum sample size."
@@ -152,11 +162,12 @@ class PipelineConfig(_Strict):
         "lasso", description="Radiomics feature selection inside each training fold (see modeling.preprocess)."
     )
     spline_knots: int | None = Field(4, ge=3, le=7)
-    spline_budget: Literal["harrell", "fixed"] = Field(
+    spline_budget: Literal["harrell", "riley", "fixed"] = Field(
         "harrell",
         description="harrell: spline_knots is the most a continuous predictor of the reference "
         "regression may get; fewer knots, or linear terms, when the design would exceed m / 15 parameters "
-        "(modeling.budget). fixed: always spline_knots.",
+        "(modeling.budget). riley: the same with Riley's criteria (expected shrinkage >= 0.9, Nagelkerke "
+        "optimism <= 0.05) instead of m / 15. fixed: always spline_knots.",
     )
     care_choices: list[str] = Field(
         default_factory=list,

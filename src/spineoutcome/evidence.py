@@ -136,6 +136,8 @@ class ComparatorsRecord(TypedDict):
     replicates: int
     missing_values: str
     comparators: list[ComparatorRecord]
+
+
 class InstabilityRecord(TypedDict):
     """Prediction instability of one family from its optimism-bootstrap models (Riley & Collins,
     Biometrical Journal 2023; :class:`~spineoutcome.evaluation.instability.PredictionInstability` as

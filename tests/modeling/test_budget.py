@@ -69,3 +69,36 @@ def test_unpenalised_logistic_is_the_simplest_family_only_when_linear_and_within
     assert complexity_rank("lightgbm", None) == 3
     with pytest.raises(ValueError, match="no complexity rank"):
         complexity_rank("svm", None)
+
+
+def test_riley_rule_allows_what_rileys_criteria_allow(dictionary, cohort):
+    """rule="riley": the most parameters with expected shrinkage >= 0.9 and Nagelkerke optimism
+    <= 0.05 at the observed n and prevalence, R^2 anticipated from C = 0.75; the knots follow."""
+    from spineoutcome.evaluation.samplesize import development_sample_size, r2_cs_from_c_statistic
+
+    X, _ = cohort
+    y = outcomes(len(X), 250)
+    budget = spline_budget(dictionary, PREDICTORS, X, y, max_knots=5, rule="riley")
+    prevalence = 250 / len(X)
+    r2 = r2_cs_from_c_statistic(0.75, prevalence)
+    assert budget.rule == "riley" and budget.anticipated_r2_cox_snell == pytest.approx(r2)
+    # the allowance is the largest p whose required n (Riley's criteria 1 and 2) the sample meets
+    need = {p: development_sample_size(n_parameters=p, prevalence=prevalence, r2_cox_snell=r2) for p in (1, 50)}
+    assert need[1].n_criterion_2 <= len(X)
+    p = budget.max_parameters
+    at = development_sample_size(n_parameters=p, prevalence=prevalence, r2_cox_snell=r2)
+    above = development_sample_size(n_parameters=p + 1, prevalence=prevalence, r2_cox_snell=r2)
+    assert max(at.n_criterion_1, at.n_criterion_2) <= len(X) < max(above.n_criterion_1, above.n_criterion_2)
+    fitting = [k for k, n in ((5, LINEAR + 6), (4, LINEAR + 4), (3, LINEAR + 2)) if n <= p]
+    assert budget.knots == (fitting[0] if fitting else None)
+    assert "Riley" in budget.statement and "m / 15" not in budget.statement
+
+
+def test_riley_max_parameters_reproduces_rileys_worked_example():
+    """Riley et al. (BMJ 2020), R^2 0.288, prevalence 0.174: 24 parameters need 662 patients
+    (criterion 2, unrounded), so 662 patients allow 24 and 661 only 23."""
+    from spineoutcome.evaluation.samplesize import max_parameters
+
+    assert max_parameters(662, prevalence=0.174, r2_cox_snell=0.288) == 24
+    assert max_parameters(661, prevalence=0.174, r2_cox_snell=0.288) == 23
+    assert max_parameters(623, prevalence=0.174, r2_cox_snell=0.288, delta_r2=1.0) == 24  # criterion 1 alone

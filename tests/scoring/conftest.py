@@ -106,7 +106,7 @@ def store(hospital: Hospital, tmp_path_factory: pytest.TempPathFactory) -> Store
         log_run(
             second,
             tracking_uri=uri,
-            gates=Gates(calibration_slope=(0.99, 1.01), max_ici=1e-6),
+            gates=Gates(calibration_slope=(0.99, 1.01), max_ici=1e-6, basis="point"),
             ensemble_size=ENSEMBLE_SIZE,
         )
     mlflow.set_tracking_uri(uri)

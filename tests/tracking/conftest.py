@@ -28,7 +28,7 @@ from spineoutcome.tracking import log_run
 
 ENSEMBLE_SIZE = 5
 LENIENT = Gates(calibration_slope=(0.0, 10.0), max_ici=1.0, min_gain_over_rules=None)
-STRICT = Gates(calibration_slope=(0.99, 1.01), max_ici=1e-4)
+STRICT = Gates(calibration_slope=(0.99, 1.01), max_ici=1e-4, basis="point")
 
 
 def tiny_pipeline(directory: Path) -> Path:

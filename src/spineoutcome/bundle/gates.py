@@ -13,12 +13,23 @@ cross-validated (out-of-fold, tuning nested) predictions:
 - when the pipeline names clinical comparators (rules surgeons use today), net benefit at that
   threshold above every comparator's by more than ``min_gain_over_rules`` (default 0): a model that
   does not beat the rule should not be deployed (``None`` switches this check off).
+
+Uncertainty (``basis="interval"``, the default): the slope and the ICI are estimates from a few
+hundred events, with the 95 % intervals of the Evidence (ordinary bootstrap of patients; for the
+ICI the bias-aware interval, extended to 0 when perfect calibration is not rejected; see
+:mod:`spineoutcome.evaluation.calibration`). A gate on the point value alone withholds a
+well-calibrated model whose estimate strayed by chance and passes one that is only lucky. A gate
+fails when its interval shows the rule is broken: the slope's interval lies wholly outside the
+accepted range, or the ICI's lower limit exceeds ``max_ici``; a value without an interval is judged
+on its point value. The net benefit gate stays on the point estimate: the expected net benefit is
+what the decision rests on, not its significance (Vickers, Van Calster & Steyerberg, BMJ
+2016;352:i6). ``basis="point"`` judges every gate on its point value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,16 +46,20 @@ class Gates(JsonResult):
     max_ici: float = 0.05
     threshold: float | None = None
     min_gain_over_rules: float | None = 0.0
+    basis: Literal["interval", "point"] = "interval"
 
 
 @dataclass(frozen=True)
 class GateCheck(JsonResult):
-    """One gate: the measured value, the rule it had to meet, and whether it did."""
+    """One gate: the measured value (and its 95 % interval when the gate used it), the rule it had
+    to meet, and whether it did."""
 
     name: str
     value: float | None
     rule: str
     passed: bool
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ class GateDecision(JsonResult):
         return all(c.passed for c in self.checks)
 
     def summary(self) -> str:
-        failed = [f"{c.name} {_show(c.value)} (rule: {c.rule})" for c in self.checks if not c.passed]
+        failed = [f"{c.name} {_show(c.value)}{_interval(c)} (rule: {c.rule})" for c in self.checks if not c.passed]
         return "passed every gate" if not failed else "failed: " + "; ".join(failed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,17 +104,32 @@ def check_gates(evidence: Evidence, gates: Gates | None = None) -> GateDecision:
     gates = gates or Gates()
     family = evidence.best_family
     cv = evidence.families[family].cross_validation
-    slope = cv["calibration"]["slope"]["value"]
-    ici = cv["calibration_curve"]["ici"]["value"]
+    slope, slope_low, slope_high = _estimate(cv["calibration"]["slope"], gates.basis)
+    ici, ici_low, ici_high = _estimate(cv["calibration_curve"]["ici"], gates.basis)
     threshold = gates.threshold if gates.threshold is not None else evidence.pipeline["thresholds"][0]
     nb_model, nb_all = net_benefit_at(cv, threshold)
     lo, hi = gates.calibration_slope
+    by_interval = " (95 % interval overlaps)" if slope_low is not None else ""
     return GateDecision(
         family,
         gates,
         [
-            GateCheck("calibration_slope", slope, f"within [{lo:g}, {hi:g}]", slope is not None and lo <= slope <= hi),
-            GateCheck("ici", ici, f"<= {gates.max_ici:g}", ici is not None and ici <= gates.max_ici),
+            GateCheck(
+                "calibration_slope",
+                slope,
+                f"within [{lo:g}, {hi:g}]{by_interval}",
+                slope is not None and _lower(slope, slope_low) <= hi and _upper(slope, slope_high) >= lo,
+                slope_low,
+                slope_high,
+            ),
+            GateCheck(
+                "ici",
+                ici,
+                f"<= {gates.max_ici:g}" + (" (95 % interval's lower limit)" if ici_low is not None else ""),
+                ici is not None and _lower(ici, ici_low) <= gates.max_ici,
+                ici_low,
+                ici_high,
+            ),
             GateCheck(
                 f"net_benefit_t{threshold:g}",
                 nb_model,
@@ -133,5 +163,29 @@ def comparator_checks(
     ]
 
 
+def _estimate(estimate: dict[str, Any], basis: str) -> tuple[float | None, float | None, float | None]:
+    """Value and, on the interval basis, the 95 % limits of an Evidence estimate (None where absent)."""
+    if basis not in ("interval", "point"):
+        raise ValueError(f"the gates' basis must be 'interval' or 'point', got {basis!r}")
+    value, low, high = estimate.get("value"), estimate.get("ci_low"), estimate.get("ci_high")
+    if basis == "point" or low is None or high is None:
+        return value, None, None
+    return value, low, high
+
+
+def _lower(value: float, low: float | None) -> float:
+    return value if low is None else low
+
+
+def _upper(value: float, high: float | None) -> float:
+    return value if high is None else high
+
+
 def _show(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.3g}"
+
+
+def _interval(check: GateCheck) -> str:
+    if check.ci_low is None or check.ci_high is None:
+        return ""
+    return f" (95 % CI {check.ci_low:.3g} to {check.ci_high:.3g})"

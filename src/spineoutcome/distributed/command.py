@@ -287,7 +287,6 @@ def spark_score(
     )
 
 
-
 app = typer.Typer(
     help="spineoutcome beyond one machine: tuning workers, Optuna storage, Spark scoring.",
     no_args_is_help=True,

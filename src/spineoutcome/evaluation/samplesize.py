@@ -210,6 +210,31 @@ def development_sample_size(
     )
 
 
+def max_parameters(
+    n: int,
+    *,
+    prevalence: float,
+    r2_cox_snell: float,
+    shrinkage: float = 0.9,
+    delta_r2: float = 0.05,
+) -> int:
+    """The most candidate parameters that n patients support by Riley's criteria 1 and 2: the
+    largest p with n >= p / ((S - 1) ln(1 - R2 / S)) for S = ``shrinkage`` and for S2 (criterion 2),
+    i.e. :func:`development_sample_size` solved for p (its n for p parameters, at most n). Criterion 3
+    (the overall risk) does not depend on p. Riley's worked example (R2 0.288, prevalence 0.174):
+    662 patients support 24 parameters, 661 only 23."""
+    _check_prevalence(prevalence)
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    max_r2 = r2_cs_max(prevalence)
+    r2 = r2_cox_snell
+    if not 0.0 < r2 < min(shrinkage, max_r2):
+        raise ValueError("the anticipated Cox-Snell R^2 must lie in (0, min(shrinkage, max R^2))")
+    s2 = r2 / (r2 + delta_r2 * max_r2)
+    per_patient = min((s - 1.0) * math.log(1.0 - r2 / s) for s in (shrinkage, s2))
+    return max(0, math.floor(n * per_patient))
+
+
 def expected_shrinkage(n: int, *, n_parameters: int, r2_cox_snell: float) -> float:
     """Expected shrinkage S at sample size n: the root of (S - 1) ln(1 - R2 / S) = p / n
     (Riley et al. 2019, criterion 1 solved for S)."""

@@ -6,6 +6,13 @@ the overall analysis, applied to the group's rows. With a Bootstrap the group's 
 the same replicates restricted to the group's columns, so the difference from the overall value
 is paired replicate by replicate and gets its own percentile interval.
 
+ICI, E50, E90 and Emax get the same bias-aware interval as the overall analysis
+(:func:`.calibration.error_estimate`): the percentile interval, extended down to 0 when the
+group's estimate does not exceed the 1 - alpha/2 quantile of its distribution under perfect
+calibration (outcomes drawn from the group's own predictions, the same replicate count and
+binning). A plain percentile interval of these upward-biased errors almost never contains 0, the
+value of a perfectly calibrated model (tests/evaluation/test_subgroups.py measures it).
+
 A group with fewer than ``min_events`` events or ``min_non_events`` non-events is reported with
 status "too_few_events" and no estimates (a result, not an exception). A metric that is
 undefined in an estimable group (for example a calibration slope with constant predictions) has
@@ -28,8 +35,10 @@ from .bootstrap import Bootstrap, ones_weights
 from .calibration import (
     ERROR_METRICS,
     citl_weighted,
+    error_estimate,
     loess_errors_weighted,
     oe_weighted,
+    perfect_calibration_errors,
     slope_weighted,
 )
 from .decision_curve import net_benefit_weighted
@@ -158,7 +167,8 @@ def subgroup_metrics(
     labels form their own group "(missing)". ``metrics`` are names from DEFAULT_METRICS;
     ``thresholds`` add THRESHOLD_METRICS at each threshold. Intervals and differences are
     bootstrap percentile intervals when ``boot`` is given (loess errors use ``n_bins`` bins in
-    the replicates), otherwise only point estimates are reported.
+    the replicates, and their intervals are extended to 0 when perfect calibration is not
+    rejected: module docstring), otherwise only point estimates are reported.
     """
     y_arr, p_arr = check_outcome_and_probability(y, p)
     check_level(level if boot is None else boot.level)
@@ -169,7 +179,10 @@ def subgroup_metrics(
         raise ValueError(f"unknown metric name(s): {', '.join(unknown)}")
     cores = _cores(tuple(metrics), tuple(float(t) for t in thresholds), n_bins)
     overall_point, overall_reps = _evaluate(cores, y_arr, p_arr, None, boot)
-    overall_estimates = {m: _estimate(overall_point[m], overall_reps[m] if overall_reps else None, boot) for m in names}
+    null = _null_errors(p_arr, metrics, boot, n_bins)
+    overall_estimates = {
+        m: _estimate(overall_point[m], overall_reps[m] if overall_reps else None, boot, null.get(m)) for m in names
+    }
     combos: list[tuple[str, ...]] = [(c,) for c in columns]
     if intersections:
         for size in range(2, len(columns) + 1):
@@ -195,6 +208,7 @@ def subgroup_metrics(
                     boot,
                     min_events,
                     min_non_events,
+                    n_bins,
                 )
             )
     return SubgroupFrame(
@@ -222,6 +236,7 @@ def _group_result(
     boot: Bootstrap | None,
     min_events: int,
     min_non_events: int,
+    n_bins: int,
 ) -> GroupResult:
     yg, pg = y[mask], p[mask]
     n_events = int(yg.sum())
@@ -234,9 +249,10 @@ def _group_result(
         empty = {m: MetricValue(m, None, None, "too_few_events") for m in names}
         return GroupResult(combo, label, int(yg.size), n_events, "too_few_events", message, empty)
     point, reps = _evaluate(cores, yg, pg, mask, boot)
+    null = _null_errors(pg, [m for m in names if m in ERROR_METRICS], boot, n_bins)
     values = {}
     for m in names:
-        est = _estimate(point[m], reps[m] if reps else None, boot)
+        est = _estimate(point[m], reps[m] if reps else None, boot, null.get(m))
         diff_reps = reps[m] - overall_reps[m] if reps and overall_reps else None
         diff = _estimate(point[m] - overall_point[m], diff_reps, boot)
         status = "ok" if math.isfinite(point[m]) else "undefined"
@@ -302,9 +318,22 @@ def _threshold_core(y: np.ndarray, p: np.ndarray, w: np.ndarray, thresholds: np.
     return out
 
 
-def _estimate(value: float, replicates: np.ndarray | None, boot: Bootstrap | None) -> Estimate:
+def _null_errors(p: np.ndarray, metrics: Sequence[str], boot: Bootstrap | None, n_bins: int) -> dict[str, np.ndarray]:
+    """The calibration errors' replicates under perfect calibration of predictions ``p`` (module
+    docstring); empty without a bootstrap or without error metrics."""
+    if boot is None or not set(metrics) & set(ERROR_METRICS):
+        return {}
+    with np.errstate(all="ignore"):
+        return perfect_calibration_errors(p, boot.n_boot, boot.seed, n_bins=n_bins)
+
+
+def _estimate(
+    value: float, replicates: np.ndarray | None, boot: Bootstrap | None, null: np.ndarray | None = None
+) -> Estimate:
     if boot is None or replicates is None:
         return Estimate(float(value))
+    if null is not None and math.isfinite(value):
+        return error_estimate(boot, value, replicates, null)
     return boot.estimate(value, replicates)
 
 

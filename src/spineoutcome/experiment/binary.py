@@ -89,6 +89,7 @@ def run_binary(
         rule=config.spline_budget,
         imputation=config.imputation,
         radiomics_selection=config.radiomics_selection,
+        anticipated_c=config.sample_size.anticipated_c_statistic,
     )
     config = config.model_copy(update={"spline_knots": budget.knots})
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}

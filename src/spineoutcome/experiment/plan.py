@@ -26,7 +26,9 @@ from spineoutcome.config import PipelineConfig
 from spineoutcome.dictionary import DataDictionary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment.task import TaskData
+from spineoutcome.inner_cv import RepeatedInnerFolds
 from spineoutcome.modeling import REGISTRY, TunedClassifier
+from spineoutcome.modeling.budget import complexity_rank
 from spineoutcome.modeling.resampling import Split, centre_splits, cv_splits, temporal_split
 
 Stage = Literal["cv", "final", "bootstrap", "iecv", "temporal"]
@@ -142,13 +144,15 @@ def family_estimator(
 ) -> TunedClassifier:
     """The family's tuned estimator. The bootstrap refits of ``fixed_hyperparameters`` mode are clones with
     their final model's ``params`` and ``calibration`` set instead of a search and a recalibration test
-    (:mod:`.executor`)."""
+    (:mod:`.executor`). A penalised regression tunes on ``tuning.penalty_repeats`` repeated inner partitions."""
+    folds, repeats = config.tuning.inner_folds, config.tuning.penalty_repeats
+    penalised = complexity_rank(family, None) == 1
     return TunedClassifier(
         family,
         dictionary,
         predictors,
         n_trials=config.tuning.n_trials,
-        inner_cv=config.tuning.inner_folds,
+        inner_cv=RepeatedInnerFolds(folds, repeats, seed_of(config, "models")) if penalised and repeats > 1 else folds,
         metric=config.tuning.metric,
         storage=storage,
         study_name=f"{config.name}-{family}",

@@ -14,6 +14,7 @@ from typing import Any
 Run = str | dict[str, str]
 Cell = str | dict[str, Any]
 
+
 def h(level: int, text: str, id: str | None = None, *, outline: bool = True) -> dict[str, Any]:
     """A heading of ``level`` (1 = section); ``id`` makes it a target of references and of the checklist."""
     return {"t": "h", "level": level, "text": text, "id": id, "outline": outline}

@@ -1245,34 +1245,70 @@ def reproducibility(doc: Document) -> None:
 
 
 GLOSSARY: tuple[tuple[str, str], ...] = (
-    ("AUC (C-statistic)", "The chance that a patient who has the outcome gets a higher predicted risk than one who "
-     "does not: 0.5 is a coin toss, 1 is perfect ranking. It says nothing about whether the risks are right."),
-    ("Calibration", "Whether predicted risks match what happens: of 100 patients given 10 %, about 10 should have "
-     "the outcome."),
-    ("O:E ratio", "Observed over expected events: 1 is right on average, above 1 the model under-predicts, below 1 "
-     "it over-predicts."),
-    ("CITL (calibration in the large)", "The same question on the log-odds scale: 0 is right on average, positive "
-     "means the risks are too low."),
-    ("Calibration slope", "1 is ideal; below 1 the risks are too extreme (too high for high-risk and too low for "
-     "low-risk patients, typical of overfitting), above 1 too moderate."),
-    ("ICI, E50, E90", "The mean, median and 90th centile of the absolute gap between the predicted risk and the "
-     "observed risk (from the calibration curve): 0.01 means one percentage point."),
-    ("Brier score, log-loss", "Overall error of the predicted risks (lower is better); log-loss punishes confident "
-     "wrong predictions most and chose the selected model."),
-    ("Net benefit", "The benefit of treating patients the model flags, in true positives per 100 patients, after "
-     "subtracting the harm of treating those who would not have the outcome, weighted by the threshold."),
-    ("Threshold", "The predicted risk at which a patient would be treated; it expresses how many unnecessary "
-     "treatments one accepts to treat one patient who needs it (10 % means 9 to 1)."),
-    ("Prediction interval", "Where the performance in a new, similar hospital is expected to lie (95 %): wider "
-     "than a confidence interval because hospitals differ."),
+    (
+        "AUC (C-statistic)",
+        "The chance that a patient who has the outcome gets a higher predicted risk than one who "
+        "does not: 0.5 is a coin toss, 1 is perfect ranking. It says nothing about whether the risks are right.",
+    ),
+    (
+        "Calibration",
+        "Whether predicted risks match what happens: of 100 patients given 10 %, about 10 should have the outcome.",
+    ),
+    (
+        "O:E ratio",
+        "Observed over expected events: 1 is right on average, above 1 the model under-predicts, below 1 "
+        "it over-predicts.",
+    ),
+    (
+        "CITL (calibration in the large)",
+        "The same question on the log-odds scale: 0 is right on average, positive means the risks are too low.",
+    ),
+    (
+        "Calibration slope",
+        "1 is ideal; below 1 the risks are too extreme (too high for high-risk and too low for "
+        "low-risk patients, typical of overfitting), above 1 too moderate.",
+    ),
+    (
+        "ICI, E50, E90",
+        "The mean, median and 90th centile of the absolute gap between the predicted risk and the "
+        "observed risk (from the calibration curve): 0.01 means one percentage point.",
+    ),
+    (
+        "Brier score, log-loss",
+        "Overall error of the predicted risks (lower is better); log-loss punishes confident "
+        "wrong predictions most and chose the selected model.",
+    ),
+    (
+        "Net benefit",
+        "The benefit of treating patients the model flags, in true positives per 100 patients, after "
+        "subtracting the harm of treating those who would not have the outcome, weighted by the threshold.",
+    ),
+    (
+        "Threshold",
+        "The predicted risk at which a patient would be treated; it expresses how many unnecessary "
+        "treatments one accepts to treat one patient who needs it (10 % means 9 to 1).",
+    ),
+    (
+        "Prediction interval",
+        "Where the performance in a new, similar hospital is expected to lie (95 %): wider "
+        "than a confidence interval because hospitals differ.",
+    ),
     ("I²", "The share of the variation between centres that is real rather than chance."),
     ("Log-odds", "The scale on which logistic models add up: log(risk / (1 − risk)); 0 is a risk of 50 %."),
-    ("Odds ratio", "How much the odds of the outcome are multiplied between two values of a predictor, the others "
-     "held fixed."),
-    ("SHAP value", "How much one predictor moved one patient's prediction (on the log-odds scale) from the average "
-     "prediction; it describes the model, not a cause."),
-    ("Cross-validation, internal-external validation", "Estimating performance on patients the model was not "
-     "developed on: held-out fifths of the data, or whole held-out centres."),
+    (
+        "Odds ratio",
+        "How much the odds of the outcome are multiplied between two values of a predictor, the others held fixed.",
+    ),
+    (
+        "SHAP value",
+        "How much one predictor moved one patient's prediction (on the log-odds scale) from the average "
+        "prediction; it describes the model, not a cause.",
+    ),
+    (
+        "Cross-validation, internal-external validation",
+        "Estimating performance on patients the model was not "
+        "developed on: held-out fifths of the data, or whole held-out centres.",
+    ),
     ("Optimism", "How much better a model looks on the data it was developed on than on new patients."),
 )
 """Terms a surgeon reading the report may not know, explained in plain words (the glossary section)."""

@@ -178,7 +178,9 @@ def accrual(acc: dict[str, Any], created: str = "") -> dict[str, Any]:
         "operation and last follow-up contact (to the month, so that no patient's dates can "
         "be recovered).",
         note=f"The end of follow-up is after the date of this run ({fmt.month(created[:7])}): check the "
-        "follow-up dates of the exports." if late else None,
+        "follow-up dates of the exports."
+        if late
+        else None,
     )
 
 
@@ -692,8 +694,7 @@ def net_benefit(evidence: dict[str, Any], thresholds: list[float]) -> dict[str, 
     if not rows or first is None:
         return None
     treat_all = [
-        fmt.num(_per_100(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t))), "nb_100")
-        for t in thresholds
+        fmt.num(_per_100(_at(first.get("nb_all"), _nearest(first.get("thresholds"), t))), "nb_100") for t in thresholds
     ]
     rows.append([B.cell("Treat all", i=True), *treat_all])
     rows.append([B.cell("Treat none", i=True), *[fmt.num(0.0, "nb_100")] * len(thresholds)])
@@ -1208,8 +1209,7 @@ def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
         id="tab-hyper",
         widths=("5cm", "1fr"),
         size=8.0,
-        caption=f"{estimator_name(spec)}: every hyperparameter of the final model (unset "
-        "library defaults omitted).",
+        caption=f"{estimator_name(spec)}: every hyperparameter of the final model (unset library defaults omitted).",
     )
 
 

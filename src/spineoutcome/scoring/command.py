@@ -256,4 +256,3 @@ def _print_summary(summary) -> None:  # summary: ScoringSummary, imported lazily
             markup=False,
             highlight=False,
         )
-
