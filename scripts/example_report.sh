@@ -29,7 +29,7 @@ pipeline = (root / "pipelines/c5_palsy.yaml").read_text()
 (work / "c5_palsy.yaml").write_text(f"{pipeline.rstrip()}\ndata_source: {json.dumps(statement)}\n")
 PY
 rm -rf "$work/runs"
-spineoutcome train "$work/c5_palsy.yaml" --data "$work/synthetic" --out "$work/runs" --no-mlflow --no-report
+spineoutcome train "$work/c5_palsy.yaml" --data "$work/synthetic" --out "$work/runs" --no-mlflow --no-report --jobs "${JOBS:-2}"
 run=$(find "$work/runs" -mindepth 1 -maxdepth 1 -type d -name 'c5_palsy-*' | head -n 1)
 spineoutcome report "$run"
 cp "$run/report.pdf" "$root/reports/example_c5_palsy.pdf"

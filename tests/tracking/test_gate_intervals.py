@@ -27,6 +27,7 @@ def evidence(slope: tuple[float, float, float], ici: tuple[float, float, float])
         best_family="elastic_net",
         families={"elastic_net": SimpleNamespace(cross_validation=cv)},
         pipeline={"thresholds": [0.1]},
+        comparators=None,
     )
 
 
