@@ -33,6 +33,23 @@ from .sections import ALL_KINDS, BINARY, TIME_TO_EVENT, Document, ReportSection,
 # ---------------------------------------------------------------- helpers
 
 
+def selection_text(ev: dict[str, Any], *, short: bool = False) -> str:
+    """The model-selection rule with each family's share of lowest-loss bootstrap replicates under its
+    readable name; ``short``: the rule in a few words (title page). Older Evidence: its stored sentence."""
+    selection = ev.get("model_selection")
+    if not selection:
+        return str(ev.get("selection_rule") or "–")
+    loss = str(selection.get("loss", "loss")).replace("_", "-")
+    if short:
+        return f"simplest family within one standard error of the lowest cross-validated {loss}; see Key results"
+    shares = ", ".join(
+        f"{F.family_name(c['family'])} {fmt.percent(c['lowest_loss_frequency'], 0)}" for c in selection["families"]
+    )
+    replicates = selection["n_boot"]
+    lowest = f"share of {replicates} bootstrap replicates in which each family had the lowest {loss}"
+    return f"{selection['rule']}; {lowest}: {shares}"
+
+
 def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
     """One sentence on the boosted trees' logistic recalibration, with the final models' a and b."""
     finals = []
@@ -134,7 +151,7 @@ def meta(ev: dict[str, Any]) -> dict[str, Any]:
         ("Data", study(ev, "data_source", "not stated (data_source in the pipeline or the data dictionary)")),
         ("Outcome events", fmt.count_percent(data.get("events"), share=data.get("prevalence"))),
         ("Models compared", ", ".join(F.family_name(f) for f in T.ordered_families(ev))),
-        ("Selected model", f"{F.family_name(best)} ({ev.get('selection_rule', '')})"),
+        ("Selected model", f"{F.family_name(best)} ({selection_text(ev, short=True)})"),
         ("Run", f"{ev.get('run_id', '')[:12]} · {ev.get('created', '')}"),
         ("Data digest (SHA-256)", data.get("digest", "")[:32] + "…"),
         ("Data dictionary", f"{(data.get('dictionary') or {}).get('version', '–')}"),
@@ -211,7 +228,7 @@ def summary(doc: Document) -> None:
             f"{fmt.est(cal.get('oe_ratio'), 'oe')}. "
         )
         if ev.get("selection_rule"):
-            runs.append(f"Selection rule: {ev['selection_rule']}. ")
+            runs.append(f"Selection rule: {selection_text(ev)}. ")
         runs.extend(_transportability_runs(ev))
         runs.extend(_care_choice_runs(ev))
     else:
@@ -656,7 +673,7 @@ def methods(doc: Document) -> None:
             "for continuous predictors, so non-linear effects are allowed without being searched for. The "
             "flexible learners see the same predictors without splines or scaling. "
             + (_boosting_calibration_text(ev, fams) if pipe.get("boosting_calibration") == "logistic" else "")
-            + f"Model selection rule: {ev.get('selection_rule', '–')}."
+            + f"Model selection rule: {selection_text(ev)}."
             if binary
             else f"Survival families fitted to interval-censored times (interval midpoints). Selection rule: "
             f"{ev.get('selection_rule', '–')}."
