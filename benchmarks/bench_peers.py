@@ -215,6 +215,7 @@ def run_one(
     work: Path,
     seed: int,
     pycaret: bool,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     config = load_pipeline(path, dev.dictionary, outcomes=list(load_outcome_definitions()))
     config = config.model_copy(
@@ -223,7 +224,7 @@ def run_one(
     X_test, y_test, pi = analysis_set(config, test, test_truth)
     rows: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    result = run_experiment(config, dev, validation_flow=dev.validation_flow)
+    result = run_experiment(config, dev, validation_flow=dev.validation_flow, jobs=jobs)
     pipeline_seconds = time.perf_counter() - t0
     evidence = result.evidence.to_dict()
     best = evidence["best_family"]
@@ -376,6 +377,9 @@ def main() -> None:
         "--resume", action="store_true", help="Keep cached pipelines; add PyCaret where it did not run."
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="Fits run at once (the Evidence, hence the models, do not depend on it)."
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     dev_dir, test_dir, first = cohorts(args.work, args.n, args.n_test, args.seed)
@@ -406,7 +410,9 @@ def main() -> None:
                 if not args.no_pycaret and record["pycaret"] != "ran":
                     add_pycaret(record, path, dev, test, test_truth, args.work, args.seed)
             else:
-                record = run_one(path, dev, test, dev_truth, test_truth, args.work, args.seed, not args.no_pycaret)
+                record = run_one(
+                    path, dev, test, dev_truth, test_truth, args.work, args.seed, not args.no_pycaret, args.jobs
+                )
             record["meta"] = meta
             (args.work / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
             print(f"{path.stem}: done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
