@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from spineoutcome.evaluation.comparators import not_beaten
 
 from . import blocks as B
 from . import numbers as fmt
-from .figures import GREY, LIGHT, STYLE, TEXT_WIDTH, family_colour, family_name
+from .figures import GREY, STYLE, TEXT_WIDTH, decision_axes, family_colour, family_name, floats
 from .sections import Document
 
 COMPARATOR_COLOURS = ["#D55E00", "#CC79A7", "#009E73", "#56B4E9", "#F0E442", "#000000"]
@@ -33,11 +32,6 @@ VERDICT = {
     "no_clear_difference": "no clear difference",
     "not_estimable": fmt.NOT_ESTIMABLE,
 }
-
-
-def _floats(values: list[Any] | None) -> np.ndarray:
-    """Evidence numbers as floats; a value that was not estimable (None) becomes NaN and is not drawn."""
-    return np.asarray([v if fmt.finite(v) else np.nan for v in (values or [])], dtype=float)
 
 
 def _evaluated(ev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -258,9 +252,9 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
     evaluated = _evaluated(ev)
     if not model or not evaluated:
         return None
-    t = _floats(model.get("thresholds"))
-    nb_model = _floats(model.get("nb_model"))
-    nb_all = _floats(model.get("nb_all"))
+    t = floats(model.get("thresholds"))
+    nb_model = floats(model.get("nb_model"))
+    nb_all = floats(model.get("nb_all"))
     prevalence = model.get("prevalence") if fmt.finite(model.get("prevalence")) else 0.1
     thresholds = [x for x in record.get("thresholds") or [] if fmt.finite(x)]
     x_max = min(1.0, math.ceil(max([*thresholds, prevalence * 2, 0.1]) * 1.6 / 0.05 + 1e-9) * 0.05)
@@ -277,7 +271,7 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
             )
         for i, comparator in enumerate(evaluated):
             curve = comparator["result"].get("decision_curve") or {}
-            ct, nb = _floats(curve.get("thresholds")), _floats(curve.get("nb"))
+            ct, nb = floats(curve.get("thresholds")), floats(curve.get("nb"))
             if ct.size != nb.size or not ct.size:
                 continue
             inside = np.isfinite(ct) & (ct <= x_max)
@@ -293,15 +287,7 @@ def decision_figure(ev: dict[str, Any], path: Path) -> Path | None:
                 ms=3.5,
                 color=colour,
             )
-        for th in thresholds:
-            ax.axvline(th, color=LIGHT, lw=0.8, ls=":")
-        top = max(prevalence * 1.15, 0.01)
-        ax.set_ylim(-top * 0.35, top)
-        ax.set_xlim(0, x_max)
-        ax.set_xlabel("Threshold probability (risk above which the decision would change)")
-        ax.set_ylabel("Net benefit (true positives per patient)")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{fmt.num(100 * v, digits=0)} %"))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.num(v, "nb")))
+        decision_axes(ax, thresholds, prevalence, x_max)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})

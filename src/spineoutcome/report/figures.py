@@ -66,18 +66,20 @@ def family_colour(family: str, i: int = 0) -> str:
     return registry_colour(family, i)
 
 
-def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+def subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
     """A figure and its axes without pyplot: no global backend, no figure registry to leak into
     (the SVG canvas is attached when the figure is saved)."""
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(*args, **kwargs)
 
 
-def _ticks(kind: str = "default", digits: int | None = None) -> FuncFormatter:
+def number_ticks(kind: str = "default", digits: int | None = None) -> FuncFormatter:
+    """Axis tick labels formatted as the report formats numbers of ``kind``."""
     return FuncFormatter(lambda v, _pos: fmt.num(v, kind, digits=digits))
 
 
-def _pct_ticks() -> FuncFormatter:
+def pct_ticks() -> FuncFormatter:
+    """Axis tick labels of a risk as whole percentages."""
     return FuncFormatter(lambda v, _pos: f"{fmt.num(100 * v, digits=0)} %")
 
 
@@ -98,19 +100,35 @@ def _log_ticks(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.num(v, digits=2 if v < 0.5 else (1 if v < 1 else 0))))
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save(fig: Any, path: Path) -> Path:
+    """The figure as SVG with text kept as text and no date, so that a re-render is byte-identical."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
     return path
 
 
-def _nice_upper(x: float) -> float:
+def decision_axes(ax: Any, thresholds: Sequence[Any], prevalence: float, x_max: float) -> None:
+    """The decision-curve axes of the report: the thresholds as dotted lines, net benefit from a little
+    below zero to just above the prevalence (treat all at threshold 0), risks as percentages."""
+    for th in thresholds:
+        if fmt.finite(th):
+            ax.axvline(th, color=LIGHT, lw=0.8, ls=":")
+    top = max(prevalence * 1.15, 0.01)
+    ax.set_ylim(-top * 0.35, top)
+    ax.set_xlim(0, x_max)
+    ax.set_xlabel("Threshold probability (risk above which the decision would change)")
+    ax.set_ylabel("Net benefit (true positives per patient)")
+    ax.xaxis.set_major_formatter(pct_ticks())
+    ax.yaxis.set_major_formatter(number_ticks("nb"))
+
+
+def nice_upper(x: float) -> float:
     """A round axis limit just above x (0.05 steps below 0.3, 0.1 steps above)."""
     step = 0.05 if x < 0.3 else 0.1
     return min(1.0, math.ceil(x / step + 1e-9) * step)
 
 
-def _floats(values: Sequence[Any] | None) -> np.ndarray:
+def floats(values: Sequence[Any] | None) -> np.ndarray:
     """Evidence numbers as floats: a statistic that was not estimable (None) becomes NaN and is not drawn."""
     return np.asarray([v if fmt.finite(v) else np.nan for v in (values or [])], dtype=float)
 
@@ -144,7 +162,7 @@ def roc_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
     if not any(curves.values()):
         return None
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.62, TEXT_WIDTH * 0.56))
+        fig, ax = subplots(figsize=(TEXT_WIDTH * 0.62, TEXT_WIDTH * 0.56))
         ax.plot([0, 1], [0, 1], color=LIGHT, lw=1, ls="--", label="No discrimination")
         markers = ["o", "s", "^", "D", "v"]
         for i, (family, roc) in enumerate(curves.items()):
@@ -153,7 +171,7 @@ def roc_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
             cv = families[family]["cross_validation"]
             auc = (cv.get("discrimination") or {}).get("auc")
             colour = family_colour(family, i)
-            x, y = _floats(roc.get("false_positive_rate")), _floats(roc.get("true_positive_rate"))
+            x, y = floats(roc.get("false_positive_rate")), floats(roc.get("true_positive_rate"))
             ok = np.isfinite(x) & np.isfinite(y) if x.size == y.size else np.zeros(0, dtype=bool)
             label = f"{family_name(family)}: AUC {fmt.est(auc, 'auc')}"
             ax.plot(x[ok], y[ok], color=colour, label=label if ok.any() else f"{label} (curve {fmt.NOT_ESTIMABLE})")
@@ -189,10 +207,10 @@ def roc_curves(families: dict[str, dict[str, Any]], path: Path) -> Path | None:
         ax.set_aspect("equal")
         ax.set_xlabel("1 − specificity (false-positive rate)")
         ax.set_ylabel("Sensitivity (true-positive rate)")
-        ax.xaxis.set_major_formatter(_ticks(digits=1))
-        ax.yaxis.set_major_formatter(_ticks(digits=1))
+        ax.xaxis.set_major_formatter(number_ticks(digits=1))
+        ax.yaxis.set_major_formatter(number_ticks(digits=1))
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-        return _save(fig, path)
+        return save(fig, path)
 
 
 # ---------------------------------------------------------------- calibration
@@ -207,9 +225,9 @@ def _risk_axis_upper(cv: dict[str, Any]) -> float:
     1 % would squash the rest), else up to the largest point of its curve."""
     q99 = _value(cv.get("prediction_distribution"), "q99")
     if q99 is not None:
-        return _nice_upper(max(q99 * 1.1, 0.02))
-    x = _floats(cv["calibration_curve"].get("predicted"))
-    return _nice_upper(float(np.nanmax(x))) if np.isfinite(x).any() else 1.0
+        return nice_upper(max(q99 * 1.1, 0.02))
+    x = floats(cv["calibration_curve"].get("predicted"))
+    return nice_upper(float(np.nanmax(x))) if np.isfinite(x).any() else 1.0
 
 
 def _spike_histogram(ax: Any, dist: dict[str, Any] | None, upper: float, colour: str) -> None:
@@ -217,8 +235,8 @@ def _spike_histogram(ax: Any, dist: dict[str, Any] | None, upper: float, colour:
     curve. Bins have unequal widths (small cells were merged), so bar heights are densities (count per unit
     of risk), each group scaled to its own maximum. A single bin (too few patients to split without a
     cell under 5) carries no shape and is not drawn."""
-    edges = _floats((dist or {}).get("edges"))
-    counts = {"up": _floats((dist or {}).get("events")), "down": _floats((dist or {}).get("non_events"))}
+    edges = floats((dist or {}).get("edges"))
+    counts = {"up": floats((dist or {}).get("events")), "down": floats((dist or {}).get("non_events"))}
     base = -SPIKE_HEIGHT * upper / 2
     widths = np.diff(edges) if edges.size > 1 else np.zeros(0)
     usable = (
@@ -268,7 +286,7 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
     nrow = math.ceil(len(items) / ncol)
     width = TEXT_WIDTH if ncol == 2 else TEXT_WIDTH * 0.55
     with rc_context(STYLE):
-        fig, axes = _subplots(nrow, ncol, figsize=(width, 3.2 * nrow + 0.4), squeeze=False)
+        fig, axes = subplots(nrow, ncol, figsize=(width, 3.2 * nrow + 0.4), squeeze=False)
         for k, (family, cv) in enumerate(items):
             ax = axes[k // ncol][k % ncol]
             curve, cal = cv["calibration_curve"], cv.get("calibration") or {}
@@ -283,8 +301,8 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
             ax.set_title(family_name(family))
             ax.set_xlabel("Predicted risk")
             ax.set_ylabel("Observed proportion")
-            ax.xaxis.set_major_formatter(_pct_ticks())
-            ax.yaxis.set_major_formatter(_pct_ticks())
+            ax.xaxis.set_major_formatter(pct_ticks())
+            ax.yaxis.set_major_formatter(pct_ticks())
             text = "\n".join(
                 [
                     f"CITL {fmt.point(cal.get('citl'), 'citl')}",
@@ -314,14 +332,14 @@ def calibration_curves(families: dict[str, dict[str, Any]], path: Path) -> Path 
                 handles.setdefault(label, handle)
         handles["Perfect calibration"] = Line2D([], [], color=LIGHT, ls="--", lw=1)
         fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _calibration_curve(ax: Any, curve: dict[str, Any], colour: str) -> None:
     """The loess curve and its band where estimable, clipped to proportions in [0, 1]; "not estimable"
     where no point is."""
-    x, y = _floats(curve.get("predicted")), _floats(curve.get("observed"))
-    lo, hi = _floats(curve.get("observed_ci_low")), _floats(curve.get("observed_ci_high"))
+    x, y = floats(curve.get("predicted")), floats(curve.get("observed"))
+    lo, hi = floats(curve.get("observed_ci_low")), floats(curve.get("observed_ci_high"))
     if x.size != y.size or not (np.isfinite(x) & np.isfinite(y)).any():
         _not_estimable(ax, f"calibration curve {fmt.NOT_ESTIMABLE}")
         return
@@ -354,29 +372,29 @@ def decision_curves(
     if not curves:
         return None
     any_curve = next(iter(curves.values()))
-    t = _floats(any_curve.get("thresholds"))
-    nb_all = _floats(any_curve.get("nb_all"))
+    t = floats(any_curve.get("thresholds"))
+    nb_all = floats(any_curve.get("nb_all"))
     prevalence = _value(any_curve, "prevalence")
     if prevalence is None:
         prevalence = float(np.nanmax(nb_all)) if np.isfinite(nb_all).any() else 0.1
-    x_max = _nice_upper(max([*(v for v in thresholds if fmt.finite(v)), prevalence * 2, 0.1]) * 1.6)
+    x_max = nice_upper(max([*(v for v in thresholds if fmt.finite(v)), prevalence * 2, 0.1]) * 1.6)
     keep = np.isfinite(t) & (t <= x_max)
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH, 3.2))
+        fig, ax = subplots(figsize=(TEXT_WIDTH, 3.2))
         ax.axhline(0, color="black", lw=1, label="Treat none")
         if nb_all.size == t.size:
             ax.plot(t[keep], nb_all[keep], color=GREY, lw=1.2, ls="--", label="Treat all")
         for i, (family, c) in enumerate(curves.items()):
             colour = family_colour(family, i)
             name = family_name(family) + (" (selected)" if family == best else "")
-            nb = _floats(c.get("nb_model"))
+            nb = floats(c.get("nb_model"))
             if nb.size != t.size or not np.isfinite(nb[keep]).any():
                 ax.plot([], [], color=colour, label=f"{name}: {fmt.NOT_ESTIMABLE}")
                 continue
             ax.plot(t[keep], nb[keep], color=colour, label=name)
             ci = (c.get("ci") or {}).get("nb_model") or []
             if family == best and len(ci) == 2:
-                lo, hi = _floats(ci[0]), _floats(ci[1])
+                lo, hi = floats(ci[0]), floats(ci[1])
                 if lo.size == hi.size == t.size:
                     ax.fill_between(
                         t[keep],
@@ -387,18 +405,9 @@ def decision_curves(
                         lw=0,
                         label=f"{family_name(family)}: 95 % CI",
                     )
-        for th in thresholds:
-            if fmt.finite(th):
-                ax.axvline(th, color=LIGHT, lw=0.8, ls=":")
-        top = max(prevalence * 1.15, 0.01)
-        ax.set_ylim(-top * 0.35, top)
-        ax.set_xlim(0, x_max)
-        ax.set_xlabel("Threshold probability (risk above which the decision would change)")
-        ax.set_ylabel("Net benefit (true positives per patient)")
-        ax.xaxis.set_major_formatter(_pct_ticks())
-        ax.yaxis.set_major_formatter(_ticks("nb"))
+        decision_axes(ax, thresholds, prevalence, x_max)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        return _save(fig, path)
+        return save(fig, path)
 
 
 # ---------------------------------------------------------------- forest plots
@@ -447,7 +456,7 @@ def _forest_panel(
         ax.set_xscale("log")
         _log_ticks(ax.xaxis)
     else:
-        ax.xaxis.set_major_formatter(_ticks(kind))
+        ax.xaxis.set_major_formatter(number_ticks(kind))
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.grid(axis="y", visible=False)
@@ -554,7 +563,7 @@ def subgroup_forest(
     offsets = {f: (i - (len(families) - 1) / 2) * 0.28 for i, f in enumerate(families)}
     height = 0.9 + 0.19 * y
     with rc_context(STYLE):
-        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True, gridspec_kw={"width_ratios": [1, 1, 1]})
+        fig, axes = subplots(1, 3, figsize=(TEXT_WIDTH, height), sharey=True, gridspec_kw={"width_ratios": [1, 1, 1]})
         overall = next((e for e in rows if e["grouping"] == "overall"), None)
         first = (overall or {}).get("values", {}).get(families[0], {}).get("auc")
         ref_auc = first["value"] if first and not first["off"] else None
@@ -614,7 +623,7 @@ def subgroup_forest(
             bbox_to_anchor=(0.6, -0.02 - 0.25 / height),
         )
         fig.tight_layout(w_pad=1.0)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Path | None:
@@ -660,7 +669,7 @@ def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Pat
     n_rows = len(centres) + 2
     colour = family_colour(family)
     with rc_context(STYLE):
-        fig, axes = _subplots(1, 3, figsize=(TEXT_WIDTH, 0.9 + 0.24 * n_rows), sharey=True)
+        fig, axes = subplots(1, 3, figsize=(TEXT_WIDTH, 0.9 + 0.24 * n_rows), sharey=True)
         labels = [
             f"{c.get('centre')}  ({fmt.integer(c.get('n'))}; {fmt.integer(c.get('n_events'))} events)" for c in centres
         ]
@@ -684,7 +693,7 @@ def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Pat
                 ax.set_xscale("log")
                 _log_ticks(ax.xaxis)
             else:
-                ax.xaxis.set_major_formatter(_ticks(kind))
+                ax.xaxis.set_major_formatter(number_ticks(kind))
             ax.set_title(title)
             ax.set_xlabel(xlabel)
             ax.grid(axis="y", visible=False)
@@ -694,7 +703,7 @@ def centre_forest(heterogeneity: dict[str, Any], family: str, path: Path) -> Pat
         axes[0].set_ylim(n_rows - 0.4, -0.6)
         fig.suptitle(family_name(family), x=0.01, ha="left", fontsize=9, fontweight="bold")
         fig.tight_layout(w_pad=1.0)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _pooled_diamond(ax: Any, p: dict[str, Any] | None, y: float) -> None:
@@ -732,7 +741,7 @@ def odds_ratio_forest(
     if not rows:
         return None
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.62, 0.7 + 0.22 * len(rows)))
+        fig, ax = subplots(figsize=(TEXT_WIDTH * 0.62, 0.7 + 0.22 * len(rows)))
         for i, r in enumerate(rows):
             v = _clip_ci(
                 {"value": r.get("odds_ratio"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high")}, *OR_BOUNDS
@@ -756,7 +765,7 @@ def odds_ratio_forest(
         ax.set_ylim(len(rows) - 0.4, -0.6)
         ax.grid(axis="y", visible=False)
         ax.set_xlabel("Adjusted odds ratio (95 % CI, log scale)")
-        return _save(fig, path)
+        return save(fig, path)
 
 
 # ---------------------------------------------------------------- SHAP
@@ -772,11 +781,11 @@ def shap_importance(
         return None
     n = max(min(len(s["importance"]), top) for _, s in items)
     with rc_context(STYLE):
-        fig, axes = _subplots(1, len(items), figsize=(TEXT_WIDTH, 0.8 + 0.2 * n), squeeze=False)
+        fig, axes = subplots(1, len(items), figsize=(TEXT_WIDTH, 0.8 + 0.2 * n), squeeze=False)
         for k, (family, s) in enumerate(items):
             ax = axes[0][k]
             rows = s["importance"][:top]
-            widths = _floats([r.get("mean_abs_shap") for r in rows])
+            widths = floats([r.get("mean_abs_shap") for r in rows])
             ax.barh(range(len(rows)), np.nan_to_num(widths), color=family_colour(family, k), height=0.65)
             for i in np.flatnonzero(~np.isfinite(widths)):
                 _row_note(ax, i, fmt.NOT_ESTIMABLE, x=0.02, ha="left")
@@ -787,9 +796,9 @@ def shap_importance(
             ax.grid(axis="y", visible=False)
             ax.set_title(family_name(family))
             ax.set_xlabel(f"Mean |SHAP| ({s.get('units', 'log-odds')})")
-            ax.xaxis.set_major_formatter(_ticks("shap"))
+            ax.xaxis.set_major_formatter(number_ticks("shap"))
         fig.tight_layout(w_pad=1.5)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 _BOX_KEYS = ("q05", "q25", "q50", "q75", "q95")
@@ -823,7 +832,7 @@ def shap_binned(
     marked "n.e." (not estimable)."""
     binned = shap.get("binned") or {}
     order = [r["variable"] for r in shap.get("importance", []) if r["variable"] in binned][:top]
-    values = _floats([b.get(k) for v in order for b in binned[v] for k in _BOX_KEYS])
+    values = floats([b.get(k) for v in order for b in binned[v] for k in _BOX_KEYS])
     if not order or not np.isfinite(values).any():
         return None
     ncol = 3
@@ -832,7 +841,7 @@ def shap_binned(
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     pad = 0.05 * (hi - lo or 1)
     with rc_context(STYLE):
-        fig, axes = _subplots(nrow, ncol, figsize=(TEXT_WIDTH, 1.9 * nrow), squeeze=False, sharey=True)
+        fig, axes = subplots(nrow, ncol, figsize=(TEXT_WIDTH, 1.9 * nrow), squeeze=False, sharey=True)
         for k, var in enumerate(order):
             ax = axes[k // ncol][k % ncol]
             bins = binned[var]
@@ -848,13 +857,13 @@ def shap_binned(
             ax.set_ylim(lo - pad, hi + pad)
             ax.set_title(textwrap.fill(names(var), 30), fontsize=8)
             ax.grid(axis="x", visible=False)
-            ax.yaxis.set_major_formatter(_ticks("shap", digits=1))
+            ax.yaxis.set_major_formatter(number_ticks("shap", digits=1))
             if k % ncol == 0:
                 ax.set_ylabel(f"SHAP ({shap.get('units', 'log-odds')})", fontsize=7.5)
         for k in range(len(order), nrow * ncol):
             axes[k // ncol][k % ncol].set_visible(False)
         fig.tight_layout(h_pad=0.8, w_pad=0.8)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _shap_box(ax: Any, i: int, b: dict[str, Any], colour: str, bottom: float) -> None:
@@ -919,7 +928,7 @@ def shap_waterfall(
     lo, hi = float(min(ends)), float(max(ends))
     span = max(hi - lo, 0.5)
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.85, 1.0 + 0.24 * (len(shown) + 2)))
+        fig, ax = subplots(figsize=(TEXT_WIDTH * 0.85, 1.0 + 0.24 * (len(shown) + 2)))
         labels = ["Average prediction (base value)"]
         ax.plot([base], [0], "o", color=GREY, ms=6)
         ax.text(base + 0.02 * span, 0, fmt.num(base, "shap"), va="center", ha="left", fontsize=7)
@@ -955,7 +964,7 @@ def shap_waterfall(
         ax.grid(axis="y", visible=False)
         ax.set_xlim(lo - 0.08 * span, hi + 0.18 * span)
         ax.set_xlabel(f"Model output ({units}); orange bars raise, blue bars lower the predicted risk")
-        ax.xaxis.set_major_formatter(_ticks("shap", digits=1))
+        ax.xaxis.set_major_formatter(number_ticks("shap", digits=1))
         if units == "log-odds":
             top_ax = ax.secondary_xaxis(
                 "top",
@@ -972,7 +981,7 @@ def shap_waterfall(
             top_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.threshold(v)))
             top_ax.set_xlabel("Predicted risk")
             top_ax.tick_params(labelsize=7.5)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _show(value: Any) -> str:
@@ -1003,7 +1012,7 @@ def km_by_risk_group(
         return None
     names = {groups[0]: "lowest", groups[-1]: "highest"} if len(groups) > 1 else {}
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.75, 3.0))
+        fig, ax = subplots(figsize=(TEXT_WIDTH * 0.75, 3.0))
         for i, g in enumerate(groups):
             colour = RISK_GROUP_COLOURS[i % len(RISK_GROUP_COLOURS)]
             rows = [r for r in km if r.get("group") == g]
@@ -1016,17 +1025,17 @@ def km_by_risk_group(
         ax.set_ylim(0, 1.02)
         ax.set_xlim(left=0)
         ax.set_ylabel("Event-free proportion")
-        ax.yaxis.set_major_formatter(_pct_ticks())
+        ax.yaxis.set_major_formatter(pct_ticks())
         ax.set_title(family_name(family))
         ax.legend(loc="lower left", frameon=True, facecolor="white", edgecolor="none", framealpha=1.0)
         _at_risk_table(ax, at_risk or [], groups)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _km_curve(ax: Any, rows: list[dict[str, Any]], colour: str, label: str) -> None:
     """One group's step curve and band from its finite (time, survival) rows, in time order."""
-    t, surv = _floats([r.get("time") for r in rows]), _floats([r.get("survival") for r in rows])
-    lo, hi = _floats([r.get("lower_ci") for r in rows]), _floats([r.get("upper_ci") for r in rows])
+    t, surv = floats([r.get("time") for r in rows]), floats([r.get("survival") for r in rows])
+    lo, hi = floats([r.get("lower_ci") for r in rows]), floats([r.get("upper_ci") for r in rows])
     ok = np.isfinite(t) & np.isfinite(surv)
     order = np.argsort(t[ok])
     if not ok.any():
@@ -1095,9 +1104,9 @@ def calibration_at_horizon(families: dict[str, dict[str, Any]], path: Path) -> P
             items.append((f, xy))
     if not items:
         return None
-    upper = _nice_upper(max(0.02, *(max(x, y) * 1.05 for _, xy in items for x, y in xy)))
+    upper = nice_upper(max(0.02, *(max(x, y) * 1.05 for _, xy in items for x, y in xy)))
     with rc_context(STYLE):
-        fig, ax = _subplots(figsize=(TEXT_WIDTH * 0.55, TEXT_WIDTH * 0.5))
+        fig, ax = subplots(figsize=(TEXT_WIDTH * 0.55, TEXT_WIDTH * 0.5))
         ax.plot([0, upper], [0, upper], color=LIGHT, ls="--", lw=1, label="Ideal")
         for i, (family, xy) in enumerate(items):
             ax.plot(
@@ -1114,7 +1123,7 @@ def calibration_at_horizon(families: dict[str, dict[str, Any]], path: Path) -> P
         ax.set_aspect("equal")
         ax.set_xlabel("Mean predicted risk at horizon")
         ax.set_ylabel("Observed risk (Kaplan-Meier)")
-        ax.xaxis.set_major_formatter(_pct_ticks())
-        ax.yaxis.set_major_formatter(_pct_ticks())
+        ax.xaxis.set_major_formatter(pct_ticks())
+        ax.yaxis.set_major_formatter(pct_ticks())
         ax.legend(loc="upper left")
-        return _save(fig, path)
+        return save(fig, path)

@@ -19,47 +19,26 @@ from typing import Any
 import numpy as np
 from matplotlib import rc_context
 from matplotlib.colors import LinearSegmentedColormap, PowerNorm
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 
 from . import numbers as fmt
-from .figures import GREY, LIGHT, STYLE, TEXT_WIDTH, family_colour, family_name
+from .figures import (
+    GREY,
+    LIGHT,
+    STYLE,
+    TEXT_WIDTH,
+    family_colour,
+    family_name,
+    floats,
+    nice_upper,
+    number_ticks,
+    pct_ticks,
+    save,
+    subplots,
+)
 
 SAMPLE_COLOUR = "#9A9A9A"
 THRESHOLD_STYLES = ("-", "--", ":", "-.")
-
-
-def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
-    """A figure and its axes without pyplot (no global backend or figure registry)."""
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(*args, **kwargs)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """The figure as SVG with text kept as text, as :mod:`.figures` writes them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
-    return path
-
-
-def _floats(values: Any) -> np.ndarray:
-    """Evidence numbers as floats; a value that was not estimable (None) becomes NaN and is not drawn."""
-    return np.asarray([v if fmt.finite(v) else np.nan for v in (values or [])], dtype=float)
-
-
-def _nice_upper(x: float) -> float:
-    """A round axis limit just above x (0.05 steps below 0.3, 0.1 steps above)."""
-    step = 0.05 if x < 0.3 else 0.1
-    return min(1.0, math.ceil(x / step + 1e-9) * step)
-
-
-def _pct_ticks() -> FuncFormatter:
-    return FuncFormatter(lambda v, _pos: f"{fmt.num(100 * v, digits=0)} %")
-
-
-def _ticks(kind: str = "default", digits: int | None = None) -> FuncFormatter:
-    return FuncFormatter(lambda v, _pos: fmt.num(v, kind, digits=digits))
 
 
 def _panels(n: int, height: float = 3.0) -> tuple[Any, list[Any]]:
@@ -67,7 +46,7 @@ def _panels(n: int, height: float = 3.0) -> tuple[Any, list[Any]]:
     ncol = min(n, 2)
     nrow = math.ceil(n / ncol)
     width = TEXT_WIDTH if ncol == 2 else TEXT_WIDTH * 0.55
-    fig, axes = _subplots(nrow, ncol, figsize=(width, height * nrow + 0.3), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(width, height * nrow + 0.3), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -87,11 +66,9 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
             colour = family_colour(family, k)
             edges, share = _histogram(rec.get("histogram") or {})
             bins = rec.get("bins") or []
-            top = _floats([b.get("boot_q975") for b in bins])
+            top = floats([b.get("boot_q975") for b in bins])
             upper = (
-                float(edges[-1])
-                if edges.size
-                else _nice_upper(float(np.nanmax(top)) if np.isfinite(top).any() else 1.0)
+                float(edges[-1]) if edges.size else nice_upper(float(np.nanmax(top)) if np.isfinite(top).any() else 1.0)
             )
             shown = np.where(share > 0, share, np.nan)
             if np.isfinite(shown).any():
@@ -104,17 +81,17 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
                     shading="flat",
                 )
             ax.plot([0, upper], [0, upper], color=GREY, lw=0.8, ls="--")
-            x = _floats([b.get("mean_risk") for b in bins])
+            x = floats([b.get("mean_risk") for b in bins])
             for key, style in (("boot_q025", ":"), ("boot_q50", "-"), ("boot_q975", ":")):
-                ax.plot(x, _floats([b.get(key) for b in bins]), color="black", lw=1.1, ls=style)
+                ax.plot(x, floats([b.get(key) for b in bins]), color="black", lw=1.1, ls=style)
             ax.set_xlim(0, upper)
             ax.set_ylim(0, upper)
             ax.set_aspect("equal")
             ax.set_title(family_name(family))
             ax.set_xlabel("Risk from the final model")
             ax.set_ylabel(f"Risk from {fmt.integer(rec.get('replicates_used'))} bootstrap models")
-            ax.xaxis.set_major_formatter(_pct_ticks())
-            ax.yaxis.set_major_formatter(_pct_ticks())
+            ax.xaxis.set_major_formatter(pct_ticks())
+            ax.yaxis.set_major_formatter(pct_ticks())
         fig.tight_layout(w_pad=2.0, rect=(0, 0.08, 1, 1))
         fig.legend(
             [
@@ -127,13 +104,13 @@ def prediction_instability(records: dict[str, dict[str, Any]], path: Path) -> Pa
             ncol=3,
             bbox_to_anchor=(0.5, 0.0),
         )
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _histogram(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The histogram's edges and shares (suppressed or not estimable cells NaN); empty when its edges
     are not usable."""
-    edges = _floats(record.get("edges"))
+    edges = floats(record.get("edges"))
     rows = record.get("share") or []
     share = np.array([[v if fmt.finite(v) else np.nan for v in row] for row in rows], dtype=float)
     m = edges.size - 1
@@ -150,20 +127,20 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
         return None
     with rc_context(STYLE):
         n = 1 + len(items)
-        fig, axes = _subplots(1, n, figsize=(TEXT_WIDTH, 2.6), squeeze=False)
+        fig, axes = subplots(1, n, figsize=(TEXT_WIDTH, 2.6), squeeze=False)
         axes = list(axes.flat)
         top = [
             float(np.nanmax(x))
             for _, r in items
-            if np.isfinite(x := _floats([b.get("mean_risk") for b in r["bins"]])).any()
+            if np.isfinite(x := floats([b.get("mean_risk") for b in r["bins"]])).any()
         ]
-        upper = _nice_upper(max([*top, 0.05]) * 1.1)
+        upper = nice_upper(max([*top, 0.05]) * 1.1)
         for k, (family, rec) in enumerate(items):
             bins = rec["bins"]
-            x = _floats([b.get("mean_risk") for b in bins])
+            x = floats([b.get("mean_risk") for b in bins])
             axes[0].plot(
                 x,
-                _floats([b.get("mape") for b in bins]),
+                floats([b.get("mape") for b in bins]),
                 color=family_colour(family, k),
                 marker="o",
                 ms=3,
@@ -175,7 +152,7 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
                 key = f"{t:g}"
                 ax.plot(
                     x,
-                    _floats([(b.get("cii") or {}).get(key) for b in bins]),
+                    floats([(b.get("cii") or {}).get(key) for b in bins]),
                     color=family_colour(family, k),
                     ls=THRESHOLD_STYLES[j % len(THRESHOLD_STYLES)],
                     label=f"threshold {fmt.threshold(t)}",
@@ -184,35 +161,35 @@ def mape_by_risk(records: dict[str, dict[str, Any]], path: Path) -> Path | None:
             ax.set_ylim(0, 0.6)
             ax.set_title(f"CII: {family_name(family)}")
             ax.set_ylabel("Classification instability")
-            ax.yaxis.set_major_formatter(_ticks(digits=1))
+            ax.yaxis.set_major_formatter(number_ticks(digits=1))
             if thresholds:
                 ax.legend(loc="upper right", fontsize=6.5)
         axes[0].set_title("MAPE")
         axes[0].set_ylabel("Mean absolute prediction error")
-        axes[0].yaxis.set_major_formatter(_ticks(digits=3))
+        axes[0].yaxis.set_major_formatter(number_ticks(digits=3))
         axes[0].set_ylim(bottom=0)
         axes[0].legend(loc="best", fontsize=6.5)
         for ax in axes:
             ax.set_xlim(0, upper)
             ax.set_xlabel("Risk from the final model")
-            ax.xaxis.set_major_formatter(_pct_ticks())
+            ax.xaxis.set_major_formatter(pct_ticks())
         fig.tight_layout(w_pad=1.2)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _curve_panel(ax: Any, curve: dict[str, Any], colour: str, x_max: float) -> None:
     """The bootstrap models' sample of curves (grey), their 95 % envelope (dashed) and the final model's."""
-    x = _floats(curve.get("x"))
+    x = floats(curve.get("x"))
     keep = np.isfinite(x) & (x <= x_max + 1e-9)
     for row in curve.get("sample") or []:
-        y = _floats(row)
+        y = floats(row)
         if y.size == x.size:
             ax.plot(x[keep], y[keep], color=SAMPLE_COLOUR, lw=0.5, alpha=0.45)
     for key in ("low", "high"):
-        y = _floats(curve.get(key))
+        y = floats(curve.get(key))
         if y.size == x.size:
             ax.plot(x[keep], y[keep], color=colour, lw=1.0, ls="--")
-    y = _floats(curve.get("original"))
+    y = floats(curve.get("original"))
     if y.size == x.size:
         ax.plot(x[keep], y[keep], color=colour, lw=1.8)
 
@@ -243,10 +220,10 @@ def calibration_instability(records: dict[str, dict[str, Any]], path: Path) -> P
     with rc_context(STYLE):
         fig, axes = _panels(len(items))
         for k, ((family, curve), ax) in enumerate(zip(items, axes, strict=True)):
-            x = _floats(curve.get("x"))
-            upper = _nice_upper(float(np.nanmax(x)) if np.isfinite(x).any() else 1.0)
-            reached = _floats([*(curve.get("original") or []), *(curve.get("high") or [])])
-            top = max(upper, _nice_upper(float(np.nanmax(reached))) if np.isfinite(reached).any() else upper)
+            x = floats(curve.get("x"))
+            upper = nice_upper(float(np.nanmax(x)) if np.isfinite(x).any() else 1.0)
+            reached = floats([*(curve.get("original") or []), *(curve.get("high") or [])])
+            top = max(upper, nice_upper(float(np.nanmax(reached))) if np.isfinite(reached).any() else upper)
             ax.plot([0, upper], [0, upper], color=LIGHT, ls="--", lw=1)
             _curve_panel(ax, curve, family_colour(family, k), upper)
             ax.set_xlim(0, upper)
@@ -254,11 +231,11 @@ def calibration_instability(records: dict[str, dict[str, Any]], path: Path) -> P
             ax.set_title(family_name(family))
             ax.set_xlabel("Predicted risk")
             ax.set_ylabel("Observed proportion")
-            ax.xaxis.set_major_formatter(_pct_ticks())
-            ax.yaxis.set_major_formatter(_pct_ticks())
+            ax.xaxis.set_major_formatter(pct_ticks())
+            ax.yaxis.set_major_formatter(pct_ticks())
         fig.tight_layout(w_pad=2.0, rect=(0, 0.08, 1, 1))
         _legend(fig, "Final model", ((Line2D([], [], color=LIGHT, ls="--", lw=1), "Perfect calibration"),))
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def decision_instability(
@@ -270,11 +247,11 @@ def decision_instability(
     if not items:
         return None
     prev = prevalence if fmt.finite(prevalence) else 0.1
-    x_max = _nice_upper(max([*(t for t in thresholds if fmt.finite(t)), prev * 2, 0.1]) * 1.6)
+    x_max = nice_upper(max([*(t for t in thresholds if fmt.finite(t)), prev * 2, 0.1]) * 1.6)
     with rc_context(STYLE):
         fig, axes = _panels(len(items), height=2.7)
         for k, ((family, curve), ax) in enumerate(zip(items, axes, strict=True)):
-            x = _floats(curve.get("x"))
+            x = floats(curve.get("x"))
             keep = np.isfinite(x) & (x <= x_max)
             ax.axhline(0, color="black", lw=0.8)
             ax.plot(x[keep], prev - (1 - prev) * x[keep] / (1 - x[keep]), color=GREY, lw=1.0, ls="-.")
@@ -288,8 +265,8 @@ def decision_instability(
             ax.set_title(family_name(family))
             ax.set_xlabel("Threshold probability")
             ax.set_ylabel("Net benefit")
-            ax.xaxis.set_major_formatter(_pct_ticks())
-            ax.yaxis.set_major_formatter(_ticks("nb"))
+            ax.xaxis.set_major_formatter(pct_ticks())
+            ax.yaxis.set_major_formatter(number_ticks("nb"))
         fig.tight_layout(w_pad=2.0, rect=(0, 0.1, 1, 1))
         _legend(fig, "Final model", ((Line2D([], [], color=GREY, lw=1.0, ls="-."), "Treat all"),))
-        return _save(fig, path)
+        return save(fig, path)
