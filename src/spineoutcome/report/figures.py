@@ -107,17 +107,18 @@ def save(fig: Any, path: Path) -> Path:
     return path
 
 
-def decision_axes(ax: Any, thresholds: Sequence[Any], prevalence: float, x_max: float) -> None:
+def decision_axes(ax: Any, thresholds: Sequence[Any], prevalence: float, x_max: float, *, short: bool = False) -> None:
     """The decision-curve axes of the report: the thresholds as dotted lines, net benefit from a little
-    below zero to just above the prevalence (treat all at threshold 0), risks as percentages."""
+    below zero to just above the prevalence (treat all at threshold 0), risks as percentages; ``short``
+    axis labels for small panels."""
     for th in thresholds:
         if fmt.finite(th):
             ax.axvline(th, color=LIGHT, lw=0.8, ls=":")
     top = max(prevalence * 1.15, 0.01)
     ax.set_ylim(-top * 0.35, top)
     ax.set_xlim(0, x_max)
-    ax.set_xlabel("Threshold probability (risk above which the decision would change)")
-    ax.set_ylabel("Net benefit (true positives per patient)")
+    ax.set_xlabel("Threshold probability" + ("" if short else " (risk above which the decision would change)"))
+    ax.set_ylabel("Net benefit" + ("" if short else " (true positives per patient)"))
     ax.xaxis.set_major_formatter(pct_ticks())
     ax.yaxis.set_major_formatter(number_ticks("nb"))
 

@@ -27,6 +27,7 @@ from .figures import (
     LIGHT,
     STYLE,
     TEXT_WIDTH,
+    decision_axes,
     family_colour,
     family_name,
     floats,
@@ -256,17 +257,8 @@ def decision_instability(
             ax.axhline(0, color="black", lw=0.8)
             ax.plot(x[keep], prev - (1 - prev) * x[keep] / (1 - x[keep]), color=GREY, lw=1.0, ls="-.")
             _curve_panel(ax, curve, family_colour(family, k), x_max)
-            for t in thresholds:
-                if fmt.finite(t):
-                    ax.axvline(t, color=LIGHT, lw=0.8, ls=":")
-            top = max(prev * 1.15, 0.01)
-            ax.set_ylim(-top * 0.35, top)
-            ax.set_xlim(0, x_max)
+            decision_axes(ax, thresholds, prev, x_max, short=True)
             ax.set_title(family_name(family))
-            ax.set_xlabel("Threshold probability")
-            ax.set_ylabel("Net benefit")
-            ax.xaxis.set_major_formatter(pct_ticks())
-            ax.yaxis.set_major_formatter(number_ticks("nb"))
         fig.tight_layout(w_pad=2.0, rect=(0, 0.1, 1, 1))
         _legend(fig, "Final model", ((Line2D([], [], color=GREY, lw=1.0, ls="-."), "Treat all"),))
         return save(fig, path)
