@@ -54,7 +54,9 @@ def tiny_pipeline(directory: Path, name: str = "c5_palsy_tiny", **changes) -> Pa
     """The shipped c5_palsy pipeline with test-sized budgets (and ``changes``), written into ``directory``."""
     spec = yaml.safe_load((builtin_pipelines_dir() / "c5_palsy.yaml").read_text(encoding="utf-8"))
     spec.update(families=["logistic", "xgboost"], tuning={"n_trials": 3, "inner_folds": 2})
-    spec["validation"].update(folds=3, bootstrap={"replicates": 5, "mode": "fixed_hyperparameters"})
+    spec["validation"].update(
+        folds=3, bootstrap={"replicates": 5, "mode": "fixed_hyperparameters"}, min_centre_events=5
+    )
     spec.update(changes)
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
