@@ -496,7 +496,8 @@ def tuning(evidence: dict[str, Any]) -> dict[str, Any] | None:
         align=["l", "l", "r", "r", "r", "l"],
         size=7.5,
         id="tab-tuning",
-        caption="Hyperparameter tuning (Optuna): one study per outer development fold and one for the "
+        caption="Hyperparameter tuning: an Optuna study, or for a family tuned along its regularisation path "
+        "the grid points of that warm-started path (counted as trials), per outer development fold and for the "
         "final model; the inner score of a negated metric is shown as the metric itself "
         "(e.g. log-loss, lower is better).",
     )
