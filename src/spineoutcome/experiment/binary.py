@@ -2,8 +2,9 @@
 
 What is measured for each family (all families share the cross-validation folds, bootstrap
 replicates and centre folds); the model fits of 1-5 are the :class:`~.plan.ExperimentPlan`'s, run
-together first by :func:`~.executor.execute_plan` (in parallel with ``jobs > 1``), the rest in this
-process, family by family (:func:`evaluate_family`), then across families:
+together first by :func:`~.executor.execute_plan` (in parallel with ``jobs > 1``); then each family is
+evaluated from its fits (:func:`evaluate_family`, the families in parallel with ``jobs > 1``), and
+the families are compared:
 1. cross-validation with tuning nested inside each development fold -> out-of-fold predictions,
    evaluated with the full metric set (bootstrap CIs), and subgroup results;
 2. the final model: tuned and fit on all analysed patients; apparent performance;
@@ -16,14 +17,15 @@ process, family by family (:func:`evaluate_family`), then across families:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_curve
+from threadpoolctl import threadpool_limits
 
 from spineoutcome.config import AGE_GROUP, PipelineConfig
 from spineoutcome.data.cohort import Cohort
@@ -44,7 +46,7 @@ from spineoutcome.evaluation.selection import select_one_se
 from spineoutcome.evidence import ComparisonRecord, FamilyEvidence, InternalExternalRecord, TemporalRecord
 from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.experiment.comparators import evaluate_comparators
-from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan
+from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan, run_tasks
 from spineoutcome.experiment.instability import instability_record
 from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
@@ -78,7 +80,8 @@ def run_binary(
     """Every family of ``config`` through the plan's splits (module docstring), compared and explained.
 
     The plan's fits run first, all together (:func:`~.executor.execute_plan`, ``jobs`` workers on
-    ``backend``); then each family is evaluated and explained in this process.
+    ``backend``); then the families are evaluated and explained, up to ``jobs`` at once in local worker
+    processes (a family's evaluation needs its final model and the analysis data, which this process has).
     """
     budget = spline_budget(
         cohort.dictionary,
@@ -96,7 +99,7 @@ def run_binary(
     X, y = task.X, task.y
     plan = ExperimentPlan.build(config, task)
     estimators = {f: family_estimator(f, config, cohort.dictionary, task.predictors, storage) for f in config.families}
-    tracker = PipelineProgress(config.name, len(plan.fits) + 2 * len(config.families) + 1, progress)
+    tracker = PipelineProgress(config.name, len(plan.fits) + len(config.families) + 1, progress)
     t0 = time.perf_counter()
     fits = execute_plan(
         plan,
@@ -109,20 +112,21 @@ def run_binary(
         progress=tracker,
     )
     timings["fits"] = time.perf_counter() - t0
-    families: dict[str, FamilyEvidence] = {}
-    models: dict[str, BaseEstimator] = {}
-    oof_all: dict[str, np.ndarray] = {}
-    for family in config.families:
-        families[family], oof_all[family] = evaluate_family(family, fits, config, task, cohort.dictionary, tracker)
-        models[family] = fits.final(family).model
-        timings[f"family {family}"] = families[family].seconds
-    oof_first = {family: oof[0] for family, oof in oof_all.items()}
-    reference = next((f for f in oof_first if REGISTRY[f].reference), None)
-    if reference is not None:
-        for family, record in list(families.items()):
-            if family != reference:
-                comparison = compare(y, oof_first[family], oof_first[reference], config)
-                families[family] = replace(record, comparison_to_logistic=comparison)
+    reference = next((f for f in config.families if REGISTRY[f].reference), None)
+    reference_oof = fits.out_of_fold(reference, "cv")[0] if reference is not None else None
+    arguments = [
+        (f, fits.for_family(f), config, task, cohort.dictionary, None if f == reference else reference_oof)
+        for f in config.families
+    ]
+    evaluated: dict[str, tuple[FamilyEvidence, np.ndarray]] = {}
+    workers = min(jobs, len(arguments), os.cpu_count() or 1)
+    for family, result in run_tasks(evaluation_task, arguments, jobs=workers, backend="local"):
+        evaluated[family] = result
+        tracker.step("shap", f"{family}: evaluation, SHAP and model specification", family)
+    families = {f: evaluated[f][0] for f in config.families}
+    oof_all = {f: evaluated[f][1] for f in config.families}
+    models = {f: fits.final(f).model for f in config.families}
+    timings |= {f"family {f}": families[f].seconds for f in config.families}
     within_budget = budget.n_parameters <= budget.max_parameters
     ranks = {f: complexity_rank(f, config.spline_knots, within_budget) for f in oof_all}
     selection = select_one_se(y, oof_all, ranks, n_boot=SELECTION_REPLICATES, seed=seed_of(config, "model_selection"))
@@ -132,7 +136,7 @@ def run_binary(
             record, cross_validation={**record.cross_validation, "selection": choice.to_dict()}
         )
     best = selection.winner
-    comparators = evaluate_comparators(config, cohort, task, plan.cv, oof_first[best], best)
+    comparators = evaluate_comparators(config, cohort, task, plan.cv, oof_all[best][0], best)
     tracker.step("evaluation", f"comparison and selection: {best} selected")
     timings["total"] = time.perf_counter() - started
     evidence = build_evidence(
@@ -150,13 +154,30 @@ def run_binary(
     return ExperimentResult(evidence, models, task)
 
 
+def evaluation_task(
+    family: str,
+    fits: PlanResults,
+    config: PipelineConfig,
+    task: TaskData,
+    dd: DataDictionary,
+    reference_oof: np.ndarray | None,
+) -> tuple[str, tuple[FamilyEvidence, np.ndarray]]:
+    """:func:`evaluate_family` run by :func:`~.executor.run_tasks` (in a worker with ``jobs > 1``), with its
+    paired comparison to the reference family's out-of-fold risks ``reference_oof`` (None: it is the
+    reference). One BLAS/OpenMP thread wherever it runs, so the record is the same for every ``jobs``."""
+    with threadpool_limits(1):
+        record, oof = evaluate_family(family, fits, config, task, dd)
+        if reference_oof is not None:
+            record = replace(record, comparison_to_logistic=compare(task.y, oof[0], reference_oof, config))
+    return family, (record, oof)
+
+
 def evaluate_family(
     family: str,
     fits: PlanResults,
     config: PipelineConfig,
     task: TaskData,
     dd: DataDictionary,
-    tracker: PipelineProgress,
 ) -> tuple[FamilyEvidence, np.ndarray]:
     """One family's record from its fits: cross-validated metrics and subgroups, optimism, internal-external
     and temporal validation, SHAP and specification of the final model; and its out-of-fold predictions."""
@@ -181,12 +202,10 @@ def evaluate_family(
     )
     temporal_record = temporal(y, fits.temporal(family), plan.temporal, config) if plan.temporal else None
     subgroup_records = subgroups(y, oof[0], task, config, dd)
-    tracker.step("evaluation", f"{family}: evaluation", family)
     shap = summarise_shap(
         final.best_estimator_, X, seed=seed_of(config, "shap_sample"), calibration=final.calibration_params()
     )
     spec = specification(final, X, y, dd)
-    tracker.step("shap", f"{family}: SHAP and model specification", family)
     record = FamilyEvidence(
         family=family,
         cross_validation={

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,6 +110,13 @@ class PlanResults:
     plan: ExperimentPlan
     results: list[FitResult]
     n: int
+
+    def for_family(self, family: str) -> PlanResults:
+        """The fits of ``family`` alone (the plan's splits kept): what evaluating one family reads, small
+        enough to ship to a worker."""
+        keep = [i for i, f in enumerate(self.plan.fits) if f.family == family]
+        plan = replace(self.plan, fits=[self.plan.fits[i] for i in keep])
+        return PlanResults(plan, [self.results[i] for i in keep], self.n)
 
     def of(self, family: str, stage: Stage) -> list[tuple[PlannedFit, FitResult]]:
         """The fits of ``family`` at ``stage`` with their results, in plan order."""
