@@ -7,6 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from spineoutcome.api import run_pipeline
+
+from .conftest import write_pipeline
+from .test_reproducibility_and_splits import differences, scrub
+
 SURVIVAL = {
     "name": "progression_time_small",
     "outcome": "progression_time",
@@ -71,3 +76,19 @@ def test_calibration_at_horizon_accounts_for_every_patient(survival_run, family)
 def test_survival_evidence_is_strict_json(survival_run):
     json.dumps(survival_run.evidence.to_dict(), allow_nan=False)
     assert np.isfinite(survival_run.evidence.timings["total"])
+
+
+def test_two_jobs_give_the_survival_evidence_of_one(survival_run, cohort, pipeline_dir):
+    events = []
+    parallel = run_pipeline(
+        write_pipeline(pipeline_dir, SURVIVAL, "survival_jobs2"), cohort, jobs=2, progress=events.append
+    )
+    first, second = scrub(survival_run.evidence.to_dict()), scrub(parallel.evidence.to_dict())
+    assert first == second, differences(first, second)
+    folds = SURVIVAL["validation"]["folds"]
+    fits = [e for e in events if e.stage in ("cv", "final")]
+    assert sorted(str(e) for e in fits) == sorted(
+        [f"{f}: CV fold {k} of {folds}" for f in SURVIVAL["survival_families"] for k in range(1, folds + 1)]
+        + [f"{f}: final model on all patients" for f in SURVIVAL["survival_families"]]
+    )
+    assert [e.done for e in events] == list(range(1, len(events) + 1)) and events[-1].done == events[-1].total

@@ -44,7 +44,9 @@ def run_experiment(
         horizon = task.labels.definition.get("horizon")
         if config.horizon_days is None and horizon is not None:
             config = config.model_copy(update={"horizon_days": int(horizon)})
-        return run_survival_experiment(config, cohort, task, progress=progress, started=started)
+        return run_survival_experiment(
+            config, cohort, task, progress=progress, started=started, jobs=jobs, backend=backend
+        )
     return run_binary(
         config,
         cohort,

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from sklearn.base import BaseEstimator, clone
+from threadpoolctl import threadpool_limits
 
 from spineoutcome.config import PipelineConfig
 from spineoutcome.data.cohort import Cohort
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.evidence import FamilyEvidence
-from spineoutcome.experiment.executor import PipelineProgress
+from spineoutcome.experiment.executor import Backend, PipelineProgress, run_tasks
 from spineoutcome.experiment.plan import seed_of
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.task import TaskData
@@ -36,7 +37,7 @@ from spineoutcome.modeling import (
     kaplan_meier_by_risk_group,
     point_times,
 )
-from spineoutcome.modeling.resampling import cv_splits
+from spineoutcome.modeling.resampling import Split, cv_splits
 from spineoutcome.progress import Progress
 
 SELECTION_RULE = "highest cross-validated Harrell's C among the survival families"
@@ -56,31 +57,46 @@ def survival_model(family_name: str, task: TaskData, cohort: Cohort, config: Pip
 
 
 def run_survival_experiment(
-    config: PipelineConfig, cohort: Cohort, task: TaskData, *, progress: Progress | None, started: float
+    config: PipelineConfig,
+    cohort: Cohort,
+    task: TaskData,
+    *,
+    progress: Progress | None,
+    started: float,
+    jobs: int = 1,
+    backend: Backend = "local",
 ) -> ExperimentResult:
     """Cross-validated comparison of the configured survival families (see module docstring).
 
-    Its few untuned fits (a fold each, then the final model) run in this process, whatever ``jobs``.
+    Every family's fold fits and final fit are independent: they run through
+    :func:`~.executor.run_tasks` with ``jobs`` workers on ``backend`` (one BLAS/OpenMP thread each, results
+    placed by their fold, so the Evidence is the same for every ``jobs``).
     """
     if config.horizon_days is None:
         raise ValueError(f"pipeline {config.name!r}: a time-to-event pipeline needs horizon_days")
     labels: pd.DataFrame = task.labels.labels.loc[task.X.index]
     splits = cv_splits(task.y, config.validation.folds, config.validation.repeats, seed_of(config, "folds"))
     families: dict[str, FamilyEvidence] = {}
-    models: dict[str, BaseEstimator] = {}
     timings: dict[str, float] = {"prepare": time.perf_counter() - started}
     folds = splits[: config.validation.folds]
     tracker = PipelineProgress(config.name, len(config.survival_families) * (len(folds) + 2), progress)
+    estimators = {f: survival_model(f, task, cohort, config) for f in config.survival_families}
+    arguments = [
+        ((family, k), estimators[family], task.X, labels, split, config.horizon_days)
+        for family in config.survival_families
+        for k, split in [*enumerate(folds, start=1), (0, None)]
+    ]
+    fitted: dict[tuple[str, int], tuple[Any, float]] = {}
+    for (family, k), result in run_tasks(survival_fit, arguments, jobs=jobs, backend=backend):
+        fitted[family, k] = result
+        what = f"CV fold {k} of {len(folds)}" if k else "final model on all patients"
+        tracker.step("cv" if k else "final", f"{family}: {what}", family)
+    models: dict[str, BaseEstimator] = {f: fitted[f, 0][0] for f in config.survival_families}
     for family in config.survival_families:
         t0 = time.perf_counter()
-        model = survival_model(family, task, cohort, config)
         risk = np.full(task.n, np.nan)
         for k, split in enumerate(folds, start=1):
-            fitted = clone(model).fit(task.X.iloc[split.train], labels.iloc[split.train])
-            risk[split.test] = fitted.predict_risk(task.X.iloc[split.test], config.horizon_days)
-            tracker.step("cv", f"{family}: CV fold {k} of {len(folds)}", family)
-        models[family] = clone(model).fit(task.X, labels)
-        tracker.step("final", f"{family}: final model on all patients", family)
+            risk[split.test] = fitted[family, k][0]
         families[family] = FamilyEvidence(
             family=family,
             cross_validation={
@@ -99,7 +115,7 @@ def run_survival_experiment(
             shap=None,
             specification=survival_specification(family, models[family]),
             tuning=[],
-            seconds=time.perf_counter() - t0,
+            seconds=time.perf_counter() - t0 + sum(fitted[family, k][1] for k in range(len(folds) + 1)),
         )
         timings[f"family {family}"] = families[family].seconds
         tracker.step("evaluation", f"{family}: evaluation", family)
@@ -116,6 +132,26 @@ def run_survival_experiment(
         timings=timings,
     )
     return ExperimentResult(evidence, models, task)
+
+
+def survival_fit(
+    key: tuple[str, int],
+    estimator: BaseEstimator,
+    X: pd.DataFrame,
+    labels: pd.DataFrame,
+    split: Split | None,
+    horizon: float,
+) -> tuple[tuple[str, int], tuple[Any, float]]:
+    """One survival fit, with one BLAS/OpenMP thread: on a fold's development rows, giving the risks at
+    ``horizon`` of its test rows; or (``split`` None) on every patient, giving the fitted final model.
+    Returns ``(key, (risks or model, seconds))``."""
+    started = time.perf_counter()
+    with threadpool_limits(1):
+        if split is None:
+            return key, (clone(estimator).fit(X, labels), time.perf_counter() - started)
+        model = clone(estimator).fit(X.iloc[split.train], labels.iloc[split.train])
+        risk = model.predict_risk(X.iloc[split.test], horizon)
+    return key, (risk, time.perf_counter() - started)
 
 
 def calibration_at_horizon(labels: pd.DataFrame, risk: np.ndarray, horizon: float) -> list[dict[str, float]]:
