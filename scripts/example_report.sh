@@ -21,10 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
+from spineoutcome.api import load_cohort
+from spineoutcome.data.synth_config import SynthConfig
 
 root, work = Path(sys.argv[1]), Path(sys.argv[2])
-statement = " ".join(yaml.safe_load((root / "data_dictionary/synthetic_cohort.yaml").read_text())["data_source"].split())
+statement = SynthConfig.load(load_cohort(work / "synthetic").dictionary).data_statement(2000, 7)
 pipeline = (root / "pipelines/c5_palsy.yaml").read_text()
 (work / "c5_palsy.yaml").write_text(f"{pipeline.rstrip()}\ndata_source: {json.dumps(statement)}\n")
 PY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -83,6 +84,11 @@ def test_demo_trains_logs_and_reports_every_pipeline(tmp_path: Path) -> None:
         logged = client.get_run(run.mlflow_run_id)
         assert logged.info.status == "FINISHED" and run.seconds > 0 and run.publish_seconds > 0
         assert logged.data.tags["best_family"] == run.best_family
+        # the reports say the data are synthetic, for this cohort's size and seed
+        card = json.loads((tmp_path / "reports" / f"{run.pipeline}.model_card.json").read_text())
+        statement = json.dumps(card)
+        assert "A synthetic cohort of 400 patients from 6 simulated centres" in statement
+        assert "(seed 3)" in statement
     assert (summary.data_dir / "clinical.csv").is_file()
     assert any(str(m).startswith("trained c5_a") for m in messages)
     # the workers' own progress reached this process, fit by fit, through the queue

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spineoutcome.api import load_cohort, run_pipeline
+from spineoutcome.api import load_cohort
 from spineoutcome.config import load_pipeline
 from spineoutcome.data.synth import generate_cohort
+from spineoutcome.data.synth_config import SynthConfig
 from spineoutcome.dictionary import RADIOMICS_GROUP, builtin_pipelines_dir
-from spineoutcome.experiment import ExperimentResult
+from spineoutcome.experiment import ExperimentResult, run_experiment
 from spineoutcome.modeling.families import REGISTRY
 from spineoutcome.progress import Progress, ProgressEvent
 
@@ -90,7 +91,8 @@ def run_demo(
         with ProcessPoolExecutor(
             max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(events,)
         ) as pool:
-            futures = {pool.submit(_train, path, data_dir, jobs_each): path for path in pipelines}
+            statement = SynthConfig.load(load_cohort(data_dir).dictionary).data_statement(n, seed)
+            futures = {pool.submit(_train, path, data_dir, jobs_each, statement): path for path in pipelines}
             for future in as_completed(futures):
                 name = futures[future].stem
                 result, seconds = future.result()
@@ -145,10 +147,16 @@ def expected_fits(pipeline: Path) -> int:
     return fits * (SELECTION_COST if selects else 1) + outer * len(config.survival_families)
 
 
-def _train(pipeline: Path, data_dir: Path, jobs: int) -> tuple[ExperimentResult, float]:
+def _train(pipeline: Path, data_dir: Path, jobs: int, data_source: str) -> tuple[ExperimentResult, float]:
+    """Train ``pipeline`` on the synthetic cohort; unless the pipeline says where its data come from,
+    its report and model card say they are synthetic (``data_source``)."""
     t0 = time.perf_counter()
     progress = _EVENTS[0].put if _EVENTS else None
-    result = run_pipeline(pipeline, load_cohort(data_dir), jobs=jobs, progress=progress)
+    cohort = load_cohort(data_dir)
+    config = load_pipeline(pipeline, cohort.dictionary)
+    if data_source and not config.data_source:
+        config = config.model_copy(update={"data_source": data_source})
+    result = run_experiment(config, cohort, validation_flow=cohort.validation_flow, jobs=jobs, progress=progress)
     return result, time.perf_counter() - t0
 
 

@@ -6,6 +6,7 @@ the generator's code path), and the truth file's probabilities are checked again
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -439,3 +440,12 @@ def test_landmarks_reproduce_the_imaging_table(tmp_path: Path, dd: DataDictionar
     imaging = pd.read_csv(summary.files["imaging"]).set_index(dd.key)
     assert (measured["c2c7_angle"] - imaging["c2c7_angle"]).abs().median() < 2.0
     assert (measured["k_line"] == imaging["k_line"]).mean() > 0.95
+
+
+def test_data_statement_names_this_cohorts_size_seed_and_centres(config: SynthConfig) -> None:
+    text = config.data_statement(12345, 9)
+    assert f"A synthetic cohort of 12,345 patients from {len(config.centres)} simulated centres" in text
+    assert "(seed 9)" in text and "no real patients" in text and "\n" not in text
+    broken = dataclasses.replace(config, data_source="a cohort of {patients} patients")
+    with pytest.raises(SynthConfigError, match=r"data_source: only \{n\}, \{seed\} and \{centres\}"):
+        broken.data_statement(10, 1)

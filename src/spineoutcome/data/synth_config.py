@@ -277,6 +277,9 @@ class SynthConfig:
     landmark_parameters: tuple[str, ...]
     landmark_noise_px: float
     rules: Rules
+    data_source: str = ""
+    """What a report of a model trained on a generated cohort says about its data: a template with
+    ``{n}``, ``{seed}`` and ``{centres}`` (:meth:`data_statement`)."""
 
     @classmethod
     def load(cls, dictionary: DataDictionary, path: str | Path | None = None) -> SynthConfig:
@@ -287,6 +290,16 @@ class SynthConfig:
         config = _parse(file, doc, dictionary)
         _validate(config, dictionary)
         return config
+
+    def data_statement(self, n: int, seed: int) -> str:
+        """The data statement of a cohort of ``n`` patients generated with ``seed`` (one line)."""
+        try:
+            text = self.data_source.format(n=f"{n:,}", seed=seed, centres=len(self.centres))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SynthConfigError(
+                f"{self.path}: data_source: only {{n}}, {{seed}} and {{centres}} may be filled in ({exc})"
+            ) from None
+        return " ".join(text.split())
 
     @property
     def centre_codes(self) -> tuple[str, ...]:
@@ -521,6 +534,7 @@ def _parse(path: Path, doc: Mapping[str, Any], dictionary: DataDictionary) -> Sy
         return SynthConfig(
             path=path,
             version=str(doc.get("version", "")),
+            data_source=str(doc.get("data_source") or ""),
             centres=centres,
             administrative_cutoff=np.datetime64(doc["administrative_cutoff"], "D"),
             nodes=tuple(_parse_node(n) for n in doc["nodes"]),
