@@ -265,7 +265,8 @@ def markdown(by_pipeline: dict[str, list[dict[str, Any]]], meta: dict[str, Any])
         "contains that cohort's truth (exact binomial 95 % interval in brackets). The optimism-corrected "
         "values have no interval in the Evidence (and no O:E): no coverage.",
         "",
-        f"- Machine: {meta['cpu']}; shared with other engineers' jobs. Python {meta['python']}.",
+        f"- Machine: {meta['cpu']}; Python {meta['python']}. Other jobs ran at the same time: minutes per cohort "
+        "are not timings (benchmarks/bench_scaling.py measures time).",
         f"- Command: `{meta['command']}` (run at `nice`); date {meta['date']}; code {meta['git']}.",
         f"- Reduced: {meta['reduced']}. Internal-external validation off (it changes neither the models "
         "nor the estimates studied).",
