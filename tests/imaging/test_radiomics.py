@@ -376,3 +376,37 @@ def test_extraction_with_pyradiomics(tmp_path: Path) -> None:
     assert "original_glcm_Contrast" in features.index and "wavelet-LLH_glrlm_RunEntropy" in features.index
     intake = intake_radiomics(features.to_frame().T.assign(record="a"), "record")
     assert intake.dropped.empty and intake.features.shape[1] == len(features) + 1
+
+
+def test_a_repeated_lasso_choice_is_recalled_not_refitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spineoutcome.imaging import radiomics as module
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(240, 12))
+    y = rng.binomial(1, 1 / (1 + np.exp(-(1.2 * X[:, 0] - 0.8 * X[:, 3]))))
+    module._LASSO_MEMO.clear()
+    first = LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(X, y)
+    calls: list[int] = []
+    original = module._choose_lasso
+    monkeypatch.setattr(module, "_choose_lasso", lambda *a: calls.append(1) or original(*a))
+    again = LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(X.copy(), y.copy())
+    assert calls == []  # the same rows, outcome and settings: recalled
+    for name in ("coef_", "Cs_", "cv_scores_"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+    assert again.C_ == first.C_ and again.intercept_ == first.intercept_
+    assert again.scaler_ is not first.scaler_ and (again.get_support() == first.get_support()).all()
+    # a fresh computation (memo emptied) gives what was recalled
+    module._LASSO_MEMO.clear()
+    fresh = LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(X, y)
+    np.testing.assert_array_equal(fresh.coef_, again.coef_)
+    assert calls == [1]
+    # one changed value, outcome, setting or row grouping is a new choice
+    changed = X.copy()
+    changed[5, 2] += 1e-9
+    LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(changed, y)
+    LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(X, 1 - y)
+    LassoSelector(n_cs=10, cv=3, rule="min", random_state=0).fit(X, y)
+    doubled = pd.DataFrame(X, index=[*range(239), 0])  # a bootstrap-like copy of patient 0
+    LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(doubled, y)
+    assert len(calls) == 1 + 4
+    module._LASSO_MEMO.clear()

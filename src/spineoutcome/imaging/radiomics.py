@@ -11,8 +11,11 @@ the penalty chosen by inner cross-validation, and the rad-score (the LASSO linea
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -390,11 +393,33 @@ def _binary_outcome_tags(tags: Tags) -> Tags:
     return tags
 
 
+@dataclass(frozen=True)
+class _LassoFit:
+    """What :func:`_fit_lasso` computes from the data and the settings alone."""
+
+    scaler: StandardScaler
+    cs: np.ndarray
+    scores: np.ndarray
+    C: float
+    coef: np.ndarray
+    intercept: float
+
+
+_LASSO_MEMO: OrderedDict[str, _LassoFit] = OrderedDict()
+"""This process's recent LASSO choices by digest of (data, settings); see :func:`_fit_lasso`."""
+LASSO_MEMO_SIZE = 64
+
+
 def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> None:
     """Choose C by inner CV, refit on all of X; sets scaler_, coef_, intercept_, C_, Cs_, cv_scores_.
 
     ``groups``: row identities (:func:`spineoutcome.inner_cv.row_identity`), so that copies of a
     patient in a bootstrap replicate stay in one inner fold.
+
+    The choice is a function of the rows, the outcome, ``groups`` and the settings only, and nested
+    tuning asks for it again with every trial on the same inner-fold rows: the last
+    ``LASSO_MEMO_SIZE`` choices are kept in memory by a SHA-256 digest of all of these, and a repeat
+    gets a copy of the first one's result instead of the 3 x 10 fits again.
     """
     target = type_of_target(y, input_name="y", raise_unknown=True)
     if target != "binary":
@@ -404,6 +429,40 @@ def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray
     classes, y_codes = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"{type(estimator).__name__} needs both outcome classes, got one class")
+    key = _lasso_key(estimator, X, y_codes, groups)
+    fit = _LASSO_MEMO.get(key)
+    if fit is None:
+        fit = _choose_lasso(estimator, X, y_codes, groups)
+        _LASSO_MEMO[key] = fit
+        while len(_LASSO_MEMO) > LASSO_MEMO_SIZE:
+            _LASSO_MEMO.popitem(last=False)
+    else:
+        _LASSO_MEMO.move_to_end(key)
+    estimator.classes_ = classes
+    estimator.scaler_ = copy.deepcopy(fit.scaler)
+    estimator.Cs_ = fit.cs.copy()
+    estimator.cv_scores_ = fit.scores.copy()
+    estimator.C_ = fit.C
+    estimator.coef_ = fit.coef.copy()
+    estimator.intercept_ = fit.intercept
+
+
+def _lasso_key(
+    estimator: LassoSelector | RadScore, X: np.ndarray, y_codes: np.ndarray, groups: np.ndarray | None
+) -> str:
+    digest = hashlib.sha256()
+    settings = (type(estimator).__name__, estimator.n_cs, estimator.cv, estimator.scoring, estimator.rule)
+    digest.update(repr((settings, estimator.random_state, X.shape, groups is None)).encode())
+    digest.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(y_codes, dtype=np.int64).tobytes())
+    if groups is not None:
+        digest.update(np.ascontiguousarray(groups, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _choose_lasso(
+    estimator: LassoSelector | RadScore, X: np.ndarray, y_codes: np.ndarray, groups: np.ndarray | None
+) -> _LassoFit:
     distinct = np.ones(len(y_codes), dtype=bool) if groups is None else ~pd.Series(groups).duplicated().to_numpy()
     rarer = int(np.bincount(y_codes[distinct], minlength=2).min())
     folds = min(estimator.cv, rarer)
@@ -428,13 +487,7 @@ def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray
         final = _l1_logistic(penalty, estimator.random_state).fit(standardised, y_codes)
         if np.any(final.coef_ != 0):
             break
-    estimator.classes_ = classes
-    estimator.scaler_ = scaler
-    estimator.Cs_ = cs
-    estimator.cv_scores_ = scores
-    estimator.C_ = float(final.C)
-    estimator.coef_ = final.coef_.ravel().copy()
-    estimator.intercept_ = float(final.intercept_[0])
+    return _LassoFit(scaler, cs, scores, float(final.C), final.coef_.ravel().copy(), float(final.intercept_[0]))
 
 
 def _l1_logistic(penalty: float, random_state: int | None) -> LogisticRegression:
