@@ -36,6 +36,13 @@ Reductions (documented, and printed in the table's header when used): ``--bootst
 internal-external validation by centre is always off: it neither changes the final model nor the
 cross-validated and optimism-corrected estimates studied here.
 
+Experiments on a cause (with their own ``--work``): ``--families`` keeps only some families and
+``--bootstrap-mode`` sets the optimism bootstrap's mode, e.g. whether re-tuning in every replicate
+(``full``) changes the optimism-corrected estimate of progression_24m's elastic net:
+
+    python benchmarks/bench_honesty.py --pipelines progression_24m --families elastic_net \
+        --bootstrap-replicates 50 --bootstrap-mode full --replicates 3 --work /tmp/honesty-full
+
 Usage:
 
     python benchmarks/bench_honesty.py --pipelines c5_palsy progression_24m --replicates 20 --jobs 2
@@ -137,15 +144,27 @@ def test_dir(work: Path, seed: int, n: int, n_test: int, replicates: int, tables
     return _generate(work / "cohorts" / f"seed{seed}-new{n_test}-from{first}", n_test, seed, first, tables)
 
 
-def study_config(path: Path, dictionary: Any, bootstrap_replicates: int | None, n_trials: int | None) -> PipelineConfig:
-    """The shipped pipeline, internal-external validation off, with the documented reductions."""
+def study_config(
+    path: Path,
+    dictionary: Any,
+    bootstrap_replicates: int | None,
+    n_trials: int | None,
+    families: list[str] | None = None,
+    bootstrap_mode: str | None = None,
+) -> PipelineConfig:
+    """The shipped pipeline, internal-external validation off, with the documented reductions, and for
+    experiments on a cause, only ``families`` or another optimism-bootstrap mode."""
     config = load_pipeline(path, dictionary, outcomes=list(load_outcome_definitions()))
-    validation = {"internal_external": False}
-    if bootstrap_replicates is not None and config.validation.bootstrap is not None:
-        validation["bootstrap"] = config.validation.bootstrap.model_copy(update={"replicates": bootstrap_replicates})
+    validation: dict[str, Any] = {"internal_external": False}
+    boot = config.validation.bootstrap
+    if boot is not None:
+        changes = {"replicates": bootstrap_replicates, "mode": bootstrap_mode}
+        validation["bootstrap"] = boot.model_copy(update={k: v for k, v in changes.items() if v is not None})
     update: dict[str, Any] = {"validation": config.validation.model_copy(update=validation)}
     if n_trials is not None:
         update["tuning"] = config.tuning.model_copy(update={"n_trials": n_trials})
+    if families:
+        update["families"] = families
     return config.model_copy(update=update)
 
 
@@ -166,7 +185,14 @@ def run_cohort(path: str, dev: str, test: str, r: int, options: dict[str, Any], 
     warnings.filterwarnings("ignore")
     with threadpool_limits(limits=1):
         cohort = load_cohort(Path(dev))
-        config = study_config(Path(path), cohort.dictionary, options["bootstrap_replicates"], options["n_trials"])
+        config = study_config(
+            Path(path),
+            cohort.dictionary,
+            options["bootstrap_replicates"],
+            options["n_trials"],
+            options.get("families"),
+            options.get("bootstrap_mode"),
+        )
         X_test, _, pi = _test_set(Path(test), config)
         t0 = time.perf_counter()
         extra = {"jobs": jobs} if jobs is not None else {}
@@ -355,13 +381,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="Cohorts at once, or train's --jobs when it has one.")
     parser.add_argument("--bootstrap-replicates", type=int, help="Reduction: optimism bootstrap replicates.")
     parser.add_argument("--n-trials", type=int, help="Reduction: tuning trials per family and fold.")
+    parser.add_argument("--families", nargs="+", help="Experiment: only these families (a separate --work).")
+    parser.add_argument("--bootstrap-mode", choices=["full", "fixed_hyperparameters"], help="Experiment: the mode.")
     parser.add_argument("--work", type=Path, default=Path("/tmp/spineoutcome-bench-honesty"))
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     paths = binary_pipelines(args.pipelines)
-    options = {"bootstrap_replicates": args.bootstrap_replicates, "n_trials": args.n_trials}
+    options = {
+        "bootstrap_replicates": args.bootstrap_replicates,
+        "n_trials": args.n_trials,
+        "families": args.families,
+        "bootstrap_mode": args.bootstrap_mode,
+    }
     if not args.report_only:
         tables = tables_for(paths)
         test = test_dir(args.work, args.seed, args.n, args.n_test, args.replicates, tables)
