@@ -40,8 +40,8 @@ Experiments on a cause (with their own ``--work``): ``--families`` keeps only so
 ``--bootstrap-mode`` sets the optimism bootstrap's mode, e.g. whether re-tuning in every replicate
 (``full``) changes the optimism-corrected estimate of progression_24m's elastic net:
 
-    python benchmarks/bench_honesty.py --pipelines progression_24m --families elastic_net \
-        --bootstrap-replicates 50 --bootstrap-mode full --replicates 3 --work /tmp/honesty-full
+    python benchmarks/bench_honesty.py --pipelines progression_24m --families elastic_net
+        --bootstrap-replicates 50 --bootstrap-mode full --replicates 3 --work /tmp/honesty-full   (one line)
 
 Usage:
 
