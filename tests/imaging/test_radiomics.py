@@ -409,4 +409,8 @@ def test_a_repeated_lasso_choice_is_recalled_not_refitted(monkeypatch: pytest.Mo
     doubled = pd.DataFrame(X, index=[*range(239), 0])  # a bootstrap-like copy of patient 0
     LassoSelector(n_cs=10, cv=3, rule="1se", random_state=0).fit(doubled, y)
     assert len(calls) == 1 + 4
+    # unseeded inner folds are drawn afresh: never recalled
+    LassoSelector(n_cs=10, cv=3, rule="1se", random_state=None).fit(X, y)
+    LassoSelector(n_cs=10, cv=3, rule="1se", random_state=None).fit(X, y)
+    assert len(calls) == 1 + 4 + 2
     module._LASSO_MEMO.clear()

@@ -419,7 +419,8 @@ def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray
     The choice is a function of the rows, the outcome, ``groups`` and the settings only, and nested
     tuning asks for it again with every trial on the same inner-fold rows: the last
     ``LASSO_MEMO_SIZE`` choices are kept in memory by a SHA-256 digest of all of these, and a repeat
-    gets a copy of the first one's result instead of the 3 x 10 fits again.
+    gets a copy of the first one's result instead of the 3 x 10 fits again. Without a ``random_state``
+    the inner folds are drawn afresh each time, so nothing is kept.
     """
     target = type_of_target(y, input_name="y", raise_unknown=True)
     if target != "binary":
@@ -429,11 +430,13 @@ def _fit_lasso(estimator: LassoSelector | RadScore, X: np.ndarray, y: np.ndarray
     classes, y_codes = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"{type(estimator).__name__} needs both outcome classes, got one class")
-    key = _lasso_key(estimator, X, y_codes, groups)
-    fit = _LASSO_MEMO.get(key)
+    seeded = estimator.random_state is not None
+    key = _lasso_key(estimator, X, y_codes, groups) if seeded else ""
+    fit = _LASSO_MEMO.get(key) if seeded else None
     if fit is None:
         fit = _choose_lasso(estimator, X, y_codes, groups)
-        _LASSO_MEMO[key] = fit
+        if seeded:
+            _LASSO_MEMO[key] = fit
         while len(_LASSO_MEMO) > LASSO_MEMO_SIZE:
             _LASSO_MEMO.popitem(last=False)
     else:
