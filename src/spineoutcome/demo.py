@@ -27,7 +27,7 @@ from spineoutcome.api import load_cohort
 from spineoutcome.config import load_pipeline
 from spineoutcome.data.synth import generate_cohort
 from spineoutcome.data.synth_config import SynthConfig
-from spineoutcome.dictionary import RADIOMICS_GROUP, builtin_pipelines_dir
+from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary, builtin_pipelines_dir
 from spineoutcome.experiment import ExperimentResult, run_experiment
 from spineoutcome.modeling.families import REGISTRY
 from spineoutcome.progress import Progress, ProgressEvent
@@ -91,7 +91,7 @@ def run_demo(
         with ProcessPoolExecutor(
             max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(events,)
         ) as pool:
-            statement = SynthConfig.load(load_cohort(data_dir).dictionary).data_statement(n, seed)
+            statement = SynthConfig.load(DataDictionary.load()).data_statement(n, seed)
             futures = {pool.submit(_train, path, data_dir, jobs_each, statement): path for path in pipelines}
             for future in as_completed(futures):
                 name = futures[future].stem
