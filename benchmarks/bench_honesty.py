@@ -75,7 +75,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
+from scipy.stats import beta, norm
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -220,6 +220,10 @@ def run_cohort(path: str, dev: str, test: str, r: int, options: dict[str, Any], 
         "truth": truth,
         "cv": cv,
         "optimism_corrected": corrected,
+        "optimism_parts": {
+            part: {m: (optimism.get(part, {}).get(k) if k else None) for m, k in OPTIMISM_KEY.items()}
+            for part in ("apparent", "harrell", "out_of_bag")
+        },
         "optimism_method": optimism.get("method"),
         "optimism_replicates": optimism.get("replicates"),
         "bootstrap_mode": optimism.get("mode"),
@@ -241,7 +245,9 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per measure and estimator: mean truth, mean estimate, bias, RMSE and interval coverage."""
+    """Per measure and estimator: mean truth, mean estimate, bias, RMSE, interval coverage, and the
+    spread of the errors next to the spread the intervals assume (their width / 3.92, a normal SE):
+    an interval narrower than the errors' spread cannot cover at its level."""
     rows = []
     for measure in MEASURES:
         truth = np.array([r["truth"][measure] for r in records])
@@ -258,6 +264,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             est = np.array([v for v in values if v is not None], dtype=float)
             error = est - truth[have]
             covered = [lo <= t <= hi for (lo, hi), t in zip(bounds, truth, strict=False) if lo is not None]
+            widths = [hi - lo for lo, hi in bounds if lo is not None]
             rows.append(
                 {
                     "measure": measure,
@@ -267,6 +274,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "estimate": float(est.mean()),
                     "bias": float(error.mean()),
                     "rmse": float(np.sqrt(np.mean(error**2))),
+                    "sd_error": float(np.std(error, ddof=1)) if error.size > 1 else None,
+                    "interval_se": float(np.mean(widths) / (2 * norm.ppf(0.975))) if widths else None,
                     "covered": int(sum(covered)) if covered else None,
                     "with_interval": len(covered),
                 }
@@ -312,8 +321,9 @@ def markdown(by_pipeline: dict[str, list[dict[str, Any]]], meta: dict[str, Any])
             f"{records[0]['optimism_replicates']} replicates ({records[0]['bootstrap_mode']}); minutes per "
             f"cohort: median {np.median([r['seconds'] for r in records]) / 60:.1f}.",
             "",
-            "| measure | estimator | cohorts | mean truth | mean estimate | bias | RMSE | 95 % CI coverage |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
+            "| measure | estimator | cohorts | mean truth | mean estimate | bias | RMSE | SD of error | "
+            "interval's SE | 95 % CI coverage |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in summarise(records):
             digits = 4 if row["measure"] == "brier" else 3
@@ -326,7 +336,8 @@ def markdown(by_pipeline: dict[str, list[dict[str, Any]]], meta: dict[str, Any])
                 )
             lines.append(
                 f"| {row['measure']} | {row['estimator']} | {row['n']} | {_f(row['truth'], digits)} | "
-                f"{_f(row['estimate'], digits)} | {_f(row['bias'], digits)} | {_f(row['rmse'], digits)} | {coverage} |"
+                f"{_f(row['estimate'], digits)} | {_f(row['bias'], digits)} | {_f(row['rmse'], digits)} | "
+                f"{_f(row['sd_error'], digits)} | {_f(row['interval_se'], digits)} | {coverage} |"
             )
         auc = next(r for r in summarise(records) if r["measure"] == "auc" and r["estimator"] == "cross-validated")
         lines += ["", target_verdict(auc["covered"], auc["with_interval"]), ""]

@@ -153,3 +153,16 @@ def test_predictor_table_gives_type_coding_and_timing(binary_report: Rendered) -
 def test_calibration_figure_shows_the_distribution_of_predicted_risks(binary_report: Rendered) -> None:
     svg = (binary_report.figures / "calibration.svg").read_text(encoding="utf-8")
     assert "Predicted risks: with the outcome (up)" in svg
+
+
+def test_methods_name_the_optimism_correction_of_each_family(binary_report: Rendered) -> None:
+    """The Evidence's optimism ``method`` per family, not one name for all: Harrell's correction for the
+    regression, .632+ for the booster (the fixture's run records which it used)."""
+    methods = {f: r["optimism"]["method"] for f, r in binary_report.evidence["families"].items()}
+    assert methods == {"logistic": "harrell", "xgboost": "632plus"}
+    text = normalise(binary_report.text)
+    assert "minus the mean optimism (Harrell) for Logistic regression" in text
+    assert ".632+ estimator from the patients each bootstrap model did not see" in text
+    assert "(learners that memorise their rows, and fits that select among many candidate features) for XGBoost" in (
+        text
+    )

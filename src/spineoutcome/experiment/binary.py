@@ -48,11 +48,16 @@ from spineoutcome.experiment.baseline import MISSING_LABEL
 from spineoutcome.experiment.comparators import evaluate_comparators
 from spineoutcome.experiment.executor import Backend, PipelineProgress, PlanResults, execute_plan, run_tasks
 from spineoutcome.experiment.instability import instability_record
-from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of
+from spineoutcome.experiment.plan import ExperimentPlan, family_estimator, seed_of, selects_features
 from spineoutcome.experiment.records import ExperimentResult, build_evidence
 from spineoutcome.experiment.specification import specification
 from spineoutcome.experiment.task import TaskData, age_band_labels
-from spineoutcome.experiment.validation import optimism_correction, point_metrics, prediction_distribution
+from spineoutcome.experiment.validation import (
+    optimism_correction,
+    optimism_method,
+    point_metrics,
+    prediction_distribution,
+)
 from spineoutcome.explain import summarise_shap
 from spineoutcome.modeling import REGISTRY, build_preprocessor
 from spineoutcome.modeling.budget import complexity_rank, spline_budget
@@ -195,7 +200,7 @@ def evaluate_family(
             fits.final(family).predictions,
             fits.bootstrap_replicates(family),
             mode=config.validation.bootstrap.mode,
-            method=REGISTRY[family].optimism,
+            method=optimism_method(REGISTRY[family].optimism, selects_features(config, dd, task.predictors)),
         )
     iecv_record = (
         internal_external(y, fits.out_of_fold(family, "iecv"), task, plan.centres_pooled_out) if plan.iecv else None

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from spineoutcome.config import PipelineConfig
-from spineoutcome.dictionary import DataDictionary
+from spineoutcome.dictionary import RADIOMICS_GROUP, DataDictionary
 from spineoutcome.evaluation import Bootstrap
 from spineoutcome.experiment.task import TaskData
 from spineoutcome.inner_cv import RepeatedInnerFolds
@@ -133,6 +133,14 @@ def preprocess_options(family: str, config: PipelineConfig) -> dict[str, Any]:
     if REGISTRY[family].reference:
         options["spline_knots"] = config.spline_knots
     return options
+
+
+def selects_features(config: PipelineConfig, dictionary: DataDictionary, predictors: list[str]) -> bool:
+    """Whether every fit selects among many candidate features on its own rows: radiomics predictors with
+    in-fold selection (``radiomics_selection`` other than ``none``, :mod:`spineoutcome.modeling.preprocess`)."""
+    return config.radiomics_selection != "none" and any(
+        dictionary.variable(name).group == RADIOMICS_GROUP for name in predictors
+    )
 
 
 def family_estimator(

@@ -73,6 +73,14 @@ def _boosting_calibration_text(ev: dict[str, Any], families: list[str]) -> str:
     )
 
 
+OPTIMISM_METHODS = {
+    "harrell": "apparent performance minus the mean optimism (Harrell)",
+    "632plus": "Efron & Tibshirani's .632+ estimator from the patients each bootstrap model did not see "
+    "(learners that memorise their rows, and fits that select among many candidate features)",
+}
+"""How the Evidence's optimism ``method`` corrected the apparent performance, for the methods section."""
+
+
 def _families(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f: ev["families"][f] for f in T.ordered_families(ev)}
 
@@ -641,10 +649,20 @@ def methods(doc: Document) -> None:
             "optimism not counted)",
             "full": "repeating the tuning in every replicate",
         }.get(boot.get("mode"), boot.get("mode"))
+        by_method: dict[str, list[str]] = {}
+        for family, record in fams.items():
+            method = (record.get("optimism") or {}).get("method")
+            if method:
+                by_method.setdefault(method, []).append(F.family_name(family))
+        corrections = [
+            f"{OPTIMISM_METHODS[method]} for {_join(names)}"
+            for method, names in sorted(by_method.items())
+            if method in OPTIMISM_METHODS
+        ]
         items.append(
             [
-                f"Harrell's bootstrap optimism correction: {boot.get('replicates')} bootstrap samples stratified by "
-                f"outcome, {mode}."
+                f"Bootstrap optimism correction: {boot.get('replicates')} bootstrap samples stratified by outcome, "
+                f"{mode}" + (f"; {'; '.join(corrections)}" if corrections else "") + "."
             ]
         )
     if val.get("internal_external"):
