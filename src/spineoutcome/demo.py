@@ -32,9 +32,10 @@ from spineoutcome.experiment import ExperimentResult, run_experiment
 from spineoutcome.modeling.families import REGISTRY
 from spineoutcome.progress import Progress, ProgressEvent
 
-SELECTION_COST = 4
-"""Cost of a fit with LASSO radiomics selection in plain fits: per tuned fit, progression_24m took
-4.1 times as long as c5_palsy (benchmarks/RESULTS.md, stage timings, XGBoost cross-validation)."""
+SELECTION_COST = 2
+"""Cost of a fit with LASSO radiomics selection in plain fits: per XGBoost fit, progression_24m took
+1.8 times as long as c5_palsy once the LASSO choice was recalled across tuning trials (benchmarks/RESULTS.md,
+"Demo under 8 min": Evidence timings of the demo)."""
 
 
 @dataclass

@@ -819,7 +819,9 @@ def performance(doc: Document) -> None:
     doc.add(
         B.p(
             "All results are for out-of-fold (cross-validated) predictions unless stated otherwise; intervals are "
-            "95 % confidence intervals."
+            "95 % confidence intervals from resampling the patients with the fold models held fixed. They leave out "
+            "how much the models themselves would differ in another sample, so with few events they can be "
+            "narrower than they should be (Bates, Hastie & Tibshirani, J Am Stat Assoc 2024;119:1434-45)."
         )
     )
     doc.add(T.discrimination(ev))
