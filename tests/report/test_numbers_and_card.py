@@ -141,6 +141,8 @@ def test_model_card_is_strict_json_without_patient_keys(
         == binary_evidence["families"][best]["cross_validation"]["discrimination"]["auc"]["value"]
     )
     assert card["data"]["n"] == binary_evidence["data"]["n"]
+    methods = {f: m["optimism_corrected"]["method"] for f, m in card["metrics"].items()}
+    assert methods == {"logistic": "harrell", "xgboost": "632plus"}  # which correction each number is
     assert card["subgroup_metrics"][best]
     assert not {"patient_id", "patient", "key"} & _keys(card, set())
     patient_keys = pd.read_csv(cohort_dir / "clinical.csv", dtype=str)["patient_id"]

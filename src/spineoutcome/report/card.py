@@ -74,6 +74,7 @@ def _binary_metrics(rec: dict[str, Any]) -> dict[str, Any]:
         out["optimism_corrected"] = {
             "replicates": opt.get("replicates"),
             "mode": opt.get("mode"),
+            "method": opt.get("method"),
             "apparent": opt.get("apparent"),
             "corrected": opt.get("corrected"),
         }

@@ -655,9 +655,7 @@ def methods(doc: Document) -> None:
             if method:
                 by_method.setdefault(method, []).append(F.family_name(family))
         corrections = [
-            f"{OPTIMISM_METHODS[method]} for {_join(names)}"
-            for method, names in sorted(by_method.items())
-            if method in OPTIMISM_METHODS
+            f"{text} for {_join(by_method[method])}" for method, text in OPTIMISM_METHODS.items() if method in by_method
         ]
         items.append(
             [
