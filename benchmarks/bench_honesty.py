@@ -22,11 +22,13 @@ with that truth:
   ``optimism.corrected``); the Evidence gives no interval for it, so its coverage is not reported,
   and it has no O:E.
 
-Per pipeline and measure: mean truth, mean estimate, bias (mean of estimate - truth), RMSE, and the
-coverage of the 95 % intervals (share of cohorts whose interval contains that cohort's truth, with
-its exact binomial 95 % interval). What the CV estimate targets is the performance of the procedure
-on n (k - 1) / k patients, slightly less than the final model's on n: a small pessimistic bias of
-the CV AUC is expected, not a defect.
+Per pipeline and measure: mean truth, mean estimate, bias (mean of estimate - truth), RMSE, the SD of
+the errors next to the SE the intervals assume (width / 3.92), and the coverage of the 95 % intervals
+(share of cohorts whose interval contains that cohort's truth, with its exact binomial 95 % interval).
+Each cohort's record also keeps the selected family's apparent, Harrell and out-of-bag values, so other
+optimism corrections (.632+) can be compared on the same cohorts. What the CV estimate targets is the
+performance of the procedure on n (k - 1) / k patients, slightly less than the final model's on n: a
+small pessimistic bias of the CV AUC is expected, not a defect.
 
 The landmark keypoints table (the dearest to generate) is not generated when no studied pipeline
 uses the landmark predictor group; the other tables and the truth are the same world's.
