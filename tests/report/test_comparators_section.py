@@ -42,6 +42,20 @@ def test_the_net_benefit_table_prints_the_evidence_numbers_and_verdicts(evidence
     assert any(b.get("id") == "fig-rules" for b in model["blocks"])
 
 
+def test_the_rules_table_prints_each_rules_predictive_values(evidence, tmp_path: Path) -> None:
+    """PPV and NPV beside sensitivity and specificity: what a surgeon reads off a rule."""
+    table = _table(build(evidence, tmp_path)["blocks"], "tab-rules-auc")
+    columns = [str(h) for h in table["header"][-1]]
+    assert columns[3:7] == ["Sensitivity", "Specificity", "PPV", "NPV"]
+    rules = [c for c in evidence["comparators"]["comparators"] if c["kind"] == "rule" and "result" in c]
+    assert rules
+    for comparator in rules:
+        row = next(r for r in table["rows"] if comparator["name"] in json.dumps(r[0], ensure_ascii=False))
+        stored = comparator["result"]["classification"][0]
+        assert row[5] == fmt.est(stored["ppv"], "ppv") != fmt.MISSING
+        assert row[6] == fmt.est(stored["npv"], "npv")
+
+
 def test_key_results_say_whether_the_model_beats_each_rule(evidence, tmp_path: Path) -> None:
     model = build(evidence, tmp_path)
     summary_end = next(i for i, b in enumerate(model["blocks"]) if b.get("id") == "sec-overview")

@@ -143,6 +143,16 @@ def test_model_card_is_strict_json_without_patient_keys(
     assert card["data"]["n"] == binary_evidence["data"]["n"]
     methods = {f: m["optimism_corrected"]["method"] for f, m in card["metrics"].items()}
     assert methods == {"logistic": "harrell", "xgboost": "632plus"}  # which correction each number is
+    instability = binary_evidence["families"][best]["instability"]
+    assert card["metrics"][best]["prediction_instability"] == {
+        "replicates_used": instability["replicates_used"],
+        "level": instability["level"],
+        "mape": instability["mape"],
+        "interval_width_median": instability["interval_width_median"],
+        "difference": instability["difference"],
+        "share_beyond_difference": instability["share_beyond_difference"],
+    }
+    assert 0 < instability["mape"] < instability["interval_width_median"] < 1
     assert card["subgroup_metrics"][best]
     assert not {"patient_id", "patient", "key"} & _keys(card, set())
     patient_keys = pd.read_csv(cohort_dir / "clinical.csv", dtype=str)["patient_id"]

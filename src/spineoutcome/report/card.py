@@ -39,6 +39,17 @@ CARD_METRICS = (
 )
 """The cross-validated metrics a model card states (names of :mod:`spineoutcome.metrics`)."""
 CARD_SUBGROUP_METRICS = ("auc", "oe_ratio", "calibration_intercept", "calibration_slope", "ici")
+CARD_INSTABILITY = (
+    "replicates_used",
+    "level",
+    "mape",
+    "interval_width_median",
+    "difference",
+    "share_beyond_difference",
+)
+"""The prediction-instability summary a model card states (Riley & Collins, Biom J 2023): how far the
+bootstrap models' risks stray from the final model's (mean absolute difference, median width of the
+``level`` range) and the share of patients whose range reaches beyond ``difference``; aggregates only."""
 CARD_NAMES = {"calibration_intercept": "calibration_in_the_large"}
 """Where the model card schema (1.0) names a metric otherwise than the package's vocabulary."""
 
@@ -78,6 +89,9 @@ def _binary_metrics(rec: dict[str, Any]) -> dict[str, Any]:
             "apparent": opt.get("apparent"),
             "corrected": opt.get("corrected"),
         }
+    unstable = rec.get("instability")
+    if unstable:
+        out["prediction_instability"] = {k: unstable.get(k) for k in CARD_INSTABILITY}
     iecv = rec.get("internal_external")
     if iecv:
         het = iecv.get("heterogeneity") or {}

@@ -187,6 +187,8 @@ def _discrimination(record: dict[str, Any]) -> dict[str, Any] | None:
                 (f"{fmt.est(auc.get('difference'), 'auc')}; {fmt.p_value(auc.get('p_value'))}" if auc else fmt.MISSING),
                 fmt.est(first.get("sensitivity"), "sens") if rule else "by threshold",
                 fmt.est(first.get("specificity"), "spec") if rule else "by threshold",
+                fmt.est(first.get("ppv"), "ppv") if rule else "by threshold",
+                fmt.est(first.get("npv"), "npv") if rule else "by threshold",
                 fmt.percent((result.get("share_flagged") or {}).get("value")) if rule else "–",
                 fmt.integer(result.get("n_missing")),
             ]
@@ -200,16 +202,19 @@ def _discrimination(record: dict[str, Any]) -> dict[str, Any] | None:
             "Model − comparator AUC (DeLong)",
             "Sensitivity",
             "Specificity",
+            "PPV",
+            "NPV",
             "Flagged",
             "Not evaluable",
         ],
         rows,
-        widths=["2.4cm", "1fr", "1.3fr", "1fr", "1fr", "1.3cm", "1.5cm"],
-        align=["l", "r", "r", "r", "r", "r", "r"],
+        widths=["2.2cm", "1fr", "1.3fr", "1fr", "1fr", "1fr", "1fr", "1.2cm", "1.4cm"],
+        align=["l", "r", "r", "r", "r", "r", "r", "r", "r"],
         size=7,
         id="tab-rules-auc",
         caption="Discrimination of each comparator and paired DeLong comparison with the selected model on the same "
-        "patients (for a score: the patients with a score). A rule's AUC is (sensitivity + specificity) / 2. "
+        "patients (for a score: the patients with a score). A rule's AUC is (sensitivity + specificity) / 2; PPV and "
+        "NPV: the share with the outcome among the patients it flags and among those it does not (Wilson 95 % CIs). "
         "Not evaluable: patients the rule or score could not be computed for (a rule then flags no one).",
     )
 
