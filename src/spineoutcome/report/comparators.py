@@ -208,7 +208,7 @@ def _discrimination(record: dict[str, Any]) -> dict[str, Any] | None:
             "Not evaluable",
         ],
         rows,
-        widths=["2.2cm", "1fr", "1.3fr", "1fr", "1fr", "1fr", "1fr", "1.2cm", "1.4cm"],
+        widths=["2.0cm", "1fr", "1.2fr", "1fr", "1fr", "1fr", "1fr", "1.5cm", "1.6cm"],
         align=["l", "r", "r", "r", "r", "r", "r", "r", "r"],
         size=7,
         id="tab-rules-auc",
